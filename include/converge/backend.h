@@ -1,0 +1,123 @@
+/*
+ * Database backends behind one table of function pointers.
+ *
+ * The planner and the executor never ask which database they talk to: the
+ * backend answers through its descriptor (how to quote, how to write a
+ * parameter, how to lock, how to snapshot).  Only src/backend/*.c include
+ * sqlite3.h or libpq-fe.h.
+ *
+ * Values always travel as bound parameters, as text: NULL pointers are SQL
+ * NULLs.  Row callbacks get the columns of one row as text (NULL for SQL
+ * NULL) with their lengths; the pointers are valid only during the call.
+ */
+#ifndef CONVERGE_BACKEND_H
+#define CONVERGE_BACKEND_H
+
+#include "converge/error.h"
+
+/* A parsed database URL.  Strings are malloc'd; see cv_url_release. */
+struct cv_url {
+	const struct cv_backend *backend;
+	char *path;      /* SQLite: the file path as given (no scheme) */
+	char *conninfo;  /* PostgreSQL: what libpq takes, password kept */
+	char *display;   /* what may be printed or recorded: no password */
+};
+#define CV_URL_INIT { NULL, NULL, NULL, NULL }
+
+/*
+ * Parses `sqlite:PATH`, `sqlite:///ABS/PATH`, a plain path ending in .db,
+ * .sqlite or .sqlite3, `postgres://…`, `postgresql://…` or a libpq
+ * key=value string.  Returns 0, or CV_EUSAGE with a message that never
+ * contains the password.
+ */
+int cv_url_parse(struct cv_url *out, const char *text, struct cv_error *err);
+void cv_url_release(struct cv_url *url);
+/* Removes passwords from a URL or key=value string; malloc'd result. */
+char *cv_url_redact(const char *text);
+
+/* Every backend's connection starts with this header. */
+struct cv_db {
+	const struct cv_backend *backend;
+};
+
+enum cv_open_flags {
+	CV_DB_READONLY = 1 << 0, /* plan: never write, never create */
+	CV_DB_CREATE = 1 << 1,   /* apply: create the database if missing */
+};
+
+typedef int (*cv_row_fn)(void *ctx, const char *const *cols,
+			 const size_t *lens, int ncols);
+
+struct cv_backend {
+	const char *name;          /* "sqlite", "postgres" */
+	const char *snapshot_ext;  /* ".db", ".dump" */
+
+	/*
+	 * Opens a connection.  With CV_DB_READONLY a SQLite file that does not
+	 * exist gives CV_ENOTFOUND and nothing is created.
+	 */
+	int (*open)(struct cv_db **out, const struct cv_url *url,
+		    unsigned flags, struct cv_error *err);
+	void (*close)(struct cv_db *db);  /* accepts NULL */
+
+	/* How long to wait for locks, in milliseconds. */
+	void (*set_lock_timeout)(struct cv_db *db, long ms);
+
+	/*
+	 * Starts the write transaction that is also the lock (SQLite: BEGIN
+	 * IMMEDIATE).  Gives CV_ELOCKED when the lock timeout passes.
+	 */
+	int (*begin)(struct cv_db *db, struct cv_error *err);
+	/* A read-only transaction: a consistent view for plan. */
+	int (*begin_read)(struct cv_db *db, struct cv_error *err);
+	int (*commit)(struct cv_db *db, struct cv_error *err);
+	int (*rollback)(struct cv_db *db);  /* best effort; accepts no txn */
+
+	/* Runs a script of any number of statements, without parameters. */
+	int (*exec_script)(struct cv_db *db, const char *sql,
+			   struct cv_error *err);
+	/*
+	 * Runs one statement with bound text parameters.  Statements are
+	 * prepared once and cached by their text for the life of the
+	 * connection, so running the same SQL for many rows costs one prepare.
+	 */
+	int (*exec)(struct cv_db *db, const char *sql,
+		    const char *const *params, size_t nparams,
+		    struct cv_error *err);
+	/* Runs a query and calls fn per row; fn returning nonzero stops it
+	 * and that value is returned. */
+	int (*query)(struct cv_db *db, const char *sql,
+		     const char *const *params, size_t nparams,
+		     cv_row_fn fn, void *ctx, struct cv_error *err);
+
+	int (*table_exists)(struct cv_db *db, const char *table, bool *out,
+			    struct cv_error *err);
+	int (*table_has_rows)(struct cv_db *db, const char *table, bool *out,
+			      struct cv_error *err);
+	/* Ends with CV_EDB naming the violations when foreign keys broke. */
+	int (*foreign_key_check)(struct cv_db *db, struct cv_error *err);
+
+	/*
+	 * Writes a consistent copy of the database to `path` (mode 0600,
+	 * created exclusively).  May be called inside the write transaction
+	 * before anything was written.
+	 */
+	int (*snapshot)(struct cv_db *db, const char *path,
+			struct cv_error *err);
+	/* Replaces the database's whole content with the snapshot's. */
+	int (*restore)(struct cv_db *db, const char *path,
+		       struct cv_error *err);
+
+	/* Appends `name` quoted as an identifier ("a""b" / PQescapeIdentifier). */
+	void (*quote_ident)(struct cv_buf *out, const char *name);
+	/* Appends the placeholder for parameter n, 1-based (?1 / $1). */
+	void (*param)(struct cv_buf *out, unsigned n);
+	/* Table suffix for keyed storage tables (" WITHOUT ROWID" / ""). */
+	const char *table_suffix;
+	/* Column type for booleans stored by converge. */
+	const char *bool_type;
+};
+
+extern const struct cv_backend cv_sqlite_backend;
+
+#endif

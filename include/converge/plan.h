@@ -1,0 +1,154 @@
+/*
+ * Plans: ordered, reversible lists of steps, and their four renderings.
+ *
+ * A step carries the SQL that applies it and the SQL that undoes it, as
+ * statements with bound parameters.  Statements marked `script` are SQL by
+ * definition (migration up/down text) and run as they are, without
+ * parameters.  Everything in a plan lives in the plan's arena.
+ */
+#ifndef CONVERGE_PLAN_H
+#define CONVERGE_PLAN_H
+
+#include <stdio.h>
+#include "converge/error.h"
+
+#define CV_PLAN_FORMAT "converge-plan/1"
+
+/* SPEC §4: phases run in this order. */
+enum cv_phase {
+	CV_PHASE_DISABLE_FLAGS = 1,
+	CV_PHASE_REMOVE = 2,
+	CV_PHASE_SCHEMA_DOWN = 3,
+	CV_PHASE_SCHEMA_UP = 4,
+	CV_PHASE_ADD = 5,
+	CV_PHASE_CHECKS = 6,
+	CV_PHASE_ENABLE_FLAGS = 7,
+};
+
+/* Step actions; each has its sign in the text form. */
+enum cv_action {
+	CV_ACT_CREATE,  /* + */
+	CV_ACT_DELETE,  /* - */
+	CV_ACT_UPDATE,  /* ~ */
+	CV_ACT_UP,      /* ↑ */
+	CV_ACT_DOWN,    /* ↓ */
+	CV_ACT_ENABLE,  /* + */
+	CV_ACT_DISABLE, /* - */
+	CV_ACT_CHECK,   /* ? */
+	CV_ACT__COUNT,
+};
+
+const char *cv_action_name(enum cv_action a);   /* "create", … */
+const char *cv_action_sign(enum cv_action a);   /* "+", "↑", … */
+int cv_action_parse(const char *name, enum cv_action *out);
+/* The action that undoes `a` (create <-> delete, up <-> down, …). */
+enum cv_action cv_action_inverse(enum cv_action a);
+
+enum cv_step_flags {
+	CV_STEP_DATA_LOSS = 1 << 0,   /* loses rows no inverse brings back */
+	CV_STEP_NO_TXN = 1 << 1,      /* migration with transaction: false */
+	CV_STEP_IRREVERSIBLE = 1 << 2,/* no inverse exists */
+};
+
+struct cv_stmt {
+	const char *sql;
+	const char **params;  /* NULL entries are SQL NULL */
+	uint32_t nparams;
+	bool script;          /* run as a script; no parameters */
+};
+
+struct cv_step {
+	uint32_t seq;          /* 1-based position in the plan */
+	uint8_t phase;         /* enum cv_phase */
+	uint8_t action;        /* enum cv_action */
+	unsigned flags;        /* enum cv_step_flags */
+	const char *kind;      /* "schema", "roles", "grants", … */
+	const char *object;    /* human-readable name, unique within kind */
+	const char *detail;    /* the rest of the review line; may be NULL */
+	const char *note;      /* why it is flagged (data loss); may be NULL */
+	/* Identity and values, for stale and rollback checks: the kind's
+	 * canonical value of the object before and after (NULL = absent). */
+	const char **key;
+	uint32_t nkey;
+	const char *before;
+	const char *after;
+	const char *checksum;  /* schema steps: checksum of the revision's up */
+	struct cv_stmt *fwd;
+	uint32_t nfwd;
+	struct cv_stmt *inv;
+	uint32_t ninv;
+};
+
+struct cv_plan {
+	struct cv_arena arena;
+	struct cv_step *steps;
+	size_t nr, alloc;
+
+	const char *format;           /* CV_PLAN_FORMAT */
+	const char *created_at;       /* RFC 3339 UTC */
+	const char *now;              /* the clock used for expiry */
+	const char *database;         /* URL without password */
+	const char *backend;          /* "sqlite", "postgres" */
+	const char *fingerprint;      /* "sha256:…" of the live state read */
+	const char *manifests_digest; /* "sha256:…" of the manifests */
+	unsigned sections;            /* CV_SEC_* bits the plan covers */
+	const char *schema_table;     /* version table, when schema is covered */
+	const char *schema_from;      /* live version; NULL = base */
+	const char *schema_to;        /* desired version; NULL = base */
+	/* Checks that plan could not run because steps affect them. */
+	const char **deferred_checks;
+	size_t ndeferred, deferred_alloc;
+};
+
+void cv_plan_init(struct cv_plan *plan);
+void cv_plan_release(struct cv_plan *plan);
+
+/* Appends a zeroed step (phase, action, kind and object set); the plan
+ * owns it.  Pointers into plan->steps are invalidated by the next add. */
+struct cv_step *cv_plan_add(struct cv_plan *plan, enum cv_phase phase,
+			    enum cv_action action, const char *kind,
+			    const char *object);
+/* Adds a statement to a step's forward or inverse list; `params` copied
+ * into the plan arena.  Returns the statement for further setup. */
+struct cv_stmt *cv_step_fwd(struct cv_plan *plan, struct cv_step *step,
+			    const char *sql, const char *const *params,
+			    size_t nparams);
+struct cv_stmt *cv_step_inv(struct cv_plan *plan, struct cv_step *step,
+			    const char *sql, const char *const *params,
+			    size_t nparams);
+void cv_step_set_key(struct cv_plan *plan, struct cv_step *step,
+		     const char *const *key, size_t nkey);
+
+/*
+ * Sorts steps stably by phase, keeping the order kinds added them within
+ * a phase, and numbers them from 1.
+ */
+void cv_plan_finish(struct cv_plan *plan);
+
+struct cv_plan_counts {
+	size_t add, change, remove, up, down, checks, data_loss;
+};
+void cv_plan_count(const struct cv_plan *plan, struct cv_plan_counts *out);
+
+enum cv_format { CV_FORMAT_TEXT, CV_FORMAT_JSON, CV_FORMAT_MARKDOWN };
+int cv_format_parse(const char *s, enum cv_format *out);
+
+struct cv_render_opts {
+	bool color;    /* ANSI colours in text */
+	bool verbose;  /* text: also print each step's SQL */
+};
+
+/* The review forms: text, JSON (the plan file's fields) or Markdown. */
+int cv_plan_render(const struct cv_plan *plan, enum cv_format format,
+		   const struct cv_render_opts *opts, FILE *fp);
+/* The converge-plan/1 YAML file, written with libyaml's emitter. */
+int cv_plan_write_yaml(const struct cv_plan *plan, FILE *fp,
+		       struct cv_error *err);
+/*
+ * Reads a converge-plan/1 file.  Anything malformed is an error naming
+ * the file, line and column; returns 0 or CV_EINVAL.
+ */
+int cv_plan_read_yaml(struct cv_plan *out, const char *path,
+		      struct cv_error *err);
+
+#endif

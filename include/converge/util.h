@@ -1,0 +1,103 @@
+/*
+ * Memory, string buffers and arenas: the small pieces every module uses.
+ *
+ * Allocation failure is fatal (as in git's xmalloc): a command-line tool
+ * that cannot get memory has no sensible way to go on, and checking every
+ * allocation would bury the logic that matters.  Nothing has been written
+ * to a database when this happens outside a transaction, and inside one
+ * the process exit rolls it back.
+ */
+#ifndef CONVERGE_UTIL_H
+#define CONVERGE_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define CV_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define CV_NORETURN __attribute__((noreturn))
+#else
+#define CV_PRINTF(f, a)
+#define CV_NORETURN
+#endif
+
+#define CV_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+CV_NORETURN void cv_die(const char *fmt, ...) CV_PRINTF(1, 2);
+
+void *cv_malloc(size_t n);
+void *cv_calloc(size_t n, size_t size);
+void *cv_realloc(void *p, size_t n);
+char *cv_strdup(const char *s);
+char *cv_strndup(const char *s, size_t n);
+/* Returns a malloc'd string; the caller frees it. */
+char *cv_asprintf(const char *fmt, ...) CV_PRINTF(1, 2);
+
+/*
+ * Grow a dynamic array: ensure (*items) has room for at least `need`
+ * elements of `size` bytes, updating *alloc.
+ */
+void cv_grow(void **items, size_t *alloc, size_t need, size_t size);
+#define CV_GROW(items, nr, alloc) \
+	cv_grow((void **)&(items), &(alloc), (nr), sizeof(*(items)))
+
+/* A growable, always NUL-terminated byte string (git's strbuf). */
+struct cv_buf {
+	char *buf;
+	size_t len;
+	size_t alloc;
+};
+#define CV_BUF_INIT { NULL, 0, 0 }
+
+void cv_buf_init(struct cv_buf *b);
+void cv_buf_release(struct cv_buf *b);
+/* Returns the string and leaves the buffer empty; the caller frees it. */
+char *cv_buf_detach(struct cv_buf *b);
+void cv_buf_reset(struct cv_buf *b);
+void cv_buf_add(struct cv_buf *b, const void *data, size_t n);
+void cv_buf_adds(struct cv_buf *b, const char *s);
+void cv_buf_addch(struct cv_buf *b, char c);
+void cv_buf_addf(struct cv_buf *b, const char *fmt, ...) CV_PRINTF(2, 3);
+void cv_buf_vaddf(struct cv_buf *b, const char *fmt, va_list ap)
+	CV_PRINTF(2, 0);
+/* Returns "" for an empty buffer, never NULL. */
+const char *cv_buf_str(const struct cv_buf *b);
+
+/*
+ * An arena: many small allocations freed together.  Manifests, models and
+ * plans live in one each.  Built with -DCV_ARENA_MALLOC, every allocation
+ * is a separate malloc so that AddressSanitizer sees each object.
+ */
+struct cv_arena_block;
+struct cv_arena {
+	struct cv_arena_block *blocks;
+	char *cur;
+	size_t left;
+};
+#define CV_ARENA_INIT { NULL, NULL, 0 }
+
+void cv_arena_init(struct cv_arena *a);
+void cv_arena_release(struct cv_arena *a);
+void *cv_arena_alloc(struct cv_arena *a, size_t n);   /* zeroed */
+char *cv_arena_strdup(struct cv_arena *a, const char *s);  /* NULL -> NULL */
+char *cv_arena_strndup(struct cv_arena *a, const char *s, size_t n);
+char *cv_arena_printf(struct cv_arena *a, const char *fmt, ...)
+	CV_PRINTF(2, 3);
+void *cv_arena_memdup(struct cv_arena *a, const void *p, size_t n);
+
+/* String helpers. */
+bool cv_starts_with(const char *s, const char *prefix);
+bool cv_ends_with(const char *s, const char *suffix);
+/* NULL-safe strcmp: NULL sorts before every string. */
+int cv_strcmp0(const char *a, const char *b);
+bool cv_streq0(const char *a, const char *b);
+/* Optimal string alignment distance, for "did you mean" suggestions. */
+size_t cv_edit_distance(const char *a, const char *b);
+
+/* Reads a whole file; returns 0 or -errno.  *out is malloc'd, NUL-ended. */
+int cv_read_file(const char *path, char **out, size_t *len, size_t max);
+int cv_read_stream(int fd, char **out, size_t *len, size_t max);
+
+#endif

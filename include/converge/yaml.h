@@ -1,0 +1,114 @@
+/*
+ * A compact YAML document tree built from libyaml's event stream.
+ *
+ * Scalars stay text: converge applies no implicit typing (YAML 1.2 core
+ * schema would turn `on:` into a boolean; SPEC §7 says it is the key "on").
+ * Callers ask for the type they expect through the cv_yaml_as_* helpers,
+ * which report a located diagnostic when the text does not fit.
+ *
+ * Anchors and aliases: an alias node points at its anchored node, so a
+ * document never grows by expansion (no billion laughs).  Merge keys
+ * (`<<: *base`, `<<: [*a, *b]`) are resolved while the tree is built:
+ * the mapping gets the merged entries, explicit keys winning.
+ *
+ * `${NAME}` in a scalar is replaced by the environment variable NAME when
+ * the document is loaded with CV_YAML_EXPAND_ENV; an unset variable is a
+ * located error.  `$${` is a literal `${`.
+ *
+ * Nodes live in the tree's arena; strings live in the string arena the
+ * caller passes, so the tree can be released while the strings are kept.
+ */
+#ifndef CONVERGE_YAML_H
+#define CONVERGE_YAML_H
+
+#include "converge/error.h"
+
+enum cv_node_type {
+	CV_NODE_SCALAR,
+	CV_NODE_SEQ,
+	CV_NODE_MAP,
+	CV_NODE_ALIAS, /* never returned by the accessors below */
+};
+
+enum cv_scalar_style {
+	CV_SCALAR_PLAIN,  /* unquoted: `null`, `~` and empty mean null */
+	CV_SCALAR_QUOTED, /* single or double quoted, literal or folded */
+};
+
+struct cv_node {
+	struct cv_node *next;   /* next entry of the parent sequence or map */
+	struct cv_node *child;  /* first entry (seq, map) or target (alias) */
+	const char *key;        /* the key, when this is a map entry's value */
+	const char *str;        /* scalar text, NUL-terminated; NULL otherwise */
+	uint32_t len;           /* scalar length in bytes */
+	uint32_t count;         /* number of entries (seq, map) */
+	struct cv_mark mark;    /* where the value starts */
+	struct cv_mark key_mark;/* where the key starts (map entries) */
+	uint8_t type;           /* enum cv_node_type */
+	uint8_t style;          /* enum cv_scalar_style */
+};
+
+struct cv_yaml_doc {
+	struct cv_arena nodes;  /* the nodes; strings are elsewhere */
+	struct cv_node *root;   /* NULL for an empty document */
+};
+
+enum {
+	CV_YAML_EXPAND_ENV = 1 << 0,
+	CV_YAML_MAX_DEPTH = 64,
+};
+
+/*
+ * Parses `len` bytes of `text` (the whole content of `path`).  Strings are
+ * allocated in `strings`.  Every problem is added to `diags` with its place;
+ * returns 0, or CV_EINVAL when anything was reported.  A stream with more
+ * than one document is an error; an empty one gives root == NULL.
+ * Scalars containing NUL or control characters (other than tab, newline and
+ * carriage return) are errors, as are keys that are not scalars and the
+ * same key twice in one mapping.
+ */
+int cv_yaml_parse(struct cv_yaml_doc *out, const char *path,
+		  const char *text, size_t len, unsigned flags,
+		  struct cv_arena *strings, struct cv_diags *diags);
+void cv_yaml_release(struct cv_yaml_doc *doc);
+
+/* Follows aliases; NULL stays NULL. */
+const struct cv_node *cv_yaml_deref(const struct cv_node *n);
+/* First entry of a seq or map (dereferenced), and the next one. */
+const struct cv_node *cv_yaml_first(const struct cv_node *n);
+const struct cv_node *cv_yaml_next(const struct cv_node *n);
+#define cv_yaml_each(var, parent) \
+	for (const struct cv_node *var = cv_yaml_first(parent); var; \
+	     var = cv_yaml_next(var))
+/* The value of `key` in map `n` (dereferenced), or NULL. */
+const struct cv_node *cv_yaml_get(const struct cv_node *n, const char *key);
+
+const char *cv_yaml_type_name(const struct cv_node *n);
+bool cv_yaml_is_null(const struct cv_node *n);
+
+/*
+ * Typed access with located errors.  Each returns 0 when the node has the
+ * type, else adds "expected X for 'key', got Y" to diags and returns
+ * CV_EINVAL.  `what` names the thing in the message (usually the key).
+ */
+int cv_yaml_as_string(const struct cv_node *n, const char *what,
+		      struct cv_diags *diags, const char **out);
+/* true/false only: yes/no/on/off are errors (SPEC §7). */
+int cv_yaml_as_bool(const struct cv_node *n, const char *what,
+		    struct cv_diags *diags, bool *out);
+int cv_yaml_as_int(const struct cv_node *n, const char *what,
+		   struct cv_diags *diags, long long *out);
+int cv_yaml_expect(const struct cv_node *n, enum cv_node_type type,
+		   const char *what, struct cv_diags *diags);
+
+/*
+ * Checks that every key of map `n` is one of `known` (NULL-terminated);
+ * an unknown key is an error with "did you mean" when one is close.
+ * Returns the number of unknown keys.
+ */
+size_t cv_yaml_check_keys(const struct cv_node *n, const char *const *known,
+			  const char *where, struct cv_diags *diags);
+/* The closest of `known` to `word` when close enough to suggest, or NULL. */
+const char *cv_suggest(const char *word, const char *const *known);
+
+#endif

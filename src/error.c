@@ -1,0 +1,240 @@
+/*
+ * Error details and manifest diagnostics (error.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "converge/error.h"
+
+int cv_exit_code(int code)
+{
+	switch (code) {
+	case CV_OK:
+		return 0;
+	case CV_EUSAGE:
+		return 64;
+	case CV_ESTALE:
+		return 3;
+	case CV_ELOCKED:
+		return 4;
+	case CV_ECHECK:
+		return 5;
+	default:
+		return 1;
+	}
+}
+
+int cv_error_set(struct cv_error *err, int code, const char *fmt, ...)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	va_list ap;
+
+	if (!err)
+		return code;
+	va_start(ap, fmt);
+	cv_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	free(err->msg);
+	err->msg = cv_buf_detach(&b);
+	err->code = code;
+	return code;
+}
+
+int cv_error_prefix(struct cv_error *err, const char *fmt, ...)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	va_list ap;
+
+	if (!err)
+		return CV_ERR;
+	va_start(ap, fmt);
+	cv_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	if (err->msg) {
+		cv_buf_adds(&b, ": ");
+		cv_buf_adds(&b, err->msg);
+	}
+	free(err->msg);
+	err->msg = cv_buf_detach(&b);
+	if (!err->code)
+		err->code = CV_ERR;
+	return err->code;
+}
+
+void cv_error_set_sql(struct cv_error *err, const char *step, const char *sql)
+{
+	if (!err)
+		return;
+	free(err->step);
+	free(err->sql);
+	err->step = step ? cv_strdup(step) : NULL;
+	err->sql = sql ? cv_strdup(sql) : NULL;
+}
+
+void cv_error_release(struct cv_error *err)
+{
+	if (!err)
+		return;
+	free(err->msg);
+	free(err->file);
+	free(err->step);
+	free(err->sql);
+	memset(err, 0, sizeof(*err));
+}
+
+void cv_error_print(const struct cv_error *err, FILE *fp)
+{
+	if (err->file && err->line)
+		fprintf(fp, "%s:%u:%u: error: %s\n", err->file, err->line,
+			err->col, err->msg ? err->msg : "unknown error");
+	else
+		fprintf(fp, "converge: error: %s\n",
+			err->msg ? err->msg : "unknown error");
+	if (err->step)
+		fprintf(fp, "  in step: %s\n", err->step);
+	if (err->sql) {
+		const char *s = err->sql;
+		size_t n = strlen(s);
+
+		/* A whole migration script helps nobody at 3 a.m.; its head does. */
+		if (n > 400)
+			fprintf(fp, "  sql: %.400s…\n", s);
+		else
+			fprintf(fp, "  sql: %s\n", s);
+	}
+}
+
+void cv_diags_add(struct cv_diags *d, enum cv_diag_level level,
+		  const struct cv_mark *mark, const char *fmt, ...)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	struct cv_diag *diag;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cv_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	CV_GROW(d->items, d->nr + 1, d->alloc);
+	diag = &d->items[d->nr++];
+	diag->level = level;
+	if (mark)
+		diag->mark = *mark;
+	else
+		memset(&diag->mark, 0, sizeof(diag->mark));
+	diag->msg = cv_buf_detach(&b);
+	if (level == CV_DIAG_ERROR)
+		d->errors++;
+}
+
+static const struct cv_source *find_source(const struct cv_diags *d,
+					   const char *path)
+{
+	size_t i;
+
+	for (i = 0; path && i < d->nsources; i++)
+		if (d->sources[i].path == path ||
+		    strcmp(d->sources[i].path, path) == 0)
+			return &d->sources[i];
+	return NULL;
+}
+
+/* Prints source line `line` of src with a caret under column `col`. */
+static void print_caret(FILE *fp, const struct cv_source *src, unsigned line,
+			unsigned col)
+{
+	const char *p = src->text, *end = src->text + src->len, *eol;
+	unsigned i, n;
+
+	for (i = 1; i < line && p < end; i++) {
+		p = memchr(p, '\n', (size_t)(end - p));
+		if (!p)
+			return;
+		p++;
+	}
+	if (p >= end)
+		return;
+	eol = memchr(p, '\n', (size_t)(end - p));
+	if (!eol)
+		eol = end;
+	n = (unsigned)(eol - p);
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	if (n > 200)
+		n = 200;
+	/* Binary garbage is not worth echoing back. */
+	for (i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 && p[i] != '\t')
+			return;
+	fprintf(fp, "    %.*s\n    ", (int)n, p);
+	for (i = 1; i < col && i <= n; i++)
+		fputc(p[i - 1] == '\t' ? '\t' : ' ', fp);
+	fputs("^\n", fp);
+}
+
+void cv_diags_print(const struct cv_diags *d, FILE *fp)
+{
+	static const char *const level_name[] = { "error", "warning", "note" };
+	size_t i;
+
+	for (i = 0; i < d->nr; i++) {
+		const struct cv_diag *g = &d->items[i];
+		const struct cv_source *src;
+
+		if (g->mark.file && g->mark.line) {
+			fprintf(fp, "%s:%u:%u: %s: %s\n", g->mark.file,
+				g->mark.line, g->mark.col,
+				level_name[g->level], g->msg);
+			src = find_source(d, g->mark.file);
+			if (src)
+				print_caret(fp, src, g->mark.line, g->mark.col);
+		} else if (g->mark.file) {
+			fprintf(fp, "%s: %s: %s\n", g->mark.file,
+				level_name[g->level], g->msg);
+		} else {
+			fprintf(fp, "converge: %s: %s\n", level_name[g->level],
+				g->msg);
+		}
+	}
+}
+
+void cv_diags_release(struct cv_diags *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nr; i++)
+		free(d->items[i].msg);
+	free(d->items);
+	d->items = NULL;
+	d->nr = d->alloc = d->errors = 0;
+}
+
+const char *cv_shorten(const char *s)
+{
+	static char bufs[4][96];
+	static unsigned turn;
+	char *out = bufs[turn++ % 4];
+	size_t i = 0, o = 0;
+
+	if (!s)
+		return "(null)";
+	while (s[i] && o < 60) {
+		unsigned char c = (unsigned char)s[i++];
+
+		if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(out + o, 96 - o, "\\x%02x", c);
+			continue;
+		}
+		out[o++] = (char)c;
+	}
+	if (s[i]) {
+		/* Do not cut a UTF-8 sequence in half. */
+		while (o > 0 && ((unsigned char)out[o - 1] & 0xc0) == 0x80)
+			o--;
+		if (o > 0 && ((unsigned char)out[o - 1] & 0xc0) == 0xc0)
+			o--;
+		memcpy(out + o, "...", 4);
+	} else {
+		out[o] = '\0';
+	}
+	return out;
+}

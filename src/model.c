@@ -1,0 +1,70 @@
+/*
+ * Section names and lookups over the sorted arrays of a state (model.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "converge/model.h"
+
+static const struct {
+	unsigned bit;
+	const char *name;
+} sections[] = {
+	{ CV_SEC_VERSION, "version" },
+	{ CV_SEC_SCHEMA, "schema" },
+	{ CV_SEC_ROLES, "roles" },
+	{ CV_SEC_GRANTS, "grants" },
+	{ CV_SEC_ENTITLEMENTS, "entitlements" },
+	{ CV_SEC_FLAGS, "flags" },
+	{ CV_SEC_CHECKS, "checks" },
+	{ CV_SEC_GUARDS, "guards" },
+	{ CV_SEC_POSTGRES, "postgres" },
+	{ CV_SEC_STORE, "store" },
+};
+
+const char *cv_section_name(unsigned bit)
+{
+	size_t i;
+
+	for (i = 0; i < CV_ARRAY_SIZE(sections); i++)
+		if (sections[i].bit == bit)
+			return sections[i].name;
+	return NULL;
+}
+
+int cv_section_parse(const char *name, unsigned *bit)
+{
+	size_t i;
+
+	for (i = 0; i < CV_ARRAY_SIZE(sections); i++)
+		if (strcmp(sections[i].name, name) == 0) {
+			*bit = sections[i].bit;
+			return 0;
+		}
+	return CV_EINVAL;
+}
+
+static int role_name_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct cv_role *)elem)->name);
+}
+
+const struct cv_role *cv_state_role(const struct cv_state *s, const char *name)
+{
+	if (!s->nroles)
+		return NULL;
+	return bsearch(name, s->roles, s->nroles, sizeof(*s->roles),
+		       role_name_cmp);
+}
+
+int cv_grant_cmp(const struct cv_grant *a, const struct cv_grant *b)
+{
+	int c = strcmp(a->subject, b->subject);
+
+	if (c)
+		return c;
+	c = strcmp(a->role, b->role);
+	if (c)
+		return c;
+	return strcmp(a->scope, b->scope);
+}

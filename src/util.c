@@ -1,0 +1,415 @@
+/*
+ * Memory, string buffers, arenas and small string helpers (util.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "converge/util.h"
+
+void cv_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("converge: fatal: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+void *cv_malloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		cv_die("out of memory (%zu bytes)", n);
+	return p;
+}
+
+void *cv_calloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		cv_die("out of memory (%zu x %zu bytes)", n, size);
+	return p;
+}
+
+void *cv_realloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (!q)
+		cv_die("out of memory (%zu bytes)", n);
+	return q;
+}
+
+char *cv_strdup(const char *s)
+{
+	return cv_strndup(s, strlen(s));
+}
+
+char *cv_strndup(const char *s, size_t n)
+{
+	char *p = cv_malloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *cv_asprintf(const char *fmt, ...)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cv_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	return cv_buf_detach(&b);
+}
+
+void cv_grow(void **items, size_t *alloc, size_t need, size_t size)
+{
+	size_t n;
+
+	if (need <= *alloc)
+		return;
+	n = *alloc ? *alloc : 8;
+	while (n < need) {
+		if (n > SIZE_MAX / 2 / size)
+			cv_die("array too large");
+		n *= 2;
+	}
+	*items = cv_realloc(*items, n * size);
+	*alloc = n;
+}
+
+void cv_buf_init(struct cv_buf *b)
+{
+	b->buf = NULL;
+	b->len = 0;
+	b->alloc = 0;
+}
+
+void cv_buf_release(struct cv_buf *b)
+{
+	free(b->buf);
+	cv_buf_init(b);
+}
+
+char *cv_buf_detach(struct cv_buf *b)
+{
+	char *s = b->buf ? b->buf : cv_strdup("");
+
+	cv_buf_init(b);
+	return s;
+}
+
+void cv_buf_reset(struct cv_buf *b)
+{
+	b->len = 0;
+	if (b->buf)
+		b->buf[0] = '\0';
+}
+
+static void buf_reserve(struct cv_buf *b, size_t extra)
+{
+	if (b->len + extra + 1 > b->alloc) {
+		size_t n = b->alloc ? b->alloc : 64;
+
+		while (n < b->len + extra + 1)
+			n *= 2;
+		b->buf = cv_realloc(b->buf, n);
+		b->alloc = n;
+	}
+}
+
+void cv_buf_add(struct cv_buf *b, const void *data, size_t n)
+{
+	buf_reserve(b, n);
+	if (n)
+		memcpy(b->buf + b->len, data, n);
+	b->len += n;
+	b->buf[b->len] = '\0';
+}
+
+void cv_buf_adds(struct cv_buf *b, const char *s)
+{
+	cv_buf_add(b, s, strlen(s));
+}
+
+void cv_buf_addch(struct cv_buf *b, char c)
+{
+	cv_buf_add(b, &c, 1);
+}
+
+void cv_buf_vaddf(struct cv_buf *b, const char *fmt, va_list ap)
+{
+	va_list cp;
+	int n;
+
+	buf_reserve(b, 64);
+	va_copy(cp, ap);
+	n = vsnprintf(b->buf + b->len, b->alloc - b->len, fmt, cp);
+	va_end(cp);
+	if (n < 0)
+		cv_die("bad format string '%s'", fmt);
+	if ((size_t)n >= b->alloc - b->len) {
+		buf_reserve(b, (size_t)n);
+		vsnprintf(b->buf + b->len, b->alloc - b->len, fmt, ap);
+	}
+	b->len += (size_t)n;
+}
+
+void cv_buf_addf(struct cv_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cv_buf_vaddf(b, fmt, ap);
+	va_end(ap);
+}
+
+const char *cv_buf_str(const struct cv_buf *b)
+{
+	return b->buf ? b->buf : "";
+}
+
+/*
+ * Arena blocks are chained; a request larger than a quarter of the block
+ * size gets a block of its own so that big arrays do not waste the rest.
+ */
+#define ARENA_BLOCK (64 * 1024)
+
+struct cv_arena_block {
+	struct cv_arena_block *next;
+	max_align_t data[];
+};
+
+void cv_arena_init(struct cv_arena *a)
+{
+	a->blocks = NULL;
+	a->cur = NULL;
+	a->left = 0;
+}
+
+void cv_arena_release(struct cv_arena *a)
+{
+	struct cv_arena_block *b = a->blocks;
+
+	while (b) {
+		struct cv_arena_block *next = b->next;
+
+		free(b);
+		b = next;
+	}
+	cv_arena_init(a);
+}
+
+#ifdef CV_ARENA_MALLOC
+void *cv_arena_alloc(struct cv_arena *a, size_t n)
+{
+	struct cv_arena_block *b = cv_calloc(1, sizeof(*b) + n);
+
+	b->next = a->blocks;
+	a->blocks = b;
+	return b->data;
+}
+#else
+void *cv_arena_alloc(struct cv_arena *a, size_t n)
+{
+	const size_t align = sizeof(max_align_t);
+	void *p;
+
+	n = (n + align - 1) & ~(align - 1);
+	if (n == 0)
+		n = align;
+	if (n > ARENA_BLOCK / 4) {
+		struct cv_arena_block *b = cv_calloc(1, sizeof(*b) + n);
+
+		/* Keep the current block first: it still has room. */
+		if (a->blocks) {
+			b->next = a->blocks->next;
+			a->blocks->next = b;
+		} else {
+			a->blocks = b;
+		}
+		return b->data;
+	}
+	if (n > a->left) {
+		struct cv_arena_block *b = cv_malloc(sizeof(*b) + ARENA_BLOCK);
+
+		b->next = a->blocks;
+		a->blocks = b;
+		a->cur = (char *)b->data;
+		a->left = ARENA_BLOCK;
+	}
+	p = a->cur;
+	a->cur += n;
+	a->left -= n;
+	memset(p, 0, n);
+	return p;
+}
+#endif
+
+void *cv_arena_memdup(struct cv_arena *a, const void *p, size_t n)
+{
+	void *q = cv_arena_alloc(a, n);
+
+	if (n)
+		memcpy(q, p, n);
+	return q;
+}
+
+char *cv_arena_strndup(struct cv_arena *a, const char *s, size_t n)
+{
+	char *p = cv_arena_alloc(a, n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *cv_arena_strdup(struct cv_arena *a, const char *s)
+{
+	return s ? cv_arena_strndup(a, s, strlen(s)) : NULL;
+}
+
+char *cv_arena_printf(struct cv_arena *a, const char *fmt, ...)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	cv_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	s = cv_arena_strndup(a, cv_buf_str(&b), b.len);
+	cv_buf_release(&b);
+	return s;
+}
+
+bool cv_starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool cv_ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+int cv_strcmp0(const char *a, const char *b)
+{
+	if (!a || !b)
+		return (a != NULL) - (b != NULL);
+	return strcmp(a, b);
+}
+
+bool cv_streq0(const char *a, const char *b)
+{
+	return cv_strcmp0(a, b) == 0;
+}
+
+size_t cv_edit_distance(const char *a, const char *b)
+{
+	size_t n = strlen(a), m = strlen(b), i, j, d;
+	size_t *row0, *row1, *row2;
+
+	if (n > 64 || m > 64)
+		return SIZE_MAX;
+	row0 = cv_calloc(m + 1, sizeof(size_t));
+	row1 = cv_calloc(m + 1, sizeof(size_t));
+	row2 = cv_calloc(m + 1, sizeof(size_t));
+	for (j = 0; j <= m; j++)
+		row1[j] = j;
+	for (i = 1; i <= n; i++) {
+		size_t *t;
+
+		row2[0] = i;
+		for (j = 1; j <= m; j++) {
+			size_t cost = a[i - 1] != b[j - 1];
+
+			d = row1[j - 1] + cost;
+			if (row1[j] + 1 < d)
+				d = row1[j] + 1;
+			if (row2[j - 1] + 1 < d)
+				d = row2[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && row0[j - 2] + 1 < d)
+				d = row0[j - 2] + 1;
+			row2[j] = d;
+		}
+		t = row0;
+		row0 = row1;
+		row1 = row2;
+		row2 = t;
+	}
+	d = row1[m];
+	free(row0);
+	free(row1);
+	free(row2);
+	return d;
+}
+
+int cv_read_stream(int fd, char **out, size_t *len, size_t max)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	char chunk[65536];
+
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			cv_buf_release(&b);
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		if (b.len + (size_t)n > max) {
+			cv_buf_release(&b);
+			return -EFBIG;
+		}
+		cv_buf_add(&b, chunk, (size_t)n);
+	}
+	*len = b.len;
+	*out = cv_buf_detach(&b);
+	return 0;
+}
+
+int cv_read_file(const char *path, char **out, size_t *len, size_t max)
+{
+	struct stat st;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		return -EISDIR;
+	}
+	if (S_ISREG(st.st_mode) && (size_t)st.st_size > max) {
+		close(fd);
+		return -EFBIG;
+	}
+	ret = cv_read_stream(fd, out, len, max);
+	close(fd);
+	return ret;
+}

@@ -17,12 +17,13 @@
 
 /* A parsed database URL.  Strings are malloc'd; see cv_url_release. */
 struct cv_url {
-	const struct cv_backend *backend;
+	const struct cv_backend *backend; /* NULL: no such backend built */
+	const char *type;  /* "sqlite" or "postgres" (static string) */
 	char *path;      /* SQLite: the file path as given (no scheme) */
 	char *conninfo;  /* PostgreSQL: what libpq takes, password kept */
 	char *display;   /* what may be printed or recorded: no password */
 };
-#define CV_URL_INIT { NULL, NULL, NULL, NULL }
+#define CV_URL_INIT { NULL, NULL, NULL, NULL, NULL }
 
 /*
  * Parses `sqlite:PATH`, `sqlite:///ABS/PATH`, a plain path ending in .db,

@@ -118,6 +118,13 @@ struct cv_stmt *cv_step_inv(struct cv_plan *plan, struct cv_step *step,
 			    size_t nparams);
 void cv_step_set_key(struct cv_plan *plan, struct cv_step *step,
 		     const char *const *key, size_t nkey);
+/* Records a check that plan could not run (deferred to apply); the name is
+ * copied into the plan arena. */
+void cv_plan_defer_check(struct cv_plan *plan, const char *name);
+
+/* "data_loss", "no_transaction", "irreversible" for one CV_STEP_* bit. */
+const char *cv_step_flag_name(unsigned flag);
+int cv_step_flag_parse(const char *name, unsigned *out);
 
 /*
  * Sorts steps stably by phase, keeping the order kinds added them within
@@ -138,15 +145,29 @@ struct cv_render_opts {
 	bool verbose;  /* text: also print each step's SQL */
 };
 
-/* The review forms: text, JSON (the plan file's fields) or Markdown. */
+/* The review forms: text, JSON (the plan file's fields) or Markdown.
+ * Returns 0, or CV_EIO when writing fails.  `opts` may be NULL. */
 int cv_plan_render(const struct cv_plan *plan, enum cv_format format,
 		   const struct cv_render_opts *opts, FILE *fp);
+/*
+ * One step as the text plan shows it: "  + role viewer: detail", then its
+ * "      ! data loss: …" notes, coloured when opts->color.  The executor
+ * prints progress with it so that what runs reads like what was reviewed.
+ * `opts` may be NULL.
+ */
+void cv_step_print(const struct cv_step *s, const struct cv_render_opts *opts,
+		   FILE *fp);
+/* A step's forward (or inverse) statements as `-v` shows them, indented
+ * six spaces: "sql: …" and "params: […]", scripts line by line. */
+void cv_step_print_sql(const struct cv_step *s, bool inverse, FILE *fp);
 /* The converge-plan/1 YAML file, written with libyaml's emitter. */
 int cv_plan_write_yaml(const struct cv_plan *plan, FILE *fp,
 		       struct cv_error *err);
 /*
  * Reads a converge-plan/1 file.  Anything malformed is an error naming
- * the file, line and column; returns 0 or CV_EINVAL.
+ * the file, line and column; returns 0 or CV_EINVAL (CV_EIO when the file
+ * cannot be read).  `out` is initialised here; the caller releases it
+ * whether or not the read succeeded.
  */
 int cv_plan_read_yaml(struct cv_plan *out, const char *path,
 		      struct cv_error *err);

@@ -1,0 +1,318 @@
+/*
+ * Plans (plan.h): building steps, ordering them by phase, counting them,
+ * and the names of actions, flags and output formats.
+ *
+ * Everything a step points at is copied into the plan's arena, so a kind
+ * can build a step from strings it is about to free.  The step array itself
+ * is malloc'd (it grows by realloc); statement arrays live in the arena and
+ * grow by doubling, which needs no capacity field: a list of n statements
+ * always has room for stmt_room(n) entries.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "converge/plan.h"
+
+static const struct {
+	const char *name;
+	const char *sign;
+	enum cv_action inverse;
+} actions[CV_ACT__COUNT] = {
+	[CV_ACT_CREATE] = { "create", "+", CV_ACT_DELETE },
+	[CV_ACT_DELETE] = { "delete", "-", CV_ACT_CREATE },
+	[CV_ACT_UPDATE] = { "update", "~", CV_ACT_UPDATE },
+	[CV_ACT_UP] = { "up", "\xe2\x86\x91", CV_ACT_DOWN },         /* ↑ */
+	[CV_ACT_DOWN] = { "down", "\xe2\x86\x93", CV_ACT_UP },       /* ↓ */
+	[CV_ACT_ENABLE] = { "enable", "+", CV_ACT_DISABLE },
+	[CV_ACT_DISABLE] = { "disable", "-", CV_ACT_ENABLE },
+	[CV_ACT_CHECK] = { "check", "?", CV_ACT_CHECK },
+};
+
+const char *cv_action_name(enum cv_action a)
+{
+	if ((unsigned)a >= CV_ACT__COUNT)
+		return "unknown";
+	return actions[a].name;
+}
+
+const char *cv_action_sign(enum cv_action a)
+{
+	if ((unsigned)a >= CV_ACT__COUNT)
+		return "?";
+	return actions[a].sign;
+}
+
+int cv_action_parse(const char *name, enum cv_action *out)
+{
+	unsigned i;
+
+	for (i = 0; name && i < CV_ACT__COUNT; i++)
+		if (strcmp(actions[i].name, name) == 0) {
+			*out = (enum cv_action)i;
+			return 0;
+		}
+	return CV_EINVAL;
+}
+
+enum cv_action cv_action_inverse(enum cv_action a)
+{
+	if ((unsigned)a >= CV_ACT__COUNT)
+		return a;
+	return actions[a].inverse;
+}
+
+static const struct {
+	unsigned bit;
+	const char *name;
+} step_flags[] = {
+	{ CV_STEP_DATA_LOSS, "data_loss" },
+	{ CV_STEP_NO_TXN, "no_transaction" },
+	{ CV_STEP_IRREVERSIBLE, "irreversible" },
+};
+
+const char *cv_step_flag_name(unsigned flag)
+{
+	size_t i;
+
+	for (i = 0; i < CV_ARRAY_SIZE(step_flags); i++)
+		if (step_flags[i].bit == flag)
+			return step_flags[i].name;
+	return NULL;
+}
+
+int cv_step_flag_parse(const char *name, unsigned *out)
+{
+	size_t i;
+
+	for (i = 0; name && i < CV_ARRAY_SIZE(step_flags); i++)
+		if (strcmp(step_flags[i].name, name) == 0) {
+			*out = step_flags[i].bit;
+			return 0;
+		}
+	return CV_EINVAL;
+}
+
+int cv_format_parse(const char *s, enum cv_format *out)
+{
+	static const struct {
+		const char *name;
+		enum cv_format format;
+	} formats[] = {
+		{ "text", CV_FORMAT_TEXT },
+		{ "json", CV_FORMAT_JSON },
+		{ "markdown", CV_FORMAT_MARKDOWN },
+	};
+	size_t i;
+
+	for (i = 0; s && i < CV_ARRAY_SIZE(formats); i++)
+		if (strcmp(formats[i].name, s) == 0) {
+			*out = formats[i].format;
+			return 0;
+		}
+	return CV_EINVAL;
+}
+
+void cv_plan_init(struct cv_plan *plan)
+{
+	memset(plan, 0, sizeof(*plan));
+	cv_arena_init(&plan->arena);
+	plan->format = CV_PLAN_FORMAT;
+}
+
+void cv_plan_release(struct cv_plan *plan)
+{
+	if (!plan)
+		return;
+	free(plan->steps);
+	free(plan->deferred_checks);
+	cv_arena_release(&plan->arena);
+	memset(plan, 0, sizeof(*plan));
+}
+
+struct cv_step *cv_plan_add(struct cv_plan *plan, enum cv_phase phase,
+			    enum cv_action action, const char *kind,
+			    const char *object)
+{
+	struct cv_step *s;
+
+	CV_GROW(plan->steps, plan->nr + 1, plan->alloc);
+	s = &plan->steps[plan->nr++];
+	memset(s, 0, sizeof(*s));
+	s->seq = (uint32_t)plan->nr;
+	s->phase = (uint8_t)phase;
+	s->action = (uint8_t)action;
+	s->kind = cv_arena_strdup(&plan->arena, kind);
+	s->object = cv_arena_strdup(&plan->arena, object);
+	return s;
+}
+
+/* Room in a statement array holding n entries: 4, 8, 16, … */
+static size_t stmt_room(size_t n)
+{
+	size_t room = 4;
+
+	while (room < n)
+		room *= 2;
+	return room;
+}
+
+/*
+ * Appends a zeroed statement to *list (n entries), moving the array to a
+ * bigger arena block when it is full.  Shared with the plan file reader
+ * (through cv_step_fwd/cv_step_inv) so both keep the stmt_room invariant.
+ */
+static struct cv_stmt *stmt_append(struct cv_plan *plan, struct cv_stmt **list,
+				   uint32_t *n)
+{
+	struct cv_stmt *st;
+
+	if (!*list || *n == stmt_room(*n)) {
+		struct cv_stmt *bigger;
+
+		bigger = cv_arena_alloc(&plan->arena,
+					stmt_room((size_t)*n + 1) * sizeof(*bigger));
+		if (*n)
+			memcpy(bigger, *list, *n * sizeof(*bigger));
+		*list = bigger;
+	}
+	st = &(*list)[(*n)++];
+	memset(st, 0, sizeof(*st));
+	return st;
+}
+
+static struct cv_stmt *add_stmt(struct cv_plan *plan, struct cv_stmt **list,
+				uint32_t *n, const char *sql,
+				const char *const *params, size_t nparams)
+{
+	struct cv_stmt *st = stmt_append(plan, list, n);
+	size_t i;
+
+	st->sql = cv_arena_strdup(&plan->arena, sql);
+	if (params && nparams) {
+		const char **p = cv_arena_alloc(&plan->arena,
+						nparams * sizeof(*p));
+
+		for (i = 0; i < nparams; i++)
+			p[i] = cv_arena_strdup(&plan->arena, params[i]);
+		st->params = p;
+		st->nparams = (uint32_t)nparams;
+	}
+	return st;
+}
+
+struct cv_stmt *cv_step_fwd(struct cv_plan *plan, struct cv_step *step,
+			    const char *sql, const char *const *params,
+			    size_t nparams)
+{
+	return add_stmt(plan, &step->fwd, &step->nfwd, sql, params, nparams);
+}
+
+struct cv_stmt *cv_step_inv(struct cv_plan *plan, struct cv_step *step,
+			    const char *sql, const char *const *params,
+			    size_t nparams)
+{
+	return add_stmt(plan, &step->inv, &step->ninv, sql, params, nparams);
+}
+
+void cv_step_set_key(struct cv_plan *plan, struct cv_step *step,
+		     const char *const *key, size_t nkey)
+{
+	const char **k = NULL;
+	size_t i;
+
+	if (key && nkey) {
+		k = cv_arena_alloc(&plan->arena, nkey * sizeof(*k));
+		for (i = 0; i < nkey; i++)
+			k[i] = cv_arena_strdup(&plan->arena, key[i]);
+	} else {
+		nkey = 0;
+	}
+	step->key = k;
+	step->nkey = (uint32_t)nkey;
+}
+
+void cv_plan_defer_check(struct cv_plan *plan, const char *name)
+{
+	CV_GROW(plan->deferred_checks, plan->ndeferred + 1,
+		plan->deferred_alloc);
+	plan->deferred_checks[plan->ndeferred++] =
+		cv_arena_strdup(&plan->arena, name);
+}
+
+/*
+ * A plain merge sort rather than qsort: qsort is not stable, and the order
+ * kinds add steps within a phase is part of what a reviewer reads (and
+ * what golden files compare).
+ */
+static void merge_sort(struct cv_step *a, struct cv_step *tmp, size_t n)
+{
+	size_t mid = n / 2, i = 0, j = mid, k = 0;
+
+	if (n < 2)
+		return;
+	merge_sort(a, tmp, mid);
+	merge_sort(a + mid, tmp, n - mid);
+	while (i < mid && j < n) {
+		/* Take from the left on ties: that is what keeps it stable. */
+		if (a[j].phase < a[i].phase)
+			tmp[k++] = a[j++];
+		else
+			tmp[k++] = a[i++];
+	}
+	while (i < mid)
+		tmp[k++] = a[i++];
+	while (j < n)
+		tmp[k++] = a[j++];
+	memcpy(a, tmp, n * sizeof(*a));
+}
+
+void cv_plan_finish(struct cv_plan *plan)
+{
+	struct cv_step *tmp;
+	size_t i;
+
+	if (plan->nr > 1) {
+		tmp = cv_malloc(plan->nr * sizeof(*tmp));
+		merge_sort(plan->steps, tmp, plan->nr);
+		free(tmp);
+	}
+	for (i = 0; i < plan->nr; i++)
+		plan->steps[i].seq = (uint32_t)(i + 1);
+}
+
+void cv_plan_count(const struct cv_plan *plan, struct cv_plan_counts *out)
+{
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < plan->nr; i++) {
+		const struct cv_step *s = &plan->steps[i];
+
+		switch ((enum cv_action)s->action) {
+		case CV_ACT_CREATE:
+		case CV_ACT_ENABLE:
+			out->add++;
+			break;
+		case CV_ACT_DELETE:
+		case CV_ACT_DISABLE:
+			out->remove++;
+			break;
+		case CV_ACT_UPDATE:
+			out->change++;
+			break;
+		case CV_ACT_UP:
+			out->up++;
+			break;
+		case CV_ACT_DOWN:
+			out->down++;
+			break;
+		case CV_ACT_CHECK:
+			out->checks++;
+			break;
+		case CV_ACT__COUNT:
+			break;
+		}
+		if (s->flags & CV_STEP_DATA_LOSS)
+			out->data_loss++;
+	}
+}

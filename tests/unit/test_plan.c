@@ -1,0 +1,669 @@
+/*
+ * Plans: ordering, counting, the three review forms, and the saved plan
+ * file's round trip (plan.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "converge/model.h"
+#include "converge/plan.h"
+
+/* Everything `fn` writes to a FILE, as a malloc'd string. */
+static char *render(const struct cv_plan *plan, enum cv_format format,
+		    bool color, bool verbose)
+{
+	struct cv_render_opts opts = { color, verbose };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	assert_non_null(fp);
+	assert_int_equal(cv_plan_render(plan, format, &opts, fp), 0);
+	fclose(fp);
+	return buf;
+}
+
+/* The plan of the brief: a grant revoked with data loss, a revision up,
+ * a role created; added out of phase order on purpose. */
+static void tmws_plan(struct cv_plan *plan)
+{
+	struct cv_step *s;
+
+	cv_plan_init(plan);
+	plan->database = "sqlite:tmws.db";
+	plan->backend = "sqlite";
+	plan->sections = CV_SEC_SCHEMA | CV_SEC_ROLES | CV_SEC_GRANTS;
+	plan->schema_table = "alembic_version";
+	plan->schema_from = "e674ec434eeb";
+	plan->schema_to = "571948cc671b";
+
+	s = cv_plan_add(plan, CV_PHASE_ADD, CV_ACT_CREATE, "roles", "viewer");
+	s->detail = "permissions license:read, license:usage:read, "
+		    "license:validate";
+	s = cv_plan_add(plan, CV_PHASE_REMOVE, CV_ACT_DELETE, "grants",
+			"dana -> admin");
+	s->detail = "expired 2026-11-23T02:00:00Z";
+	s->flags = CV_STEP_DATA_LOSS;
+	s->note = "drops table license_keys (3 rows)";
+	s = cv_plan_add(plan, CV_PHASE_SCHEMA_UP, CV_ACT_UP, "schema",
+			"096325207c82");
+	s->detail = "Add license_keys and license_usage_history";
+	cv_plan_finish(plan);
+}
+
+static void test_plan__action_names(void **state)
+{
+	enum cv_action a;
+	unsigned i;
+
+	(void)state;
+	assert_string_equal(cv_action_name(CV_ACT_CREATE), "create");
+	assert_string_equal(cv_action_name(CV_ACT_CHECK), "check");
+	assert_string_equal(cv_action_sign(CV_ACT_UP), "↑");
+	assert_string_equal(cv_action_sign(CV_ACT_DOWN), "↓");
+	assert_string_equal(cv_action_sign(CV_ACT_UPDATE), "~");
+	assert_string_equal(cv_action_sign(CV_ACT_DISABLE), "-");
+	assert_string_equal(cv_action_sign(CV_ACT_ENABLE), "+");
+	assert_string_equal(cv_action_sign(CV_ACT_CHECK), "?");
+	assert_int_equal(cv_action_inverse(CV_ACT_CREATE), CV_ACT_DELETE);
+	assert_int_equal(cv_action_inverse(CV_ACT_DELETE), CV_ACT_CREATE);
+	assert_int_equal(cv_action_inverse(CV_ACT_UP), CV_ACT_DOWN);
+	assert_int_equal(cv_action_inverse(CV_ACT_DOWN), CV_ACT_UP);
+	assert_int_equal(cv_action_inverse(CV_ACT_ENABLE), CV_ACT_DISABLE);
+	assert_int_equal(cv_action_inverse(CV_ACT_DISABLE), CV_ACT_ENABLE);
+	assert_int_equal(cv_action_inverse(CV_ACT_UPDATE), CV_ACT_UPDATE);
+	assert_int_equal(cv_action_inverse(CV_ACT_CHECK), CV_ACT_CHECK);
+	for (i = 0; i < CV_ACT__COUNT; i++) {
+		assert_int_equal(cv_action_parse(cv_action_name(i), &a), 0);
+		assert_int_equal(a, i);
+	}
+	assert_int_equal(cv_action_parse("explode", &a), CV_EINVAL);
+	assert_int_equal(cv_action_parse("Create", &a), CV_EINVAL);
+}
+
+static void test_plan__format_parse(void **state)
+{
+	enum cv_format f = CV_FORMAT_TEXT;
+
+	(void)state;
+	assert_int_equal(cv_format_parse("json", &f), 0);
+	assert_int_equal(f, CV_FORMAT_JSON);
+	assert_int_equal(cv_format_parse("markdown", &f), 0);
+	assert_int_equal(f, CV_FORMAT_MARKDOWN);
+	assert_int_equal(cv_format_parse("text", &f), 0);
+	assert_int_equal(f, CV_FORMAT_TEXT);
+	assert_int_equal(cv_format_parse("yaml", &f), CV_EINVAL);
+	assert_int_equal(cv_format_parse("", &f), CV_EINVAL);
+}
+
+static void test_plan__stable_phase_sort(void **state)
+{
+	struct cv_plan plan;
+	char name[16];
+	size_t i;
+
+	(void)state;
+	cv_plan_init(&plan);
+	/* 200 steps over all seven phases in a scrambled order; the object
+	 * records the insertion order. */
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "%03zu", i);
+		cv_plan_add(&plan, (enum cv_phase)((i * 5 + i / 7) % 7 + 1),
+			    CV_ACT_CREATE, "roles", name);
+	}
+	cv_plan_finish(&plan);
+	assert_int_equal(plan.nr, 200);
+	for (i = 0; i < plan.nr; i++) {
+		assert_int_equal(plan.steps[i].seq, i + 1);
+		if (i == 0)
+			continue;
+		assert_true(plan.steps[i - 1].phase <= plan.steps[i].phase);
+		if (plan.steps[i - 1].phase == plan.steps[i].phase)
+			assert_true(strcmp(plan.steps[i - 1].object,
+					   plan.steps[i].object) < 0);
+	}
+	assert_int_equal(plan.steps[0].phase, CV_PHASE_DISABLE_FLAGS);
+	assert_int_equal(plan.steps[199].phase, CV_PHASE_ENABLE_FLAGS);
+	cv_plan_release(&plan);
+}
+
+static void test_plan__copies_into_arena(void **state)
+{
+	struct cv_plan plan;
+	struct cv_step *s;
+	struct cv_stmt *st;
+	char kind[] = "grants", object[] = "o'brien", sql[] = "DELETE ?1";
+	char p0[] = "x";
+	const char *params[] = { p0, NULL, "z" };
+	const char *key[] = { "o'brien", "admin", "" };
+	size_t i;
+
+	(void)state;
+	cv_plan_init(&plan);
+	assert_string_equal(plan.format, CV_PLAN_FORMAT);
+	s = cv_plan_add(&plan, CV_PHASE_REMOVE, CV_ACT_DELETE, kind, object);
+	/* Enough statements to make the array move a few times. */
+	for (i = 0; i < 20; i++)
+		cv_step_fwd(&plan, s, sql, params, 3);
+	st = cv_step_inv(&plan, s, "INSERT", NULL, 0);
+	st->script = true;
+	cv_step_set_key(&plan, s, key, 3);
+	memset(kind, 'X', sizeof(kind) - 1);
+	memset(object, 'X', sizeof(object) - 1);
+	memset(sql, 'X', sizeof(sql) - 1);
+	p0[0] = 'X';
+
+	s = &plan.steps[0];
+	assert_string_equal(s->kind, "grants");
+	assert_string_equal(s->object, "o'brien");
+	assert_int_equal(s->nfwd, 20);
+	for (i = 0; i < 20; i++) {
+		assert_string_equal(s->fwd[i].sql, "DELETE ?1");
+		assert_int_equal(s->fwd[i].nparams, 3);
+		assert_string_equal(s->fwd[i].params[0], "x");
+		assert_null(s->fwd[i].params[1]);
+		assert_string_equal(s->fwd[i].params[2], "z");
+		assert_false(s->fwd[i].script);
+	}
+	assert_int_equal(s->ninv, 1);
+	assert_null(s->inv[0].params);
+	assert_int_equal(s->inv[0].nparams, 0);
+	assert_true(s->inv[0].script);
+	assert_int_equal(s->nkey, 3);
+	assert_string_equal(s->key[2], "");
+	assert_null(s->detail);
+	assert_int_equal(s->flags, 0);
+	cv_plan_release(&plan);
+}
+
+static void test_plan__counts(void **state)
+{
+	static const struct {
+		enum cv_action action;
+		unsigned flags;
+	} steps[] = {
+		{ CV_ACT_CREATE, 0 }, { CV_ACT_CREATE, CV_STEP_DATA_LOSS },
+		{ CV_ACT_ENABLE, 0 }, { CV_ACT_DELETE, CV_STEP_DATA_LOSS },
+		{ CV_ACT_DISABLE, 0 }, { CV_ACT_DISABLE, 0 },
+		{ CV_ACT_DISABLE, 0 }, { CV_ACT_UPDATE, 0 },
+		{ CV_ACT_UP, CV_STEP_NO_TXN }, { CV_ACT_UP, 0 },
+		{ CV_ACT_DOWN, CV_STEP_DATA_LOSS | CV_STEP_IRREVERSIBLE },
+		{ CV_ACT_CHECK, 0 }, { CV_ACT_CHECK, 0 },
+	};
+	struct cv_plan_counts c;
+	struct cv_plan plan;
+	size_t i;
+
+	(void)state;
+	cv_plan_init(&plan);
+	cv_plan_count(&plan, &c);
+	assert_int_equal(c.add + c.change + c.remove + c.up + c.down +
+			 c.checks + c.data_loss, 0);
+	for (i = 0; i < CV_ARRAY_SIZE(steps); i++)
+		cv_plan_add(&plan, CV_PHASE_ADD, steps[i].action, "roles",
+			    "r")->flags = steps[i].flags;
+	cv_plan_count(&plan, &c);
+	assert_int_equal(c.add, 3);
+	assert_int_equal(c.remove, 4);
+	assert_int_equal(c.change, 1);
+	assert_int_equal(c.up, 2);
+	assert_int_equal(c.down, 1);
+	assert_int_equal(c.checks, 2);
+	assert_int_equal(c.data_loss, 3);
+	cv_plan_release(&plan);
+}
+
+static void test_plan__text(void **state)
+{
+	struct cv_plan plan;
+	char *out;
+
+	(void)state;
+	tmws_plan(&plan);
+	out = render(&plan, CV_FORMAT_TEXT, false, false);
+	assert_string_equal(out,
+		"converge plan for sqlite:tmws.db\n"
+		"schema: e674ec434eeb -> 571948cc671b (alembic_version)\n"
+		"\n"
+		"  - grant dana -> admin: expired 2026-11-23T02:00:00Z\n"
+		"      ! data loss: drops table license_keys (3 rows)\n"
+		"  ↑ revision 096325207c82: Add license_keys and "
+		"license_usage_history\n"
+		"  + role viewer: permissions license:read, "
+		"license:usage:read, license:validate\n"
+		"\n"
+		"Plan: 1 to add, 0 to change, 1 to remove, 1 revision up, "
+		"0 down.\n"
+		"1 step loses data: apply needs --allow-data-loss.\n");
+	assert_null(strchr(out, '\033'));
+	free(out);
+	cv_plan_release(&plan);
+}
+
+static void test_plan__text_plurals_and_notes(void **state)
+{
+	struct cv_plan plan;
+	struct cv_step *s;
+	char *out;
+
+	(void)state;
+	cv_plan_init(&plan);
+	plan.database = "postgres://app@db/app";
+	plan.sections = CV_SEC_SCHEMA | CV_SEC_FLAGS | CV_SEC_ENTITLEMENTS;
+	plan.schema_table = "converge_schema_version";
+	plan.schema_from = NULL;
+	plan.schema_to = "b2";
+	s = cv_plan_add(&plan, CV_PHASE_SCHEMA_UP, CV_ACT_UP, "schema", "b1");
+	s->flags = CV_STEP_NO_TXN;
+	s = cv_plan_add(&plan, CV_PHASE_SCHEMA_UP, CV_ACT_UP, "schema", "b2");
+	s->flags = CV_STEP_DATA_LOSS | CV_STEP_IRREVERSIBLE;
+	s->note = "drops column agents.role (12 rows)";
+	s = cv_plan_add(&plan, CV_PHASE_ENABLE_FLAGS, CV_ACT_ENABLE, "flags",
+			"catalog_api_v2");
+	s = cv_plan_add(&plan, CV_PHASE_REMOVE, CV_ACT_DELETE, "entitlements",
+			"acme/crm.campaigns");
+	s->flags = CV_STEP_DATA_LOSS;
+	s = cv_plan_add(&plan, CV_PHASE_ADD, CV_ACT_UPDATE, "policies",
+			"public.customers/tenant_isolation");
+	s = cv_plan_add(&plan, CV_PHASE_CHECKS, CV_ACT_CHECK, "checks",
+			"rls_fail_closed");
+	cv_plan_defer_check(&plan, "rls_fail_closed");
+	cv_plan_defer_check(&plan, "no_orphans");
+	cv_plan_finish(&plan);
+	out = render(&plan, CV_FORMAT_TEXT, false, false);
+	assert_string_equal(out,
+		"converge plan for postgres://app@db/app\n"
+		"schema: base -> b2 (converge_schema_version)\n"
+		"\n"
+		"  - entitlement acme/crm.campaigns\n"
+		"      ! data loss\n"
+		"  ↑ revision b1\n"
+		"      ! runs outside a transaction\n"
+		"  ↑ revision b2\n"
+		"      ! data loss: drops column agents.role (12 rows)\n"
+		"      ! irreversible\n"
+		"  ~ policy public.customers/tenant_isolation\n"
+		"  ? check rls_fail_closed\n"
+		"  + flag catalog_api_v2\n"
+		"\n"
+		"Plan: 1 to add, 1 to change, 1 to remove, 2 revisions up, "
+		"0 down.\n"
+		"2 steps lose data: apply needs --allow-data-loss.\n"
+		"Checks run at apply: rls_fail_closed, no_orphans.\n");
+	free(out);
+
+	/* Without schema in the plan, the summary says nothing of it. */
+	plan.sections = CV_SEC_FLAGS;
+	out = render(&plan, CV_FORMAT_TEXT, false, false);
+	assert_non_null(strstr(out, "\n\nPlan: 1 to add, 1 to change, "
+				    "1 to remove.\n2 steps lose data"));
+	assert_null(strstr(out, "schema:"));
+	free(out);
+	cv_plan_release(&plan);
+}
+
+static void test_plan__text_empty(void **state)
+{
+	struct cv_plan plan;
+	char *out;
+
+	(void)state;
+	cv_plan_init(&plan);
+	plan.database = "sqlite:tmws.db";
+	plan.sections = CV_SEC_SCHEMA | CV_SEC_ROLES;
+	plan.schema_from = plan.schema_to = "571948cc671b";
+	cv_plan_finish(&plan);
+	out = render(&plan, CV_FORMAT_TEXT, true, true);
+	assert_string_equal(out,
+		"converge plan for sqlite:tmws.db\n"
+		"\n"
+		"No changes. The database matches the manifests.\n");
+	free(out);
+	cv_plan_release(&plan);
+}
+
+static void test_plan__text_color(void **state)
+{
+	struct cv_plan plan;
+	char *out;
+
+	(void)state;
+	tmws_plan(&plan);
+	cv_plan_add(&plan, CV_PHASE_ADD, CV_ACT_UPDATE, "flags", "f");
+	cv_plan_add(&plan, CV_PHASE_CHECKS, CV_ACT_CHECK, "checks", "c");
+	cv_plan_finish(&plan);
+	out = render(&plan, CV_FORMAT_TEXT, true, false);
+	assert_string_equal(out,
+		"converge plan for sqlite:tmws.db\n"
+		"schema: e674ec434eeb -> 571948cc671b (alembic_version)\n"
+		"\n"
+		"\033[31m  - grant dana -> admin: expired "
+		"2026-11-23T02:00:00Z\033[0m\n"
+		"\033[1;31m      ! data loss: drops table license_keys "
+		"(3 rows)\033[0m\n"
+		"\033[36m  ↑ revision 096325207c82: Add license_keys and "
+		"license_usage_history\033[0m\n"
+		"\033[32m  + role viewer: permissions license:read, "
+		"license:usage:read, license:validate\033[0m\n"
+		"\033[33m  ~ flag f\033[0m\n"
+		"  ? check c\n"
+		"\n"
+		"Plan: 1 to add, 1 to change, 1 to remove, 1 revision up, "
+		"0 down.\n"
+		"1 step loses data: apply needs --allow-data-loss.\n");
+	free(out);
+	cv_plan_release(&plan);
+}
+
+static void test_plan__step_print(void **state)
+{
+	struct cv_render_opts opts = { false, false };
+	struct cv_plan plan;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	(void)state;
+	tmws_plan(&plan);
+	fp = open_memstream(&buf, &len);
+	cv_step_print(&plan.steps[0], &opts, fp);
+	cv_step_print(&plan.steps[1], NULL, fp);
+	fclose(fp);
+	assert_string_equal(buf,
+		"  - grant dana -> admin: expired 2026-11-23T02:00:00Z\n"
+		"      ! data loss: drops table license_keys (3 rows)\n"
+		"  ↑ revision 096325207c82: Add license_keys and "
+		"license_usage_history\n");
+	free(buf);
+	cv_plan_release(&plan);
+}
+
+static void test_plan__text_verbose(void **state)
+{
+	const char *params[] = { "096325207c82", NULL, "say \"hi\"" };
+	struct cv_plan plan;
+	struct cv_step *s;
+	char *out;
+
+	(void)state;
+	cv_plan_init(&plan);
+	plan.database = "sqlite:x.db";
+	plan.sections = CV_SEC_ROLES;
+	s = cv_plan_add(&plan, CV_PHASE_ADD, CV_ACT_CREATE, "roles", "viewer");
+	cv_step_fwd(&plan, s, "CREATE TABLE t (a);\nCREATE INDEX i ON t (a);\n",
+		    NULL, 0)->script = true;
+	cv_step_fwd(&plan, s, "UPDATE \"v\" SET \"n\" = ?1", params, 3);
+	cv_step_fwd(&plan, s, "DELETE FROM t", NULL, 0);
+	cv_step_inv(&plan, s, "DROP TABLE t", NULL, 0);
+	cv_plan_finish(&plan);
+	out = render(&plan, CV_FORMAT_TEXT, false, true);
+	assert_string_equal(out,
+		"converge plan for sqlite:x.db\n"
+		"\n"
+		"  + role viewer\n"
+		"      CREATE TABLE t (a);\n"
+		"      CREATE INDEX i ON t (a);\n"
+		"      sql: UPDATE \"v\" SET \"n\" = ?1\n"
+		"      params: [\"096325207c82\", null, \"say \\\"hi\\\"\"]\n"
+		"      sql: DELETE FROM t\n"
+		"\n"
+		"Plan: 1 to add, 0 to change, 0 to remove.\n");
+	free(out);
+	cv_plan_release(&plan);
+}
+
+static void test_plan__json(void **state)
+{
+	const char *params[] = { "096325207c82", NULL };
+	static const char *const order[] = {
+		"format", "created_at", "now", "database", "backend",
+		"fingerprint", "manifests_digest", "sections", "schema",
+		"summary", "steps",
+	};
+	struct cv_plan plan;
+	json_error_t jerr;
+	json_t *root, *steps, *s, *fwd, *v;
+	const char *k;
+	size_t i = 0;
+	char *out;
+
+	(void)state;
+	tmws_plan(&plan);
+	plan.created_at = plan.now = "2026-11-23T12:00:00Z";
+	plan.fingerprint = "sha256:aa";
+	s = NULL;
+	cv_step_fwd(&plan, &plan.steps[1], "UPDATE \"alembic_version\" SET "
+		    "\"version_num\" = ?1", params, 2);
+	cv_step_inv(&plan, &plan.steps[1], "DROP TABLE x;\n", NULL, 0)->script =
+		true;
+	out = render(&plan, CV_FORMAT_JSON, true, true);
+	assert_true(strncmp(out, "{\n  \"format\": \"converge-plan/1\",\n",
+			    33) == 0);
+	assert_int_equal(out[strlen(out) - 1], '\n');
+	root = json_loads(out, 0, &jerr);
+	assert_non_null(root);
+	json_object_foreach(root, k, v) {
+		assert_true(i < CV_ARRAY_SIZE(order));
+		assert_string_equal(k, order[i]);
+		i++;
+	}
+	assert_int_equal(i, CV_ARRAY_SIZE(order));
+	assert_string_equal(json_string_value(json_object_get(root, "database")),
+			    "sqlite:tmws.db");
+	assert_true(json_is_null(json_object_get(root, "manifests_digest")));
+	v = json_object_get(root, "sections");
+	assert_int_equal(json_array_size(v), 3);
+	assert_string_equal(json_string_value(json_array_get(v, 0)), "schema");
+	assert_string_equal(json_string_value(json_array_get(v, 2)), "grants");
+	v = json_object_get(root, "schema");
+	assert_string_equal(json_string_value(json_object_get(v, "from")),
+			    "e674ec434eeb");
+	assert_string_equal(json_string_value(json_object_get(v, "table")),
+			    "alembic_version");
+	v = json_object_get(root, "summary");
+	assert_int_equal(json_integer_value(json_object_get(v, "add")), 1);
+	assert_int_equal(json_integer_value(json_object_get(v, "remove")), 1);
+	assert_int_equal(json_integer_value(json_object_get(v, "up")), 1);
+	assert_int_equal(json_integer_value(json_object_get(v, "down")), 0);
+	steps = json_object_get(root, "steps");
+	assert_int_equal(json_array_size(steps), 3);
+	s = json_array_get(steps, 0);
+	assert_int_equal(json_integer_value(json_object_get(s, "seq")), 1);
+	assert_int_equal(json_integer_value(json_object_get(s, "phase")), 2);
+	assert_string_equal(json_string_value(json_object_get(s, "kind")),
+			    "grants");
+	assert_string_equal(json_string_value(json_object_get(s, "action")),
+			    "delete");
+	assert_string_equal(json_string_value(json_array_get(
+		json_object_get(s, "flags"), 0)), "data_loss");
+	assert_string_equal(json_string_value(json_object_get(s, "note")),
+			    "drops table license_keys (3 rows)");
+	assert_true(json_is_null(json_object_get(s, "before")));
+	assert_null(json_object_get(s, "checksum"));
+	s = json_array_get(steps, 1);
+	assert_null(json_object_get(s, "flags"));
+	assert_string_equal(json_string_value(json_object_get(s, "action")),
+			    "up");
+	fwd = json_array_get(json_object_get(s, "forward"), 0);
+	assert_string_equal(json_string_value(json_object_get(fwd, "sql")),
+			    "UPDATE \"alembic_version\" SET \"version_num\" = ?1");
+	v = json_object_get(fwd, "params");
+	assert_int_equal(json_array_size(v), 2);
+	assert_string_equal(json_string_value(json_array_get(v, 0)),
+			    "096325207c82");
+	assert_true(json_is_null(json_array_get(v, 1)));
+	v = json_array_get(json_object_get(s, "inverse"), 0);
+	assert_string_equal(json_string_value(json_object_get(v, "script")),
+			    "DROP TABLE x;\n");
+	assert_null(json_object_get(v, "sql"));
+	json_decref(root);
+	free(out);
+	cv_plan_release(&plan);
+}
+
+static void test_plan__json_invalid_utf8(void **state)
+{
+	struct cv_plan plan;
+	json_error_t jerr;
+	json_t *root;
+	char *out;
+
+	(void)state;
+	cv_plan_init(&plan);
+	plan.database = "sqlite:x.db";
+	cv_plan_add(&plan, CV_PHASE_ADD, CV_ACT_CREATE, "roles",
+		    "bad\xff\xc3(");
+	out = render(&plan, CV_FORMAT_JSON, false, false);
+	root = json_loads(out, 0, &jerr);
+	assert_non_null(root);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+		json_object_get(root, "steps"), 0), "object")),
+		"bad\xef\xbf\xbd\xef\xbf\xbd(");
+	json_decref(root);
+	free(out);
+	cv_plan_release(&plan);
+}
+
+/* The longest run of backticks at the start of any line of `s`. */
+static size_t longest_line_fence(const char *s, const char **line_out)
+{
+	size_t best = 0;
+	const char *line = s;
+
+	while (line && *line) {
+		size_t n = 0;
+
+		while (line[n] == '`')
+			n++;
+		if (n > best) {
+			best = n;
+			*line_out = line;
+		}
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return best;
+}
+
+static void test_plan__markdown(void **state)
+{
+	struct cv_plan plan;
+	char *out;
+
+	(void)state;
+	tmws_plan(&plan);
+	cv_plan_defer_check(&plan, "rls_fail_closed");
+	out = render(&plan, CV_FORMAT_MARKDOWN, true, true);
+	assert_string_equal(out,
+		"### converge plan for `sqlite:tmws.db`\n"
+		"\n"
+		"schema: `e674ec434eeb` -> `571948cc671b` (`alembic_version`)\n"
+		"\n"
+		"```diff\n"
+		"- grant dana -> admin: expired 2026-11-23T02:00:00Z\n"
+		"    ! data loss: drops table license_keys (3 rows)\n"
+		"↑ revision 096325207c82: Add license_keys and "
+		"license_usage_history\n"
+		"+ role viewer: permissions license:read, "
+		"license:usage:read, license:validate\n"
+		"```\n"
+		"\n"
+		"Plan: 1 to add, 0 to change, 1 to remove, 1 revision up, "
+		"0 down.\n"
+		"1 step loses data: apply needs `--allow-data-loss`.\n"
+		"Checks run at apply: `rls_fail_closed`.\n");
+	free(out);
+	cv_plan_release(&plan);
+}
+
+static void test_plan__markdown_fence_safety(void **state)
+{
+	struct cv_plan plan;
+	struct cv_step *s;
+	const char *line = NULL, *open, *close;
+	size_t fence, i;
+	char *out;
+
+	(void)state;
+	cv_plan_init(&plan);
+	plan.database = "sqlite:`evil`.db";
+	plan.sections = CV_SEC_SCHEMA;
+	plan.schema_from = "a``b";
+	plan.schema_to = "`x";
+	s = cv_plan_add(&plan, CV_PHASE_ADD, CV_ACT_CREATE, "roles",
+			"r\n````\n# injected heading");
+	s->detail = "```` and `````";
+	cv_plan_finish(&plan);
+	out = render(&plan, CV_FORMAT_MARKDOWN, false, false);
+
+	/* Inline code spans use more backticks than any run inside, and
+	 * pad text that starts or ends with one. */
+	assert_true(strncmp(out,
+		"### converge plan for ``sqlite:`evil`.db``\n", 42) == 0);
+	assert_non_null(strstr(out, "schema: ```a``b``` -> `` `x ``\n"));
+
+	/* The opening fence is longer than any backtick run inside. */
+	open = strstr(out, "diff\n");
+	assert_non_null(open);
+	fence = 0;
+	while (open > out && open[-1] == '`') {
+		open--;
+		fence++;
+	}
+	assert_int_equal(fence, 6);
+	open += fence + 5;
+	/* The block ends at the first line that is a run of >= fence
+	 * backticks; it must be the closing fence after the last step. */
+	close = NULL;
+	for (i = 0; open[i]; i++) {
+		if ((i == 0 || open[i - 1] == '\n') &&
+		    strncmp(open + i, "``````", 6) == 0) {
+			close = open + i;
+			break;
+		}
+	}
+	assert_non_null(close);
+	assert_true(strncmp(close, "``````\n\nPlan: 1 to add", 22) == 0);
+	/* Nothing inside starts a line with as many backticks. */
+	{
+		char *inside = strndup(open, (size_t)(close - open));
+
+		assert_true(longest_line_fence(inside, &line) < fence);
+		free(inside);
+	}
+	free(out);
+	cv_plan_release(&plan);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan__action_names),
+		cmocka_unit_test(test_plan__format_parse),
+		cmocka_unit_test(test_plan__stable_phase_sort),
+		cmocka_unit_test(test_plan__copies_into_arena),
+		cmocka_unit_test(test_plan__counts),
+		cmocka_unit_test(test_plan__text),
+		cmocka_unit_test(test_plan__text_plurals_and_notes),
+		cmocka_unit_test(test_plan__text_empty),
+		cmocka_unit_test(test_plan__text_color),
+		cmocka_unit_test(test_plan__step_print),
+		cmocka_unit_test(test_plan__text_verbose),
+		cmocka_unit_test(test_plan__json),
+		cmocka_unit_test(test_plan__json_invalid_utf8),
+		cmocka_unit_test(test_plan__markdown),
+		cmocka_unit_test(test_plan__markdown_fence_safety),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -3,7 +3,7 @@
  *
  * The planner and the executor never ask which database they talk to: the
  * backend answers through its descriptor (how to quote, how to write a
- * parameter, how to lock, how to snapshot).  Only src/backend/*.c include
+ * parameter, how to lock, how to snapshot).  Only the files of src/backend/ include
  * sqlite3.h or libpq-fe.h.
  *
  * Values always travel as bound parameters, as text: NULL pointers are SQL

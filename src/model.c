@@ -68,3 +68,29 @@ int cv_grant_cmp(const struct cv_grant *a, const struct cv_grant *b)
 		return c;
 	return strcmp(a->scope, b->scope);
 }
+
+const char *cv_sql_text_for(const struct cv_sql_text *t, const char *name)
+{
+	if (strcmp(name, "sqlite") == 0 && t->sqlite)
+		return t->sqlite;
+	if (strcmp(name, "postgres") == 0 && t->postgres)
+		return t->postgres;
+	return t->any;
+}
+
+bool cv_sql_text_empty(const struct cv_sql_text *t)
+{
+	return !t->any && !t->sqlite && !t->postgres;
+}
+
+void cv_state_release(struct cv_state *s)
+{
+	if (!s)
+		return;
+	free(s->chain);
+	free(s->applied);
+	free(s->roles);
+	free(s->grants);
+	free(s->min_grants);
+	memset(s, 0, sizeof(*s));
+}

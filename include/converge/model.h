@@ -47,17 +47,27 @@ struct cv_grant {
 	struct cv_mark mark;
 };
 
+/* SQL that may differ per database: `any` unless a backend's own is set. */
+struct cv_sql_text {
+	const char *any;
+	const char *sqlite;
+	const char *postgres;
+};
+/* The text for backend `name` ("sqlite", "postgres"), or NULL. */
+const char *cv_sql_text_for(const struct cv_sql_text *t, const char *name);
+bool cv_sql_text_empty(const struct cv_sql_text *t);
+
 struct cv_migration {
 	const char *id;
 	const char *parent;        /* NULL for the first revision */
 	const char *description;
-	const char *up;            /* for the backend in use */
-	const char *down;          /* NULL: irreversible */
-	const char *verify;        /* or NULL */
+	struct cv_sql_text up;
+	struct cv_sql_text down;   /* empty: irreversible */
+	struct cv_sql_text verify; /* optional */
 	bool transaction;
-	const char *checksum;      /* "sha256:…" of `up` */
 	const char *path;
-	struct cv_mark mark;
+	struct cv_mark mark;       /* the id */
+	struct cv_mark parent_mark;
 };
 
 struct cv_applied {
@@ -76,6 +86,8 @@ struct cv_state {
 	unsigned sections;          /* CV_SEC_* present (desired) or read (live) */
 
 	/* schema */
+	const char *migrations_dir; /* desired: as resolved from the manifest */
+	struct cv_mark schema_mark; /* desired: the `version` key */
 	const char *schema_table;   /* version table */
 	const char *schema_version; /* NULL = base (no revision applied) */
 	struct cv_migration *chain; /* desired: base -> head order */
@@ -90,7 +102,14 @@ struct cv_state {
 
 	struct cv_min_grant *min_grants;
 	size_t nmin_grants;
+
+	/* capacities of the malloc'd arrays above */
+	size_t chain_alloc, applied_alloc, roles_alloc, grants_alloc,
+	       min_grants_alloc;
 };
+
+/* Frees the arrays (strings belong to an arena). */
+void cv_state_release(struct cv_state *s);
 
 /* Lookups by binary search over the sorted arrays. */
 const struct cv_role *cv_state_role(const struct cv_state *s,

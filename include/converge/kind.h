@@ -1,0 +1,138 @@
+/*
+ * Resource kinds: one descriptor per manifest section, one file each in
+ * src/kinds/.  The loader, planner, executor and `inspect` walk the table
+ * in cv_kinds[]; none of them knows what a grant or a revision is.
+ *
+ * Adding a kind means writing src/kinds/NAME.c with its descriptor and one
+ * line in cv_kinds[] (src/kinds/table.c).  Hooks a kind has no use for
+ * are NULL.
+ */
+#ifndef CONVERGE_KIND_H
+#define CONVERGE_KIND_H
+
+#include "converge/backend.h"
+#include "converge/model.h"
+#include "converge/plan.h"
+#include "converge/yaml.h"
+
+#include <time.h>
+
+struct cv_digest;
+struct cv_emit;
+struct cv_manifest;
+
+/* What a kind's load hook gets besides its section. */
+struct cv_loader {
+	struct cv_arena *strings;  /* where everything loaded lives */
+	struct cv_diags *diags;
+	const char *path;          /* the manifest file being loaded */
+	const char *dir;           /* its directory, for relative paths */
+	struct cv_manifest *manifest;
+};
+
+/* Everything the hooks may need; owned by the caller of the planner. */
+struct cv_ctx {
+	struct cv_db *db;                 /* NULL: database does not exist yet */
+	const struct cv_backend *be;      /* never NULL */
+	const struct cv_state *want;      /* desired (manifests) */
+	struct cv_state *live;            /* live, filled by read hooks */
+	struct cv_arena *live_arena;      /* where live strings go */
+	const char *now;                  /* RFC 3339 UTC, the expiry clock */
+	time_t now_t;
+	const char *schema_table;         /* version table in use */
+};
+
+struct cv_kind {
+	const char *name;   /* step kind and manifest section: "grants" */
+	unsigned section;   /* CV_SEC_* bit */
+	unsigned needs;     /* other sections whose live state diff reads */
+
+	/*
+	 * Loads one file's section node into `want` (strings in `strings`).
+	 * Called once per file that has the section; merging across files
+	 * and "defined twice" errors are the kind's business.
+	 */
+	int (*load)(struct cv_state *want, const struct cv_node *node,
+		    struct cv_loader *ld);
+	/* After every file is loaded: references, cycles, sorting. */
+	int (*validate)(struct cv_state *want, struct cv_arena *strings,
+			struct cv_diags *diags);
+
+	/* Reads the live objects of this kind (db may be NULL: empty). */
+	int (*read)(struct cv_ctx *ctx, struct cv_error *err);
+	/* Feeds a canonical form of the live objects to the fingerprint. */
+	void (*digest)(const struct cv_state *live, struct cv_digest *d);
+	/* Adds the steps that take live to want. */
+	int (*diff)(struct cv_ctx *ctx, struct cv_plan *plan,
+		    struct cv_error *err);
+	/* Refuses a plan whose result breaks a rule (guards). */
+	int (*verify)(struct cv_ctx *ctx, const struct cv_plan *plan,
+		      struct cv_error *err);
+	/*
+	 * The canonical value of the object named by `key` in live, or NULL
+	 * when absent; compared with a step's `after` before a rollback.
+	 */
+	const char *(*value)(struct cv_ctx *ctx, const char *const *key,
+			     size_t nkey, struct cv_arena *arena);
+	/* Bookkeeping after a step of this kind was applied in run_id. */
+	int (*journal)(struct cv_ctx *ctx, const struct cv_step *step,
+		       const char *run_id, struct cv_error *err);
+	/* Creates the storage tables the kind's steps write to. */
+	int (*ensure)(struct cv_ctx *ctx, struct cv_error *err);
+	/* Emits the live objects as a manifest section (key and value). */
+	void (*inspect)(const struct cv_state *live, struct cv_emit *e);
+};
+
+extern const struct cv_kind *const cv_kinds[];
+extern const size_t cv_nkinds;
+const struct cv_kind *cv_kind_find(const char *name);
+
+extern const struct cv_kind cv_kind_schema;
+extern const struct cv_kind cv_kind_roles;
+extern const struct cv_kind cv_kind_grants;
+extern const struct cv_kind cv_kind_guards;
+
+/*
+ * Canonical encoding of values for `before`/`after` and fingerprints:
+ * each string as "<len>:<bytes>", NULL as "~".  Unambiguous for any text.
+ */
+void cv_canon_add(struct cv_buf *out, const char *s);
+/*
+ * Names and subjects are text: anything but empty strings, control
+ * characters and NUL (SPEC §6).  Adds a located error and returns
+ * CV_EINVAL otherwise.
+ */
+int cv_check_name(const char *s, const char *what, const struct cv_mark *mark,
+		  struct cv_diags *diags);
+
+/*
+ * SQL builders: identifiers quoted by the backend, values as parameters
+ * ?1…?n in column order (UPDATE: the SET columns first, then the keys).
+ * Build each once per plan and share the text between steps: the backend
+ * prepares each distinct text once.
+ */
+const char *cv_sql_insert(const struct cv_backend *be, struct cv_arena *a,
+			  const char *table, const char *const *cols,
+			  size_t ncols);
+const char *cv_sql_delete(const struct cv_backend *be, struct cv_arena *a,
+			  const char *table, const char *const *keys,
+			  size_t nkeys);
+const char *cv_sql_update(const struct cv_backend *be, struct cv_arena *a,
+			  const char *table, const char *const *sets,
+			  size_t nsets, const char *const *keys, size_t nkeys);
+/* "SELECT c1, c2 FROM t ORDER BY o1, o2" with everything quoted. */
+char *cv_sql_select(const struct cv_backend *be, const char *table,
+		    const char *const *cols, size_t ncols,
+		    const char *const *order, size_t norder);
+
+/* Fingerprints: SHA-256 through OpenSSL's EVP. */
+struct cv_digest *cv_digest_new(void);
+void cv_digest_add(struct cv_digest *d, const void *data, size_t n);
+/* Adds a string with its length, so "ab","c" and "a","bc" differ; NULL
+ * and "" differ too. */
+void cv_digest_str(struct cv_digest *d, const char *s);
+/* Finishes and frees; returns "sha256:<hex>" in arena. */
+const char *cv_digest_finish(struct cv_digest *d, struct cv_arena *arena);
+const char *cv_sha256_hex(const void *data, size_t n, struct cv_arena *arena);
+
+#endif

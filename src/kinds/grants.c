@@ -1,0 +1,465 @@
+/*
+ * The `grants` kind: who holds which role, keyed by (subject, role,
+ * scope), with an optional expiry and reason, kept in rbac_grants.
+ *
+ * This is the kind that grows to millions of rows, so it is written for
+ * that: one sorted read, a sorted merge, SQL texts built once per plan.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "converge/emit.h"
+#include "converge/kind.h"
+#include "converge/timeutil.h"
+
+static const char T_GRANTS[] = "rbac_grants";
+static const char *const grant_cols[] = {
+	"subject", "role", "scope", "expires_at", "reason"
+};
+
+static int load_grant(struct cv_state *want, const struct cv_node *g,
+		      struct cv_loader *ld)
+{
+	static const char *const keys[] = {
+		"subject", "role", "scope", "expires", "reason", NULL
+	};
+	struct cv_grant gr;
+	int ret = 0;
+
+	memset(&gr, 0, sizeof(gr));
+	gr.mark = g->mark;
+	gr.scope = "";
+	if (cv_yaml_expect(g, CV_NODE_MAP, "a grant", ld->diags))
+		return CV_EINVAL;
+	cv_yaml_each(f, g) {
+		const char *k = f->key;
+
+		if (strcmp(k, "subject") == 0) {
+			if (cv_yaml_as_string(f, k, ld->diags, &gr.subject) ||
+			    cv_check_name(gr.subject, "subject", &f->mark,
+					  ld->diags))
+				ret = CV_EINVAL;
+		} else if (strcmp(k, "role") == 0) {
+			if (cv_yaml_as_string(f, k, ld->diags, &gr.role) ||
+			    cv_check_name(gr.role, "role", &f->mark, ld->diags))
+				ret = CV_EINVAL;
+		} else if (strcmp(k, "scope") == 0) {
+			if (cv_yaml_is_null(f))
+				continue;
+			if (cv_yaml_as_string(f, k, ld->diags, &gr.scope))
+				ret = CV_EINVAL;
+			else if (*gr.scope && cv_check_name(gr.scope, "scope",
+							    &f->mark, ld->diags))
+				ret = CV_EINVAL;
+		} else if (strcmp(k, "expires") == 0) {
+			const char *s;
+			char buf[CV_TIME_LEN];
+			time_t t;
+
+			if (cv_yaml_is_null(f))
+				continue;
+			if (cv_yaml_as_string(f, k, ld->diags, &s)) {
+				ret = CV_EINVAL;
+			} else if (cv_time_parse(s, &t)) {
+				cv_diag_error(ld->diags, &f->mark,
+					      "invalid timestamp '%s' for 'expires' (expected RFC 3339, e.g. 2026-11-24T02:00:00Z)",
+					      cv_shorten(s));
+				ret = CV_EINVAL;
+			} else {
+				cv_time_format(t, buf);
+				gr.expires = cv_arena_strdup(ld->strings, buf);
+			}
+		} else if (strcmp(k, "reason") == 0) {
+			if (!cv_yaml_is_null(f) &&
+			    cv_yaml_as_string(f, k, ld->diags, &gr.reason))
+				ret = CV_EINVAL;
+		} else {
+			cv_yaml_check_keys(g, keys, "a grant", ld->diags);
+			ret = CV_EINVAL;
+			break;
+		}
+	}
+	if (!gr.subject && !ret) {
+		cv_diag_error(ld->diags, &g->mark, "grant has no 'subject'");
+		ret = CV_EINVAL;
+	}
+	if (!gr.role && !ret) {
+		cv_diag_error(ld->diags, &g->mark, "grant has no 'role'");
+		ret = CV_EINVAL;
+	}
+	if (ret)
+		return ret;
+	CV_GROW(want->grants, want->ngrants + 1, want->grants_alloc);
+	want->grants[want->ngrants++] = gr;
+	return 0;
+}
+
+static int grants_load(struct cv_state *want, const struct cv_node *node,
+		       struct cv_loader *ld)
+{
+	int ret = 0;
+
+	if (cv_yaml_is_null(node))
+		return 0;
+	if (cv_yaml_expect(node, CV_NODE_SEQ, "grants", ld->diags))
+		return CV_EINVAL;
+	cv_yaml_each(g, node)
+		if (load_grant(want, g, ld))
+			ret = CV_EINVAL;
+	return ret;
+}
+
+static int grant_qcmp(const void *a, const void *b)
+{
+	return cv_grant_cmp(a, b);
+}
+
+static const char *grant_name(const struct cv_grant *g, struct cv_arena *a)
+{
+	if (*g->scope)
+		return cv_arena_printf(a, "%s to %s on %s", g->role, g->subject,
+				       g->scope);
+	return cv_arena_printf(a, "%s to %s", g->role, g->subject);
+}
+
+static int grants_validate(struct cv_state *want, struct cv_arena *strings,
+			   struct cv_diags *diags)
+{
+	size_t i;
+	int ret = 0;
+
+	(void)strings;
+	if (want->ngrants > 1)
+		qsort(want->grants, want->ngrants, sizeof(*want->grants),
+		      grant_qcmp);
+	for (i = 0; i < want->ngrants; i++) {
+		const struct cv_grant *g = &want->grants[i];
+
+		if (i && cv_grant_cmp(&want->grants[i - 1], g) == 0) {
+			const struct cv_mark *m = &want->grants[i - 1].mark;
+
+			cv_diag_error(diags, &g->mark,
+				      "grant of role '%s' to '%s'%s%s%s is defined twice (first at %s:%u:%u)",
+				      cv_shorten(g->role), cv_shorten(g->subject),
+				      *g->scope ? " on '" : "",
+				      *g->scope ? cv_shorten(g->scope) : "",
+				      *g->scope ? "'" : "", m->file, m->line,
+				      m->col);
+			ret = CV_EINVAL;
+		}
+		if ((want->sections & CV_SEC_ROLES) &&
+		    !cv_state_role(want, g->role)) {
+			cv_diag_error(diags, &g->mark,
+				      "grant names undefined role '%s'",
+				      cv_shorten(g->role));
+			ret = CV_EINVAL;
+		}
+	}
+	return ret;
+}
+
+struct reader {
+	struct cv_ctx *ctx;
+	bool sorted;
+};
+
+static int read_grant(void *p, const char *const *cols, const size_t *lens,
+		      int ncols)
+{
+	struct reader *rd = p;
+	struct cv_state *live = rd->ctx->live;
+	struct cv_arena *a = rd->ctx->live_arena;
+	struct cv_grant *g;
+
+	(void)ncols;
+	CV_GROW(live->grants, live->ngrants + 1, live->grants_alloc);
+	g = &live->grants[live->ngrants++];
+	g->subject = cv_arena_strndup(a, cols[0] ? cols[0] : "", lens[0]);
+	g->role = cv_arena_strndup(a, cols[1] ? cols[1] : "", lens[1]);
+	g->scope = cols[2] ? cv_arena_strndup(a, cols[2], lens[2]) : "";
+	g->expires = cols[3] ? cv_arena_strndup(a, cols[3], lens[3]) : NULL;
+	g->reason = cols[4] ? cv_arena_strndup(a, cols[4], lens[4]) : NULL;
+	memset(&g->mark, 0, sizeof(g->mark));
+	if (live->ngrants > 1 && rd->sorted && cv_grant_cmp(g - 1, g) >= 0)
+		rd->sorted = false;
+	return 0;
+}
+
+static int grants_read(struct cv_ctx *ctx, struct cv_error *err)
+{
+	struct reader rd = { ctx, true };
+	bool exists = false;
+	char *sql;
+	int ret;
+
+	ctx->live->sections |= CV_SEC_GRANTS;
+	if (!ctx->db)
+		return 0;
+	ret = ctx->be->table_exists(ctx->db, T_GRANTS, &exists, err);
+	if (ret || !exists)
+		return ret;
+	sql = cv_sql_select(ctx->be, T_GRANTS, grant_cols, 5, grant_cols, 3);
+	ret = ctx->be->query(ctx->db, sql, NULL, 0, read_grant, &rd, err);
+	free(sql);
+	/* The order of the database's collation may not be strcmp's. */
+	if (!ret && !rd.sorted)
+		qsort(ctx->live->grants, ctx->live->ngrants,
+		      sizeof(*ctx->live->grants), grant_qcmp);
+	return ret;
+}
+
+static void grants_digest(const struct cv_state *live, struct cv_digest *d)
+{
+	size_t i;
+
+	for (i = 0; i < live->ngrants; i++) {
+		const struct cv_grant *g = &live->grants[i];
+
+		cv_digest_str(d, g->subject);
+		cv_digest_str(d, g->role);
+		cv_digest_str(d, g->scope);
+		cv_digest_str(d, g->expires);
+		cv_digest_str(d, g->reason);
+	}
+}
+
+static const char *grant_value(const struct cv_grant *g, struct cv_arena *a)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	const char *s;
+
+	if (!g)
+		return NULL;
+	cv_canon_add(&b, g->expires);
+	cv_canon_add(&b, g->reason);
+	s = cv_arena_strndup(a, b.buf, b.len);
+	cv_buf_release(&b);
+	return s;
+}
+
+static const struct cv_grant *find_grant(const struct cv_state *s,
+					 const char *const *key)
+{
+	struct cv_grant k;
+
+	memset(&k, 0, sizeof(k));
+	k.subject = key[0];
+	k.role = key[1];
+	k.scope = key[2];
+	if (!s->ngrants)
+		return NULL;
+	return bsearch(&k, s->grants, s->ngrants, sizeof(k), grant_qcmp);
+}
+
+static const char *grants_value(struct cv_ctx *ctx, const char *const *key,
+				size_t nkey, struct cv_arena *arena)
+{
+	if (nkey != 3)
+		return NULL;
+	return grant_value(find_grant(ctx->live, key), arena);
+}
+
+struct grant_sql {
+	const char *ins, *del, *upd;
+};
+
+static bool expired(const struct cv_grant *g, const char *now)
+{
+	return g->expires && strcmp(g->expires, now) <= 0;
+}
+
+static struct cv_step *grant_step(struct cv_plan *plan, enum cv_phase phase,
+				  enum cv_action act, const struct cv_grant *g,
+				  const struct cv_grant *before,
+				  const struct cv_grant *after)
+{
+	const char *key[3] = { g->subject, g->role, g->scope };
+	struct cv_step *st;
+
+	st = cv_plan_add(plan, phase, act, "grants",
+			 grant_name(g, &plan->arena));
+	cv_step_set_key(plan, st, key, 3);
+	st->before = grant_value(before, &plan->arena);
+	st->after = grant_value(after, &plan->arena);
+	return st;
+}
+
+static void row_params(const struct cv_grant *g, const char **p)
+{
+	p[0] = g->subject;
+	p[1] = g->role;
+	p[2] = g->scope;
+	p[3] = g->expires;
+	p[4] = g->reason;
+}
+
+static void add_create(struct cv_plan *plan, const struct grant_sql *q,
+		       const struct cv_grant *g)
+{
+	struct cv_step *st = grant_step(plan, CV_PHASE_ADD, CV_ACT_CREATE, g,
+					NULL, g);
+	const char *p[5];
+
+	row_params(g, p);
+	cv_step_fwd(plan, st, q->ins, p, 5);
+	cv_step_inv(plan, st, q->del, p, 3);
+	if (g->expires && g->reason)
+		st->detail = cv_arena_printf(&plan->arena,
+					     "expires %s (%s)", g->expires,
+					     g->reason);
+	else if (g->expires)
+		st->detail = cv_arena_printf(&plan->arena, "expires %s",
+					     g->expires);
+	else if (g->reason)
+		st->detail = cv_arena_printf(&plan->arena, "reason: %s",
+					     g->reason);
+}
+
+static void add_delete(struct cv_plan *plan, const struct grant_sql *q,
+		       const struct cv_grant *g, const struct cv_grant *lapsed)
+{
+	struct cv_step *st = grant_step(plan, CV_PHASE_REMOVE, CV_ACT_DELETE,
+					g, g, NULL);
+	const char *p[5];
+
+	row_params(g, p);
+	cv_step_fwd(plan, st, q->del, p, 3);
+	cv_step_inv(plan, st, q->ins, p, 5);
+	if (lapsed)
+		st->detail = cv_arena_printf(&plan->arena, "expired %s",
+					     lapsed->expires);
+	else if (expired(g, plan->now))
+		st->detail = cv_arena_printf(&plan->arena, "expired %s",
+					     g->expires);
+}
+
+static void add_update(struct cv_plan *plan, const struct grant_sql *q,
+		       const struct cv_grant *w, const struct cv_grant *l)
+{
+	struct cv_step *st = grant_step(plan, CV_PHASE_ADD, CV_ACT_UPDATE, w,
+					l, w);
+	const char *p[5] = { w->expires, w->reason, w->subject, w->role,
+			     w->scope };
+	struct cv_buf d = CV_BUF_INIT;
+
+	cv_step_fwd(plan, st, q->upd, p, 5);
+	p[0] = l->expires;
+	p[1] = l->reason;
+	cv_step_inv(plan, st, q->upd, p, 5);
+	if (!cv_streq0(w->expires, l->expires))
+		cv_buf_addf(&d, "expires %s -> %s", l->expires ? l->expires : "never",
+			    w->expires ? w->expires : "never");
+	if (!cv_streq0(w->reason, l->reason))
+		cv_buf_addf(&d, "%sreason '%s'", d.len ? "; " : "",
+			    w->reason ? cv_shorten(w->reason) : "");
+	st->detail = cv_arena_strdup(&plan->arena, cv_buf_str(&d));
+	cv_buf_release(&d);
+}
+
+static int grants_diff(struct cv_ctx *ctx, struct cv_plan *plan,
+		       struct cv_error *err)
+{
+	static const char *const sets[] = { "expires_at", "reason" };
+	const struct cv_state *w = ctx->want, *l = ctx->live;
+	struct grant_sql q;
+	size_t i = 0, j = 0;
+
+	/* Without a roles section, the roles that grants name are the ones
+	 * the database has. */
+	if (!(w->sections & CV_SEC_ROLES))
+		for (i = 0; i < w->ngrants; i++)
+			if (!expired(&w->grants[i], ctx->now) &&
+			    !cv_state_role(l, w->grants[i].role))
+				return cv_error_set(err, CV_EINVAL,
+					"grant of role '%s' to '%s': no such role in the database (%s:%u:%u)",
+					cv_shorten(w->grants[i].role),
+					cv_shorten(w->grants[i].subject),
+					w->grants[i].mark.file,
+					w->grants[i].mark.line,
+					w->grants[i].mark.col);
+	q.ins = cv_sql_insert(ctx->be, &plan->arena, T_GRANTS, grant_cols, 5);
+	q.del = cv_sql_delete(ctx->be, &plan->arena, T_GRANTS, grant_cols, 3);
+	q.upd = cv_sql_update(ctx->be, &plan->arena, T_GRANTS, sets, 2,
+			      grant_cols, 3);
+	i = 0;
+	while (i < w->ngrants || j < l->ngrants) {
+		int c = i >= w->ngrants ? 1 : j >= l->ngrants ? -1 :
+			cv_grant_cmp(&w->grants[i], &l->grants[j]);
+		const struct cv_grant *wg = c <= 0 ? &w->grants[i] : NULL;
+		const struct cv_grant *lg = c >= 0 ? &l->grants[j] : NULL;
+		bool lapsed = wg && expired(wg, ctx->now);
+
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			j++;
+		if (wg && lapsed)
+			wg = NULL;
+		if (wg && !lg)
+			add_create(plan, &q, wg);
+		else if (!wg && lg)
+			add_delete(plan, &q, lg, lapsed ? &w->grants[i - 1] : NULL);
+		else if (wg && lg && (!cv_streq0(wg->expires, lg->expires) ||
+				      !cv_streq0(wg->reason, lg->reason)))
+			add_update(plan, &q, wg, lg);
+	}
+	return 0;
+}
+
+static int grants_ensure(struct cv_ctx *ctx, struct cv_error *err)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	int ret;
+
+	cv_buf_addf(&b,
+		    "CREATE TABLE IF NOT EXISTS rbac_grants (\n"
+		    "  subject TEXT NOT NULL,\n"
+		    "  role TEXT NOT NULL,\n"
+		    "  scope TEXT NOT NULL DEFAULT '',\n"
+		    "  expires_at TEXT,\n"
+		    "  reason TEXT,\n"
+		    "  PRIMARY KEY (subject, role, scope)\n"
+		    ")%s;\n"
+		    "CREATE INDEX IF NOT EXISTS rbac_grants_role ON rbac_grants (role);\n",
+		    ctx->be->table_suffix);
+	ret = ctx->be->exec_script(ctx->db, b.buf, err);
+	cv_buf_release(&b);
+	return ret;
+}
+
+static void grants_inspect(const struct cv_state *live, struct cv_emit *e)
+{
+	size_t i;
+
+	cv_emit_str(e, "grants");
+	cv_emit_seq(e, false);
+	for (i = 0; i < live->ngrants; i++) {
+		const struct cv_grant *g = &live->grants[i];
+
+		cv_emit_map(e, true);
+		cv_emit_pair(e, "subject", g->subject);
+		cv_emit_pair(e, "role", g->role);
+		if (*g->scope)
+			cv_emit_pair(e, "scope", g->scope);
+		if (g->expires)
+			cv_emit_pair(e, "expires", g->expires);
+		if (g->reason)
+			cv_emit_pair(e, "reason", g->reason);
+		cv_emit_end(e);
+	}
+	cv_emit_end(e);
+}
+
+const struct cv_kind cv_kind_grants = {
+	.name = "grants",
+	.section = CV_SEC_GRANTS,
+	.needs = CV_SEC_ROLES,
+	.load = grants_load,
+	.validate = grants_validate,
+	.read = grants_read,
+	.digest = grants_digest,
+	.diff = grants_diff,
+	.value = grants_value,
+	.ensure = grants_ensure,
+	.inspect = grants_inspect,
+};

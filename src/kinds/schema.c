@@ -1,0 +1,981 @@
+/*
+ * The `schema` kind: a linear chain of revisions, one YAML file each, and
+ * the version table that says where a database stands (SPEC §3).
+ *
+ * The version table is the authority, not the journal: someone may have
+ * run Alembic in between.  The journal's converge_migrations only adds the
+ * checksums of what converge applied, so that an edited revision is caught.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "converge/kind.h"
+#include "converge/manifest.h"
+#include "converge/timeutil.h"
+
+#define DEFAULT_TABLE "converge_schema_version"
+#define ALEMBIC_TABLE "alembic_version"
+
+static const char *version_column(const char *table)
+{
+	return strcmp(table, ALEMBIC_TABLE) == 0 ? "version_num" : "version";
+}
+
+static int load_sql(const struct cv_node *n, const char *what,
+		    struct cv_loader *ld, struct cv_sql_text *out)
+{
+	static const char *const keys[] = { "sqlite", "postgresql", NULL };
+	const struct cv_node *v;
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!n || cv_yaml_is_null(n))
+		return 0;
+	if (n->type == CV_NODE_SCALAR)
+		return cv_yaml_as_string(n, what, ld->diags, &out->any);
+	if (cv_yaml_expect(n, CV_NODE_MAP, what, ld->diags))
+		return CV_EINVAL;
+	if (cv_yaml_check_keys(n, keys, what, ld->diags))
+		ret = CV_EINVAL;
+	if ((v = cv_yaml_get(n, "sqlite")) && !cv_yaml_is_null(v) &&
+	    cv_yaml_as_string(v, "sqlite", ld->diags, &out->sqlite))
+		ret = CV_EINVAL;
+	if ((v = cv_yaml_get(n, "postgresql")) && !cv_yaml_is_null(v) &&
+	    cv_yaml_as_string(v, "postgresql", ld->diags, &out->postgres))
+		ret = CV_EINVAL;
+	return ret;
+}
+
+static int load_revision(struct cv_state *want, const struct cv_source *src,
+			 struct cv_loader *ld)
+{
+	static const char *const keys[] = {
+		"id", "parent", "description", "up", "down", "verify",
+		"transaction", NULL
+	};
+	struct cv_yaml_doc doc;
+	struct cv_migration m;
+	const struct cv_node *root, *v;
+	int ret = 0;
+
+	memset(&m, 0, sizeof(m));
+	if (cv_yaml_parse(&doc, src->path, src->text, src->len, 0,
+			  ld->strings, ld->diags))
+		return CV_EINVAL;
+	root = doc.root;
+	m.path = src->path;
+	m.transaction = true;
+	if (!root) {
+		struct cv_mark mark = { src->path, 1, 1 };
+
+		cv_diag_error(ld->diags, &mark, "revision file is empty");
+		ret = CV_EINVAL;
+		goto out;
+	}
+	if (cv_yaml_expect(root, CV_NODE_MAP, "a revision", ld->diags)) {
+		ret = CV_EINVAL;
+		goto out;
+	}
+	if (cv_yaml_check_keys(root, keys, "a revision", ld->diags))
+		ret = CV_EINVAL;
+	m.mark = root->mark;
+	v = cv_yaml_get(root, "id");
+	if (!v) {
+		cv_diag_error(ld->diags, &root->mark, "revision has no 'id'");
+		ret = CV_EINVAL;
+	} else if (cv_yaml_as_string(v, "id", ld->diags, &m.id) ||
+		   cv_check_name(m.id, "revision id", &v->mark, ld->diags)) {
+		ret = CV_EINVAL;
+	} else {
+		m.mark = v->mark;
+	}
+	if ((v = cv_yaml_get(root, "parent")) && !cv_yaml_is_null(v)) {
+		if (cv_yaml_as_string(v, "parent", ld->diags, &m.parent))
+			ret = CV_EINVAL;
+		m.parent_mark = v->mark;
+	}
+	if ((v = cv_yaml_get(root, "description")) && !cv_yaml_is_null(v) &&
+	    cv_yaml_as_string(v, "description", ld->diags, &m.description))
+		ret = CV_EINVAL;
+	if (load_sql(cv_yaml_get(root, "up"), "up", ld, &m.up) ||
+	    load_sql(cv_yaml_get(root, "down"), "down", ld, &m.down) ||
+	    load_sql(cv_yaml_get(root, "verify"), "verify", ld, &m.verify))
+		ret = CV_EINVAL;
+	if (cv_sql_text_empty(&m.up) && !ret) {
+		cv_diag_error(ld->diags, &m.mark, "revision '%s' has no 'up'",
+			      cv_shorten(m.id));
+		ret = CV_EINVAL;
+	}
+	if ((v = cv_yaml_get(root, "transaction")) &&
+	    cv_yaml_as_bool(v, "transaction", ld->diags, &m.transaction))
+		ret = CV_EINVAL;
+	if (!ret) {
+		CV_GROW(want->chain, want->nchain + 1, want->chain_alloc);
+		want->chain[want->nchain++] = m;
+	}
+out:
+	cv_yaml_release(&doc);
+	return ret;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int load_dir(struct cv_state *want, const char *dir,
+		    const struct cv_mark *from, struct cv_loader *ld)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0, alloc = 0, i;
+	int ret = 0;
+
+	if (!d) {
+		cv_diag_error(ld->diags, from,
+			      "cannot read migrations directory '%s': %s",
+			      cv_shorten(dir), strerror(errno));
+		return CV_EINVAL;
+	}
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' ||
+		    !(cv_ends_with(e->d_name, ".yaml") ||
+		      cv_ends_with(e->d_name, ".yml")))
+			continue;
+		CV_GROW(names, n + 1, alloc);
+		names[n++] = cv_asprintf("%s/%s", dir, e->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (i = 0; i < n; i++) {
+		const struct cv_source *src;
+
+		if (cv_manifest_read(ld->manifest, names[i], from, ld->diags,
+				     &src) ||
+		    load_revision(want, src, ld))
+			ret = CV_EINVAL;
+		free(names[i]);
+	}
+	free(names);
+	return ret;
+}
+
+static int schema_load(struct cv_state *want, const struct cv_node *node,
+		       struct cv_loader *ld)
+{
+	static const char *const keys[] = {
+		"migrations", "version", "table", NULL
+	};
+	const struct cv_node *v;
+	const char *dir = NULL, *version = "head", *table = DEFAULT_TABLE;
+	int ret = 0;
+
+	if (want->schema_mark.file) {
+		const struct cv_mark *m = &want->schema_mark;
+
+		cv_diag_error(ld->diags, &node->key_mark,
+			      "section 'schema' is defined twice (first at %s:%u:%u)",
+			      m->file, m->line, m->col);
+		return CV_EINVAL;
+	}
+	want->schema_mark = node->key_mark;
+	if (cv_yaml_expect(node, CV_NODE_MAP, "schema", ld->diags))
+		return CV_EINVAL;
+	if (cv_yaml_check_keys(node, keys, "schema", ld->diags))
+		ret = CV_EINVAL;
+	v = cv_yaml_get(node, "migrations");
+	if (!v) {
+		cv_diag_error(ld->diags, &node->mark,
+			      "schema has no 'migrations' directory");
+		return CV_EINVAL;
+	}
+	if (cv_yaml_as_string(v, "migrations", ld->diags, &dir))
+		return CV_EINVAL;
+	if (dir[0] != '/')
+		dir = cv_arena_printf(ld->strings, "%s/%s", ld->dir, dir);
+	want->migrations_dir = dir;
+	if ((v = cv_yaml_get(node, "version"))) {
+		if (cv_yaml_as_string(v, "version", ld->diags, &version))
+			ret = CV_EINVAL;
+		want->schema_mark = v->mark;
+	}
+	if ((v = cv_yaml_get(node, "table")) &&
+	    (cv_yaml_as_string(v, "table", ld->diags, &table) ||
+	     cv_check_name(table, "table", &v->mark, ld->diags)))
+		ret = CV_EINVAL;
+	want->schema_version = version;
+	want->schema_table = table;
+	if (load_dir(want, dir, &cv_yaml_get(node, "migrations")->mark, ld))
+		ret = CV_EINVAL;
+	return ret;
+}
+
+static int mig_id_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const struct cv_migration *const *)a)->id,
+		      (*(const struct cv_migration *const *)b)->id);
+}
+
+static const struct cv_migration *by_id(struct cv_migration **sorted,
+					size_t n, const char *id)
+{
+	struct cv_migration key, *k = &key, **found;
+
+	key.id = id;
+	found = bsearch(&k, sorted, n, sizeof(*sorted), mig_id_cmp);
+	return found ? *found : NULL;
+}
+
+/*
+ * Orders the revisions from the first to the head, reporting duplicate
+ * ids, missing parents, forks and cycles.
+ */
+static int schema_validate(struct cv_state *want, struct cv_arena *strings,
+			   struct cv_diags *diags)
+{
+	size_t n = want->nchain, i, nroots = 0, nordered = 0;
+	struct cv_migration **sorted, *ordered = NULL;
+	const struct cv_migration **child;
+	const struct cv_migration *root = NULL, *cur;
+	int ret = 0;
+
+	(void)strings;
+	if (!want->schema_table)
+		return 0;
+	sorted = cv_calloc(n + 1, sizeof(*sorted));
+	child = cv_calloc(n + 1, sizeof(*child));
+	for (i = 0; i < n; i++)
+		sorted[i] = &want->chain[i];
+	qsort(sorted, n, sizeof(*sorted), mig_id_cmp);
+	for (i = 1; i < n; i++)
+		if (strcmp(sorted[i - 1]->id, sorted[i]->id) == 0) {
+			cv_diag_error(diags, &sorted[i]->mark,
+				      "revision '%s' is defined twice (also in %s)",
+				      cv_shorten(sorted[i]->id),
+				      sorted[i - 1]->path);
+			ret = CV_EINVAL;
+		}
+	if (ret)
+		goto out;
+	for (i = 0; i < n; i++) {
+		const struct cv_migration *m = &want->chain[i], *p;
+		size_t pi;
+
+		if (!m->parent) {
+			if (root) {
+				cv_diag_error(diags, &m->mark,
+					      "revisions '%s' (%s) and '%s' (%s) both have no parent: the chain must be linear",
+					      cv_shorten(root->id), root->path,
+					      cv_shorten(m->id), m->path);
+				ret = CV_EINVAL;
+			}
+			root = m;
+			nroots++;
+			continue;
+		}
+		p = by_id(sorted, n, m->parent);
+		if (!p) {
+			cv_diag_error(diags, &m->parent_mark,
+				      "parent '%s' of revision '%s' is not in %s",
+				      cv_shorten(m->parent), cv_shorten(m->id),
+				      want->migrations_dir);
+			ret = CV_EINVAL;
+			continue;
+		}
+		pi = (size_t)(p - want->chain);
+		if (child[pi]) {
+			cv_diag_error(diags, &m->parent_mark,
+				      "revisions '%s' and '%s' both have parent '%s': the chain must be linear",
+				      cv_shorten(child[pi]->id), cv_shorten(m->id),
+				      cv_shorten(p->id));
+			ret = CV_EINVAL;
+			continue;
+		}
+		child[pi] = m;
+	}
+	if (ret)
+		goto out;
+	if (n && !nroots) {
+		cv_diag_error(diags, &want->chain[0].mark,
+			      "revisions in %s form a cycle: none is the first (no parent)",
+			      want->migrations_dir);
+		ret = CV_EINVAL;
+		goto out;
+	}
+	ordered = cv_calloc(n + 1, sizeof(*ordered));
+	for (cur = root; cur && nordered <= n;
+	     cur = child[(size_t)(cur - want->chain)])
+		ordered[nordered++] = *cur;
+	if (nordered != n) {
+		for (i = 0; i < n; i++) {
+			size_t k;
+			bool seen = false;
+
+			for (k = 0; k < nordered; k++)
+				if (strcmp(ordered[k].id, want->chain[i].id) == 0)
+					seen = true;
+			if (!seen) {
+				cv_diag_error(diags, &want->chain[i].mark,
+					      "revision '%s' is part of a cycle and cannot be reached from the first revision",
+					      cv_shorten(want->chain[i].id));
+				ret = CV_EINVAL;
+				break;
+			}
+		}
+		goto out;
+	}
+	memcpy(want->chain, ordered, n * sizeof(*ordered));
+	if (strcmp(want->schema_version, "head") == 0) {
+		want->schema_version = n ? want->chain[n - 1].id : NULL;
+	} else if (strcmp(want->schema_version, "base") == 0) {
+		want->schema_version = NULL;
+	} else {
+		for (i = 0; i < n; i++)
+			if (strcmp(want->chain[i].id, want->schema_version) == 0)
+				break;
+		if (i == n) {
+			cv_diag_error(diags, &want->schema_mark,
+				      "schema version '%s' is not a revision in %s",
+				      cv_shorten(want->schema_version),
+				      want->migrations_dir);
+			ret = CV_EINVAL;
+		}
+	}
+out:
+	free(ordered);
+	free(sorted);
+	free(child);
+	return ret;
+}
+
+struct version_rows {
+	struct cv_ctx *ctx;
+	struct cv_buf all;
+	size_t n;
+};
+
+static int read_version(void *p, const char *const *cols, const size_t *lens,
+			int ncols)
+{
+	struct version_rows *vr = p;
+
+	(void)ncols;
+	if (vr->n++ == 0)
+		vr->ctx->live->schema_version = cols[0] ?
+			cv_arena_strndup(vr->ctx->live_arena, cols[0], lens[0]) :
+			NULL;
+	if (vr->all.len)
+		cv_buf_adds(&vr->all, ", ");
+	cv_buf_adds(&vr->all, cols[0] ? cols[0] : "NULL");
+	return 0;
+}
+
+static int read_applied(void *p, const char *const *cols, const size_t *lens,
+			int ncols)
+{
+	struct cv_ctx *ctx = p;
+	struct cv_state *live = ctx->live;
+	struct cv_applied *a;
+
+	(void)ncols;
+	CV_GROW(live->applied, live->napplied + 1, live->applied_alloc);
+	a = &live->applied[live->napplied++];
+	a->id = cv_arena_strndup(ctx->live_arena, cols[0] ? cols[0] : "", lens[0]);
+	a->checksum = cols[1] ? cv_arena_strndup(ctx->live_arena, cols[1],
+						 lens[1]) : NULL;
+	return 0;
+}
+
+static int applied_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cv_applied *)a)->id,
+		      ((const struct cv_applied *)b)->id);
+}
+
+static int schema_read(struct cv_ctx *ctx, struct cv_error *err)
+{
+	static const char *const mcols[] = { "id", "checksum" };
+	struct version_rows vr = { ctx, CV_BUF_INIT, 0 };
+	const char *table = ctx->schema_table;
+	const char *col;
+	bool exists = false;
+	char *sql = NULL;
+	int ret;
+
+	ctx->live->sections |= CV_SEC_SCHEMA;
+	ctx->live->schema_table = table;
+	ctx->live->schema_version = NULL;
+	if (!ctx->db || !table)
+		return 0;
+	ret = ctx->be->table_exists(ctx->db, table, &exists, err);
+	if (ret)
+		goto out;
+	if (exists) {
+		col = version_column(table);
+		sql = cv_sql_select(ctx->be, table, &col, 1, &col, 1);
+		ret = ctx->be->query(ctx->db, sql, NULL, 0, read_version, &vr,
+				     err);
+		free(sql);
+		sql = NULL;
+		if (ret)
+			goto out;
+		if (vr.n > 1) {
+			ret = cv_error_set(err, CV_EINVAL,
+					   "version table '%s' has %zu rows (%s); converge manages one linear chain (Alembic branches are not supported)",
+					   table, vr.n, vr.all.buf);
+			goto out;
+		}
+	}
+	ret = ctx->be->table_exists(ctx->db, "converge_migrations", &exists,
+				    err);
+	if (ret || !exists)
+		goto out;
+	sql = cv_sql_select(ctx->be, "converge_migrations", mcols, 2, mcols, 1);
+	ret = ctx->be->query(ctx->db, sql, NULL, 0, read_applied, ctx, err);
+	if (!ret && ctx->live->napplied > 1)
+		qsort(ctx->live->applied, ctx->live->napplied,
+		      sizeof(*ctx->live->applied), applied_cmp);
+out:
+	free(sql);
+	cv_buf_release(&vr.all);
+	return ret;
+}
+
+static void schema_digest(const struct cv_state *live, struct cv_digest *d)
+{
+	size_t i;
+
+	cv_digest_str(d, live->schema_table);
+	cv_digest_str(d, live->schema_version);
+	for (i = 0; i < live->napplied; i++) {
+		cv_digest_str(d, live->applied[i].id);
+		cv_digest_str(d, live->applied[i].checksum);
+	}
+}
+
+static const char *schema_value(struct cv_ctx *ctx, const char *const *key,
+				size_t nkey, struct cv_arena *arena)
+{
+	(void)key;
+	(void)nkey;
+	return cv_arena_strdup(arena, ctx->live->schema_version);
+}
+
+/* The statement that moves the version table from `from` to `to`. */
+static void set_version(struct cv_plan *plan, struct cv_step *st,
+			const struct cv_backend *be, const char *table,
+			const char *from, const char *to, bool inverse)
+{
+	const char *col = version_column(table);
+	const char *sql;
+
+	if (!to)
+		sql = cv_sql_delete(be, &plan->arena, table, NULL, 0);
+	else if (!from)
+		sql = cv_sql_insert(be, &plan->arena, table, &col, 1);
+	else
+		sql = cv_sql_update(be, &plan->arena, table, &col, 1, NULL, 0);
+	if (inverse)
+		cv_step_inv(plan, st, sql, to ? &to : NULL, to ? 1 : 0);
+	else
+		cv_step_fwd(plan, st, sql, to ? &to : NULL, to ? 1 : 0);
+}
+
+static struct cv_stmt *add_script(struct cv_plan *plan, struct cv_step *st,
+				  const char *sql, bool inverse)
+{
+	struct cv_stmt *s = inverse ? cv_step_inv(plan, st, sql, NULL, 0) :
+				      cv_step_fwd(plan, st, sql, NULL, 0);
+
+	s->script = true;
+	return s;
+}
+
+/* SQL scanning, for steps that lose data: DROP TABLE and DROP COLUMN. */
+struct scanner {
+	const char *p;
+};
+
+static void skip_space(struct scanner *s)
+{
+	for (;;) {
+		while (isspace((unsigned char)*s->p))
+			s->p++;
+		if (s->p[0] == '-' && s->p[1] == '-') {
+			while (*s->p && *s->p != '\n')
+				s->p++;
+		} else if (s->p[0] == '/' && s->p[1] == '*') {
+			const char *end = strstr(s->p + 2, "*/");
+
+			s->p = end ? end + 2 : s->p + strlen(s->p);
+		} else {
+			return;
+		}
+	}
+}
+
+/* The next token: a word, a quoted identifier (unquoted), or a single
+ * character; string literals are skipped whole.  Empty at the end. */
+static char *next_token(struct scanner *s)
+{
+	const char *start;
+	char q;
+
+	skip_space(s);
+	if (!*s->p)
+		return cv_strdup("");
+	if (*s->p == '"' || *s->p == '`' || *s->p == '[' || *s->p == '\'') {
+		struct cv_buf b = CV_BUF_INIT;
+
+		q = *s->p == '[' ? ']' : *s->p;
+		s->p++;
+		while (*s->p) {
+			if (*s->p == q) {
+				if (s->p[1] == q && q != ']') {
+					cv_buf_addch(&b, q);
+					s->p += 2;
+					continue;
+				}
+				s->p++;
+				break;
+			}
+			cv_buf_addch(&b, *s->p++);
+		}
+		if (q == '\'') {
+			cv_buf_release(&b);
+			return cv_strdup("'");
+		}
+		return cv_buf_detach(&b);
+	}
+	start = s->p;
+	if (isalnum((unsigned char)*s->p) || *s->p == '_' ||
+	    (unsigned char)*s->p >= 0x80) {
+		while (isalnum((unsigned char)*s->p) || *s->p == '_' ||
+		       *s->p == '$' || (unsigned char)*s->p >= 0x80)
+			s->p++;
+	} else {
+		s->p++;
+	}
+	return cv_strndup(start, (size_t)(s->p - start));
+}
+
+static bool is_word(const char *tok, const char *word)
+{
+	return strcasecmp(tok, word) == 0;
+}
+
+/* A possibly schema-qualified name: keeps the last part. */
+static char *qualified(struct scanner *s)
+{
+	char *name = next_token(s);
+
+	skip_space(s);
+	while (*s->p == '.') {
+		s->p++;
+		free(name);
+		name = next_token(s);
+		skip_space(s);
+	}
+	return name;
+}
+
+struct drop {
+	char *table;
+	char *column;  /* NULL for a whole table */
+};
+
+static void add_drop(struct drop **drops, size_t *n, size_t *alloc,
+		     char *table, char *column)
+{
+	CV_GROW(*drops, *n + 1, *alloc);
+	(*drops)[*n].table = table;
+	(*drops)[(*n)++].column = column;
+}
+
+/* Finds `DROP TABLE [IF EXISTS] t` and `ALTER TABLE t DROP [COLUMN] c`. */
+static size_t scan_drops(const char *sql, struct drop **out)
+{
+	struct scanner s = { sql };
+	struct drop *drops = NULL;
+	size_t n = 0, alloc = 0;
+	char *tok = next_token(&s);
+
+	while (*tok) {
+		if (is_word(tok, "DROP")) {
+			free(tok);
+			tok = next_token(&s);
+			if (is_word(tok, "TABLE")) {
+				char *name;
+
+				free(tok);
+				name = qualified(&s);
+				if (is_word(name, "IF")) {
+					free(name);
+					free(next_token(&s)); /* EXISTS */
+					name = qualified(&s);
+				}
+				add_drop(&drops, &n, &alloc, name, NULL);
+				tok = next_token(&s);
+			}
+			continue;
+		}
+		if (is_word(tok, "ALTER")) {
+			free(tok);
+			tok = next_token(&s);
+			if (is_word(tok, "TABLE")) {
+				char *table;
+
+				free(tok);
+				table = qualified(&s);
+				if (is_word(table, "IF")) {
+					free(table);
+					free(next_token(&s));
+					table = qualified(&s);
+				}
+				tok = next_token(&s);
+				if (is_word(tok, "DROP")) {
+					char *col;
+
+					free(tok);
+					col = next_token(&s);
+					if (is_word(col, "COLUMN")) {
+						free(col);
+						col = next_token(&s);
+					}
+					if (is_word(col, "IF")) {
+						free(col);
+						free(next_token(&s));
+						col = next_token(&s);
+					}
+					if (is_word(col, "CONSTRAINT")) {
+						free(col);
+						free(table);
+					} else {
+						add_drop(&drops, &n, &alloc, table, col);
+					}
+					tok = next_token(&s);
+				} else {
+					free(table);
+				}
+			}
+			continue;
+		}
+		free(tok);
+		tok = next_token(&s);
+	}
+	free(tok);
+	*out = drops;
+	return n;
+}
+
+/*
+ * Marks a step whose SQL drops a table or column holding rows: no inverse
+ * brings those rows back, only the snapshot.
+ */
+int cv_schema_mark_data_loss(struct cv_ctx *ctx, struct cv_plan *plan,
+			     struct cv_step *st, const struct cv_stmt *stmts,
+			     size_t n, struct cv_error *err);
+int cv_schema_mark_data_loss(struct cv_ctx *ctx, struct cv_plan *plan,
+			     struct cv_step *st, const struct cv_stmt *stmts,
+			     size_t n, struct cv_error *err)
+{
+	struct cv_buf note = CV_BUF_INIT;
+	size_t i, k;
+	int ret = 0;
+
+	for (i = 0; i < n && ctx->db; i++) {
+		struct drop *drops = NULL;
+		size_t nd;
+
+		if (!stmts[i].script)
+			continue;
+		nd = scan_drops(stmts[i].sql, &drops);
+		for (k = 0; k < nd; k++) {
+			bool exists = false, rows = false;
+
+			if (!ret)
+				ret = ctx->be->table_exists(ctx->db, drops[k].table,
+							    &exists, err);
+			if (!ret && exists)
+				ret = ctx->be->table_has_rows(ctx->db,
+							      drops[k].table,
+							      &rows, err);
+			if (!ret && rows) {
+				if (note.len)
+					cv_buf_adds(&note, "; ");
+				if (drops[k].column)
+					cv_buf_addf(&note,
+						    "drops column %s.%s (table '%s' holds rows)",
+						    drops[k].table, drops[k].column,
+						    drops[k].table);
+				else
+					cv_buf_addf(&note,
+						    "drops table %s, which holds rows",
+						    drops[k].table);
+			}
+			free(drops[k].table);
+			free(drops[k].column);
+		}
+		free(drops);
+	}
+	if (!ret && note.len) {
+		st->flags |= CV_STEP_DATA_LOSS;
+		st->note = cv_arena_strdup(&plan->arena, note.buf);
+	}
+	cv_buf_release(&note);
+	return ret;
+}
+
+static const struct cv_applied *applied(const struct cv_state *live,
+					const char *id)
+{
+	struct cv_applied key = { id, NULL };
+
+	if (!live->napplied)
+		return NULL;
+	return bsearch(&key, live->applied, live->napplied, sizeof(key),
+		       applied_cmp);
+}
+
+static long position(const struct cv_state *want, const char *id)
+{
+	size_t i;
+
+	if (!id)
+		return -1;
+	for (i = 0; i < want->nchain; i++)
+		if (strcmp(want->chain[i].id, id) == 0)
+			return (long)i;
+	return -2;
+}
+
+static int check_drift(struct cv_ctx *ctx, long upto, struct cv_arena *a,
+		       struct cv_error *err)
+{
+	const struct cv_state *w = ctx->want;
+	struct cv_buf msg = CV_BUF_INIT;
+	long i;
+	int ret = 0;
+
+	for (i = 0; i <= upto; i++) {
+		const struct cv_migration *m = &w->chain[i];
+		const struct cv_applied *ap = applied(ctx->live, m->id);
+		const char *up = cv_sql_text_for(&m->up, ctx->be->name);
+		const char *sum;
+
+		if (!ap || !ap->checksum || !up)
+			continue;
+		sum = cv_sha256_hex(up, strlen(up), a);
+		if (strcmp(sum, ap->checksum) == 0)
+			continue;
+		if (msg.len)
+			cv_buf_adds(&msg, "; ");
+		cv_buf_addf(&msg, "'%s' (%s: applied with %.19s…, file now %.19s…)",
+			    m->id, m->path, ap->checksum, sum);
+		ret = CV_EDRIFT;
+	}
+	if (ret)
+		cv_error_set(err, ret,
+			     "drift: revision%s changed after %s applied: %s; restore the original file or add a new revision",
+			     strchr(msg.buf, ';') ? "s" : "",
+			     strchr(msg.buf, ';') ? "they were" : "it was", msg.buf);
+	cv_buf_release(&msg);
+	return ret;
+}
+
+static const char *sql_for(struct cv_ctx *ctx, const struct cv_migration *m,
+			   const struct cv_sql_text *t, const char *what,
+			   struct cv_error *err)
+{
+	const char *s = cv_sql_text_for(t, ctx->be->name);
+
+	if (!s && !cv_sql_text_empty(t))
+		cv_error_set(err, CV_EINVAL,
+			     "revision '%s' (%s) has no '%s' for %s",
+			     m->id, m->path, what, ctx->be->name);
+	return s;
+}
+
+static int step_up(struct cv_ctx *ctx, struct cv_plan *plan, long i,
+		   struct cv_error *err)
+{
+	const struct cv_migration *m = &ctx->want->chain[i];
+	const char *prev = i ? ctx->want->chain[i - 1].id : NULL;
+	const char *table = ctx->schema_table, *key = "version";
+	const char *up, *down, *verify;
+	struct cv_step *st;
+
+	up = sql_for(ctx, m, &m->up, "up", err);
+	if (!up)
+		return cv_error_set(err, CV_EINVAL,
+				    "revision '%s' (%s) has no 'up' for %s",
+				    m->id, m->path, ctx->be->name);
+	down = sql_for(ctx, m, &m->down, "down", err);
+	if (!down && !cv_sql_text_empty(&m->down))
+		return CV_EINVAL;
+	verify = sql_for(ctx, m, &m->verify, "verify", err);
+	if (!verify && !cv_sql_text_empty(&m->verify))
+		return CV_EINVAL;
+
+	st = cv_plan_add(plan, CV_PHASE_SCHEMA_UP, CV_ACT_UP, "schema", m->id);
+	st->detail = m->description;
+	cv_step_set_key(plan, st, &key, 1);
+	st->before = prev;
+	st->after = m->id;
+	st->checksum = cv_sha256_hex(up, strlen(up), &plan->arena);
+	if (!m->transaction)
+		st->flags |= CV_STEP_NO_TXN;
+	add_script(plan, st, up, false);
+	if (verify)
+		add_script(plan, st, verify, false);
+	set_version(plan, st, ctx->be, table, prev, m->id, false);
+	if (down) {
+		add_script(plan, st, down, true);
+		set_version(plan, st, ctx->be, table, m->id, prev, true);
+	} else {
+		st->flags |= CV_STEP_IRREVERSIBLE;
+		st->note = "no 'down': a rollback of this run is refused";
+	}
+	return cv_schema_mark_data_loss(ctx, plan, st, st->fwd, st->nfwd, err);
+}
+
+static int step_down(struct cv_ctx *ctx, struct cv_plan *plan, long i,
+		     struct cv_error *err)
+{
+	const struct cv_migration *m = &ctx->want->chain[i];
+	const char *prev = i ? ctx->want->chain[i - 1].id : NULL;
+	const char *table = ctx->schema_table, *key = "version";
+	const char *up, *down, *verify;
+	struct cv_step *st;
+
+	down = sql_for(ctx, m, &m->down, "down", err);
+	if (!down) {
+		if (cv_sql_text_empty(&m->down))
+			cv_error_set(err, CV_EREFUSED,
+				     "cannot go down through revision '%s' (%s): it has no 'down', so it is irreversible",
+				     m->id, m->path);
+		return err->code ? err->code : CV_EREFUSED;
+	}
+	up = sql_for(ctx, m, &m->up, "up", err);
+	if (!up)
+		return CV_EINVAL;
+	verify = sql_for(ctx, m, &m->verify, "verify", err);
+	if (!verify && !cv_sql_text_empty(&m->verify))
+		return CV_EINVAL;
+
+	st = cv_plan_add(plan, CV_PHASE_SCHEMA_DOWN, CV_ACT_DOWN, "schema",
+			 m->id);
+	st->detail = m->description;
+	cv_step_set_key(plan, st, &key, 1);
+	st->before = m->id;
+	st->after = prev;
+	st->checksum = cv_sha256_hex(up, strlen(up), &plan->arena);
+	if (!m->transaction)
+		st->flags |= CV_STEP_NO_TXN;
+	add_script(plan, st, down, false);
+	set_version(plan, st, ctx->be, table, m->id, prev, false);
+	add_script(plan, st, up, true);
+	if (verify)
+		add_script(plan, st, verify, true);
+	set_version(plan, st, ctx->be, table, prev, m->id, true);
+	return cv_schema_mark_data_loss(ctx, plan, st, st->fwd, st->nfwd, err);
+}
+
+static int schema_diff(struct cv_ctx *ctx, struct cv_plan *plan,
+		       struct cv_error *err)
+{
+	const struct cv_state *w = ctx->want;
+	const char *live = ctx->live->schema_version;
+	long from, to, i;
+	int ret;
+
+	plan->schema_table = cv_arena_strdup(&plan->arena, ctx->schema_table);
+	plan->schema_from = cv_arena_strdup(&plan->arena, live);
+	plan->schema_to = cv_arena_strdup(&plan->arena, w->schema_version);
+	from = position(w, live);
+	if (from == -2)
+		return cv_error_set(err, CV_EINVAL,
+				    "the database is at revision '%s' (table '%s'), which is not in the migration chain in %s",
+				    cv_shorten(live), ctx->schema_table,
+				    w->migrations_dir);
+	to = position(w, w->schema_version);
+	ret = check_drift(ctx, from, &plan->arena, err);
+	if (ret)
+		return ret;
+	for (i = from + 1; i <= to; i++)
+		if ((ret = step_up(ctx, plan, i, err)))
+			return ret;
+	for (i = from; i > to; i--)
+		if ((ret = step_down(ctx, plan, i, err)))
+			return ret;
+	return 0;
+}
+
+static int schema_journal(struct cv_ctx *ctx, const struct cv_step *st,
+			  const char *run_id, struct cv_error *err)
+{
+	static const char *const cols[] = {
+		"id", "checksum", "applied_at", "run_id"
+	};
+	char now[CV_TIME_LEN];
+	struct cv_arena a = CV_ARENA_INIT;
+	const char *p[4];
+	int ret;
+
+	cv_time_format(cv_time_now(), now);
+	p[0] = st->object;
+	p[1] = st->checksum;
+	p[2] = now;
+	p[3] = run_id;
+	ret = ctx->be->exec(ctx->db,
+			    cv_sql_delete(ctx->be, &a, "converge_migrations",
+					  cols, 1), p, 1, err);
+	if (!ret && st->action == CV_ACT_UP && st->checksum)
+		ret = ctx->be->exec(ctx->db,
+				    cv_sql_insert(ctx->be, &a,
+						  "converge_migrations", cols, 4),
+				    p, 4, err);
+	cv_arena_release(&a);
+	return ret;
+}
+
+static int schema_ensure(struct cv_ctx *ctx, struct cv_error *err)
+{
+	const char *table = ctx->schema_table;
+	struct cv_buf b = CV_BUF_INIT;
+	int ret;
+
+	if (!table)
+		return 0;
+	/* Never recreated: IF NOT EXISTS leaves an Alembic table alone. */
+	if (strcmp(table, ALEMBIC_TABLE) == 0) {
+		cv_buf_adds(&b, "CREATE TABLE IF NOT EXISTS alembic_version (\n"
+				"  version_num VARCHAR(32) NOT NULL,\n"
+				"  CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)\n"
+				")");
+	} else {
+		cv_buf_adds(&b, "CREATE TABLE IF NOT EXISTS ");
+		ctx->be->quote_ident(&b, table);
+		cv_buf_adds(&b, " (version TEXT NOT NULL)");
+	}
+	ret = ctx->be->exec_script(ctx->db, b.buf, err);
+	cv_buf_release(&b);
+	return ret;
+}
+
+const struct cv_kind cv_kind_schema = {
+	.name = "schema",
+	.section = CV_SEC_SCHEMA,
+	.load = schema_load,
+	.validate = schema_validate,
+	.read = schema_read,
+	.digest = schema_digest,
+	.diff = schema_diff,
+	.value = schema_value,
+	.journal = schema_journal,
+	.ensure = schema_ensure,
+};

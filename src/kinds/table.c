@@ -1,0 +1,152 @@
+/*
+ * The kind table, in the order kinds are loaded, planned and inspected,
+ * and the small helpers every kind uses.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "converge/kind.h"
+
+const struct cv_kind *const cv_kinds[] = {
+	&cv_kind_schema,
+	&cv_kind_roles,
+	&cv_kind_grants,
+	&cv_kind_guards,
+};
+const size_t cv_nkinds = CV_ARRAY_SIZE(cv_kinds);
+
+const struct cv_kind *cv_kind_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cv_nkinds; i++)
+		if (strcmp(cv_kinds[i]->name, name) == 0)
+			return cv_kinds[i];
+	return NULL;
+}
+
+void cv_canon_add(struct cv_buf *out, const char *s)
+{
+	if (!s) {
+		cv_buf_addch(out, '~');
+		return;
+	}
+	cv_buf_addf(out, "%zu:", strlen(s));
+	cv_buf_adds(out, s);
+}
+
+int cv_check_name(const char *s, const char *what, const struct cv_mark *mark,
+		  struct cv_diags *diags)
+{
+	const unsigned char *p;
+
+	if (!*s) {
+		cv_diag_error(diags, mark, "%s must not be empty", what);
+		return CV_EINVAL;
+	}
+	for (p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f) {
+			cv_diag_error(diags, mark,
+				      "%s '%s' contains a control character",
+				      what, cv_shorten(s));
+			return CV_EINVAL;
+		}
+	return 0;
+}
+
+static void add_list(const struct cv_backend *be, struct cv_buf *b,
+		     const char *const *cols, size_t n, const char *sep,
+		     unsigned *param)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (i)
+			cv_buf_adds(b, sep);
+		be->quote_ident(b, cols[i]);
+		if (param) {
+			cv_buf_adds(b, " = ");
+			be->param(b, (*param)++);
+		}
+	}
+}
+
+static const char *finish(struct cv_buf *b, struct cv_arena *a)
+{
+	const char *s = cv_arena_strndup(a, cv_buf_str(b), b->len);
+
+	cv_buf_release(b);
+	return s;
+}
+
+const char *cv_sql_insert(const struct cv_backend *be, struct cv_arena *a,
+			  const char *table, const char *const *cols,
+			  size_t ncols)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	size_t i;
+
+	cv_buf_adds(&b, "INSERT INTO ");
+	be->quote_ident(&b, table);
+	cv_buf_adds(&b, " (");
+	add_list(be, &b, cols, ncols, ", ", NULL);
+	cv_buf_adds(&b, ") VALUES (");
+	for (i = 0; i < ncols; i++) {
+		if (i)
+			cv_buf_adds(&b, ", ");
+		be->param(&b, (unsigned)i + 1);
+	}
+	cv_buf_addch(&b, ')');
+	return finish(&b, a);
+}
+
+const char *cv_sql_delete(const struct cv_backend *be, struct cv_arena *a,
+			  const char *table, const char *const *keys,
+			  size_t nkeys)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	unsigned param = 1;
+
+	cv_buf_adds(&b, "DELETE FROM ");
+	be->quote_ident(&b, table);
+	if (nkeys) {
+		cv_buf_adds(&b, " WHERE ");
+		add_list(be, &b, keys, nkeys, " AND ", &param);
+	}
+	return finish(&b, a);
+}
+
+const char *cv_sql_update(const struct cv_backend *be, struct cv_arena *a,
+			  const char *table, const char *const *sets,
+			  size_t nsets, const char *const *keys, size_t nkeys)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	unsigned param = 1;
+
+	cv_buf_adds(&b, "UPDATE ");
+	be->quote_ident(&b, table);
+	cv_buf_adds(&b, " SET ");
+	add_list(be, &b, sets, nsets, ", ", &param);
+	if (nkeys) {
+		cv_buf_adds(&b, " WHERE ");
+		add_list(be, &b, keys, nkeys, " AND ", &param);
+	}
+	return finish(&b, a);
+}
+
+char *cv_sql_select(const struct cv_backend *be, const char *table,
+		    const char *const *cols, size_t ncols,
+		    const char *const *order, size_t norder)
+{
+	struct cv_buf b = CV_BUF_INIT;
+
+	cv_buf_adds(&b, "SELECT ");
+	add_list(be, &b, cols, ncols, ", ", NULL);
+	cv_buf_adds(&b, " FROM ");
+	be->quote_ident(&b, table);
+	if (norder) {
+		cv_buf_adds(&b, " ORDER BY ");
+		add_list(be, &b, order, norder, ", ", NULL);
+	}
+	return cv_buf_detach(&b);
+}

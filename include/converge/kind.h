@@ -125,6 +125,14 @@ char *cv_sql_select(const struct cv_backend *be, const char *table,
 		    const char *const *cols, size_t ncols,
 		    const char *const *order, size_t norder);
 
+/*
+ * Marks step st as losing data when its scripts drop a table or column
+ * that holds rows in ctx->db (schema.c; used for rollbacks too).
+ */
+int cv_schema_mark_data_loss(struct cv_ctx *ctx, struct cv_plan *plan,
+			     struct cv_step *st, const struct cv_stmt *stmts,
+			     size_t n, struct cv_error *err);
+
 /* Fingerprints: SHA-256 through OpenSSL's EVP. */
 struct cv_digest *cv_digest_new(void);
 void cv_digest_add(struct cv_digest *d, const void *data, size_t n);

@@ -678,9 +678,6 @@ static size_t scan_drops(const char *sql, struct drop **out)
  */
 int cv_schema_mark_data_loss(struct cv_ctx *ctx, struct cv_plan *plan,
 			     struct cv_step *st, const struct cv_stmt *stmts,
-			     size_t n, struct cv_error *err);
-int cv_schema_mark_data_loss(struct cv_ctx *ctx, struct cv_plan *plan,
-			     struct cv_step *st, const struct cv_stmt *stmts,
 			     size_t n, struct cv_error *err)
 {
 	struct cv_buf note = CV_BUF_INIT;

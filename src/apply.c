@@ -1,0 +1,296 @@
+/*
+ * The executor (apply.h): one transaction for the storage tables, the
+ * journal rows and every step; a failure leaves nothing behind but the
+ * record that it failed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "converge/apply.h"
+#include "converge/timeutil.h"
+
+static int mkdirs(const char *path, struct cv_error *err)
+{
+	char *p = cv_strdup(path), *s;
+	int ret = 0;
+
+	for (s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+
+			*s = '\0';
+			if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+				ret = cv_error_set(err, CV_EIO,
+						   "cannot create snapshot directory '%s': %s",
+						   p, strerror(errno));
+				break;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return ret;
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return cv_strdup(".");
+	if (slash == path)
+		return cv_strdup("/");
+	return cv_strndup(path, (size_t)(slash - path));
+}
+
+char *cv_snapshot_dir(const struct cv_url *url, const char *dir)
+{
+	char *base, *out;
+
+	if (dir)
+		return cv_strdup(dir);
+	if (!url->path)
+		return cv_strdup(".converge/snapshots");
+	base = dir_of(url->path);
+	out = cv_asprintf("%s/.converge/snapshots", base);
+	free(base);
+	return out;
+}
+
+int cv_snapshot_path(const struct cv_url *url, const char *dir,
+		     const char *run_id, char **out, struct cv_error *err)
+{
+	char *d = cv_snapshot_dir(url, dir), *name, *dot;
+	const char *base;
+	int ret;
+
+	*out = NULL;
+	ret = mkdirs(d, err);
+	if (ret) {
+		free(d);
+		return ret;
+	}
+	if (url->path) {
+		base = strrchr(url->path, '/');
+		name = cv_strdup(base ? base + 1 : url->path);
+		dot = strrchr(name, '.');
+		if (dot && dot != name)
+			*dot = '\0';
+	} else {
+		name = cv_strdup("postgres");
+	}
+	*out = cv_asprintf("%s/%s-%s%s", d, name, run_id,
+			   url->backend->snapshot_ext);
+	free(name);
+	free(d);
+	return 0;
+}
+
+static const char *step_label(const struct cv_step *st, struct cv_buf *b)
+{
+	cv_buf_reset(b);
+	cv_buf_addf(b, "%u: %s %s %s", st->seq, cv_action_sign(st->action),
+		    st->kind, st->object);
+	return b->buf;
+}
+
+static int run_stmts(struct cv_ctx *ctx, const struct cv_step *st,
+		     struct cv_error *err)
+{
+	uint32_t i;
+	int ret = 0;
+
+	for (i = 0; i < st->nfwd && !ret; i++) {
+		const struct cv_stmt *s = &st->fwd[i];
+
+		if (s->script)
+			ret = ctx->be->exec_script(ctx->db, s->sql, err);
+		else
+			ret = ctx->be->exec(ctx->db, s->sql, s->params,
+					    s->nparams, err);
+		if (ret && !err->sql)
+			cv_error_set_sql(err, NULL, s->sql);
+	}
+	return ret;
+}
+
+/* Creates the storage of every kind the plan writes to. */
+static int ensure_storage(struct cv_ctx *ctx, const struct cv_plan *plan,
+			  struct cv_error *err)
+{
+	size_t i, k;
+	int ret;
+
+	ret = cv_journal_ensure(ctx->db, err);
+	for (i = 0; i < cv_nkinds && !ret; i++) {
+		const struct cv_kind *kind = cv_kinds[i];
+
+		if (!kind->ensure)
+			continue;
+		for (k = 0; k < plan->nr; k++)
+			if (strcmp(plan->steps[k].kind, kind->name) == 0)
+				break;
+		if (k < plan->nr)
+			ret = kind->ensure(ctx, err);
+	}
+	return ret;
+}
+
+static void record_failure(struct cv_ctx *ctx, const struct cv_run *run,
+			   bool run_committed, const struct cv_error *cause)
+{
+	struct cv_error e2 = CV_ERROR_INIT;
+	struct cv_run failed = *run;
+	char now[CV_TIME_LEN];
+	int ret;
+
+	cv_time_format(cv_time_now(), now);
+	failed.status = "failed";
+	failed.finished_at = now;
+	failed.error = cause->msg;
+	ret = ctx->be->begin(ctx->db, &e2);
+	if (!ret)
+		ret = cv_journal_ensure(ctx->db, &e2);
+	if (!ret)
+		ret = run_committed ?
+		      cv_journal_finish_run(ctx->db, run->id, "failed",
+					    cause->msg, &e2) :
+		      cv_journal_insert_run(ctx->db, &failed, &e2);
+	if (!ret)
+		ret = ctx->be->commit(ctx->db, &e2);
+	if (ret) {
+		ctx->be->rollback(ctx->db);
+		fprintf(stderr, "converge: warning: could not record the failed run: %s\n",
+			e2.msg ? e2.msg : "unknown error");
+	}
+	cv_error_release(&e2);
+}
+
+int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
+		  const struct cv_apply_opts *opts,
+		  struct cv_apply_result *res, struct cv_error *err)
+{
+	struct cv_buf label = CV_BUF_INIT;
+	struct cv_run run;
+	char started[CV_TIME_LEN];
+	bool in_txn = true, run_committed = false, schema_steps = false;
+	size_t i;
+	int ret;
+
+	memset(&run, 0, sizeof(run));
+	res->applied = 0;
+	res->snapshot = NULL;
+	ctx->schema_table = plan->schema_table;
+	ret = cv_journal_new_run_id(ctx->db, res->run_id, err);
+	if (ret)
+		goto fail_early;
+	if (!opts->no_snapshot) {
+		ret = cv_snapshot_path(opts->url, opts->snapshot_dir,
+				       res->run_id, &res->snapshot, err);
+		if (!ret)
+			ret = ctx->be->snapshot(ctx->db, res->snapshot, err);
+		if (ret) {
+			cv_error_prefix(err, "cannot take the snapshot");
+			free(res->snapshot);
+			res->snapshot = NULL;
+			goto fail_early;
+		}
+	}
+	cv_time_format(cv_time_now(), started);
+	run.id = res->run_id;
+	run.kind = opts->kind;
+	run.actor = opts->actor;
+	run.started_at = started;
+	run.status = "applied";
+	run.fingerprint = plan->fingerprint;
+	run.snapshot = res->snapshot;
+	run.undoes = opts->undoes;
+	run.database = opts->url->display;
+	run.schema_table = plan->schema_table;
+	run.manifests_digest = opts->manifests_digest;
+
+	ret = ensure_storage(ctx, plan, err);
+	if (!ret)
+		ret = cv_journal_insert_run(ctx->db, &run, err);
+	if (ret)
+		goto fail;
+
+	for (i = 0; i < plan->nr; i++) {
+		const struct cv_step *st = &plan->steps[i];
+		const struct cv_kind *kind = cv_kind_find(st->kind);
+
+		if (strcmp(st->kind, "schema") == 0)
+			schema_steps = true;
+		/* A revision that cannot run in a transaction ends the
+		 * current one, runs alone, and a new one starts after it. */
+		if (st->flags & CV_STEP_NO_TXN) {
+			ret = ctx->be->commit(ctx->db, err);
+			if (ret)
+				goto fail;
+			in_txn = false;
+			run_committed = true;
+			ret = run_stmts(ctx, st, err);
+			if (ret) {
+				cv_error_set_sql(err, step_label(st, &label),
+						 err->sql);
+				goto fail;
+			}
+			ret = ctx->be->begin(ctx->db, err);
+			if (ret)
+				goto fail;
+			in_txn = true;
+		} else {
+			ret = run_stmts(ctx, st, err);
+			if (ret) {
+				cv_error_set_sql(err, step_label(st, &label),
+						 err->sql);
+				goto fail;
+			}
+		}
+		ret = cv_journal_add_step(ctx->db, res->run_id, st, "applied",
+					  err);
+		if (!ret && kind && kind->journal)
+			ret = kind->journal(ctx, st, res->run_id, err);
+		if (ret)
+			goto fail;
+		res->applied++;
+		if (opts->verbose && !opts->quiet) {
+			struct cv_render_opts ro = { opts->color, false };
+
+			cv_step_print(st, &ro, stdout);
+		}
+	}
+	if (schema_steps) {
+		ret = ctx->be->foreign_key_check(ctx->db, err);
+		if (ret)
+			goto fail;
+	}
+	ret = cv_journal_finish_run(ctx->db, res->run_id, "applied", NULL, err);
+	if (!ret && opts->undoes)
+		ret = cv_journal_set_undone(ctx->db, opts->undoes, res->run_id,
+					    err);
+	if (!ret)
+		ret = ctx->be->commit(ctx->db, err);
+	if (ret)
+		goto fail;
+	cv_buf_release(&label);
+	return 0;
+
+fail:
+	if (in_txn)
+		ctx->be->rollback(ctx->db);
+	record_failure(ctx, &run, run_committed, err);
+	res->applied = 0;
+	cv_buf_release(&label);
+	return ret ? ret : CV_ERR;
+
+fail_early:
+	ctx->be->rollback(ctx->db);
+	cv_buf_release(&label);
+	return ret;
+}

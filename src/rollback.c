@@ -1,0 +1,235 @@
+/*
+ * Rollback plans (apply.h): a recorded run's inverse steps in reverse
+ * order, after checking that what the run left is still there.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "converge/apply.h"
+#include "converge/planner.h"
+
+static enum cv_phase phase_of(enum cv_action a)
+{
+	switch (a) {
+	case CV_ACT_DELETE:
+		return CV_PHASE_REMOVE;
+	case CV_ACT_DOWN:
+		return CV_PHASE_SCHEMA_DOWN;
+	case CV_ACT_UP:
+		return CV_PHASE_SCHEMA_UP;
+	case CV_ACT_DISABLE:
+		return CV_PHASE_DISABLE_FLAGS;
+	case CV_ACT_ENABLE:
+		return CV_PHASE_ENABLE_FLAGS;
+	case CV_ACT_CHECK:
+		return CV_PHASE_CHECKS;
+	default:
+		return CV_PHASE_ADD;
+	}
+}
+
+/* The newest run a bare `rollback` undoes. */
+static int pick_run(struct cv_ctx *ctx, struct cv_arena *a, struct cv_run *out,
+		    struct cv_error *err)
+{
+	struct cv_run *runs = NULL;
+	size_t n = 0, i;
+	int ret;
+
+	ret = cv_journal_runs(ctx->db, a, 0, &runs, &n, err);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++)
+		if (strcmp(runs[i].kind, "apply") == 0 &&
+		    strcmp(runs[i].status, "applied") == 0 &&
+		    !runs[i].undone_by && runs[i].nsteps > 0) {
+			*out = runs[i];
+			return 0;
+		}
+	return cv_error_set(err, CV_ENOTFOUND, "nothing to roll back");
+}
+
+static bool same_key(const struct cv_step *a, const struct cv_step *b)
+{
+	uint32_t i;
+
+	if (strcmp(a->kind, b->kind) != 0 || a->nkey != b->nkey)
+		return false;
+	for (i = 0; i < a->nkey; i++)
+		if (strcmp(a->key[i], b->key[i]) != 0)
+			return false;
+	return true;
+}
+
+static const char *show(const char *v)
+{
+	return v ? cv_shorten(v) : "absent";
+}
+
+/*
+ * Every object the run touched must hold the value its last step left;
+ * anything else means someone changed it since, and undoing blindly
+ * would throw that change away.
+ */
+static int check_unchanged(struct cv_ctx *ctx, const struct cv_plan *run,
+			   struct cv_arena *a, struct cv_error *err)
+{
+	struct cv_buf msg = CV_BUF_INIT;
+	size_t i, k, changed = 0;
+	int ret = 0;
+
+	for (i = 0; i < run->nr; i++) {
+		const struct cv_step *st = &run->steps[i];
+		const struct cv_kind *kind = cv_kind_find(st->kind);
+		const char *now;
+		bool later = false;
+
+		for (k = i + 1; k < run->nr && !later; k++)
+			later = same_key(st, &run->steps[k]);
+		if (later || !kind || !kind->value)
+			continue;
+		now = kind->value(ctx, st->key, st->nkey, a);
+		if (cv_streq0(now, st->after))
+			continue;
+		if (changed++ < 10)
+			cv_buf_addf(&msg, "\n  %s %s: the run left %s, the database now has %s",
+				    st->kind, st->object, show(st->after),
+				    show(now));
+	}
+	if (changed) {
+		if (changed > 10)
+			cv_buf_addf(&msg, "\n  … and %zu more", changed - 10);
+		ret = cv_error_set(err, CV_EREFUSED,
+				   "rollback refused: %zu object%s changed since the run:%s",
+				   changed, changed == 1 ? "" : "s", msg.buf);
+	}
+	cv_buf_release(&msg);
+	return ret;
+}
+
+
+int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
+		     const char *run_id, const char **chosen,
+		     struct cv_error *err)
+{
+	struct cv_plan run;
+	struct cv_run info;
+	unsigned sections = 0, bit;
+	size_t i;
+	int ret;
+
+	cv_plan_init(&run);
+	if (run_id) {
+		ret = cv_journal_run(ctx->db, &run.arena, run_id, &info, err);
+		if (!ret && strcmp(info.status, "applied") != 0)
+			ret = cv_error_set(err, CV_EREFUSED,
+					   "run '%s' %s; a failed run changed nothing to undo",
+					   info.id, "failed");
+		if (!ret && strcmp(info.kind, "restore") == 0)
+			ret = cv_error_set(err, CV_EREFUSED,
+					   "run '%s' is a restore; to undo it, restore the snapshot it took: %s",
+					   info.id, info.snapshot ? info.snapshot : "(none)");
+		if (!ret && info.undone_by)
+			ret = cv_error_set(err, CV_EREFUSED,
+					   "run '%s' was already rolled back by run '%s'",
+					   info.id, info.undone_by);
+	} else {
+		bool exists = false;
+
+		ret = cv_journal_exists(ctx->db, &exists, err);
+		if (!ret && !exists)
+			ret = cv_error_set(err, CV_ENOTFOUND,
+					   "nothing to roll back");
+		if (!ret)
+			ret = pick_run(ctx, &run.arena, &info, err);
+	}
+	if (ret)
+		goto out;
+	*chosen = cv_arena_strdup(&out->arena, info.id);
+	ret = cv_journal_steps(ctx->db, info.id, &run, err);
+	if (ret)
+		goto out;
+	if (!run.nr) {
+		ret = cv_error_set(err, CV_ENOTFOUND,
+				   "run '%s' has no applied steps: nothing to roll back",
+				   info.id);
+		goto out;
+	}
+	for (i = 0; i < run.nr; i++) {
+		const struct cv_step *st = &run.steps[i];
+
+		if (st->flags & CV_STEP_IRREVERSIBLE || !st->ninv) {
+			ret = cv_error_set(err, CV_EREFUSED,
+					   "run '%s' cannot be rolled back: step %u (%s %s) is irreversible; restore its snapshot instead: %s",
+					   info.id, st->seq, st->kind, st->object,
+					   info.snapshot ? info.snapshot : "(none taken)");
+			goto out;
+		}
+		if (cv_section_parse(st->kind, &bit) == 0)
+			sections |= bit;
+	}
+
+	ctx->schema_table = info.schema_table;
+	ret = cv_live_read(ctx, cv_planner_sections(sections),
+			   &out->fingerprint, &out->arena, err);
+	if (ret)
+		goto out;
+	ret = check_unchanged(ctx, &run, &run.arena, err);
+	if (ret)
+		goto out;
+
+	out->now = ctx->now ? cv_arena_strdup(&out->arena, ctx->now) : NULL;
+	out->backend = ctx->be->name;
+	out->sections = cv_planner_sections(sections);
+	out->schema_table = cv_arena_strdup(&out->arena, info.schema_table);
+	for (i = run.nr; i-- > 0;) {
+		const struct cv_step *o = &run.steps[i];
+		enum cv_action act = cv_action_inverse((enum cv_action)o->action);
+		struct cv_step *st;
+		uint32_t k;
+
+		st = cv_plan_add(out, phase_of(act), act,
+				 cv_arena_strdup(&out->arena, o->kind),
+				 cv_arena_strdup(&out->arena, o->object));
+		st->detail = cv_arena_strdup(&out->arena, o->detail);
+		st->before = cv_arena_strdup(&out->arena, o->after);
+		st->after = cv_arena_strdup(&out->arena, o->before);
+		st->checksum = cv_arena_strdup(&out->arena, o->checksum);
+		st->flags = o->flags & CV_STEP_NO_TXN;
+		cv_step_set_key(out, st, o->key, o->nkey);
+		for (k = 0; k < o->ninv; k++) {
+			struct cv_stmt *s = cv_step_fwd(out, st, o->inv[k].sql,
+							o->inv[k].params,
+							o->inv[k].nparams);
+
+			s->script = o->inv[k].script;
+		}
+		for (k = 0; k < o->nfwd; k++) {
+			struct cv_stmt *s = cv_step_inv(out, st, o->fwd[k].sql,
+							o->fwd[k].params,
+							o->fwd[k].nparams);
+
+			s->script = o->fwd[k].script;
+		}
+		ret = cv_schema_mark_data_loss(ctx, out, st, st->fwd, st->nfwd,
+					       err);
+		if (ret)
+			goto out;
+	}
+	for (i = 0; i < out->nr; i++)
+		out->steps[i].seq = (uint32_t)i + 1;
+	if (info.schema_table) {
+		/* The schema line of the review: where the rollback goes. */
+		for (i = 0; i < run.nr; i++)
+			if (strcmp(run.steps[i].kind, "schema") == 0) {
+				out->schema_from = cv_arena_strdup(&out->arena,
+					ctx->live->schema_version);
+				out->schema_to = cv_arena_strdup(&out->arena,
+					run.steps[i].before);
+				break;
+			}
+	}
+out:
+	cv_plan_release(&run);
+	return ret;
+}

@@ -1,0 +1,922 @@
+/*
+ * The SQLite backend (backend.h): the only file that includes sqlite3.h.
+ *
+ * Statements run through exec and query are prepared once and kept in a
+ * small open-addressing hash table keyed by their SQL text, for the life of
+ * the connection: applying 200,000 rows is then reset, bind and step per
+ * row.  Every sqlite3 result code is translated to a CV_E* code where it is
+ * received, with sqlite's own message.
+ *
+ * Snapshots and restores use the online backup API, so that a snapshot is a
+ * consistent copy even while other processes read, and a restore either
+ * replaces the whole database or leaves it as it was.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "converge/backend.h"
+
+/* How long to wait for a lock unless set_lock_timeout says otherwise. */
+#define DEFAULT_TIMEOUT_MS 5000L
+/* Initial slots in the statement cache; a power of two. */
+#define CACHE_MIN 64
+/*
+ * Past this many statements the cache starts over: converge's own SQL is a
+ * few dozen texts, so reaching it means a caller builds SQL per row, and
+ * keeping every one of those prepared would only hold memory.
+ */
+#define CACHE_MAX 4096
+/* Foreign key violations named in the error message. */
+#define FK_SHOWN 5
+
+struct stmt_slot {
+	char *sql;         /* NULL: empty slot */
+	uint64_t hash;
+	sqlite3_stmt *stmt;
+};
+
+struct sqlite_db {
+	struct cv_db base;  /* first: a struct cv_db * points here */
+	sqlite3 *db;
+	char *path;
+	long timeout_ms;
+	struct stmt_slot *slots;
+	size_t nslots;      /* 0 or a power of two */
+	size_t nused;
+};
+
+static struct sqlite_db *to_sqlite(struct cv_db *db)
+{
+	return (struct sqlite_db *)db;
+}
+
+/* The primary result code: SQLITE_BUSY for SQLITE_BUSY_SNAPSHOT etc. */
+static int primary(int rc)
+{
+	return rc & 0xff;
+}
+
+static bool is_busy(int rc)
+{
+	return primary(rc) == SQLITE_BUSY || primary(rc) == SQLITE_LOCKED;
+}
+
+/*
+ * Translates a failed sqlite3 call on `c` into err.  A lock that could not
+ * be had is CV_ELOCKED; everything else is CV_EDB.  `sql` is recorded so
+ * the user sees what failed.
+ */
+static int db_error(struct sqlite_db *c, int rc, const char *sql,
+		    struct cv_error *err)
+{
+	int code = is_busy(rc) ? CV_ELOCKED : CV_EDB;
+
+	cv_error_set(err, code, "sqlite: %s", sqlite3_errmsg(c->db));
+	if (sql)
+		cv_error_set_sql(err, NULL, sql);
+	return code;
+}
+
+static double seconds(long ms)
+{
+	return (double)ms / 1000.0;
+}
+
+/* ---- statement cache ---------------------------------------------- */
+
+/* FNV-1a: short keys, no need for anything stronger. */
+static uint64_t hash_sql(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static struct stmt_slot *cache_find(struct sqlite_db *c, const char *sql,
+				    uint64_t h)
+{
+	size_t mask = c->nslots - 1;
+
+	if (!c->nslots)
+		return NULL;
+	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+		struct stmt_slot *s = &c->slots[i];
+
+		if (!s->sql)
+			return NULL;
+		if (s->hash == h && !strcmp(s->sql, sql))
+			return s;
+	}
+}
+
+static void cache_place(struct stmt_slot *slots, size_t nslots,
+			const struct stmt_slot *from)
+{
+	size_t mask = nslots - 1;
+	size_t i = (size_t)from->hash & mask;
+
+	while (slots[i].sql)
+		i = (i + 1) & mask;
+	slots[i] = *from;
+}
+
+/*
+ * Rebuilds the table with `nslots` slots.  With `keep_busy` only the
+ * statements some caller is stepping through right now are kept (a row
+ * callback may run SQL of its own); the rest are finalized.
+ */
+static void cache_rebuild(struct sqlite_db *c, size_t nslots, bool keep_busy)
+{
+	struct stmt_slot *slots = cv_calloc(nslots, sizeof(*slots));
+	size_t nused = 0;
+
+	for (size_t i = 0; i < c->nslots; i++) {
+		struct stmt_slot *s = &c->slots[i];
+
+		if (!s->sql)
+			continue;
+		if (keep_busy && !sqlite3_stmt_busy(s->stmt)) {
+			sqlite3_finalize(s->stmt);
+			free(s->sql);
+			continue;
+		}
+		cache_place(slots, nslots, s);
+		nused++;
+	}
+	free(c->slots);
+	c->slots = slots;
+	c->nslots = nslots;
+	c->nused = nused;
+}
+
+static void cache_clear(struct sqlite_db *c)
+{
+	for (size_t i = 0; i < c->nslots; i++) {
+		sqlite3_finalize(c->slots[i].stmt);
+		free(c->slots[i].sql);
+	}
+	free(c->slots);
+	c->slots = NULL;
+	c->nslots = c->nused = 0;
+}
+
+static void cache_insert(struct sqlite_db *c, const char *sql, uint64_t h,
+			 sqlite3_stmt *stmt)
+{
+	struct stmt_slot slot = { NULL, h, stmt };
+
+	if (c->nused >= CACHE_MAX)
+		cache_rebuild(c, c->nslots, true);
+	/* Keep the load under 3/4 so that probes stay short. */
+	if ((c->nused + 1) * 4 > c->nslots * 3)
+		cache_rebuild(c, c->nslots ? c->nslots * 2 : CACHE_MIN, false);
+	slot.sql = cv_strdup(sql);
+	cache_place(c->slots, c->nslots, &slot);
+	c->nused++;
+}
+
+/* Is the rest of a statement's text only spaces, semicolons and comments? */
+static bool only_trivia(const char *p)
+{
+	for (;;) {
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' ||
+		    *p == '\f' || *p == '\v' || *p == ';') {
+			p++;
+		} else if (p[0] == '-' && p[1] == '-') {
+			p = strchr(p, '\n');
+			if (!p)
+				return true;
+		} else if (p[0] == '/' && p[1] == '*') {
+			p = strstr(p + 2, "*/");
+			if (!p)
+				return true;
+			p += 2;
+		} else {
+			return !*p;
+		}
+	}
+}
+
+/*
+ * Gets a prepared statement for `sql`, ready to bind.  *own is set when the
+ * statement is not in the cache (the same SQL is being stepped through by
+ * an outer query) and must be finalized by the caller; otherwise put_stmt
+ * resets it for the next use.  *out is NULL for SQL with no statement.
+ */
+static int get_stmt(struct sqlite_db *c, const char *sql, sqlite3_stmt **out,
+		    bool *own, struct cv_error *err)
+{
+	uint64_t h = hash_sql(sql);
+	struct stmt_slot *slot = cache_find(c, sql, h);
+	sqlite3_stmt *stmt = NULL;
+	const char *tail = NULL;
+	int rc;
+
+	*out = NULL;
+	*own = false;
+	if (slot && !sqlite3_stmt_busy(slot->stmt)) {
+		*out = slot->stmt;
+		return 0;
+	}
+	rc = sqlite3_prepare_v2(c->db, sql, -1, &stmt, &tail);
+	if (rc != SQLITE_OK)
+		return db_error(c, rc, sql, err);
+	if (!stmt)
+		return 0;
+	if (tail && !only_trivia(tail)) {
+		sqlite3_finalize(stmt);
+		cv_error_set(err, CV_EDB,
+			     "sqlite: more than one statement given where one "
+			     "was expected");
+		cv_error_set_sql(err, NULL, sql);
+		return CV_EDB;
+	}
+	if (slot)
+		*own = true;
+	else
+		cache_insert(c, sql, h, stmt);
+	*out = stmt;
+	return 0;
+}
+
+static void put_stmt(sqlite3_stmt *stmt, bool own)
+{
+	if (!stmt)
+		return;
+	if (own) {
+		sqlite3_finalize(stmt);
+		return;
+	}
+	sqlite3_reset(stmt);
+	/* Bound text is borrowed (SQLITE_STATIC): drop it with the call. */
+	sqlite3_clear_bindings(stmt);
+}
+
+static int bind_params(struct sqlite_db *c, sqlite3_stmt *stmt,
+		       const char *sql, const char *const *params,
+		       size_t nparams, struct cv_error *err)
+{
+	int want = sqlite3_bind_parameter_count(stmt);
+
+	if (nparams != (size_t)want) {
+		cv_error_set(err, CV_EDB,
+			     "sqlite: statement takes %d parameters, %zu given",
+			     want, nparams);
+		cv_error_set_sql(err, NULL, sql);
+		return CV_EDB;
+	}
+	for (size_t i = 0; i < nparams; i++) {
+		int rc;
+
+		if (params[i])
+			rc = sqlite3_bind_text(stmt, (int)i + 1, params[i], -1,
+					       SQLITE_STATIC);
+		else
+			rc = sqlite3_bind_null(stmt, (int)i + 1);
+		if (rc != SQLITE_OK)
+			return db_error(c, rc, sql, err);
+	}
+	return 0;
+}
+
+/* ---- connection --------------------------------------------------- */
+
+static int open_flags(unsigned flags)
+{
+	int f = SQLITE_OPEN_NOMUTEX;
+
+#ifdef SQLITE_OPEN_EXRESCODE
+	f |= SQLITE_OPEN_EXRESCODE;
+#endif
+	if (flags & CV_DB_READONLY)
+		f |= SQLITE_OPEN_READONLY;
+	else if (flags & CV_DB_CREATE)
+		f |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	else
+		f |= SQLITE_OPEN_READWRITE;
+	return f;
+}
+
+/* Why sqlite could not open `path`, in words. */
+static int open_error(sqlite3 *db, int rc, const char *path, unsigned flags,
+		      struct cv_error *err)
+{
+	int e = db ? sqlite3_system_errno(db) : 0;
+	const char *slash = strrchr(path, '/');
+
+	if (primary(rc) == SQLITE_CANTOPEN && e == ENOENT &&
+	    (flags & CV_DB_CREATE)) {
+		int n = slash ? (int)(slash - path) : 1;
+
+		return cv_error_set(err, CV_EIO,
+				    "cannot create database '%s': directory "
+				    "'%.*s' does not exist",
+				    path, n ? n : 1, slash ? path : ".");
+	}
+	if (primary(rc) == SQLITE_CANTOPEN && e)
+		return cv_error_set(err, CV_EIO,
+				    "cannot open database '%s': %s", path,
+				    strerror(e));
+	return cv_error_set(err, is_busy(rc) ? CV_ELOCKED : CV_EDB,
+			    "cannot open database '%s': sqlite: %s", path,
+			    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+static int sqlite_open(struct cv_db **out, const struct cv_url *url,
+		       unsigned flags, struct cv_error *err)
+{
+	struct sqlite_db *c = NULL;
+	sqlite3 *db = NULL;
+	struct stat st;
+	const char *path = url ? url->path : NULL;
+	int rc;
+
+	*out = NULL;
+	if (!path || !*path)
+		return cv_error_set(err, CV_EUSAGE, "no sqlite database path");
+
+	/*
+	 * Decide "missing" ourselves: sqlite's CANTOPEN covers many causes,
+	 * and plan must be able to say "empty database" only for this one.
+	 */
+	if ((flags & CV_DB_READONLY || !(flags & CV_DB_CREATE)) &&
+	    stat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return cv_error_set(err, CV_ENOTFOUND,
+					    "database '%s' does not exist",
+					    path);
+		return cv_error_set(err, CV_EIO, "cannot open database '%s': %s",
+				    path, strerror(errno));
+	}
+
+	rc = sqlite3_open_v2(path, &db, open_flags(flags), NULL);
+	if (rc != SQLITE_OK) {
+		rc = open_error(db, rc, path, flags, err);
+		goto out;
+	}
+#ifndef SQLITE_OPEN_EXRESCODE
+	sqlite3_extended_result_codes(db, 1);
+#endif
+	sqlite3_busy_timeout(db, (int)DEFAULT_TIMEOUT_MS);
+
+	/*
+	 * sqlite opens lazily: read the schema now, so that a file that is
+	 * not a database is reported here and not at some later step.
+	 */
+	rc = sqlite3_exec(db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL,
+			  NULL);
+	if (rc != SQLITE_OK) {
+		if (primary(rc) == SQLITE_NOTADB || primary(rc) == SQLITE_CORRUPT)
+			rc = cv_error_set(err, CV_EDB,
+					  "'%s' is not a sqlite database: %s",
+					  path, sqlite3_errmsg(db));
+		else
+			rc = cv_error_set(err, is_busy(rc) ? CV_ELOCKED : CV_EDB,
+					  "cannot read database '%s': sqlite: %s",
+					  path, sqlite3_errmsg(db));
+		goto out;
+	}
+
+	c = cv_calloc(1, sizeof(*c));
+	c->base.backend = &cv_sqlite_backend;
+	c->db = db;
+	c->path = cv_strdup(path);
+	c->timeout_ms = DEFAULT_TIMEOUT_MS;
+	db = NULL;
+	*out = &c->base;
+	rc = 0;
+
+out:
+	/* sqlite3_close accepts NULL, and a handle whose open failed. */
+	sqlite3_close(db);
+	return rc;
+}
+
+static void sqlite_close(struct cv_db *db)
+{
+	struct sqlite_db *c = to_sqlite(db);
+
+	if (!c)
+		return;
+	cache_clear(c);
+	/* Every statement is finalized, so this cannot be SQLITE_BUSY. */
+	sqlite3_close(c->db);
+	free(c->path);
+	free(c);
+}
+
+static void sqlite_set_lock_timeout(struct cv_db *db, long ms)
+{
+	struct sqlite_db *c = to_sqlite(db);
+
+	if (ms < 0)
+		ms = 0;
+	if (ms > 0x7fffffffL)
+		ms = 0x7fffffffL;
+	c->timeout_ms = ms;
+	sqlite3_busy_timeout(c->db, (int)ms);
+}
+
+/* ---- transactions ------------------------------------------------- */
+
+static int sqlite_begin(struct cv_db *db, struct cv_error *err)
+{
+	struct sqlite_db *c = to_sqlite(db);
+	int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+
+	if (rc == SQLITE_OK)
+		return 0;
+	if (is_busy(rc))
+		return cv_error_set(err, CV_ELOCKED,
+				    "database is locked by another apply "
+				    "(waited %g s)", seconds(c->timeout_ms));
+	return db_error(c, rc, "BEGIN IMMEDIATE", err);
+}
+
+static int sqlite_begin_read(struct cv_db *db, struct cv_error *err)
+{
+	struct sqlite_db *c = to_sqlite(db);
+	int rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return db_error(c, rc, "BEGIN", err);
+	/*
+	 * BEGIN alone is deferred: the read lock, and so the snapshot, is
+	 * taken by the first read.  Take it now, so that everything plan
+	 * reads comes from one state of the database.
+	 */
+	rc = sqlite3_exec(c->db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL,
+			  NULL, NULL);
+	if (rc != SQLITE_OK) {
+		int code;
+
+		if (is_busy(rc))
+			code = cv_error_set(err, CV_ELOCKED,
+					    "database is locked (waited %g s)",
+					    seconds(c->timeout_ms));
+		else
+			code = db_error(c, rc, NULL, err);
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return code;
+	}
+	return 0;
+}
+
+static int sqlite_commit(struct cv_db *db, struct cv_error *err)
+{
+	struct sqlite_db *c = to_sqlite(db);
+	int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+
+	if (rc == SQLITE_OK)
+		return 0;
+	/* Readers kept the commit out; the transaction is still open. */
+	if (is_busy(rc))
+		return cv_error_set(err, CV_ELOCKED,
+				    "cannot commit: database is in use by "
+				    "readers (waited %g s)",
+				    seconds(c->timeout_ms));
+	return db_error(c, rc, "COMMIT", err);
+}
+
+static int sqlite_rollback(struct cv_db *db)
+{
+	struct sqlite_db *c = to_sqlite(db);
+
+	if (!c || sqlite3_get_autocommit(c->db))
+		return 0;
+	return sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK ?
+	       0 : CV_EDB;
+}
+
+/* ---- statements --------------------------------------------------- */
+
+static int sqlite_exec_script(struct cv_db *db, const char *sql,
+			      struct cv_error *err)
+{
+	struct sqlite_db *c = to_sqlite(db);
+	char *msg = NULL;
+	int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+
+	if (rc == SQLITE_OK)
+		return 0;
+	cv_error_set(err, is_busy(rc) ? CV_ELOCKED : CV_EDB, "sqlite: %s",
+		     msg ? msg : sqlite3_errstr(rc));
+	cv_error_set_sql(err, NULL, sql);
+	sqlite3_free(msg);
+	return is_busy(rc) ? CV_ELOCKED : CV_EDB;
+}
+
+static int sqlite_exec(struct cv_db *db, const char *sql,
+		       const char *const *params, size_t nparams,
+		       struct cv_error *err)
+{
+	struct sqlite_db *c = to_sqlite(db);
+	sqlite3_stmt *stmt = NULL;
+	bool own = false;
+	int rc;
+
+	rc = get_stmt(c, sql, &stmt, &own, err);
+	if (rc < 0 || !stmt)
+		goto out;
+	rc = bind_params(c, stmt, sql, params, nparams, err);
+	if (rc < 0)
+		goto out;
+	/* Rows of a statement run for its effect are stepped past. */
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		;
+	if (rc != SQLITE_DONE) {
+		rc = db_error(c, rc, sql, err);
+		goto out;
+	}
+	rc = 0;
+
+out:
+	put_stmt(stmt, own);
+	return rc;
+}
+
+/* Rows of up to this many columns need no allocation. */
+#define ROW_INLINE 32
+
+static int sqlite_query(struct cv_db *db, const char *sql,
+			const char *const *params, size_t nparams,
+			cv_row_fn fn, void *ctx, struct cv_error *err)
+{
+	struct sqlite_db *c = to_sqlite(db);
+	const char *inl_cols[ROW_INLINE];
+	size_t inl_lens[ROW_INLINE];
+	const char **cols = inl_cols;
+	size_t *lens = inl_lens;
+	sqlite3_stmt *stmt = NULL;
+	bool own = false;
+	int ncols, rc;
+
+	rc = get_stmt(c, sql, &stmt, &own, err);
+	if (rc < 0 || !stmt)
+		goto out;
+	rc = bind_params(c, stmt, sql, params, nparams, err);
+	if (rc < 0)
+		goto out;
+	ncols = sqlite3_column_count(stmt);
+	if (ncols > ROW_INLINE) {
+		cols = cv_calloc((size_t)ncols, sizeof(*cols));
+		lens = cv_calloc((size_t)ncols, sizeof(*lens));
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		for (int i = 0; i < ncols; i++) {
+			const unsigned char *t = NULL;
+
+			if (sqlite3_column_type(stmt, i) != SQLITE_NULL) {
+				t = sqlite3_column_text(stmt, i);
+				if (!t && sqlite3_errcode(c->db) == SQLITE_NOMEM)
+					cv_die("out of memory in sqlite");
+				/* An empty blob has no text pointer. */
+				if (!t)
+					t = (const unsigned char *)"";
+			}
+			cols[i] = (const char *)t;
+			lens[i] = t ? (size_t)sqlite3_column_bytes(stmt, i) : 0;
+		}
+		rc = fn(ctx, cols, lens, ncols);
+		if (rc)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = db_error(c, rc, sql, err);
+		goto out;
+	}
+	rc = 0;
+
+out:
+	if (cols != inl_cols) {
+		free(cols);
+		free(lens);
+	}
+	put_stmt(stmt, own);
+	return rc;
+}
+
+/* ---- catalogue ---------------------------------------------------- */
+
+static int set_true(void *ctx, const char *const *cols, const size_t *lens,
+		    int ncols)
+{
+	(void)lens;
+	*(bool *)ctx = ncols > 0 && cols[0] && strcmp(cols[0], "0") != 0;
+	return 0;
+}
+
+static int sqlite_table_exists(struct cv_db *db, const char *table, bool *out,
+			       struct cv_error *err)
+{
+	const char *params[] = { table };
+
+	*out = false;
+	/* SQLite names are case-insensitive in ASCII, as NOCASE is. */
+	return sqlite_query(db,
+			    "SELECT 1 FROM sqlite_master WHERE type IN "
+			    "('table', 'view') AND name = ?1 COLLATE NOCASE",
+			    params, 1, set_true, out, err);
+}
+
+static void sqlite_quote_ident(struct cv_buf *out, const char *name)
+{
+	cv_buf_addch(out, '"');
+	for (const char *p = name; *p; p++) {
+		if (*p == '"')
+			cv_buf_addch(out, '"');
+		cv_buf_addch(out, *p);
+	}
+	cv_buf_addch(out, '"');
+}
+
+static int sqlite_table_has_rows(struct cv_db *db, const char *table,
+				 bool *out, struct cv_error *err)
+{
+	struct cv_buf sql = CV_BUF_INIT;
+	int rc;
+
+	*out = false;
+	cv_buf_adds(&sql, "SELECT EXISTS (SELECT 1 FROM ");
+	sqlite_quote_ident(&sql, table);
+	cv_buf_adds(&sql, ")");
+	rc = sqlite_query(db, sql.buf, NULL, 0, set_true, out, err);
+	cv_buf_release(&sql);
+	return rc;
+}
+
+struct fk_report {
+	struct cv_buf msg;
+	size_t count;
+};
+
+static int fk_row(void *ctx, const char *const *cols, const size_t *lens,
+		  int ncols)
+{
+	struct fk_report *r = ctx;
+
+	(void)lens;
+	if (ncols < 3)
+		return 0;
+	if (r->count++ >= FK_SHOWN)
+		return 0;
+	cv_buf_adds(&r->msg, r->count == 1 ? ": " : "; ");
+	cv_buf_addf(&r->msg, "table '%s' ", cv_shorten(cols[0]));
+	if (cols[1])
+		cv_buf_addf(&r->msg, "row %s ", cols[1]);
+	else
+		cv_buf_adds(&r->msg, "row (without rowid) ");
+	cv_buf_addf(&r->msg, "references '%s'", cv_shorten(cols[2]));
+	return 0;
+}
+
+static int sqlite_foreign_key_check(struct cv_db *db, struct cv_error *err)
+{
+	struct fk_report r = { CV_BUF_INIT, 0 };
+	int rc;
+
+	rc = sqlite_query(db, "PRAGMA foreign_key_check", NULL, 0, fk_row, &r,
+			  err);
+	if (rc < 0 || !r.count)
+		goto out;
+	if (r.count > FK_SHOWN)
+		cv_buf_addf(&r.msg, " (and %zu more)", r.count - FK_SHOWN);
+	rc = cv_error_set(err, CV_EDB, "foreign key check failed%s",
+			  cv_buf_str(&r.msg));
+	cv_error_set_sql(err, NULL, "PRAGMA foreign_key_check");
+
+out:
+	cv_buf_release(&r.msg);
+	return rc;
+}
+
+/* ---- snapshots ---------------------------------------------------- */
+
+/*
+ * Copies the whole "main" database of src into dst with the backup API.
+ * `what` names the operation for messages.
+ */
+static int backup(sqlite3 *dst, sqlite3 *src, const char *what,
+		  long timeout_ms, struct cv_error *err)
+{
+	sqlite3_backup *b;
+	int rc, frc;
+
+	b = sqlite3_backup_init(dst, "main", src, "main");
+	if (!b)
+		return cv_error_set(err, CV_EDB, "%s: sqlite: %s", what,
+				    sqlite3_errmsg(dst));
+	rc = sqlite3_backup_step(b, -1);
+	frc = sqlite3_backup_finish(b);
+	if (rc == SQLITE_DONE && frc == SQLITE_OK)
+		return 0;
+	if (rc == SQLITE_DONE || rc == SQLITE_OK)
+		rc = frc;
+	if (is_busy(rc))
+		return cv_error_set(err, CV_ELOCKED,
+				    "%s: database is locked (waited %g s)",
+				    what, seconds(timeout_ms));
+	return cv_error_set(err, CV_EDB, "%s: sqlite: %s", what,
+			    sqlite3_errmsg(dst));
+}
+
+static void remove_partial(const char *path)
+{
+	char *journal = cv_asprintf("%s-journal", path);
+
+	unlink(path);
+	unlink(journal);
+	free(journal);
+}
+
+static int sqlite_snapshot(struct cv_db *db, const char *path,
+			   struct cv_error *err)
+{
+	struct sqlite_db *c = to_sqlite(db);
+	sqlite3 *dst = NULL, *src = NULL;
+	const char *file;
+	bool created = false;
+	int fd, rc;
+
+	/*
+	 * Create the file ourselves, exclusively and 0600 from the start: a
+	 * snapshot holds everything in the database, and must never replace
+	 * an earlier one.
+	 */
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return cv_error_set(err, CV_EIO,
+					    "snapshot '%s' already exists", path);
+		return cv_error_set(err, CV_EIO, "cannot create snapshot '%s': %s",
+				    path, strerror(errno));
+	}
+	created = true;
+	/* A umask may have taken bits away; the mode is the contract. */
+	if (fchmod(fd, 0600) < 0) {
+		rc = cv_error_set(err, CV_EIO, "cannot create snapshot '%s': %s",
+				  path, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	close(fd);
+
+	rc = sqlite3_open_v2(path, &dst, open_flags(0), NULL);
+	if (rc != SQLITE_OK) {
+		rc = cv_error_set(err, CV_EIO, "cannot open snapshot '%s': sqlite: %s",
+				  path, dst ? sqlite3_errmsg(dst) :
+				  sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_busy_timeout(dst, (int)c->timeout_ms);
+
+	/*
+	 * The backup API refuses a source connection that is in a write
+	 * transaction, which ours is when apply snapshots under its lock.
+	 * Nothing is written yet at that point, so what a second, read-only
+	 * connection sees is exactly the state the run starts from.
+	 */
+	src = c->db;
+	if (!sqlite3_get_autocommit(c->db)) {
+		file = sqlite3_db_filename(c->db, "main");
+		src = NULL;
+		rc = sqlite3_open_v2(file, &src, open_flags(CV_DB_READONLY),
+				     NULL);
+		if (rc != SQLITE_OK) {
+			rc = cv_error_set(err, CV_EDB,
+					  "snapshot '%s': cannot reopen '%s': "
+					  "sqlite: %s", path, file,
+					  src ? sqlite3_errmsg(src) :
+					  sqlite3_errstr(rc));
+			goto out;
+		}
+		sqlite3_busy_timeout(src, (int)c->timeout_ms);
+	}
+
+	rc = backup(dst, src, "snapshot failed", c->timeout_ms, err);
+	if (rc < 0)
+		goto out;
+	rc = sqlite3_close(dst);
+	dst = NULL;
+	if (rc != SQLITE_OK) {
+		rc = cv_error_set(err, CV_EIO, "cannot write snapshot '%s': %s",
+				  path, sqlite3_errstr(rc));
+		goto out;
+	}
+	created = false;
+	rc = 0;
+
+out:
+	if (src && src != c->db)
+		sqlite3_close(src);
+	sqlite3_close(dst);
+	if (created)
+		remove_partial(path);
+	return rc;
+}
+
+static int sqlite_restore(struct cv_db *db, const char *path,
+			  struct cv_error *err)
+{
+	struct sqlite_db *c = to_sqlite(db);
+	sqlite3 *src = NULL;
+	sqlite3_stmt *stmt = NULL;
+	struct stat st;
+	const char *res;
+	int rc;
+
+	if (!sqlite3_get_autocommit(c->db))
+		return cv_error_set(err, CV_EDB,
+				    "cannot restore '%s' inside a transaction",
+				    path);
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return cv_error_set(err, CV_ENOTFOUND,
+					    "snapshot '%s' does not exist", path);
+		return cv_error_set(err, CV_EIO, "cannot read snapshot '%s': %s",
+				    path, strerror(errno));
+	}
+	if (!S_ISREG(st.st_mode))
+		return cv_error_set(err, CV_EIO, "snapshot '%s' is not a file",
+				    path);
+
+	rc = sqlite3_open_v2(path, &src, open_flags(CV_DB_READONLY), NULL);
+	if (rc != SQLITE_OK) {
+		rc = cv_error_set(err, CV_EIO, "cannot open snapshot '%s': sqlite: %s",
+				  path, src ? sqlite3_errmsg(src) :
+				  sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_busy_timeout(src, (int)c->timeout_ms);
+
+	/*
+	 * Check the whole snapshot before the first page is copied: the
+	 * backup API copies pages as they are, and a damaged snapshot must
+	 * leave the database as it was.
+	 */
+	rc = sqlite3_prepare_v2(src, "PRAGMA quick_check(1)", -1, &stmt, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		rc = cv_error_set(err, CV_EDB,
+				  "snapshot '%s' is not a usable sqlite database: %s",
+				  path, sqlite3_errmsg(src));
+		goto out;
+	}
+	res = (const char *)sqlite3_column_text(stmt, 0);
+	if (!res || strcmp(res, "ok") != 0) {
+		rc = cv_error_set(err, CV_EDB, "snapshot '%s' is damaged: %s",
+				  path, res ? cv_shorten(res) : "unknown error");
+		goto out;
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+
+	/* The schema changes under the cached statements: start over. */
+	cache_clear(c);
+	rc = backup(c->db, src, "restore failed", c->timeout_ms, err);
+
+out:
+	sqlite3_finalize(stmt);
+	sqlite3_close(src);
+	return rc;
+}
+
+static void sqlite_param(struct cv_buf *out, unsigned n)
+{
+	cv_buf_addf(out, "?%u", n);
+}
+
+const struct cv_backend cv_sqlite_backend = {
+	.name = "sqlite",
+	.snapshot_ext = ".db",
+	.open = sqlite_open,
+	.close = sqlite_close,
+	.set_lock_timeout = sqlite_set_lock_timeout,
+	.begin = sqlite_begin,
+	.begin_read = sqlite_begin_read,
+	.commit = sqlite_commit,
+	.rollback = sqlite_rollback,
+	.exec_script = sqlite_exec_script,
+	.exec = sqlite_exec,
+	.query = sqlite_query,
+	.table_exists = sqlite_table_exists,
+	.table_has_rows = sqlite_table_has_rows,
+	.foreign_key_check = sqlite_foreign_key_check,
+	.snapshot = sqlite_snapshot,
+	.restore = sqlite_restore,
+	.quote_ident = sqlite_quote_ident,
+	.param = sqlite_param,
+	.table_suffix = " WITHOUT ROWID",
+	.bool_type = "INTEGER",
+};

@@ -6,8 +6,10 @@
  * Callers ask for the type they expect through the cv_yaml_as_* helpers,
  * which report a located diagnostic when the text does not fit.
  *
- * Anchors and aliases: an alias node points at its anchored node, so a
- * document never grows by expansion (no billion laughs).  Merge keys
+ * Anchors and aliases: an alias is one node of its own (its key, its place
+ * in its parent) that shares the anchored node's text or entries, so a
+ * document never grows by expansion (no billion laughs).  An alias may
+ * only name a complete node: the tree has no cycles.  Merge keys
  * (`<<: *base`, `<<: [*a, *b]`) are resolved while the tree is built:
  * the mapping gets the merged entries, explicit keys winning.
  *
@@ -27,7 +29,8 @@ enum cv_node_type {
 	CV_NODE_SCALAR,
 	CV_NODE_SEQ,
 	CV_NODE_MAP,
-	CV_NODE_ALIAS, /* never returned by the accessors below */
+	CV_NODE_ALIAS, /* never made by cv_yaml_parse (see CV_NODE_F_ALIAS);
+			  the accessors below follow one all the same */
 };
 
 enum cv_scalar_style {
@@ -35,17 +38,41 @@ enum cv_scalar_style {
 	CV_SCALAR_QUOTED, /* single or double quoted, literal or folded */
 };
 
+/*
+ * One node: 64 bytes, so that a large manifest stays small in memory.
+ * `str` and `child` share storage, as do `len` and `count`: read `str` and
+ * `len` only on scalars, `child` and `count` only on sequences and maps
+ * (check `type`, or use the accessors below).
+ */
 struct cv_node {
 	struct cv_node *next;   /* next entry of the parent sequence or map */
-	struct cv_node *child;  /* first entry (seq, map) or target (alias) */
+	union {
+		struct cv_node *child; /* first entry (seq, map) or target (alias) */
+		const char *str;       /* scalar text, NUL-terminated */
+	};
 	const char *key;        /* the key, when this is a map entry's value */
-	const char *str;        /* scalar text, NUL-terminated; NULL otherwise */
-	uint32_t len;           /* scalar length in bytes */
-	uint32_t count;         /* number of entries (seq, map) */
-	struct cv_mark mark;    /* where the value starts */
-	struct cv_mark key_mark;/* where the key starts (map entries) */
+	union {
+		uint32_t len;   /* scalar length in bytes */
+		uint32_t count; /* number of entries (seq, map) */
+	};
 	uint8_t type;           /* enum cv_node_type */
 	uint8_t style;          /* enum cv_scalar_style */
+	uint8_t flags;          /* CV_NODE_F_* */
+	struct cv_mark mark;    /* where the value starts */
+	struct cv_mark key_mark;/* where the key starts (map entries) */
+};
+
+enum {
+	/* The text came through `${NAME}` expansion (it is never null). */
+	CV_NODE_F_EXPANDED = 1 << 0,
+	/*
+	 * The node stands for an alias `*name`: it has its own key, place and
+	 * `next`, and shares the anchored node's text or entries (nothing is
+	 * copied below it).  `mark` is where the alias is written.
+	 */
+	CV_NODE_F_ALIAS = 1 << 1,
+	/* A map entry brought in by a merge key `<<`; marks are the source's. */
+	CV_NODE_F_MERGED = 1 << 2,
 };
 
 struct cv_yaml_doc {
@@ -89,7 +116,10 @@ bool cv_yaml_is_null(const struct cv_node *n);
 /*
  * Typed access with located errors.  Each returns 0 when the node has the
  * type, else adds "expected X for 'key', got Y" to diags and returns
- * CV_EINVAL.  `what` names the thing in the message (usually the key).
+ * CV_EINVAL.  `what` names the thing in the message (usually the key); it
+ * is quoted unless it is a phrase with a space ("the manifest").
+ * A null (plain empty, `~`, `null`) is not a string; booleans and integers
+ * must be plain (unquoted) scalars.
  */
 int cv_yaml_as_string(const struct cv_node *n, const char *what,
 		      struct cv_diags *diags, const char **out);
@@ -108,7 +138,12 @@ int cv_yaml_expect(const struct cv_node *n, enum cv_node_type type,
  */
 size_t cv_yaml_check_keys(const struct cv_node *n, const char *const *known,
 			  const char *where, struct cv_diags *diags);
-/* The closest of `known` to `word` when close enough to suggest, or NULL. */
+/*
+ * The closest of `known` to `word` when close enough to suggest, or NULL.
+ * Close enough: an edit distance (cv_edit_distance) of at most a third of
+ * the shorter word's length, at least 1, and less than that length (so
+ * "x" never suggests "a").  Ties go to the first in `known`.
+ */
 const char *cv_suggest(const char *word, const char *const *known);
 
 #endif

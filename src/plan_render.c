@@ -72,6 +72,27 @@ static void add_noun(struct cv_buf *b, const char *kind)
 	}
 }
 
+/*
+ * Appends user text for a review line.  Control characters are shown as
+ * \xNN: a name read from a live database could otherwise break the one
+ * line per step layout or send escape sequences to the reviewer's
+ * terminal.  Manifests cannot hold such names (SPEC §6), so for them this
+ * changes nothing.
+ */
+static void add_safe(struct cv_buf *b, const char *s)
+{
+	const char *p;
+
+	for (p = s; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c == 0x7f)
+			cv_buf_addf(b, "\\x%02x", c);
+		else
+			cv_buf_addch(b, (char)c);
+	}
+}
+
 /* Appends one coloured (or plain) line. */
 static void add_line(struct cv_buf *b, const char *color, const char *line,
 		     size_t len)
@@ -89,9 +110,12 @@ static void add_note(struct cv_buf *b, const char *indent, bool color,
 {
 	struct cv_buf line = CV_BUF_INIT;
 
-	cv_buf_addf(&line, "%s    ! %s", indent, label);
-	if (note)
-		cv_buf_addf(&line, ": %s", note);
+	cv_buf_addf(&line, "%s    ! ", indent);
+	add_safe(&line, label);
+	if (note) {
+		cv_buf_adds(&line, ": ");
+		add_safe(&line, note);
+	}
 	add_line(b, color ? BOLD_RED : NULL, line.buf, line.len);
 	cv_buf_release(&line);
 }
@@ -111,9 +135,11 @@ static void format_step(struct cv_buf *b, const struct cv_step *s,
 		    cv_action_sign((enum cv_action)s->action));
 	add_noun(&line, s->kind);
 	cv_buf_addch(&line, ' ');
-	cv_buf_adds(&line, s->object ? s->object : "");
-	if (s->detail)
-		cv_buf_addf(&line, ": %s", s->detail);
+	add_safe(&line, s->object ? s->object : "");
+	if (s->detail) {
+		cv_buf_adds(&line, ": ");
+		add_safe(&line, s->detail);
+	}
 	add_line(b, color ? action_color(s->action) : NULL, line.buf, line.len);
 	cv_buf_release(&line);
 
@@ -245,10 +271,14 @@ static void add_code_span(struct cv_buf *b, const char *s)
 /* Appends user text, as a code span in Markdown and verbatim in text. */
 static void add_user(struct cv_buf *b, const char *s, bool md)
 {
+	struct cv_buf safe = CV_BUF_INIT;
+
+	add_safe(&safe, s);
 	if (md)
-		add_code_span(b, s);
+		add_code_span(b, cv_buf_str(&safe));
 	else
-		cv_buf_adds(b, s);
+		cv_buf_add(b, cv_buf_str(&safe), safe.len);
+	cv_buf_release(&safe);
 }
 
 static void format_schema_line(struct cv_buf *b, const struct cv_plan *plan,
@@ -307,8 +337,9 @@ static void render_text(struct cv_buf *b, const struct cv_plan *plan,
 {
 	size_t i;
 
-	cv_buf_addf(b, "converge plan for %s\n",
-		    plan->database ? plan->database : "(unknown)");
+	cv_buf_adds(b, "converge plan for ");
+	add_user(b, plan->database ? plan->database : "(unknown)", false);
+	cv_buf_addch(b, '\n');
 	if (schema_moves(plan))
 		format_schema_line(b, plan, false);
 	cv_buf_addch(b, '\n');
@@ -331,7 +362,7 @@ static void render_markdown(struct cv_buf *b, const struct cv_plan *plan)
 	size_t i, run = 0, longest = 0, fence;
 
 	cv_buf_adds(b, "### converge plan for ");
-	add_code_span(b, plan->database ? plan->database : "(unknown)");
+	add_user(b, plan->database ? plan->database : "(unknown)", true);
 	cv_buf_adds(b, "\n\n");
 	if (schema_moves(plan)) {
 		format_schema_line(b, plan, true);

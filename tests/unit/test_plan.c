@@ -533,6 +533,34 @@ static void test_plan__json_invalid_utf8(void **state)
 	cv_plan_release(&plan);
 }
 
+static void test_plan__text_control_chars(void **state)
+{
+	struct cv_plan plan;
+	struct cv_step *s;
+	char *out;
+
+	(void)state;
+	cv_plan_init(&plan);
+	plan.database = "sqlite:x.db";
+	s = cv_plan_add(&plan, CV_PHASE_REMOVE, CV_ACT_DELETE, "grants",
+			"evil\033[2J\nsecond line");
+	s->detail = "tab\there";
+	s->flags = CV_STEP_DATA_LOSS;
+	s->note = "bell\a";
+	cv_plan_finish(&plan);
+	out = render(&plan, CV_FORMAT_TEXT, false, false);
+	assert_string_equal(out,
+		"converge plan for sqlite:x.db\n"
+		"\n"
+		"  - grant evil\\x1b[2J\\x0asecond line: tab\\x09here\n"
+		"      ! data loss: bell\\x07\n"
+		"\n"
+		"Plan: 0 to add, 0 to change, 1 to remove.\n"
+		"1 step loses data: apply needs --allow-data-loss.\n");
+	free(out);
+	cv_plan_release(&plan);
+}
+
 /* The longest run of backticks at the start of any line of `s`. */
 static size_t longest_line_fence(const char *s, const char **line_out)
 {
@@ -645,6 +673,480 @@ static void test_plan__markdown_fence_safety(void **state)
 	cv_plan_release(&plan);
 }
 
+/* The plan file as a string. */
+static char *write_yaml(const struct cv_plan *plan)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	assert_non_null(fp);
+	assert_int_equal(cv_plan_write_yaml(plan, fp, &err), 0);
+	fclose(fp);
+	assert_null(err.msg);
+	return buf;
+}
+
+/* Writes `text` to a new temporary file; returns its malloc'd path. */
+static char *temp_file(const char *text)
+{
+	const char *dir = getenv("TMPDIR");
+	char *path;
+	size_t n = strlen(text);
+	int fd;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	path = cv_asprintf("%s/test_plan.XXXXXX", dir);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, n), (ssize_t)n);
+	close(fd);
+	return path;
+}
+
+static void test_plan__yaml_format(void **state)
+{
+	const char *params[] = { "571948cc671b", NULL };
+	const char *key[] = { "096325207c82" };
+	struct cv_plan plan;
+	struct cv_step *s;
+	char *out;
+
+	(void)state;
+	tmws_plan(&plan);
+	plan.created_at = plan.now = "2026-11-23T12:00:00Z";
+	plan.fingerprint = "sha256:f1";
+	plan.manifests_digest = "sha256:d1";
+	cv_plan_defer_check(&plan, "rls_fail_closed");
+	s = &plan.steps[1];
+	cv_step_set_key(&plan, s, key, 1);
+	s->checksum = "sha256:c1";
+	cv_step_fwd(&plan, s, "CREATE TABLE license_keys (\n  id INTEGER\n);\n",
+		    NULL, 0)->script = true;
+	cv_step_fwd(&plan, s, "UPDATE \"alembic_version\" SET "
+		    "\"version_num\" = ?1", params, 2);
+	cv_step_inv(&plan, s, "DROP TABLE license_keys;", NULL, 0)->script =
+		true;
+	out = write_yaml(&plan);
+	assert_string_equal(out,
+		"format: converge-plan/1\n"
+		"created_at: \"2026-11-23T12:00:00Z\"\n"
+		"now: \"2026-11-23T12:00:00Z\"\n"
+		"database: \"sqlite:tmws.db\"\n"
+		"backend: sqlite\n"
+		"fingerprint: \"sha256:f1\"\n"
+		"manifests_digest: \"sha256:d1\"\n"
+		"sections: [schema, roles, grants]\n"
+		"schema: {table: \"alembic_version\", from: \"e674ec434eeb\", "
+		"to: \"571948cc671b\"}\n"
+		"deferred_checks: [\"rls_fail_closed\"]\n"
+		"summary: {add: 1, change: 0, remove: 1, up: 1, down: 0}\n"
+		"steps:\n"
+		"- seq: 1\n"
+		"  phase: 2\n"
+		"  kind: grants\n"
+		"  action: delete\n"
+		"  object: \"dana -> admin\"\n"
+		"  detail: \"expired 2026-11-23T02:00:00Z\"\n"
+		"  flags: [data_loss]\n"
+		"  note: \"drops table license_keys (3 rows)\"\n"
+		"  key: []\n"
+		"  before: null\n"
+		"  after: null\n"
+		"  forward: []\n"
+		"  inverse: []\n"
+		"- seq: 2\n"
+		"  phase: 4\n"
+		"  kind: schema\n"
+		"  action: up\n"
+		"  object: \"096325207c82\"\n"
+		"  detail: \"Add license_keys and license_usage_history\"\n"
+		"  key: [\"096325207c82\"]\n"
+		"  before: null\n"
+		"  after: null\n"
+		"  checksum: \"sha256:c1\"\n"
+		"  forward:\n"
+		"  - script: |\n"
+		"      CREATE TABLE license_keys (\n"
+		"        id INTEGER\n"
+		"      );\n"
+		"  - sql: 'UPDATE \"alembic_version\" SET \"version_num\" = ?1'\n"
+		"    params: [\"571948cc671b\", null]\n"
+		"  inverse:\n"
+		"  - script: \"DROP TABLE license_keys;\"\n"
+		"- seq: 3\n"
+		"  phase: 5\n"
+		"  kind: roles\n"
+		"  action: create\n"
+		"  object: \"viewer\"\n"
+		"  detail: \"permissions license:read, license:usage:read, "
+		"license:validate\"\n"
+		"  key: []\n"
+		"  before: null\n"
+		"  after: null\n"
+		"  forward: []\n"
+		"  inverse: []\n");
+	free(out);
+	cv_plan_release(&plan);
+}
+
+/* Text that must come back from a plan file exactly as it went in. */
+static const char *const hostile[] = {
+	"o'brien@example.com", "\"; DROP TABLE x; --", "line1\nline2",
+	"  spaced  ", "null", "~", "\xc3\xbcn\xc3\xaf" "c\xc3\xb8" "d\xc3\xa9",
+	"tab\there", "", "true", "123", "back\\slash", "trailing\n",
+	"two\n\n", "\nleading", "x \ny", "- dash", "[a, b]", "{a: b}", "&a",
+	"*b", "!t", "#c", "%d", "@e", "`f", "|", ">", "'", "\"", "cr\r\nlf",
+	"CREATE TABLE t (\n  a TEXT\n);\n", "  indented\nscript\n",
+	"no newline\nat end", "...", "---", "a: b", "? q", "\\\\\\",
+	"a\xe2\x80\xa8" "b",
+	/* Longer than any default line width: must not be folded. */
+	"SELECT a, b, c FROM a_table_with_a_long_name WHERE x = 'some value' "
+	"AND y = 'another value' AND z IN ('one', 'two', 'three', 'four') "
+	"AND w NOT LIKE '%pattern with   three spaces%' ORDER BY a, b, c",
+	"CREATE VIEW v AS SELECT a, b, c FROM a_table_with_a_long_name WHERE "
+	"x = 'some value' AND y = 'another value' AND z IN ('one', 'two');\n"
+	"SELECT 1;\n",
+};
+
+static void assert_str0(const char *a, const char *b)
+{
+	if (!a || !b) {
+		assert_ptr_equal(a, b);
+		return;
+	}
+	assert_string_equal(a, b);
+}
+
+static void assert_stmts_equal(const struct cv_stmt *a, uint32_t na,
+			       const struct cv_stmt *b, uint32_t nb)
+{
+	uint32_t i, j;
+
+	assert_int_equal(na, nb);
+	for (i = 0; i < na; i++) {
+		assert_string_equal(a[i].sql, b[i].sql);
+		assert_int_equal(a[i].script, b[i].script);
+		assert_int_equal(a[i].nparams, b[i].nparams);
+		for (j = 0; j < a[i].nparams; j++)
+			assert_str0(a[i].params[j], b[i].params[j]);
+	}
+}
+
+static void assert_plans_equal(const struct cv_plan *a, const struct cv_plan *b)
+{
+	size_t i, j;
+
+	assert_string_equal(a->format, b->format);
+	assert_str0(a->created_at, b->created_at);
+	assert_str0(a->now, b->now);
+	assert_str0(a->database, b->database);
+	assert_str0(a->backend, b->backend);
+	assert_str0(a->fingerprint, b->fingerprint);
+	assert_str0(a->manifests_digest, b->manifests_digest);
+	assert_int_equal(a->sections, b->sections);
+	assert_str0(a->schema_table, b->schema_table);
+	assert_str0(a->schema_from, b->schema_from);
+	assert_str0(a->schema_to, b->schema_to);
+	assert_int_equal(a->ndeferred, b->ndeferred);
+	for (i = 0; i < a->ndeferred; i++)
+		assert_string_equal(a->deferred_checks[i],
+				    b->deferred_checks[i]);
+	assert_int_equal(a->nr, b->nr);
+	for (i = 0; i < a->nr; i++) {
+		const struct cv_step *x = &a->steps[i], *y = &b->steps[i];
+
+		assert_int_equal(x->seq, y->seq);
+		assert_int_equal(x->phase, y->phase);
+		assert_int_equal(x->action, y->action);
+		assert_int_equal(x->flags, y->flags);
+		assert_string_equal(x->kind, y->kind);
+		assert_string_equal(x->object, y->object);
+		assert_str0(x->detail, y->detail);
+		assert_str0(x->note, y->note);
+		assert_str0(x->before, y->before);
+		assert_str0(x->after, y->after);
+		assert_str0(x->checksum, y->checksum);
+		assert_int_equal(x->nkey, y->nkey);
+		for (j = 0; j < x->nkey; j++)
+			assert_string_equal(x->key[j], y->key[j]);
+		assert_stmts_equal(x->fwd, x->nfwd, y->fwd, y->nfwd);
+		assert_stmts_equal(x->inv, x->ninv, y->inv, y->ninv);
+	}
+}
+
+static void test_plan__yaml_round_trip(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_plan plan, back, again;
+	struct cv_step *s;
+	char *first, *second, *third, *path, *path2;
+	size_t i, n = CV_ARRAY_SIZE(hostile);
+
+	(void)state;
+	cv_plan_init(&plan);
+	plan.created_at = "2026-11-23T12:00:00Z";
+	plan.database = "postgres://o'brien@db/\xc3\xbc";
+	plan.backend = "postgres";
+	plan.fingerprint = "sha256:\"quoted\"";
+	plan.sections = CV_SEC_SCHEMA | CV_SEC_GRANTS | CV_SEC_FLAGS;
+	plan.schema_table = "null";
+	plan.schema_from = NULL;
+	plan.schema_to = "~";
+	for (i = 0; i < n; i++) {
+		const char *params[] = { hostile[i], NULL, hostile[n - 1 - i] };
+		const char *key[] = { hostile[i], hostile[(i + 1) % n] };
+
+		s = cv_plan_add(&plan, (enum cv_phase)(i % 7 + 1),
+				(enum cv_action)(i % CV_ACT__COUNT), "grants",
+				hostile[i]);
+		s->detail = i % 2 ? hostile[n - 1 - i] : NULL;
+		s->note = i % 3 ? NULL : hostile[(i + 5) % n];
+		s->before = i % 4 ? hostile[(i + 7) % n] : NULL;
+		s->after = hostile[(i + 3) % n];
+		s->checksum = i % 5 ? NULL : "sha256:00";
+		s->flags = (unsigned)(i % 8);
+		cv_step_set_key(&plan, s, key, i % 3);
+		cv_step_fwd(&plan, s, hostile[i], NULL, 0)->script = true;
+		cv_step_fwd(&plan, s, hostile[n - 1 - i], params, 3);
+		cv_step_inv(&plan, s, hostile[(i + 2) % n], params, 1);
+		cv_plan_defer_check(&plan, hostile[i]);
+	}
+	cv_plan_finish(&plan);
+
+	first = write_yaml(&plan);
+	path = temp_file(first);
+	assert_int_equal(cv_plan_read_yaml(&back, path, &err), 0);
+	assert_null(err.msg);
+	assert_plans_equal(&plan, &back);
+	second = write_yaml(&back);
+	assert_string_equal(first, second);
+
+	/* And once more from the second file, for good measure. */
+	path2 = temp_file(second);
+	assert_int_equal(cv_plan_read_yaml(&again, path2, &err), 0);
+	third = write_yaml(&again);
+	assert_string_equal(first, third);
+
+	/* The read plan is a plan like any other: it can grow. */
+	for (i = 0; i < back.nr; i++)
+		cv_step_fwd(&back, &back.steps[i], "SELECT 1", NULL, 0);
+	assert_string_equal(back.steps[0].fwd[back.steps[0].nfwd - 1].sql,
+			    "SELECT 1");
+
+	unlink(path);
+	unlink(path2);
+	free(path);
+	free(path2);
+	free(first);
+	free(second);
+	free(third);
+	cv_plan_release(&again);
+	cv_plan_release(&back);
+	cv_plan_release(&plan);
+}
+
+static void test_plan__yaml_empty_plan_round_trip(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_plan plan, back;
+	char *first, *second, *path;
+
+	(void)state;
+	cv_plan_init(&plan);
+	plan.database = "sqlite:x.db";
+	plan.backend = "sqlite";
+	cv_plan_finish(&plan);
+	first = write_yaml(&plan);
+	assert_non_null(strstr(first, "sections: []\n"));
+	assert_non_null(strstr(first, "steps: []\n"));
+	assert_null(strstr(first, "schema:"));
+	assert_null(strstr(first, "deferred_checks"));
+	path = temp_file(first);
+	assert_int_equal(cv_plan_read_yaml(&back, path, &err), 0);
+	assert_int_equal(back.nr, 0);
+	second = write_yaml(&back);
+	assert_string_equal(first, second);
+	unlink(path);
+	free(path);
+	free(first);
+	free(second);
+	cv_plan_release(&back);
+	cv_plan_release(&plan);
+}
+
+static void test_plan__yaml_write_invalid_utf8(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_plan plan;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	(void)state;
+	cv_plan_init(&plan);
+	plan.database = "sqlite:x.db";
+	plan.backend = "sqlite";
+	cv_plan_add(&plan, CV_PHASE_ADD, CV_ACT_CREATE, "roles", "bad\xff");
+	fp = open_memstream(&buf, &len);
+	assert_int_equal(cv_plan_write_yaml(&plan, fp, &err), CV_EINVAL);
+	fclose(fp);
+	assert_non_null(strstr(err.msg, "UTF-8"));
+	cv_error_release(&err);
+	free(buf);
+	cv_plan_release(&plan);
+}
+
+static const char good_plan[] =
+	"format: converge-plan/1\n"                              /* 1 */
+	"created_at: \"2026-11-23T12:00:00Z\"\n"
+	"now: \"2026-11-23T12:00:00Z\"\n"
+	"database: \"sqlite:t.db\"\n"
+	"backend: sqlite\n"                                      /* 5 */
+	"fingerprint: \"sha256:ab\"\n"
+	"manifests_digest: \"sha256:cd\"\n"
+	"sections: [roles]\n"
+	"summary: {add: 1, change: 0, remove: 0, up: 0, down: 0}\n"
+	"steps:\n"                                               /* 10 */
+	"- seq: 1\n"
+	"  phase: 5\n"
+	"  kind: roles\n"
+	"  action: create\n"
+	"  object: \"viewer\"\n"                                 /* 15 */
+	"  key: [\"viewer\"]\n"
+	"  before: null\n"
+	"  after: \"{}\"\n"
+	"  forward:\n"
+	"  - sql: \"INSERT INTO rbac_roles (name) VALUES (?1)\"\n" /* 20 */
+	"    params: [\"viewer\"]\n"
+	"  inverse:\n"
+	"  - sql: \"DELETE FROM rbac_roles WHERE name = ?1\"\n"
+	"    params: [\"viewer\"]\n";
+
+/* good_plan with the first occurrence of `from` replaced by `to`. */
+static char *edit(const char *from, const char *to)
+{
+	const char *at = strstr(good_plan, from);
+	struct cv_buf b = CV_BUF_INIT;
+
+	assert_non_null(at);
+	cv_buf_add(&b, good_plan, (size_t)(at - good_plan));
+	cv_buf_adds(&b, to);
+	cv_buf_adds(&b, at + strlen(from));
+	return cv_buf_detach(&b);
+}
+
+static void expect_read_error(const char *text, const char *msg,
+			      unsigned line, unsigned col)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_plan plan;
+	char *path = temp_file(text);
+
+	assert_int_equal(cv_plan_read_yaml(&plan, path, &err), CV_EINVAL);
+	assert_int_equal(err.code, CV_EINVAL);
+	assert_non_null(err.msg);
+	print_message("  %s:%u:%u: %s\n", err.file, err.line, err.col, err.msg);
+	if (!strstr(err.msg, msg))
+		fail_msg("message '%s' does not contain '%s'", err.msg, msg);
+	assert_non_null(err.file);
+	assert_string_equal(err.file, path);
+	assert_int_equal(err.line, line);
+	if (col)
+		assert_int_equal(err.col, col);
+	/* A failed read leaves an empty plan behind, safe to release. */
+	assert_int_equal(plan.nr, 0);
+	cv_plan_release(&plan);
+	cv_error_release(&err);
+	unlink(path);
+	free(path);
+}
+
+static void test_plan__yaml_read_good(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_plan plan;
+	char *path = temp_file(good_plan);
+
+	(void)state;
+	assert_int_equal(cv_plan_read_yaml(&plan, path, &err), 0);
+	assert_string_equal(plan.database, "sqlite:t.db");
+	assert_int_equal(plan.sections, CV_SEC_ROLES);
+	assert_int_equal(plan.nr, 1);
+	assert_int_equal(plan.steps[0].phase, CV_PHASE_ADD);
+	assert_int_equal(plan.steps[0].action, CV_ACT_CREATE);
+	assert_null(plan.steps[0].before);
+	assert_string_equal(plan.steps[0].after, "{}");
+	assert_int_equal(plan.steps[0].nfwd, 1);
+	assert_string_equal(plan.steps[0].fwd[0].params[0], "viewer");
+	cv_plan_release(&plan);
+	unlink(path);
+	free(path);
+}
+
+static void test_plan__yaml_read_errors(void **state)
+{
+	static const struct {
+		const char *from, *to, *msg;
+		unsigned line, col;
+	} cases[] = {
+		{ "converge-plan/1", "converge-plan/9",
+		  "unsupported plan format 'converge-plan/9'", 1, 9 },
+		{ "  action: create\n", "",
+		  "missing field 'action' in step 1", 11, 3 },
+		{ "- seq: 1\n", "- seq: one\n", "seq", 11, 8 },
+		{ "action: create", "action: explode",
+		  "unknown action 'explode'", 14, 11 },
+		{ "  key: [\"viewer\"]\n", "  key: \"viewer\"\n", "key", 16, 8 },
+		{ "  before: null\n", "  before: [a]\n", "before", 17, 11 },
+		{ "  before: null\n", "  flags: [data_loss, explode]\n"
+		  "  before: null\n", "unknown flag 'explode'", 17, 22 },
+		{ "[roles]", "[roles, bogus]", "unknown section 'bogus'", 8, 19 },
+		{ "    params: [\"viewer\"]\n", "    params: viewer\n",
+		  "params", 21, 13 },
+		{ "add: 1", "add: 2", "summary says add: 2, but the steps say 1",
+		  9, 16 },
+		{ "  phase: 5\n", "  phase: 8\n", "phase", 12, 10 },
+		{ "- seq: 1\n", "- seq: 2\n", "step 1 has seq 2", 11, 8 },
+		{ "database: \"sqlite:t.db\"\n", "", "missing field 'database'",
+		  1, 1 },
+		{ "  object: \"viewer\"\n", "  objcet: \"viewer\"\n", "objcet",
+		  15, 3 },
+		{ "  - sql: \"DELETE", "  - script: \"DELETE",
+		  "a 'script' statement takes no 'params'", 24, 13 },
+		{ "steps:\n", "steps: {\n", "", 11, 0 },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CV_ARRAY_SIZE(cases); i++) {
+		char *text = edit(cases[i].from, cases[i].to);
+
+		print_message("case %zu: %s\n", i, cases[i].msg);
+		expect_read_error(text, cases[i].msg, cases[i].line,
+				  cases[i].col);
+		free(text);
+	}
+	/* Not a mapping at all, and an empty file. */
+	expect_read_error("- a\n- b\n", "", 1, 1);
+	expect_read_error("", "empty", 1, 1);
+}
+
+static void test_plan__yaml_read_missing_file(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_plan plan;
+
+	(void)state;
+	assert_int_equal(cv_plan_read_yaml(&plan, "/nonexistent/plan.yaml",
+					   &err), CV_EIO);
+	assert_non_null(strstr(err.msg, "/nonexistent/plan.yaml"));
+	cv_plan_release(&plan);
+	cv_error_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -659,10 +1161,18 @@ int main(void)
 		cmocka_unit_test(test_plan__text_color),
 		cmocka_unit_test(test_plan__step_print),
 		cmocka_unit_test(test_plan__text_verbose),
+		cmocka_unit_test(test_plan__text_control_chars),
 		cmocka_unit_test(test_plan__json),
 		cmocka_unit_test(test_plan__json_invalid_utf8),
 		cmocka_unit_test(test_plan__markdown),
 		cmocka_unit_test(test_plan__markdown_fence_safety),
+		cmocka_unit_test(test_plan__yaml_format),
+		cmocka_unit_test(test_plan__yaml_round_trip),
+		cmocka_unit_test(test_plan__yaml_empty_plan_round_trip),
+		cmocka_unit_test(test_plan__yaml_write_invalid_utf8),
+		cmocka_unit_test(test_plan__yaml_read_good),
+		cmocka_unit_test(test_plan__yaml_read_errors),
+		cmocka_unit_test(test_plan__yaml_read_missing_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

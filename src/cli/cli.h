@@ -1,0 +1,130 @@
+/*
+ * What the verbs share: parsed options, and the steps every verb takes
+ * (find the database, the clock, the actor; load manifests; ask).
+ */
+#ifndef CONVERGE_CLI_H
+#define CONVERGE_CLI_H
+
+#include <time.h>
+
+#include "converge/apply.h"
+#include "converge/backend.h"
+#include "converge/manifest.h"
+#include "converge/plan.h"
+#include "converge/timeutil.h"
+
+/* Options a verb accepts besides the global ones (bit mask). */
+enum cv_opt {
+	OPT_MANIFESTS = 1 << 0,
+	OPT_OUT = 1 << 1,
+	OPT_FORMAT = 1 << 2,
+	OPT_DETAILED = 1 << 3,
+	OPT_AUTO_APPROVE = 1 << 4,
+	OPT_ALLOW_DATA_LOSS = 1 << 5,
+	OPT_SNAPSHOT_DIR = 1 << 6,
+	OPT_NO_SNAPSHOT = 1 << 7,
+	OPT_PRUNE = 1 << 8,
+	OPT_LIMIT = 1 << 9,
+};
+
+struct cv_opts {
+	const char *verb;
+	const char **manifests;
+	size_t nmanifests, manifests_alloc;
+	const char *db;
+	const char *out;
+	enum cv_format format;
+	bool detailed_exitcode;
+	bool auto_approve;
+	bool allow_data_loss;
+	bool no_snapshot;
+	bool quiet;
+	bool verbose;
+	bool color;
+	const char *snapshot_dir;
+	const char *now_arg;
+	const char *actor;
+	long lock_timeout_ms;
+	long prune;          /* -1: not given */
+	long limit;
+	const char *schema;  /* PostgreSQL schema for converge's tables */
+	char **args;         /* positional arguments */
+	int nargs;
+
+	/* Derived by cli_setup. */
+	char now[CV_TIME_LEN];
+	time_t now_t;
+};
+
+struct cv_verb {
+	const char *name;
+	int (*run)(struct cv_opts *o);
+	unsigned opts;        /* enum cv_opt accepted */
+	int min_args, max_args;
+};
+
+int cmd_validate(struct cv_opts *o);
+int cmd_plan(struct cv_opts *o);
+int cmd_apply(struct cv_opts *o);
+int cmd_rollback(struct cv_opts *o);
+int cmd_restore(struct cv_opts *o);
+int cmd_status(struct cv_opts *o);
+int cmd_history(struct cv_opts *o);
+int cmd_snapshots(struct cv_opts *o);
+int cmd_inspect(struct cv_opts *o);
+
+/* Prints "converge: error: …" and returns the exit code for err. */
+int cli_fail(const struct cv_error *err);
+/* Prints a usage error for the verb and returns 64. */
+int cli_usage(const struct cv_opts *o, const char *fmt, ...)
+	CV_PRINTF(2, 3);
+/* Informational line on stderr unless --quiet. */
+void cli_note(const struct cv_opts *o, const char *fmt, ...) CV_PRINTF(2, 3);
+
+/* The database URL from --db or CONVERGE_DATABASE_URL. */
+int cli_url(const struct cv_opts *o, struct cv_url *url, struct cv_error *err);
+/*
+ * Opens the database.  `readonly`: a missing SQLite file gives *db NULL
+ * and 0 (planned as empty).  Otherwise with `create` it is created.
+ */
+int cli_open(const struct cv_opts *o, const struct cv_url *url, bool readonly,
+	     bool create, struct cv_db **db, struct cv_error *err);
+/* Loads -m manifests; prints every diagnostic; returns an exit code. */
+int cli_manifests(const struct cv_opts *o, struct cv_manifest *m);
+/* The actor recorded in the journal. */
+const char *cli_actor(const struct cv_opts *o);
+/*
+ * Asks for "yes" on the terminal.  Without --auto-approve and without a
+ * terminal, refuses.  Returns 0 to go on, else an exit code.
+ */
+int cli_confirm(const struct cv_opts *o, const char *question);
+/* Prints the plan in the chosen format on stdout unless --quiet. */
+void cli_show_plan(const struct cv_opts *o, const struct cv_plan *plan);
+/* The context for planning against db (db may be NULL). */
+void cli_ctx(const struct cv_opts *o, struct cv_ctx *ctx, struct cv_db *db,
+	     const struct cv_backend *be, const struct cv_state *want,
+	     struct cv_state *live, struct cv_arena *live_arena);
+/*
+ * Plans manifests m against db (NULL: an empty database): the plan gets
+ * its metadata (database, created_at, manifests digest).  Everything the
+ * plan needs is copied into it.  A broken guard gives CV_EREFUSED with the
+ * plan complete, so that callers can show it.
+ */
+int cli_plan(const struct cv_opts *o, const struct cv_manifest *m,
+	     const struct cv_url *url, struct cv_db *db, struct cv_plan *plan,
+	     struct cv_error *err);
+/*
+ * Reads the live state of a saved plan's sections and compares its
+ * fingerprint: CV_ESTALE when the database is not the one it was made
+ * from.
+ */
+int cli_check_fresh(const struct cv_opts *o, const struct cv_plan *plan,
+		    struct cv_db *db, const struct cv_backend *be,
+		    struct cv_error *err);
+/* Writes the plan file (atomically: a temporary file, then rename). */
+int cli_write_plan(const struct cv_plan *plan, const char *path,
+		   struct cv_error *err);
+/* Data-loss refusal without --allow-data-loss: 0 or an exit code. */
+int cli_check_data_loss(const struct cv_opts *o, const struct cv_plan *plan);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * converge apply: plan (or read a saved plan), confirm, take the lock,
+ * plan again under it, snapshot, apply in one transaction.
+ *
+ * The review happens before the lock is taken, so that a person reading a
+ * plan at a prompt never blocks the application's writers; the plan is
+ * made again once the lock is held, and a saved plan is checked again.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Takes the lock and checks or remakes the plan under it. */
+static int lock_and_replan(struct cv_opts *o, const struct cv_manifest *m,
+			   const struct cv_url *url, struct cv_db *db,
+			   struct cv_plan *plan, bool saved,
+			   struct cv_error *err)
+{
+	struct cv_plan again;
+	int ret;
+
+	ret = url->backend->begin(db, err);
+	if (ret)
+		return ret;
+	if (saved)
+		return cli_check_fresh(o, plan, db, url->backend, err);
+
+	cv_plan_init(&again);
+	ret = cli_plan(o, m, url, db, &again, err);
+	if (ret) {
+		cv_plan_release(&again);
+		return ret;
+	}
+	if (strcmp(again.fingerprint, plan->fingerprint) != 0) {
+		cli_note(o, "\nThe database changed while converge waited for the lock; the plan was made again:\n");
+		cv_plan_release(plan);
+		*plan = again;
+		if (plan->nr) {
+			cli_show_plan(o, plan);
+			if (!o->auto_approve &&
+			    cli_confirm(o, "Apply the new plan?"))
+				return cv_error_set(err, CV_EREFUSED,
+						    "apply cancelled");
+		}
+		return 0;
+	}
+	cv_plan_release(&again);
+	return 0;
+}
+
+static void report(const struct cv_opts *o, const struct cv_plan *plan,
+		   const struct cv_apply_result *res)
+{
+	struct cv_plan_counts c;
+
+	if (o->quiet)
+		return;
+	cv_plan_count(plan, &c);
+	printf("\nApply complete: %zu step%s in run %s (%zu added, %zu changed, %zu removed",
+	       res->applied, res->applied == 1 ? "" : "s", res->run_id,
+	       c.add, c.change, c.remove);
+	if (c.up || c.down)
+		printf(", %zu revision%s up, %zu down", c.up,
+		       c.up == 1 ? "" : "s", c.down);
+	printf(").\n");
+	if (res->snapshot)
+		printf("Snapshot of the database before the run: %s\n",
+		       res->snapshot);
+	printf("Undo it with: converge rollback --db %s %s\n",
+	       plan->database ? plan->database : "URL", res->run_id);
+}
+
+int cmd_apply(struct cv_opts *o)
+{
+	struct cv_manifest m;
+	struct cv_url url = CV_URL_INIT;
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_db *db = NULL;
+	struct cv_plan plan;
+	struct cv_state live;
+	struct cv_arena live_arena = CV_ARENA_INIT;
+	struct cv_apply_result res;
+	struct cv_apply_opts ao;
+	struct cv_ctx ctx;
+	bool saved = o->nargs == 1;
+	int ret = 0, code = 0;
+
+	cv_manifest_init(&m);
+	cv_plan_init(&plan);
+	memset(&live, 0, sizeof(live));
+	memset(&res, 0, sizeof(res));
+	if (saved && o->nmanifests)
+		return cli_usage(o, "give manifests (-m) or a saved plan, not both");
+	if (!saved && !o->nmanifests)
+		return cli_usage(o, "give manifests (-m PATH) or a saved plan FILE");
+	if (saved) {
+		ret = cv_plan_read_yaml(&plan, o->args[0], &err);
+		if (ret) {
+			code = cli_fail(&err);
+			goto out;
+		}
+	} else {
+		code = cli_manifests(o, &m);
+		if (code)
+			goto out;
+	}
+	ret = cli_url(o, &url, &err);
+	if (ret)
+		goto fail;
+
+	/* The review: read-only, no lock, nothing created. */
+	ret = cli_open(o, &url, true, false, &db, &err);
+	if (!ret && db)
+		ret = url.backend->begin_read(db, &err);
+	if (!ret) {
+		if (saved)
+			ret = cli_check_fresh(o, &plan, db, url.backend, &err);
+		else
+			ret = cli_plan(o, &m, &url, db, &plan, &err);
+	}
+	if (db) {
+		url.backend->rollback(db);
+		url.backend->close(db);
+		db = NULL;
+	}
+	if (ret == CV_EREFUSED && !saved)
+		cli_show_plan(o, &plan);
+	if (ret)
+		goto fail;
+	cli_show_plan(o, &plan);
+	if (!plan.nr)
+		goto out;
+	code = cli_check_data_loss(o, &plan);
+	if (code)
+		goto out;
+	code = cli_confirm(o, "Do you want to apply these changes?");
+	if (code)
+		goto out;
+
+	ret = cli_open(o, &url, false, true, &db, &err);
+	if (!ret)
+		ret = lock_and_replan(o, &m, &url, db, &plan, saved, &err);
+	if (ret) {
+		if (db)
+			url.backend->rollback(db);
+		goto fail;
+	}
+	if (!plan.nr) {
+		url.backend->rollback(db);
+		goto out;
+	}
+	code = cli_check_data_loss(o, &plan);
+	if (code) {
+		url.backend->rollback(db);
+		goto out;
+	}
+
+	cli_ctx(o, &ctx, db, url.backend, saved ? NULL : &m.want, &live,
+		&live_arena);
+	memset(&ao, 0, sizeof(ao));
+	ao.kind = "apply";
+	ao.actor = cli_actor(o);
+	ao.url = &url;
+	ao.snapshot_dir = o->snapshot_dir;
+	ao.no_snapshot = o->no_snapshot;
+	ao.manifests_digest = plan.manifests_digest;
+	ao.verbose = o->verbose;
+	ao.quiet = o->quiet;
+	ao.color = o->color;
+	ret = cv_apply_plan(&ctx, &plan, &ao, &res, &err);
+	if (ret) {
+		if (res.snapshot)
+			fprintf(stderr, "converge: nothing was changed; the snapshot taken before is %s\n",
+				res.snapshot);
+		else
+			fprintf(stderr, "converge: nothing was changed\n");
+		goto fail;
+	}
+	report(o, &plan, &res);
+	goto out;
+
+fail:
+	code = cli_fail(&err);
+out:
+	if (db)
+		url.backend->close(db);
+	free(res.snapshot);
+	cv_plan_release(&plan);
+	cv_state_release(&live);
+	cv_arena_release(&live_arena);
+	cv_state_release(&m.want);
+	cv_manifest_release(&m);
+	cv_url_release(&url);
+	cv_error_release(&err);
+	return code;
+}

@@ -1,0 +1,137 @@
+/*
+ * converge history [RUN_ID]: the runs recorded in the journal, or one run
+ * with its steps.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "cli.h"
+
+static json_t *run_json(const struct cv_run *r)
+{
+	return json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s, s:I, s:s?, s:s?, s:s?, s:s?, s:s?}",
+			 "id", r->id, "kind", r->kind, "actor", r->actor,
+			 "started_at", r->started_at, "finished_at", r->finished_at,
+			 "status", r->status, "steps", (json_int_t)r->nsteps,
+			 "snapshot", r->snapshot, "undoes", r->undoes,
+			 "undone_by", r->undone_by, "fingerprint", r->fingerprint,
+			 "error", r->error);
+}
+
+static void print_run(const struct cv_opts *o, const struct cv_run *r)
+{
+	const char *li = o->format == CV_FORMAT_MARKDOWN ? "- " : "";
+
+	printf("%s%s  %-8s %-7s %3ld step%s  by %s  at %s\n", li, r->id,
+	       r->kind, r->status, r->nsteps, r->nsteps == 1 ? " " : "s",
+	       r->actor ? r->actor : "unknown", r->started_at);
+	if (r->undoes)
+		printf("%s    undoes %s\n", li, r->undoes);
+	if (r->undone_by)
+		printf("%s    undone by %s\n", li, r->undone_by);
+	if (r->error)
+		printf("%s    error: %s\n", li, r->error);
+	if (r->snapshot && o->verbose)
+		printf("%s    snapshot: %s\n", li, r->snapshot);
+}
+
+int cmd_history(struct cv_opts *o)
+{
+	struct cv_url url = CV_URL_INIT;
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_db *db = NULL;
+	struct cv_arena arena = CV_ARENA_INIT;
+	struct cv_run *runs = NULL, one;
+	struct cv_plan steps;
+	size_t nruns = 0, i;
+	int ret, code = 0;
+
+	cv_plan_init(&steps);
+	ret = cli_url(o, &url, &err);
+	if (!ret)
+		ret = cli_open(o, &url, true, false, &db, &err);
+	if (!ret && db)
+		ret = url.backend->begin_read(db, &err);
+	if (!ret && o->nargs) {
+		if (!db)
+			ret = cv_error_set(&err, CV_ENOTFOUND, "no run '%s': '%s' does not exist",
+					   cv_shorten(o->args[0]), url.display);
+		else
+			ret = cv_journal_run(db, &arena, o->args[0], &one, &err);
+		if (!ret)
+			ret = cv_journal_steps(db, one.id, &steps, &err);
+		runs = &one;
+		nruns = 1;
+	} else if (!ret && db) {
+		ret = cv_journal_runs(db, &arena, (size_t)o->limit, &runs,
+				      &nruns, &err);
+	}
+	if (ret)
+		goto fail;
+
+	if (o->format == CV_FORMAT_JSON) {
+		json_t *root;
+
+		if (o->nargs) {
+			json_t *js = json_array();
+
+			root = run_json(&one);
+			for (i = 0; i < steps.nr; i++) {
+				const struct cv_step *s = &steps.steps[i];
+				struct cv_buf f = CV_BUF_INIT, v = CV_BUF_INIT;
+
+				cv_stmts_text(&f, s->fwd, s->nfwd);
+				cv_stmts_text(&v, s->inv, s->ninv);
+				json_array_append_new(js, json_pack(
+					"{s:I, s:I, s:s, s:s, s:s, s:s?, s:s, s:s}",
+					"seq", (json_int_t)s->seq, "phase", (json_int_t)s->phase,
+					"kind", s->kind, "action", cv_action_name(s->action),
+					"object", s->object, "detail", s->detail,
+					"forward_sql", cv_buf_str(&f),
+					"inverse_sql", cv_buf_str(&v)));
+				cv_buf_release(&f);
+				cv_buf_release(&v);
+			}
+			json_object_set_new(root, "steps_applied", js);
+		} else {
+			root = json_array();
+			for (i = 0; i < nruns; i++)
+				json_array_append_new(root, run_json(&runs[i]));
+		}
+		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(root);
+		goto out;
+	}
+	if (o->format == CV_FORMAT_MARKDOWN)
+		printf("### converge history for `%s`\n\n", url.display);
+	if (!nruns)
+		printf("no runs recorded in %s\n", url.display);
+	for (i = 0; i < nruns; i++)
+		print_run(o, &runs[i]);
+	if (o->nargs) {
+		struct cv_render_opts ro = { o->color, o->verbose };
+
+		printf("\n");
+		for (i = 0; i < steps.nr; i++) {
+			cv_step_print(&steps.steps[i], &ro, stdout);
+			if (o->verbose)
+				cv_step_print_sql(&steps.steps[i], false, stdout);
+		}
+	}
+	goto out;
+fail:
+	code = cli_fail(&err);
+out:
+	if (db) {
+		url.backend->rollback(db);
+		url.backend->close(db);
+	}
+	cv_plan_release(&steps);
+	cv_arena_release(&arena);
+	cv_url_release(&url);
+	cv_error_release(&err);
+	return code;
+}

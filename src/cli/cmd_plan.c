@@ -1,0 +1,144 @@
+/*
+ * converge plan: diff the manifests against the live database, strictly
+ * read-only, and print the plan (or save it with -o).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "converge/planner.h"
+
+int cli_plan(const struct cv_opts *o, const struct cv_manifest *m,
+	     const struct cv_url *url, struct cv_db *db, struct cv_plan *plan,
+	     struct cv_error *err)
+{
+	struct cv_state live;
+	struct cv_arena live_arena = CV_ARENA_INIT;
+	struct cv_ctx ctx;
+	int ret;
+
+	memset(&live, 0, sizeof(live));
+	cli_ctx(o, &ctx, db, url->backend, &m->want, &live, &live_arena);
+	plan->database = cv_arena_strdup(&plan->arena, url->display);
+	plan->created_at = cv_arena_strdup(&plan->arena, o->now);
+	plan->manifests_digest = cv_arena_strdup(&plan->arena, m->digest);
+	ret = cv_planner_run(plan, &ctx, err);
+	cv_state_release(&live);
+	cv_arena_release(&live_arena);
+	return ret;
+}
+
+int cli_check_fresh(const struct cv_opts *o, const struct cv_plan *plan,
+		    struct cv_db *db, const struct cv_backend *be,
+		    struct cv_error *err)
+{
+	struct cv_state live;
+	struct cv_arena arena = CV_ARENA_INIT;
+	struct cv_ctx ctx;
+	const char *fp = NULL;
+	int ret;
+
+	memset(&live, 0, sizeof(live));
+	cli_ctx(o, &ctx, db, be, NULL, &live, &arena);
+	ctx.schema_table = plan->schema_table;
+	if (strcmp(plan->backend, be->name) != 0) {
+		ret = cv_error_set(err, CV_ESTALE,
+				   "the plan was made against a %s database, not %s",
+				   plan->backend, be->name);
+		goto out;
+	}
+	ret = cv_live_read(&ctx, plan->sections, &fp, &arena, err);
+	if (!ret && strcmp(fp, plan->fingerprint) != 0)
+		ret = cv_error_set(err, CV_ESTALE,
+				   "the saved plan is stale: the database changed since it was made (fingerprint %.19s…, plan has %.19s…); make a new plan",
+				   fp, plan->fingerprint);
+out:
+	cv_state_release(&live);
+	cv_arena_release(&arena);
+	return ret;
+}
+
+int cli_write_plan(const struct cv_plan *plan, const char *path,
+		   struct cv_error *err)
+{
+	char *tmp = cv_asprintf("%s.tmp.%ld", path, (long)getpid());
+	FILE *fp = fopen(tmp, "w");
+	int ret;
+
+	if (!fp) {
+		ret = cv_error_set(err, CV_EIO, "cannot write '%s': %s", path,
+				   strerror(errno));
+		free(tmp);
+		return ret;
+	}
+	ret = cv_plan_write_yaml(plan, fp, err);
+	if (fclose(fp) != 0 && !ret)
+		ret = cv_error_set(err, CV_EIO, "cannot write '%s': %s", path,
+				   strerror(errno));
+	if (!ret && rename(tmp, path) != 0)
+		ret = cv_error_set(err, CV_EIO, "cannot write '%s': %s", path,
+				   strerror(errno));
+	if (ret)
+		unlink(tmp);
+	free(tmp);
+	return ret;
+}
+
+int cmd_plan(struct cv_opts *o)
+{
+	struct cv_manifest m;
+	struct cv_url url = CV_URL_INIT;
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_db *db = NULL;
+	struct cv_plan plan;
+	int ret, code = 0;
+
+	cv_manifest_init(&m);
+	cv_plan_init(&plan);
+	code = cli_manifests(o, &m);
+	if (code)
+		goto out;
+	ret = cli_url(o, &url, &err);
+	if (!ret)
+		ret = cli_open(o, &url, true, false, &db, &err);
+	if (!ret && db)
+		ret = url.backend->begin_read(db, &err);
+	if (!ret)
+		ret = cli_plan(o, &m, &url, db, &plan, &err);
+	if (ret == CV_EREFUSED) {
+		/* A broken guard: show what would break it, then refuse. */
+		cli_show_plan(o, &plan);
+		code = cli_fail(&err);
+		goto out;
+	}
+	if (ret) {
+		code = cli_fail(&err);
+		goto out;
+	}
+	cli_show_plan(o, &plan);
+	if (o->out) {
+		ret = cli_write_plan(&plan, o->out, &err);
+		if (ret) {
+			code = cli_fail(&err);
+			goto out;
+		}
+		cli_note(o, "Saved the plan to %s; apply it with: converge apply %s --db %s",
+			 o->out, o->out, url.display);
+	}
+	if (o->detailed_exitcode && plan.nr)
+		code = 2;
+out:
+	if (db) {
+		url.backend->rollback(db);
+		url.backend->close(db);
+	}
+	cv_plan_release(&plan);
+	cv_state_release(&m.want);
+	cv_manifest_release(&m);
+	cv_url_release(&url);
+	cv_error_release(&err);
+	return code;
+}

@@ -1,0 +1,99 @@
+/*
+ * converge restore SNAPSHOT: put a snapshot back, after taking a snapshot
+ * of the current state, and record the restore in the restored journal.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+int cmd_restore(struct cv_opts *o)
+{
+	struct cv_url url = CV_URL_INIT;
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_db *db = NULL;
+	const char *snap = o->args[0];
+	char run_id[CV_RUN_ID_MAX], started[CV_TIME_LEN];
+	char *before = NULL, *question = NULL;
+	struct cv_run run;
+	struct stat st;
+	int ret, code = 0;
+
+	ret = cli_url(o, &url, &err);
+	if (ret)
+		goto fail;
+	if (stat(snap, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ret = cv_error_set(&err, CV_ENOTFOUND, "cannot read snapshot '%s': %s",
+				   snap, S_ISDIR(st.st_mode) ? "is a directory" :
+				   strerror(errno));
+		goto fail;
+	}
+	question = cv_asprintf("Replace the whole content of %s with %s?",
+			       url.display, snap);
+	code = cli_confirm(o, question);
+	if (code)
+		goto out;
+
+	ret = cli_open(o, &url, false, true, &db, &err);
+	if (!ret)
+		ret = url.backend->begin(db, &err);
+	if (!ret)
+		ret = cv_journal_new_run_id(db, run_id, &err);
+	/* The current state first: a restore must itself be undoable. */
+	if (!ret)
+		ret = cv_snapshot_path(&url, o->snapshot_dir, run_id, &before,
+				       &err);
+	if (!ret)
+		ret = url.backend->snapshot(db, before, &err);
+	url.backend->rollback(db);
+	if (ret)
+		goto fail;
+	cv_time_format(cv_time_now(), started);
+	ret = url.backend->restore(db, snap, &err);
+	if (ret) {
+		cv_error_prefix(&err, "restore failed; the database is as it was (its snapshot: %s)",
+				before);
+		goto fail;
+	}
+	memset(&run, 0, sizeof(run));
+	run.id = run_id;
+	run.kind = "restore";
+	run.actor = cli_actor(o);
+	run.started_at = started;
+	run.status = "applied";
+	run.snapshot = before;
+	run.database = url.display;
+	run.error = NULL;
+	ret = url.backend->begin(db, &err);
+	if (!ret)
+		ret = cv_journal_ensure(db, &err);
+	if (!ret)
+		ret = cv_journal_insert_run(db, &run, &err);
+	if (!ret)
+		ret = cv_journal_finish_run(db, run_id, "applied", NULL, &err);
+	if (!ret)
+		ret = url.backend->commit(db, &err);
+	if (ret) {
+		url.backend->rollback(db);
+		cv_error_prefix(&err, "the snapshot was restored, but the restore could not be recorded");
+		goto fail;
+	}
+	if (!o->quiet) {
+		printf("Restored %s from %s (run %s).\n", url.display, snap, run_id);
+		printf("The state before the restore is in %s\n", before);
+	}
+	goto out;
+fail:
+	code = cli_fail(&err);
+out:
+	if (db)
+		url.backend->close(db);
+	free(before);
+	free(question);
+	cv_url_release(&url);
+	cv_error_release(&err);
+	return code;
+}

@@ -1,0 +1,153 @@
+/*
+ * converge rollback [RUN_ID]: apply a run's recorded inverse steps in
+ * reverse order, as a new run, after checking that what it left is still
+ * there.  Not subject to guards: it is how a team gets out of a lockout.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int make_plan(struct cv_opts *o, const struct cv_url *url,
+		     struct cv_db *db, const char *want_id, struct cv_plan *plan,
+		     const char **chosen, struct cv_error *err)
+{
+	struct cv_state live;
+	struct cv_arena arena = CV_ARENA_INIT;
+	struct cv_ctx ctx;
+	int ret;
+
+	memset(&live, 0, sizeof(live));
+	cli_ctx(o, &ctx, db, url->backend, NULL, &live, &arena);
+	plan->database = cv_arena_strdup(&plan->arena, url->display);
+	plan->created_at = cv_arena_strdup(&plan->arena, o->now);
+	ret = cv_rollback_plan(plan, &ctx, want_id, chosen, err);
+	cv_state_release(&live);
+	cv_arena_release(&arena);
+	return ret;
+}
+
+static size_t data_loss_steps(const struct cv_plan *plan)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < plan->nr; i++)
+		if (plan->steps[i].flags & CV_STEP_DATA_LOSS)
+			n++;
+	return n;
+}
+
+int cmd_rollback(struct cv_opts *o)
+{
+	struct cv_url url = CV_URL_INIT;
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_db *db = NULL;
+	struct cv_plan plan;
+	struct cv_state live;
+	struct cv_arena live_arena = CV_ARENA_INIT;
+	struct cv_apply_result res;
+	struct cv_apply_opts ao;
+	struct cv_ctx ctx;
+	const char *chosen = NULL, *run_id = o->nargs ? o->args[0] : NULL;
+	char *target = NULL;
+	size_t lossy;
+	int ret, code = 0;
+
+	cv_plan_init(&plan);
+	memset(&live, 0, sizeof(live));
+	memset(&res, 0, sizeof(res));
+	ret = cli_url(o, &url, &err);
+	if (!ret)
+		ret = cli_open(o, &url, true, false, &db, &err);
+	if (!ret && !db)
+		ret = cv_error_set(&err, CV_ENOTFOUND,
+				   "nothing to roll back: '%s' does not exist",
+				   url.display);
+	if (!ret)
+		ret = url.backend->begin_read(db, &err);
+	if (!ret)
+		ret = make_plan(o, &url, db, run_id, &plan, &chosen, &err);
+	if (db) {
+		url.backend->rollback(db);
+		url.backend->close(db);
+		db = NULL;
+	}
+	if (ret)
+		goto fail;
+	target = cv_strdup(chosen);
+	if (!o->quiet && o->format == CV_FORMAT_TEXT)
+		printf("Rollback of run %s:\n", target);
+	cli_show_plan(o, &plan);
+	lossy = data_loss_steps(&plan);
+	if (lossy)
+		cli_note(o, "\n%zu step%s drop%s data that no inverse brings back; a snapshot is taken first and keeps it.",
+			 lossy, lossy == 1 ? "" : "s", lossy == 1 ? "s" : "");
+	code = cli_confirm(o, "Do you want to roll back this run?");
+	if (code)
+		goto out;
+
+	ret = cli_open(o, &url, false, false, &db, &err);
+	if (!ret)
+		ret = url.backend->begin(db, &err);
+	if (!ret) {
+		/* Under the lock: the run, and what it left, once more. */
+		cv_plan_release(&plan);
+		cv_plan_init(&plan);
+		ret = make_plan(o, &url, db, target, &plan, &chosen, &err);
+	}
+	if (ret) {
+		if (db)
+			url.backend->rollback(db);
+		goto fail;
+	}
+	cli_ctx(o, &ctx, db, url.backend, NULL, &live, &live_arena);
+	memset(&ao, 0, sizeof(ao));
+	ao.kind = "rollback";
+	ao.actor = cli_actor(o);
+	ao.url = &url;
+	ao.snapshot_dir = o->snapshot_dir;
+	ao.no_snapshot = o->no_snapshot;
+	ao.undoes = target;
+	ao.verbose = o->verbose;
+	ao.quiet = o->quiet;
+	ao.color = o->color;
+	ret = cv_apply_plan(&ctx, &plan, &ao, &res, &err);
+	if (ret) {
+		fprintf(stderr, "converge: the rollback failed and changed nothing\n");
+		goto fail;
+	}
+	if (!o->quiet) {
+		printf("\nRollback complete: run %s undone by run %s (%zu step%s).\n",
+		       target, res.run_id, res.applied,
+		       res.applied == 1 ? "" : "s");
+		if (res.snapshot)
+			printf("Snapshot of the database before the rollback: %s\n",
+			       res.snapshot);
+	}
+	if (lossy || data_loss_steps(&plan)) {
+		size_t i;
+
+		for (i = 0; i < plan.nr; i++)
+			if (plan.steps[i].flags & CV_STEP_DATA_LOSS)
+				fprintf(stderr, "converge: step %u (%s %s) %s; %s\n",
+					plan.steps[i].seq, plan.steps[i].kind,
+					plan.steps[i].object, plan.steps[i].note,
+					res.snapshot ? "the rows are kept in the snapshot above" :
+					"no snapshot was taken (--no-snapshot)");
+	}
+	goto out;
+fail:
+	code = cli_fail(&err);
+out:
+	if (db)
+		url.backend->close(db);
+	free(target);
+	free(res.snapshot);
+	cv_plan_release(&plan);
+	cv_state_release(&live);
+	cv_arena_release(&live_arena);
+	cv_url_release(&url);
+	cv_error_release(&err);
+	return code;
+}

@@ -1,0 +1,188 @@
+/*
+ * Steps every verb shares (cli.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "converge/help.h"
+
+int cli_fail(const struct cv_error *err)
+{
+	cv_error_print(err, stderr);
+	return cv_exit_code(err->code ? err->code : CV_ERR);
+}
+
+int cli_usage(const struct cv_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("converge: usage error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see 'converge %s -h')\n",
+		strcmp(o->verb, "converge") ? o->verb : "");
+	return 64;
+}
+
+void cli_note(const struct cv_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->quiet)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_url(const struct cv_opts *o, struct cv_url *url, struct cv_error *err)
+{
+	const char *text = o->db ? o->db : getenv("CONVERGE_DATABASE_URL");
+	int ret;
+
+	if (!text || !*text)
+		return cv_error_set(err, CV_EUSAGE,
+				    "no database: pass --db URL or set CONVERGE_DATABASE_URL");
+	ret = cv_url_parse(url, text, err);
+	if (ret)
+		return ret;
+	if (!url->backend)
+		return cv_error_set(err, CV_ERR,
+				    "'%s': this build of converge has no %s backend",
+				    url->display, url->type);
+	return 0;
+}
+
+int cli_open(const struct cv_opts *o, const struct cv_url *url, bool readonly,
+	     bool create, struct cv_db **db, struct cv_error *err)
+{
+	unsigned flags = readonly ? CV_DB_READONLY : create ? CV_DB_CREATE : 0;
+	int ret;
+
+	*db = NULL;
+	ret = url->backend->open(db, url, flags, err);
+	if (ret == CV_ENOTFOUND && readonly) {
+		cv_error_release(err);
+		*db = NULL;
+		return 0;
+	}
+	if (ret)
+		return ret;
+	url->backend->set_lock_timeout(*db, o->lock_timeout_ms);
+	return 0;
+}
+
+int cli_manifests(const struct cv_opts *o, struct cv_manifest *m)
+{
+	struct cv_diags diags = CV_DIAGS_INIT;
+	int ret;
+
+	if (!o->nmanifests) {
+		cli_usage(o, "no manifests given (use -m PATH)");
+		return 64;
+	}
+	ret = cv_manifest_load(m, o->manifests, o->nmanifests, &diags);
+	cv_diags_print(&diags, stderr);
+	if (ret && diags.errors)
+		fprintf(stderr, "converge: %zu error%s in the manifests; nothing was changed\n",
+			diags.errors, diags.errors == 1 ? "" : "s");
+	cv_diags_release(&diags);
+	if (ret == CV_EUSAGE)
+		return 64;
+	return ret ? 1 : 0;
+}
+
+const char *cli_actor(const struct cv_opts *o)
+{
+	static const char *const vars[] = {
+		"CONVERGE_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN",
+		"BUILDKITE_BUILD_CREATOR", "USER", "LOGNAME",
+	};
+	size_t i;
+
+	if (o->actor && *o->actor)
+		return o->actor;
+	for (i = 0; i < CV_ARRAY_SIZE(vars); i++) {
+		const char *v = getenv(vars[i]);
+
+		if (v && *v)
+			return v;
+	}
+	return "unknown";
+}
+
+int cli_confirm(const struct cv_opts *o, const char *question)
+{
+	char line[64];
+
+	if (o->auto_approve)
+		return 0;
+	if (!isatty(STDIN_FILENO)) {
+		fprintf(stderr,
+			"converge: error: refusing to %s without confirmation: standard input is not a terminal; pass --auto-approve\n",
+			o->verb);
+		return 1;
+	}
+	fprintf(stderr, "\n%s\n  Only 'yes' will be accepted.\n\n  Enter a value: ",
+		question);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin) ||
+	    strcmp(line, "yes\n") != 0) {
+		fprintf(stderr, "converge: %s cancelled; nothing was changed\n",
+			o->verb);
+		return 1;
+	}
+	return 0;
+}
+
+void cli_show_plan(const struct cv_opts *o, const struct cv_plan *plan)
+{
+	struct cv_render_opts ro = { o->color, o->verbose };
+
+	if (o->quiet)
+		return;
+	cv_plan_render(plan, o->format, &ro, stdout);
+	fflush(stdout);
+}
+
+void cli_ctx(const struct cv_opts *o, struct cv_ctx *ctx, struct cv_db *db,
+	     const struct cv_backend *be, const struct cv_state *want,
+	     struct cv_state *live, struct cv_arena *live_arena)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->db = db;
+	ctx->be = be;
+	ctx->want = want;
+	ctx->live = live;
+	ctx->live_arena = live_arena;
+	ctx->now = o->now;
+	ctx->now_t = o->now_t;
+	ctx->schema_table = want ? want->schema_table : NULL;
+}
+
+int cli_check_data_loss(const struct cv_opts *o, const struct cv_plan *plan)
+{
+	size_t i, n = 0;
+
+	if (o->allow_data_loss)
+		return 0;
+	for (i = 0; i < plan->nr; i++)
+		if (plan->steps[i].flags & CV_STEP_DATA_LOSS) {
+			if (!n++)
+				fprintf(stderr, "converge: error: the plan loses data that no inverse can bring back:\n");
+			fprintf(stderr, "  step %u (%s %s): %s\n",
+				plan->steps[i].seq, plan->steps[i].kind,
+				plan->steps[i].object,
+				plan->steps[i].note ? plan->steps[i].note : "");
+		}
+	if (!n)
+		return 0;
+	fprintf(stderr, "converge: nothing was changed; pass --allow-data-loss to apply it anyway (a snapshot is taken first)\n");
+	return 1;
+}

@@ -332,6 +332,67 @@ static int open_error(sqlite3 *db, int rc, const char *path, unsigned flags,
 			    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
+/*
+ * Is `path` a WAL-mode database with no -wal file beside it, i.e. one that
+ * no connection has open?  A read-only connection to such a database must
+ * create the -wal and -shm files to read it, and cannot remove them when
+ * it closes: only a read-write connection, closing last, does that.
+ */
+static bool wal_without_log(const char *path)
+{
+	unsigned char hdr[100];
+	struct stat st;
+	char *wal;
+	ssize_t n;
+	bool found;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, hdr, sizeof(hdr));
+	close(fd);
+	/* Bytes 18 and 19 are the write and read versions: 2 means WAL. */
+	if (n != (ssize_t)sizeof(hdr) ||
+	    memcmp(hdr, "SQLite format 3", 16) != 0 ||
+	    hdr[18] != 2 || hdr[19] != 2)
+		return false;
+	wal = cv_asprintf("%s-wal", path);
+	found = lstat(wal, &st) == 0 || errno != ENOENT;
+	free(wal);
+	return !found;
+}
+
+/*
+ * Opens a handle on an existing or (CV_DB_CREATE) new file; returns a
+ * sqlite3 result code, and *out even on failure (for its message).
+ *
+ * Read-only promises to leave nothing beside the database.  For a WAL
+ * database nobody has open, that takes a read-write connection (which
+ * removes the -wal and -shm files it made when it closes) that is kept
+ * from writing by query_only.  Every other database is opened read-only,
+ * and then sqlite itself refuses any write.
+ */
+static int open_handle(sqlite3 **out, const char *path, unsigned flags,
+		       long timeout_ms)
+{
+	bool query_only = (flags & CV_DB_READONLY) && wal_without_log(path);
+	int rc;
+
+	rc = sqlite3_open_v2(path, out, open_flags(query_only ? 0 : flags),
+			     NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+#ifndef SQLITE_OPEN_EXRESCODE
+	sqlite3_extended_result_codes(*out, 1);
+#endif
+	sqlite3_busy_timeout(*out, (int)timeout_ms);
+	if (query_only)
+		rc = sqlite3_exec(*out, "PRAGMA query_only = ON", NULL, NULL,
+				  NULL);
+	return rc;
+}
+
 static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 		       unsigned flags, struct cv_error *err)
 {
@@ -359,15 +420,11 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 				    path, strerror(errno));
 	}
 
-	rc = sqlite3_open_v2(path, &db, open_flags(flags), NULL);
+	rc = open_handle(&db, path, flags, DEFAULT_TIMEOUT_MS);
 	if (rc != SQLITE_OK) {
 		rc = open_error(db, rc, path, flags, err);
 		goto out;
 	}
-#ifndef SQLITE_OPEN_EXRESCODE
-	sqlite3_extended_result_codes(db, 1);
-#endif
-	sqlite3_busy_timeout(db, (int)DEFAULT_TIMEOUT_MS);
 
 	/*
 	 * sqlite opens lazily: read the schema now, so that a file that is
@@ -379,6 +436,12 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 		if (primary(rc) == SQLITE_NOTADB || primary(rc) == SQLITE_CORRUPT)
 			rc = cv_error_set(err, CV_EDB,
 					  "'%s' is not a sqlite database: %s",
+					  path, sqlite3_errmsg(db));
+		else if (primary(rc) == SQLITE_READONLY)
+			rc = cv_error_set(err, CV_EDB,
+					  "cannot read database '%s' read-only: "
+					  "an interrupted write must be rolled "
+					  "back first (sqlite: %s)",
 					  path, sqlite3_errmsg(db));
 		else
 			rc = cv_error_set(err, is_busy(rc) ? CV_ELOCKED : CV_EDB,
@@ -771,14 +834,13 @@ static int sqlite_snapshot(struct cv_db *db, const char *path,
 	}
 	close(fd);
 
-	rc = sqlite3_open_v2(path, &dst, open_flags(0), NULL);
+	rc = open_handle(&dst, path, 0, c->timeout_ms);
 	if (rc != SQLITE_OK) {
 		rc = cv_error_set(err, CV_EIO, "cannot open snapshot '%s': sqlite: %s",
 				  path, dst ? sqlite3_errmsg(dst) :
 				  sqlite3_errstr(rc));
 		goto out;
 	}
-	sqlite3_busy_timeout(dst, (int)c->timeout_ms);
 
 	/*
 	 * The backup API refuses a source connection that is in a write
@@ -790,8 +852,7 @@ static int sqlite_snapshot(struct cv_db *db, const char *path,
 	if (!sqlite3_get_autocommit(c->db)) {
 		file = sqlite3_db_filename(c->db, "main");
 		src = NULL;
-		rc = sqlite3_open_v2(file, &src, open_flags(CV_DB_READONLY),
-				     NULL);
+		rc = open_handle(&src, file, CV_DB_READONLY, c->timeout_ms);
 		if (rc != SQLITE_OK) {
 			rc = cv_error_set(err, CV_EDB,
 					  "snapshot '%s': cannot reopen '%s': "
@@ -800,12 +861,24 @@ static int sqlite_snapshot(struct cv_db *db, const char *path,
 					  sqlite3_errstr(rc));
 			goto out;
 		}
-		sqlite3_busy_timeout(src, (int)c->timeout_ms);
 	}
 
 	rc = backup(dst, src, "snapshot failed", c->timeout_ms, err);
 	if (rc < 0)
 		goto out;
+	/*
+	 * A copy of a WAL database is marked WAL too, and would grow -wal and
+	 * -shm files whenever it is read.  A snapshot is one file that can
+	 * be moved around alone; restoring it into a WAL database keeps
+	 * that database in WAL mode.
+	 */
+	rc = sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL,
+			  NULL);
+	if (rc != SQLITE_OK) {
+		rc = cv_error_set(err, CV_EIO, "cannot write snapshot '%s': "
+				  "sqlite: %s", path, sqlite3_errmsg(dst));
+		goto out;
+	}
 	rc = sqlite3_close(dst);
 	dst = NULL;
 	if (rc != SQLITE_OK) {
@@ -850,14 +923,13 @@ static int sqlite_restore(struct cv_db *db, const char *path,
 		return cv_error_set(err, CV_EIO, "snapshot '%s' is not a file",
 				    path);
 
-	rc = sqlite3_open_v2(path, &src, open_flags(CV_DB_READONLY), NULL);
+	rc = open_handle(&src, path, CV_DB_READONLY, c->timeout_ms);
 	if (rc != SQLITE_OK) {
 		rc = cv_error_set(err, CV_EIO, "cannot open snapshot '%s': sqlite: %s",
 				  path, src ? sqlite3_errmsg(src) :
 				  sqlite3_errstr(rc));
 		goto out;
 	}
-	sqlite3_busy_timeout(src, (int)c->timeout_ms);
 
 	/*
 	 * Check the whole snapshot before the first page is copied: the

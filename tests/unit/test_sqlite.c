@@ -261,6 +261,59 @@ static void test_sqlite__readonly_plan_leaves_file_identical(void **state)
 	cv_error_release(&err);
 }
 
+static void test_sqlite__readonly_wal_leaves_nothing(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	char *path = in_dir(state, "wal.db");
+	char *before, *after, *got, *list;
+	size_t nbefore, nafter;
+	struct cv_db *db, *other;
+
+	db = open_db(path, CV_DB_CREATE);
+	script(db, "PRAGMA journal_mode = WAL; CREATE TABLE t (x);"
+		   "INSERT INTO t VALUES (1)");
+	be->close(db);
+	list = dir_listing(state);
+	assert_string_equal(list, "wal.db");
+	free(list);
+	before = read_all(path, &nbefore);
+
+	/* Nobody has it open: no -wal or -shm may be left behind. */
+	db = open_db(path, CV_DB_READONLY);
+	assert_int_equal(be->begin_read(db, &err), 0);
+	got = rows(db, "SELECT x FROM t");
+	assert_string_equal(got, "1\n");
+	free(got);
+	assert_int_equal(be->exec(db, "INSERT INTO t VALUES (2)", NULL, 0, &err),
+			 CV_EDB);
+	cv_error_release(&err);
+	assert_int_equal(be->rollback(db), 0);
+	be->close(db);
+	after = read_all(path, &nafter);
+	assert_int_equal(nbefore, nafter);
+	assert_memory_equal(before, after, nbefore);
+	list = dir_listing(state);
+	assert_string_equal(list, "wal.db");
+	free(list);
+	free(after);
+
+	/* In use by a writer: read through its log as any reader does. */
+	other = open_db(path, 0);
+	script(other, "INSERT INTO t VALUES (3)");
+	db = open_db(path, CV_DB_READONLY);
+	assert_int_equal(be->begin_read(db, &err), 0);
+	got = rows(db, "SELECT x FROM t ORDER BY x");
+	assert_string_equal(got, "1\n3\n");
+	free(got);
+	assert_int_equal(be->rollback(db), 0);
+	be->close(db);
+	be->close(other);
+
+	free(before);
+	free(path);
+	cv_error_release(&err);
+}
+
 static void test_sqlite__create_needs_parent_dir(void **state)
 {
 	struct cv_error err = CV_ERROR_INIT;
@@ -864,6 +917,51 @@ static void test_sqlite__restore_bad_snapshot_leaves_database(void **state)
 	free(snap);
 }
 
+static void test_sqlite__snapshot_and_restore_wal_database(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	char *path = in_dir(state, "wal.db");
+	char *snap = in_dir(state, "wal-run1.db");
+	struct cv_db *db, *other;
+	char *got;
+
+	db = open_db(path, CV_DB_CREATE);
+	script(db, "PRAGMA journal_mode = WAL; CREATE TABLE t (x);"
+		   "INSERT INTO t VALUES (1), (2)");
+	assert_int_equal(be->begin(db, &err), 0);
+	assert_int_equal(be->snapshot(db, snap, &err), 0);
+	assert_int_equal(be->exec(db, "DELETE FROM t", NULL, 0, &err), 0);
+	assert_int_equal(be->commit(db, &err), 0);
+
+	/* A restore waits for the lock like everything else that writes. */
+	other = open_db(path, 0);
+	assert_int_equal(be->begin(other, &err), 0);
+	be->set_lock_timeout(db, 100);
+	assert_int_equal(be->restore(db, snap, &err), CV_ELOCKED);
+	cv_error_release(&err);
+	got = rows(db, "SELECT count(*) FROM t");
+	assert_string_equal(got, "0\n");
+	free(got);
+	assert_int_equal(be->rollback(other), 0);
+	be->close(other);
+
+	assert_int_equal(be->restore(db, snap, &err), 0);
+	got = rows(db, "SELECT x FROM t ORDER BY x");
+	assert_string_equal(got, "1\n2\n");
+	free(got);
+	got = rows(db, "PRAGMA journal_mode");
+	assert_string_equal(got, "wal\n");
+	free(got);
+	be->close(db);
+	/* The snapshot is one self-contained file, and stays alone. */
+	got = dir_listing(state);
+	assert_string_equal(got, "wal-run1.db wal.db");
+	free(got);
+	free(path);
+	free(snap);
+	cv_error_release(&err);
+}
+
 /* ---- catalogue and quoting ---------------------------------------- */
 
 static void test_sqlite__foreign_key_check(void **state)
@@ -966,6 +1064,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_sqlite__readonly_missing_creates_nothing),
 		T(test_sqlite__readonly_plan_leaves_file_identical),
+		T(test_sqlite__readonly_wal_leaves_nothing),
 		T(test_sqlite__create_needs_parent_dir),
 		T(test_sqlite__create_then_readonly_sees_empty),
 		T(test_sqlite__not_a_database),
@@ -982,6 +1081,7 @@ int main(void)
 		T(test_sqlite__snapshot_never_overwrites),
 		T(test_sqlite__restore_round_trip),
 		T(test_sqlite__restore_bad_snapshot_leaves_database),
+		T(test_sqlite__snapshot_and_restore_wal_database),
 		T(test_sqlite__foreign_key_check),
 		T(test_sqlite__quote_ident),
 	};

@@ -84,6 +84,7 @@ struct cv_min_grant {
 /* The contents of the sections, desired or live. */
 struct cv_state {
 	unsigned sections;          /* CV_SEC_* present (desired) or read (live) */
+	unsigned stored;            /* live: sections whose tables exist */
 
 	/* schema */
 	const char *migrations_dir; /* desired: as resolved from the manifest */

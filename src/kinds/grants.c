@@ -198,6 +198,7 @@ static int grants_read(struct cv_ctx *ctx, struct cv_error *err)
 	ret = ctx->be->table_exists(ctx->db, T_GRANTS, &exists, err);
 	if (ret || !exists)
 		return ret;
+	ctx->live->stored |= CV_SEC_GRANTS;
 	sql = cv_sql_select(ctx->be, T_GRANTS, grant_cols, 5, grant_cols, 3);
 	ret = ctx->be->query(ctx->db, sql, NULL, 0, read_grant, &rd, err);
 	free(sql);

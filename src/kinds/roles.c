@@ -341,6 +341,7 @@ static int roles_read(struct cv_ctx *ctx, struct cv_error *err)
 	ret = ctx->be->table_exists(ctx->db, T_ROLES, &exists, err);
 	if (ret || !exists)
 		return ret;
+	ctx->live->stored |= CV_SEC_ROLES;
 	sql = cv_sql_select(ctx->be, T_ROLES, role_cols, 2, role_cols, 1);
 	ret = ctx->be->query(ctx->db, sql, NULL, 0, read_role, &rd, err);
 	free(sql);

@@ -311,7 +311,7 @@ static void redact_kv(struct cv_buf *out, const char *s, int depth,
 			 */
 			if (is_pw) {
 				cv_buf_add(out, s + copied, start - copied);
-				secrets_add(found, s + kend, strlen(s + kend));
+				secrets_add(found, s + pos, strlen(s + pos));
 				copied = pos = strlen(s);
 				dropped_last = true;
 			}
@@ -486,7 +486,9 @@ int cv_url_parse(struct cv_url *out, const char *text, struct cv_error *err)
 					  cv_shorten(display), detail);
 		else
 			rc = cv_error_set(err, CV_EUSAGE,
-					  "invalid database URL '%s'",
+					  "invalid database URL '%s': libpq "
+					  "refuses it (its reason quotes the "
+					  "password, so it is not shown)",
 					  cv_shorten(display));
 		goto out;
 	}

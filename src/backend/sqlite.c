@@ -7,9 +7,10 @@
  * row.  Every sqlite3 result code is translated to a CV_E* code where it is
  * received, with sqlite's own message.
  *
- * Snapshots and restores use the online backup API, so that a snapshot is a
- * consistent copy even while other processes read, and a restore either
- * replaces the whole database or leaves it as it was.
+ * Read-only connections (plan) leave the file byte for byte as it was and
+ * nothing beside it.  Snapshots and restores use the online backup API, so
+ * that a snapshot is a consistent copy even while other processes read,
+ * and a restore either replaces the whole database or leaves it as it was.
  */
 #include <errno.h>
 #include <fcntl.h>

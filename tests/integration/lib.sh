@@ -59,3 +59,14 @@ q() { sqlite3 -batch -noheader "$1" "$2"; }
 
 # dbsum DB: a digest of the database's application tables' content.
 dbdump() { sqlite3 -batch "$1" .dump; }
+
+# seed_tmws DB: the Alembic-managed TMWS database at e674ec434eeb.
+seed_tmws() { sqlite3 "$1" < "$TOP/examples/tmws/seed.sql"; }
+
+# appdata DB: the application's own tables, for before/after comparisons.
+appdata() {
+	sqlite3 -batch "$1" ".dump agents" ".dump memories" ".dump tasks"
+}
+
+# manifest FILE: writes standard input to FILE (creating its folder).
+manifest() { mkdir -p "$(dirname "$1")"; cat >"$1"; }

@@ -451,6 +451,22 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 		goto out;
 	}
 
+	/*
+	 * Schema steps rebuild tables (SQLite's twelve-step ALTER): with
+	 * foreign keys enforced, dropping the old table would cascade.  They
+	 * stay off on converge's connections and the executor runs
+	 * PRAGMA foreign_key_check before every commit that changed schema.
+	 */
+	if (!(flags & CV_DB_READONLY)) {
+		rc = sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL,
+				  NULL);
+		if (rc != SQLITE_OK) {
+			rc = cv_error_set(err, CV_EDB, "cannot open '%s': sqlite: %s",
+					  path, sqlite3_errmsg(db));
+			goto out;
+		}
+	}
+
 	c = cv_calloc(1, sizeof(*c));
 	c->base.backend = &cv_sqlite_backend;
 	c->db = db;

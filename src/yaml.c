@@ -910,6 +910,7 @@ static void report_parser_error(struct state *st, const yaml_parser_t *p)
 	struct cv_mark mark;
 	const char *problem = p->problem ? p->problem : "invalid YAML";
 	const char *at;
+	yaml_mark_t where;
 
 	switch (p->error) {
 	case YAML_MEMORY_ERROR:
@@ -923,7 +924,27 @@ static void report_parser_error(struct state *st, const yaml_parser_t *p)
 		if (p->problem_value >= 0)
 			cv_buf_addf(&msg, " (0x%02x)", (unsigned)p->problem_value);
 		break;
+	case YAML_SCANNER_ERROR:
+		/*
+		 * The scanner's context is the token it was reading (a key, a
+		 * quoted string) and its problem is often where it gave up: the
+		 * next line, or the end of the file.  The token is what the
+		 * user has to fix, so that is the place.
+		 */
+		where = p->context ? p->context_mark : p->problem_mark;
+		mark = mark_of(st, where);
+		if (p->context)
+			cv_buf_addf(&msg, "%s: ", p->context);
+		cv_buf_adds(&msg, problem);
+		at = char_at(st, where.line, where.column);
+		if (at && *at == '\t')
+			cv_buf_adds(&msg, " (a tab cannot indent YAML: use spaces)");
+		break;
 	default:
+		/*
+		 * The parser's context is the enclosing collection, which may
+		 * start far above; the problem is where the structure broke.
+		 */
 		mark = mark_of(st, p->problem_mark);
 		if (p->context) {
 			cv_buf_adds(&msg, p->context);

@@ -143,7 +143,7 @@ static void print_caret(FILE *fp, const struct cv_source *src, unsigned line,
 			unsigned col)
 {
 	const char *p = src->text, *end = src->text + src->len, *eol;
-	unsigned i, n;
+	unsigned i, n, c;
 
 	for (i = 1; i < line && p < end; i++) {
 		p = memchr(p, '\n', (size_t)(end - p));
@@ -166,8 +166,17 @@ static void print_caret(FILE *fp, const struct cv_source *src, unsigned line,
 		if ((unsigned char)p[i] < 0x20 && p[i] != '\t')
 			return;
 	fprintf(fp, "    %.*s\n    ", (int)n, p);
-	for (i = 1; i < col && i <= n; i++)
-		fputc(p[i - 1] == '\t' ? '\t' : ' ', fp);
+	/*
+	 * Columns count characters (libyaml's do), not bytes: a UTF-8
+	 * sequence takes one place under the line, its continuation bytes
+	 * none.  Tabs are copied so that the caret lines up with the text.
+	 */
+	for (i = 0, c = 1; i < n && c < col; i++) {
+		if (((unsigned char)p[i] & 0xc0) == 0x80)
+			continue;
+		fputc(p[i] == '\t' ? '\t' : ' ', fp);
+		c++;
+	}
 	fputs("^\n", fp);
 }
 
@@ -227,11 +236,22 @@ const char *cv_shorten(const char *s)
 		out[o++] = (char)c;
 	}
 	if (s[i]) {
-		/* Do not cut a UTF-8 sequence in half. */
-		while (o > 0 && ((unsigned char)out[o - 1] & 0xc0) == 0x80)
-			o--;
-		if (o > 0 && ((unsigned char)out[o - 1] & 0xc0) == 0xc0)
-			o--;
+		/*
+		 * Do not cut a UTF-8 sequence in half, but keep the last
+		 * character when it is whole.
+		 */
+		size_t lead = o, need;
+
+		while (lead > 0 && o - lead < 3 &&
+		       ((unsigned char)out[lead - 1] & 0xc0) == 0x80)
+			lead--;
+		if (lead > 0 && ((unsigned char)out[lead - 1] & 0xc0) == 0xc0) {
+			unsigned char c = (unsigned char)out[lead - 1];
+
+			need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+			if (o - (lead - 1) < need)
+				o = lead - 1;
+		}
 		memcpy(out + o, "...", 4);
 	} else {
 		out[o] = '\0';

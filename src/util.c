@@ -225,7 +225,8 @@ void *cv_arena_alloc(struct cv_arena *a, size_t n)
 #else
 void *cv_arena_alloc(struct cv_arena *a, size_t n)
 {
-	const size_t align = sizeof(max_align_t);
+	/* Alignment, not size: max_align_t is 32 bytes but 16-aligned. */
+	const size_t align = _Alignof(max_align_t);
 	void *p;
 
 	n = (n + align - 1) & ~(align - 1);

@@ -17,10 +17,11 @@
 	"  --no-color              no colours (also when NO_COLOR is set)\n" \
 	"  --now TIMESTAMP         the clock for expiry, RFC 3339\n" \
 	"                          (or $CONVERGE_NOW; default: the system clock)\n" \
-	"  --actor NAME            who is recorded in the journal\n" \
-	"                          (default: $USER or the CI user)\n" \
+	"  --actor NAME            who is recorded in the journal (default:\n" \
+	"                          $CONVERGE_ACTOR, the CI user, else $USER)\n" \
 	"  --lock-timeout SECONDS  how long to wait for the database lock\n" \
-	"                          before giving up with exit 4 (default 5)\n" \
+	"                          before giving up with exit 4 (default 0:\n" \
+	"                          do not wait)\n" \
 	"  -h, --help              show this help and exit\n" \
 	"  --version               print the version and exit\n"
 
@@ -159,8 +160,8 @@ static const char rollback_text[] =
 static const char restore_text[] =
 	"usage: converge restore --db URL SNAPSHOT [--auto-approve]\n"
 	"\n"
-	"Replaces the database with SNAPSHOT (a snapshot file, or its name as\n"
-	"'converge snapshots' lists it), after taking a snapshot of the current\n"
+	"Replaces the database with SNAPSHOT, the path of a snapshot file as\n"
+	"'converge snapshots' lists it, after taking a snapshot of the current\n"
 	"state.  The restore is recorded in the journal.  Guards do not apply.\n"
 	"\n"
 	"Options:\n"
@@ -192,15 +193,15 @@ static const char history_text[] =
 	"Options:\n"
 	OPT_DB
 	OPT_FORMAT
-	"  --limit N               show the newest N runs (default 20; 0: all)\n"
+	"  --limit N               show the newest N runs (default 20)\n"
 	TAIL;
 
 static const char snapshots_text[] =
 	"usage: converge snapshots --db URL [--snapshot-dir DIR] [--prune N]\n"
 	"\n"
 	"Lists the snapshots of the database in the snapshot directory, newest\n"
-	"first, with their run ids, sizes and times.  With --prune N, deletes\n"
-	"all but the newest N of them.\n"
+	"first: path (named after the run that took it), size and time.  With\n"
+	"--prune N, deletes all but the newest N of them.\n"
 	"\n"
 	"Options:\n"
 	OPT_DB

@@ -392,6 +392,8 @@ int cv_read_stream(int fd, char **out, size_t *len, size_t max)
 int cv_read_file(const char *path, char **out, size_t *len, size_t max)
 {
 	struct stat st;
+	size_t size, got = 0;
+	char *buf;
 	int fd, ret;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -406,11 +408,36 @@ int cv_read_file(const char *path, char **out, size_t *len, size_t max)
 		close(fd);
 		return -EISDIR;
 	}
-	if (S_ISREG(st.st_mode) && (size_t)st.st_size > max) {
+	if (!S_ISREG(st.st_mode)) {
+		/* Pipes and devices: their size is known only at the end. */
+		ret = cv_read_stream(fd, out, len, max);
+		close(fd);
+		return ret;
+	}
+	if ((size_t)st.st_size > max) {
 		close(fd);
 		return -EFBIG;
 	}
-	ret = cv_read_stream(fd, out, len, max);
+	/* A regular file is read in one allocation, not grown chunk by
+	 * chunk: manifests of a million grants are tens of megabytes. */
+	size = (size_t)st.st_size;
+	buf = cv_malloc(size + 1);
+	while (got < size) {
+		ssize_t n = read(fd, buf + got, size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			free(buf);
+			close(fd);
+			return ret;
+		}
+		got += (size_t)n;
+	}
 	close(fd);
-	return ret;
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	return 0;
 }

@@ -214,26 +214,31 @@ void cv_arena_release(struct cv_arena *a)
 }
 
 #ifdef CV_ARENA_MALLOC
-void *cv_arena_alloc(struct cv_arena *a, size_t n)
+static void *arena_get(struct cv_arena *a, size_t n, size_t align, bool zero)
 {
-	struct cv_arena_block *b = cv_calloc(1, sizeof(*b) + n);
+	struct cv_arena_block *b = zero ? cv_calloc(1, sizeof(*b) + n) :
+					  cv_malloc(sizeof(*b) + (n ? n : 1));
 
+	(void)align;
 	b->next = a->blocks;
 	a->blocks = b;
 	return b->data;
 }
 #else
-void *cv_arena_alloc(struct cv_arena *a, size_t n)
+/*
+ * Objects are aligned as malloc aligns; strings (align 1) are packed, since
+ * a manifest of a million grants holds millions of short ones.
+ */
+static void *arena_get(struct cv_arena *a, size_t n, size_t align, bool zero)
 {
-	/* Alignment, not size: max_align_t is 32 bytes but 16-aligned. */
-	const size_t align = _Alignof(max_align_t);
-	void *p;
+	size_t pad;
+	char *p;
 
-	n = (n + align - 1) & ~(align - 1);
 	if (n == 0)
-		n = align;
+		n = 1;
 	if (n > ARENA_BLOCK / 4) {
-		struct cv_arena_block *b = cv_calloc(1, sizeof(*b) + n);
+		struct cv_arena_block *b = zero ? cv_calloc(1, sizeof(*b) + n) :
+						  cv_malloc(sizeof(*b) + n);
 
 		/* Keep the current block first: it still has room. */
 		if (a->blocks) {
@@ -244,25 +249,33 @@ void *cv_arena_alloc(struct cv_arena *a, size_t n)
 		}
 		return b->data;
 	}
-	if (n > a->left) {
+	pad = (align - ((uintptr_t)a->cur & (align - 1))) & (align - 1);
+	if (!a->cur || n + pad > a->left) {
 		struct cv_arena_block *b = cv_malloc(sizeof(*b) + ARENA_BLOCK);
 
 		b->next = a->blocks;
 		a->blocks = b;
 		a->cur = (char *)b->data;
 		a->left = ARENA_BLOCK;
+		pad = 0;
 	}
-	p = a->cur;
-	a->cur += n;
-	a->left -= n;
-	memset(p, 0, n);
+	p = a->cur + pad;
+	a->cur += n + pad;
+	a->left -= n + pad;
+	if (zero)
+		memset(p, 0, n);
 	return p;
 }
 #endif
 
+void *cv_arena_alloc(struct cv_arena *a, size_t n)
+{
+	return arena_get(a, n, _Alignof(max_align_t), true);
+}
+
 void *cv_arena_memdup(struct cv_arena *a, const void *p, size_t n)
 {
-	void *q = cv_arena_alloc(a, n);
+	void *q = arena_get(a, n, _Alignof(max_align_t), false);
 
 	if (n)
 		memcpy(q, p, n);
@@ -271,7 +284,7 @@ void *cv_arena_memdup(struct cv_arena *a, const void *p, size_t n)
 
 char *cv_arena_strndup(struct cv_arena *a, const char *s, size_t n)
 {
-	char *p = cv_arena_alloc(a, n + 1);
+	char *p = arena_get(a, n + 1, 1, false);
 
 	memcpy(p, s, n);
 	p[n] = '\0';

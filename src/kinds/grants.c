@@ -103,6 +103,7 @@ static int grants_load(struct cv_state *want, const struct cv_node *node,
 		return 0;
 	if (cv_yaml_expect(node, CV_NODE_SEQ, "grants", ld->diags))
 		return CV_EINVAL;
+	CV_GROW(want->grants, want->ngrants + node->count, want->grants_alloc);
 	cv_yaml_each(g, node)
 		if (load_grant(want, g, ld))
 			ret = CV_EINVAL;

@@ -13,9 +13,13 @@
  * (`<<: *base`, `<<: [*a, *b]`) are resolved while the tree is built:
  * the mapping gets the merged entries, explicit keys winning.
  *
- * `${NAME}` in a scalar is replaced by the environment variable NAME when
- * the document is loaded with CV_YAML_EXPAND_ENV; an unset variable is a
- * located error.  `$${` is a literal `${`.
+ * `${NAME}` in a scalar value (not a key) is replaced by the environment
+ * variable NAME when the document is loaded with CV_YAML_EXPAND_ENV; an
+ * unset variable is a located error.  `$${` is a literal `${`.  NAME is
+ * [A-Za-z_][A-Za-z0-9_]*.  An expanded value is never null, even empty.
+ *
+ * Tags: `!!str` makes a scalar text (CV_SCALAR_QUOTED); any other tag is
+ * an error.  A plain empty key (`: x`) is an error; `"": x` is allowed.
  *
  * Nodes live in the tree's arena; strings live in the string arena the
  * caller passes, so the tree can be released while the strings are kept.
@@ -99,7 +103,7 @@ int cv_yaml_parse(struct cv_yaml_doc *out, const char *path,
 		  struct cv_arena *strings, struct cv_diags *diags);
 void cv_yaml_release(struct cv_yaml_doc *doc);
 
-/* Follows aliases; NULL stays NULL. */
+/* Follows CV_NODE_ALIAS nodes (the parser makes none); NULL stays NULL. */
 const struct cv_node *cv_yaml_deref(const struct cv_node *n);
 /* First entry of a seq or map (dereferenced), and the next one. */
 const struct cv_node *cv_yaml_first(const struct cv_node *n);
@@ -110,7 +114,9 @@ const struct cv_node *cv_yaml_next(const struct cv_node *n);
 /* The value of `key` in map `n` (dereferenced), or NULL. */
 const struct cv_node *cv_yaml_get(const struct cv_node *n, const char *key);
 
+/* "a string", "a list", "a mapping" or "null", for messages. */
 const char *cv_yaml_type_name(const struct cv_node *n);
+/* A plain "", "~", "null", "Null" or "NULL" (not expanded); and NULL. */
 bool cv_yaml_is_null(const struct cv_node *n);
 
 /*

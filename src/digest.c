@@ -55,15 +55,23 @@ void cv_digest_add(struct cv_digest *d, const void *data, size_t n)
 void cv_digest_str(struct cv_digest *d, const char *s)
 {
 	char head[24];
-	int n;
+	size_t n, len;
+	int i = (int)sizeof(head);
 
 	if (!s) {
 		cv_digest_add(d, "~", 1);
 		return;
 	}
-	n = snprintf(head, sizeof(head), "%zu:", strlen(s));
-	cv_digest_add(d, head, (size_t)n);
-	cv_digest_add(d, s, strlen(s));
+	/* The length prefix by hand: snprintf here costs more than the
+	 * hash itself over a million short strings. */
+	len = n = strlen(s);
+	head[--i] = ':';
+	do {
+		head[--i] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	cv_digest_add(d, head + i, sizeof(head) - (size_t)i);
+	cv_digest_add(d, s, len);
 }
 
 static const char *hex(const unsigned char *md, unsigned n,

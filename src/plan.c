@@ -270,8 +270,13 @@ void cv_plan_finish(struct cv_plan *plan)
 {
 	struct cv_step *tmp;
 	size_t i;
+	bool sorted = true;
 
-	if (plan->nr > 1) {
+	/* Planners mostly add steps in phase order already: then there is
+	 * nothing to move (and steps are large). */
+	for (i = 1; i < plan->nr && sorted; i++)
+		sorted = plan->steps[i - 1].phase <= plan->steps[i].phase;
+	if (!sorted) {
 		tmp = cv_malloc(plan->nr * sizeof(*tmp));
 		merge_sort(plan->steps, tmp, plan->nr);
 		free(tmp);

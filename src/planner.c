@@ -85,10 +85,17 @@ static int keyed_cmp(const void *a, const void *b)
 
 static void order_steps(struct cv_plan *plan)
 {
-	struct keyed *keys = cv_calloc(plan->nr + 1, sizeof(*keys));
-	struct cv_step *sorted = cv_calloc(plan->nr + 1, sizeof(*sorted));
+	struct keyed *keys;
+	struct cv_step *sorted;
 	size_t i;
 
+	for (i = 1; i < plan->nr; i++)
+		if (order_key(&plan->steps[i - 1]) > order_key(&plan->steps[i]))
+			break;
+	if (i >= plan->nr)
+		return;	/* already in order: steps are large, leave them */
+	keys = cv_calloc(plan->nr + 1, sizeof(*keys));
+	sorted = cv_calloc(plan->nr + 1, sizeof(*sorted));
 	for (i = 0; i < plan->nr; i++) {
 		keys[i].key = order_key(&plan->steps[i]);
 		keys[i].index = i;

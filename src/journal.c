@@ -219,30 +219,52 @@ int cv_journal_set_undone(struct cv_db *db, const char *id,
 	return db->backend->exec(db, sql_for(db)->set_undone, p, 2, err);
 }
 
-/*
- * The stored form of a statement list: for each statement, 's' (script)
- * or 'q' (query), its text as "<len>:<bytes>", the parameter count as
- * "<n>:", then each parameter as "<len>:<bytes>" or "~" for NULL.
- */
-void cv_stmts_encode(struct cv_buf *out, const struct cv_stmt *stmts,
-		     size_t n)
+/* Appends n in decimal: printf costs more than the rest of a step. */
+static void add_num(struct cv_buf *out, size_t n)
 {
-	size_t i, k;
+	char tmp[24];
+	int i = (int)sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	cv_buf_add(out, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+/*
+ * The stored form of a statement list is two columns.  forward_sql (or
+ * inverse_sql) holds the statement texts as they are, each followed by a
+ * newline: readable, and exact.  forward_stmts holds the rest: for each
+ * statement, 's' (script) or 'q' (query), the length of its text as
+ * "<len>:", the parameter count as "<n>:", then each parameter as
+ * "<len>:<bytes>" or "~" for NULL.  The texts are not stored twice.
+ */
+void cv_stmts_encode(struct cv_buf *sql, struct cv_buf *code,
+		     const struct cv_stmt *stmts, size_t n)
+{
+	size_t i, k, len;
 
 	for (i = 0; i < n; i++) {
 		const struct cv_stmt *s = &stmts[i];
 
-		cv_buf_addch(out, s->script ? 's' : 'q');
-		cv_buf_addf(out, "%zu:", strlen(s->sql));
-		cv_buf_adds(out, s->sql);
-		cv_buf_addf(out, "%u:", s->nparams);
+		len = strlen(s->sql);
+		cv_buf_add(sql, s->sql, len);
+		cv_buf_addch(sql, '\n');
+		cv_buf_addch(code, s->script ? 's' : 'q');
+		add_num(code, len);
+		cv_buf_addch(code, ':');
+		add_num(code, s->nparams);
+		cv_buf_addch(code, ':');
 		for (k = 0; k < s->nparams; k++) {
 			if (!s->params[k]) {
-				cv_buf_addch(out, '~');
+				cv_buf_addch(code, '~');
 				continue;
 			}
-			cv_buf_addf(out, "%zu:", strlen(s->params[k]));
-			cv_buf_adds(out, s->params[k]);
+			len = strlen(s->params[k]);
+			add_num(code, len);
+			cv_buf_addch(code, ':');
+			cv_buf_add(code, s->params[k], len);
 		}
 	}
 }
@@ -279,24 +301,27 @@ static int read_str(struct cv_arena *a, const char **p, const char *end,
 	return 0;
 }
 
-int cv_stmts_decode(struct cv_arena *arena, const char *text,
+int cv_stmts_decode(struct cv_arena *arena, const char *sql, const char *code,
 		    struct cv_stmt **out, uint32_t *nout)
 {
-	const char *p = text ? text : "", *end = p + strlen(p);
+	const char *p = code ? code : "", *end = p + strlen(p);
+	const char *t = sql ? sql : "", *tend = t + strlen(t);
 	struct cv_stmt *stmts = NULL;
 	size_t n = 0, alloc = 0, k;
 
 	while (p < end) {
 		struct cv_stmt s;
-		size_t np;
+		size_t np, len;
 
 		memset(&s, 0, sizeof(s));
 		if (*p != 's' && *p != 'q')
 			goto bad;
 		s.script = *p++ == 's';
-		if (read_str(arena, &p, end, &s.sql) || !s.sql ||
-		    read_len(&p, &np) || np > 65535)
+		if (read_len(&p, &len) || (size_t)(tend - t) < len + 1 ||
+		    t[len] != '\n' || read_len(&p, &np) || np > 65535)
 			goto bad;
+		s.sql = cv_arena_strndup(arena, t, len);
+		t += len + 1;
 		s.nparams = (uint32_t)np;
 		s.params = cv_arena_alloc(arena, (np + 1) * sizeof(char *));
 		for (k = 0; k < np; k++)
@@ -305,6 +330,8 @@ int cv_stmts_decode(struct cv_arena *arena, const char *text,
 		CV_GROW(stmts, n + 1, alloc);
 		stmts[n++] = s;
 	}
+	if (t != tend)
+		goto bad;
 	*out = cv_arena_memdup(arena, stmts, n * sizeof(*stmts));
 	*nout = (uint32_t)n;
 	free(stmts);
@@ -332,44 +359,53 @@ void cv_stmts_text(struct cv_buf *out, const struct cv_stmt *stmts, size_t n)
 }
 
 /* Buffers reused across the steps of a run: this is a hot path. */
-static struct cv_buf enc_fwd, enc_inv, txt_fwd, txt_inv, enc_key;
+static struct cv_buf enc_fwd, enc_inv, sql_fwd, sql_inv, enc_key, nums;
 
 int cv_journal_add_step(struct cv_db *db, const char *run_id,
 			const struct cv_step *st, const char *status,
 			struct cv_error *err)
 {
-	char seq[24], phase[8], flags[16];
 	const char *p[NSTEP_COLS];
+	size_t seq_at, phase_at, flags_at;
 	uint32_t i;
 
 	cv_buf_reset(&enc_fwd);
 	cv_buf_reset(&enc_inv);
-	cv_buf_reset(&txt_fwd);
-	cv_buf_reset(&txt_inv);
+	cv_buf_reset(&sql_fwd);
+	cv_buf_reset(&sql_inv);
 	cv_buf_reset(&enc_key);
-	cv_stmts_encode(&enc_fwd, st->fwd, st->nfwd);
-	cv_stmts_encode(&enc_inv, st->inv, st->ninv);
-	cv_stmts_text(&txt_fwd, st->fwd, st->nfwd);
-	cv_stmts_text(&txt_inv, st->inv, st->ninv);
+	cv_buf_reset(&nums);
+	cv_stmts_encode(&sql_fwd, &enc_fwd, st->fwd, st->nfwd);
+	cv_stmts_encode(&sql_inv, &enc_inv, st->inv, st->ninv);
 	for (i = 0; i < st->nkey; i++) {
-		cv_buf_addf(&enc_key, "%zu:", strlen(st->key[i]));
-		cv_buf_adds(&enc_key, st->key[i]);
+		size_t len = strlen(st->key[i]);
+
+		add_num(&enc_key, len);
+		cv_buf_addch(&enc_key, ':');
+		cv_buf_add(&enc_key, st->key[i], len);
 	}
-	snprintf(seq, sizeof(seq), "%u", st->seq);
-	snprintf(phase, sizeof(phase), "%u", st->phase);
-	snprintf(flags, sizeof(flags), "%u", st->flags);
+	/* Three numbers in one buffer, NUL-separated (no reallocation
+	 * between them moves the earlier ones: offsets, not pointers). */
+	seq_at = nums.len;
+	add_num(&nums, st->seq);
+	cv_buf_addch(&nums, '\0');
+	phase_at = nums.len;
+	add_num(&nums, st->phase);
+	cv_buf_addch(&nums, '\0');
+	flags_at = nums.len;
+	add_num(&nums, st->flags);
 	p[0] = run_id;
-	p[1] = seq;
-	p[2] = phase;
+	p[1] = nums.buf + seq_at;
+	p[2] = nums.buf + phase_at;
 	p[3] = st->kind;
 	p[4] = st->object;
 	p[5] = cv_action_name(st->action);
-	p[6] = cv_buf_str(&txt_fwd);
-	p[7] = st->ninv ? cv_buf_str(&txt_inv) : NULL;
+	p[6] = cv_buf_str(&sql_fwd);
+	p[7] = st->ninv ? cv_buf_str(&sql_inv) : NULL;
 	p[8] = status;
 	p[9] = st->detail;
 	p[10] = st->note;
-	p[11] = flags;
+	p[11] = nums.buf + flags_at;
 	p[12] = cv_buf_str(&enc_key);
 	p[13] = st->before;
 	p[14] = st->after;
@@ -544,8 +580,8 @@ static int read_step(void *p, const char *const *cols, const size_t *lens,
 	}
 	cv_step_set_key(plan, st, keys, nkeys);
 	free(keys);
-	if (cv_stmts_decode(a, cols[16], &st->fwd, &st->nfwd) ||
-	    cv_stmts_decode(a, cols[17], &st->inv, &st->ninv)) {
+	if (cv_stmts_decode(a, cols[6], cols[16], &st->fwd, &st->nfwd) ||
+	    cv_stmts_decode(a, cols[7], cols[17], &st->inv, &st->ninv)) {
 		rd->bad = 1;
 		return 1;
 	}

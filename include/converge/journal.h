@@ -4,9 +4,9 @@
  *   converge_steps       each step of a run, forward and inverse SQL
  *   converge_migrations  applied revisions and the checksums of their up
  *
- * A step's statements are stored twice: readable in forward_sql and
- * inverse_sql, and exactly (texts, parameters, script marks) in
- * forward_stmts and inverse_stmts, in the encoding of cv_stmts_encode.
+ * A step's statements are stored in two columns each: their texts in
+ * forward_sql and inverse_sql (readable), and their shape and parameters
+ * in forward_stmts and inverse_stmts, in the encoding of cv_stmts_encode.
  */
 #ifndef CONVERGE_JOURNAL_H
 #define CONVERGE_JOURNAL_H
@@ -70,10 +70,10 @@ int cv_journal_run(struct cv_db *db, struct cv_arena *arena, const char *id,
 int cv_journal_steps(struct cv_db *db, const char *run_id,
 		     struct cv_plan *plan, struct cv_error *err);
 
-/* Statement lists to and from their stored form. */
-void cv_stmts_encode(struct cv_buf *out, const struct cv_stmt *stmts,
-		     size_t n);
-int cv_stmts_decode(struct cv_arena *arena, const char *text,
+/* Statement lists to and from their stored form (texts, and code). */
+void cv_stmts_encode(struct cv_buf *sql, struct cv_buf *code,
+		     const struct cv_stmt *stmts, size_t n);
+int cv_stmts_decode(struct cv_arena *arena, const char *sql, const char *code,
 		    struct cv_stmt **out, uint32_t *nout);
 /* Readable form: the texts joined, one statement per line group. */
 void cv_stmts_text(struct cv_buf *out, const struct cv_stmt *stmts,

@@ -17,7 +17,7 @@ static void test_journal__stmts_round_trip(void **state)
 	struct cv_arena a = CV_ARENA_INIT;
 	const char *p1[] = { "o'brien@example.com", NULL, "", "12:34", "~" };
 	struct cv_stmt in[2], *out = NULL;
-	struct cv_buf b = CV_BUF_INIT;
+	struct cv_buf b = CV_BUF_INIT, sql = CV_BUF_INIT;
 	uint32_t n = 0, i;
 
 	(void)state;
@@ -27,8 +27,10 @@ static void test_journal__stmts_round_trip(void **state)
 	in[0].nparams = 5;
 	in[1].sql = "CREATE TABLE x (a TEXT);\n-- 12:34 ~\nDROP TABLE y;\n";
 	in[1].script = true;
-	cv_stmts_encode(&b, in, 2);
-	assert_int_equal(cv_stmts_decode(&a, b.buf, &out, &n), 0);
+	cv_stmts_encode(&sql, &b, in, 2);
+	/* The texts are readable as they are, one after the other. */
+	assert_true(strncmp(sql.buf, in[0].sql, strlen(in[0].sql)) == 0);
+	assert_int_equal(cv_stmts_decode(&a, sql.buf, b.buf, &out, &n), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(out[0].sql, in[0].sql);
 	assert_false(out[0].script);
@@ -42,15 +44,20 @@ static void test_journal__stmts_round_trip(void **state)
 	assert_string_equal(out[1].sql, in[1].sql);
 	assert_true(out[1].script);
 	assert_int_equal(out[1].nparams, 0);
+	/* A text that does not match the lengths is damage. */
+	sql.buf[sql.len - 1] = 'x';
+	assert_int_equal(cv_stmts_decode(&a, sql.buf, b.buf, &out, &n), CV_EINVAL);
+	cv_buf_release(&sql);
 	cv_buf_release(&b);
 	cv_arena_release(&a);
 }
 
 static void test_journal__decode_rejects_damage(void **state)
 {
+	/* Codes against the text "abc\n". */
 	static const char *const bad[] = {
-		"x3:abc0:", "q3:ab", "q3:abc1:", "q3:abc2:1:a", "q99999999999:a",
-		"q3:abc1:5:ab",
+		"x3:0:", "q4:0:", "q3:1:", "q3:2:1:a", "q99999999999:0:",
+		"q3:1:5:ab", "q3:0:q1:0:", "q2:0:",
 	};
 	struct cv_arena a = CV_ARENA_INIT;
 	struct cv_stmt *out;
@@ -59,8 +66,13 @@ static void test_journal__decode_rejects_damage(void **state)
 
 	(void)state;
 	for (i = 0; i < CV_ARRAY_SIZE(bad); i++)
-		assert_int_equal(cv_stmts_decode(&a, bad[i], &out, &n), CV_EINVAL);
-	assert_int_equal(cv_stmts_decode(&a, "", &out, &n), 0);
+		assert_int_equal(cv_stmts_decode(&a, "abc\n", bad[i], &out, &n),
+				 CV_EINVAL);
+	assert_int_equal(cv_stmts_decode(&a, "abc\n", "q3:1:2:xy", &out, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].sql, "abc");
+	assert_string_equal(out[0].params[0], "xy");
+	assert_int_equal(cv_stmts_decode(&a, "", "", &out, &n), 0);
 	assert_int_equal(n, 0);
 	cv_arena_release(&a);
 }

@@ -99,6 +99,19 @@ static const char *step_label(const struct cv_step *st, struct cv_buf *b)
 	return b->buf;
 }
 
+/*
+ * Names the failing step in err, keeping the SQL the failure recorded
+ * (copied first: cv_error_set_sql frees the old text before it copies).
+ */
+static void name_step(struct cv_error *err, const struct cv_step *st,
+		      struct cv_buf *label)
+{
+	char *sql = err->sql ? cv_strdup(err->sql) : NULL;
+
+	cv_error_set_sql(err, step_label(st, label), sql);
+	free(sql);
+}
+
 static int run_stmts(struct cv_ctx *ctx, const struct cv_step *st,
 		     struct cv_error *err)
 {
@@ -236,8 +249,7 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 			run_committed = true;
 			ret = run_stmts(ctx, st, err);
 			if (ret) {
-				cv_error_set_sql(err, step_label(st, &label),
-						 err->sql);
+				name_step(err, st, &label);
 				goto fail;
 			}
 			ret = ctx->be->begin(ctx->db, err);
@@ -247,8 +259,7 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 		} else {
 			ret = run_stmts(ctx, st, err);
 			if (ret) {
-				cv_error_set_sql(err, step_label(st, &label),
-						 err->sql);
+				name_step(err, st, &label);
 				goto fail;
 			}
 		}

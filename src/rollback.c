@@ -61,9 +61,56 @@ static bool same_key(const struct cv_step *a, const struct cv_step *b)
 	return true;
 }
 
-static const char *show(const char *v)
+/*
+ * A value as the refusal shows it.  Kinds record values in the canonical
+ * encoding ("<len>:<bytes>", "~" for NULL, '|' between groups), which is
+ * unambiguous but unreadable: decode it to quoted fields, e.g. the grant
+ * value "~4:hand" becomes "(none, 'hand')" and the role value
+ * "0:||12:license:read" becomes "('' | - | 'license:read')".  Values in
+ * any other form (a schema revision id) are shown as they are.
+ */
+static const char *show(const char *v, struct cv_buf *b)
 {
-	return v ? cv_shorten(v) : "absent";
+	const char *p = v;
+	size_t items = 0;
+	bool groups = false;
+
+	if (!v)
+		return "absent";
+	cv_buf_reset(b);
+	cv_buf_addch(b, '(');
+	while (*p) {
+		char *end;
+		unsigned long n;
+
+		if (*p == '|') {
+			cv_buf_adds(b, items ? " | " : "- | ");
+			groups = true;
+			items = 0;
+			p++;
+			continue;
+		}
+		if (items++)
+			cv_buf_adds(b, ", ");
+		if (*p == '~') {
+			cv_buf_adds(b, "none");
+			p++;
+			continue;
+		}
+		if (*p < '0' || *p > '9')
+			return cv_shorten(v);
+		n = strtoul(p, &end, 10);
+		if (*end != ':' || strlen(end + 1) < n)
+			return cv_shorten(v);
+		cv_buf_addch(b, '\'');
+		cv_buf_add(b, end + 1, n);
+		cv_buf_addch(b, '\'');
+		p = end + 1 + n;
+	}
+	if (groups && !items)
+		cv_buf_addch(b, '-');
+	cv_buf_addch(b, ')');
+	return cv_shorten(b->buf);
 }
 
 /*
@@ -74,7 +121,7 @@ static const char *show(const char *v)
 static int check_unchanged(struct cv_ctx *ctx, const struct cv_plan *run,
 			   struct cv_arena *a, struct cv_error *err)
 {
-	struct cv_buf msg = CV_BUF_INIT;
+	struct cv_buf msg = CV_BUF_INIT, was = CV_BUF_INIT, is = CV_BUF_INIT;
 	size_t i, k, changed = 0;
 	int ret = 0;
 
@@ -93,8 +140,8 @@ static int check_unchanged(struct cv_ctx *ctx, const struct cv_plan *run,
 			continue;
 		if (changed++ < 10)
 			cv_buf_addf(&msg, "\n  %s %s: the run left %s, the database now has %s",
-				    st->kind, st->object, show(st->after),
-				    show(now));
+				    st->kind, st->object, show(st->after, &was),
+				    show(now, &is));
 	}
 	if (changed) {
 		if (changed > 10)
@@ -104,6 +151,8 @@ static int check_unchanged(struct cv_ctx *ctx, const struct cv_plan *run,
 				   changed, changed == 1 ? "" : "s", msg.buf);
 	}
 	cv_buf_release(&msg);
+	cv_buf_release(&was);
+	cv_buf_release(&is);
 	return ret;
 }
 
@@ -191,7 +240,13 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 		st = cv_plan_add(out, phase_of(act), act,
 				 cv_arena_strdup(&out->arena, o->kind),
 				 cv_arena_strdup(&out->arena, o->object));
-		st->detail = cv_arena_strdup(&out->arena, o->detail);
+		/* A change's detail says what the run did; undoing it does
+		 * the opposite, which the review must not misstate. */
+		if (act == CV_ACT_UPDATE && o->detail)
+			st->detail = cv_arena_printf(&out->arena, "reverts %s",
+						     o->detail);
+		else
+			st->detail = cv_arena_strdup(&out->arena, o->detail);
 		st->before = cv_arena_strdup(&out->arena, o->after);
 		st->after = cv_arena_strdup(&out->arena, o->before);
 		st->checksum = cv_arena_strdup(&out->arena, o->checksum);
@@ -218,6 +273,20 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 	}
 	for (i = 0; i < out->nr; i++)
 		out->steps[i].seq = (uint32_t)i + 1;
+	/*
+	 * The rules of the kinds the rollback touches still hold (a role
+	 * it removes must not be left named by grants).  Guards own no
+	 * objects and so are never among them: rollback is how a team gets
+	 * out of a lockout.
+	 */
+	for (i = 0; i < cv_nkinds && !ret; i++) {
+		const struct cv_kind *k = cv_kinds[i];
+
+		if (k->verify && (out->sections & k->section))
+			ret = k->verify(ctx, out, err);
+	}
+	if (ret)
+		goto out;
 	if (info.schema_table) {
 		/* The schema line of the review: where the rollback goes. */
 		for (i = 0; i < run.nr; i++)

@@ -598,43 +598,77 @@ out:
 struct holders {
 	struct cv_buf names;
 	size_t n;
+	const char *role;
+	struct cv_grant *revoked;  /* sorted: the grants the plan revokes */
+	size_t nrevoked;
 };
+
+static int grant_qcmp(const void *a, const void *b)
+{
+	return cv_grant_cmp(a, b);
+}
 
 static int add_holder(void *p, const char *const *cols, const size_t *lens,
 		      int ncols)
 {
 	struct holders *h = p;
+	struct cv_grant k;
 
 	(void)lens;
 	(void)ncols;
+	memset(&k, 0, sizeof(k));
+	k.subject = cols[0] ? cols[0] : "";
+	k.role = h->role;
+	k.scope = cols[1] ? cols[1] : "";
+	if (h->nrevoked && bsearch(&k, h->revoked, h->nrevoked,
+				   sizeof(k), grant_qcmp))
+		return 0;
 	if (h->n++ < 5) {
 		if (h->names.len)
 			cv_buf_adds(&h->names, ", ");
-		cv_buf_adds(&h->names, cols[0] ? cols[0] : "");
-		if (cols[1] && *cols[1])
-			cv_buf_addf(&h->names, " (%s)", cols[1]);
+		cv_buf_adds(&h->names, k.subject);
+		if (*k.scope)
+			cv_buf_addf(&h->names, " (%s)", k.scope);
 	}
 	return 0;
 }
 
 /*
- * A role that live grants still reference cannot go unless this plan
- * revokes them, which it does whenever the manifests own the grants.
+ * A role that live grants still reference cannot go unless the same plan
+ * revokes them, which it does whenever the manifests own the grants.  A
+ * rollback is held to this too: undoing an older run must not leave the
+ * grants a later run made naming a role that is gone.
  */
-static int check_unreferenced(struct cv_ctx *ctx, const struct cv_role *r,
-			      struct cv_error *err)
+static int check_unreferenced(struct cv_ctx *ctx, const struct cv_plan *plan,
+			      const char *role, struct cv_error *err)
 {
 	static const char *const cols[] = { "subject", "scope" };
-	struct holders h = { CV_BUF_INIT, 0 };
+	struct holders h = { CV_BUF_INIT, 0, role, NULL, 0 };
 	struct cv_buf sql = CV_BUF_INIT;
 	bool exists = false;
+	size_t i;
 	int ret;
 
-	if ((ctx->want->sections & CV_SEC_GRANTS) || !ctx->db)
+	if (!ctx->db)
 		return 0;
 	ret = ctx->be->table_exists(ctx->db, "rbac_grants", &exists, err);
 	if (ret || !exists)
 		return ret;
+	h.revoked = cv_calloc(plan->nr + 1, sizeof(*h.revoked));
+	for (i = 0; i < plan->nr; i++) {
+		const struct cv_step *st = &plan->steps[i];
+
+		if (st->action != CV_ACT_DELETE || st->nkey != 3 ||
+		    strcmp(st->kind, "grants") != 0 ||
+		    strcmp(st->key[1], role) != 0)
+			continue;
+		h.revoked[h.nrevoked].subject = st->key[0];
+		h.revoked[h.nrevoked].role = st->key[1];
+		h.revoked[h.nrevoked].scope = st->key[2];
+		h.nrevoked++;
+	}
+	if (h.nrevoked > 1)
+		qsort(h.revoked, h.nrevoked, sizeof(*h.revoked), grant_qcmp);
 	cv_buf_adds(&sql, "SELECT ");
 	ctx->be->quote_ident(&sql, cols[0]);
 	cv_buf_adds(&sql, ", ");
@@ -645,14 +679,36 @@ static int check_unreferenced(struct cv_ctx *ctx, const struct cv_role *r,
 	ctx->be->quote_ident(&sql, "role");
 	cv_buf_adds(&sql, " = ");
 	ctx->be->param(&sql, 1);
-	ret = ctx->be->query(ctx->db, sql.buf, &r->name, 1, add_holder, &h, err);
+	ret = ctx->be->query(ctx->db, sql.buf, &role, 1, add_holder, &h, err);
 	if (!ret && h.n)
 		ret = cv_error_set(err, CV_EINVAL,
-				   "cannot remove role '%s': %zu grant%s still reference it (%s%s); revoke them in the manifests' grants section",
-				   cv_shorten(r->name), h.n, h.n == 1 ? "" : "s",
-				   h.names.buf, h.n > 5 ? ", …" : "");
+				   "cannot remove role '%s': %zu grant%s still reference%s it (%s%s); %s",
+				   cv_shorten(role), h.n, h.n == 1 ? "" : "s",
+				   h.n == 1 ? "s" : "",
+				   h.names.buf, h.n > 5 ? ", …" : "",
+				   ctx->want ?
+				   "revoke them in the manifests' grants section" :
+				   "roll back the run that made them first");
+	free(h.revoked);
 	cv_buf_release(&h.names);
 	cv_buf_release(&sql);
+	return ret;
+}
+
+/* Every role the plan removes, checked once the plan is complete. */
+static int roles_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
+			struct cv_error *err)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < plan->nr && !ret; i++) {
+		const struct cv_step *st = &plan->steps[i];
+
+		if (st->action == CV_ACT_DELETE && st->nkey == 1 &&
+		    strcmp(st->kind, "roles") == 0)
+			ret = check_unreferenced(ctx, plan, st->key[0], err);
+	}
 	return ret;
 }
 
@@ -662,8 +718,8 @@ static int roles_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	const struct cv_state *w = ctx->want, *l = ctx->live;
 	struct role_sql q;
 	size_t i = 0, j = 0;
-	int ret = 0;
 
+	(void)err;
 	role_sql_init(&q, ctx->be, &plan->arena);
 	while (i < w->nroles || j < l->nroles) {
 		int c = i >= w->nroles ? 1 : j >= l->nroles ? -1 :
@@ -683,11 +739,6 @@ static int roles_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 		} else if (c > 0) {
 			const struct cv_role *r = &l->roles[j++];
 
-			ret = check_unreferenced(ctx, r, err);
-			if (ret) {
-				cv_buf_release(&detail);
-				return ret;
-			}
 			st = new_step(plan, CV_PHASE_REMOVE, CV_ACT_DELETE, r,
 				      r, NULL, &detail);
 			emit_delete(plan, st, cv_step_fwd, &q, r);
@@ -778,6 +829,7 @@ const struct cv_kind cv_kind_roles = {
 	.read = roles_read,
 	.digest = roles_digest,
 	.diff = roles_diff,
+	.verify = roles_verify,
 	.value = roles_value,
 	.ensure = roles_ensure,
 	.inspect = roles_inspect,

@@ -156,7 +156,7 @@ cp rbac.db before.db
 cv plan -m norole.yaml --db $DB
 expect_rc "removing a referenced role without grants section: exit 1" 1
 expect_in "the error names the role and its grants" err.txt \
-	"cannot remove role 'auditor': 1 grant still reference it (dave)"
+	"cannot remove role 'auditor': 1 grant still references it (dave); revoke them in the manifests' grants section"
 cv apply -m norole.yaml --db $DB --auto-approve
 expect_rc "apply refuses it too" 1
 expect_same "the database is unchanged" rbac.db before.db

@@ -1,0 +1,329 @@
+# Rollback, restore, the lock and failed steps (SPEC §5, §7): walking
+# back through history, which runs are candidates, refusals when objects
+# changed since, snapshots, restore and run ids, waiting for the lock, and
+# a failing step that leaves nothing half-applied.
+. "$TOP/tests/integration/lib.sh"
+DB=sqlite:r.db
+
+# grants DB: every grant as "subject/role/scope/reason", one line.
+grants() {
+	q "$1" "SELECT group_concat(g, ' ') FROM (SELECT subject || '/' || role || '/' || scope || '/' || ifnull(reason, '-') AS g FROM rbac_grants ORDER BY subject, role, scope)"
+}
+# perms DB ROLE: the role's direct permissions, one line.
+perms() {
+	q "$1" "SELECT group_concat(permission, ' ') FROM (SELECT permission FROM rbac_role_permissions WHERE role = '$2' ORDER BY permission)"
+}
+newest() { q r.db "SELECT max(id) FROM converge_runs"; }
+
+manifest a.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {permissions: [license:read]}
+grants:
+  - {subject: alice, role: viewer}
+EOF
+manifest b.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {permissions: [license:read, license:write]}
+grants:
+  - {subject: alice, role: viewer, reason: B}
+  - {subject: bob, role: viewer}
+EOF
+
+# ------------------------------------------- walking back through history
+
+cv rollback --db $DB --auto-approve
+expect_rc "rollback of a database that does not exist: exit 1" 1
+expect_in "says nothing to roll back" err.txt "nothing to roll back"
+expect_eq "and does not create it" "$(ls r.db 2>/dev/null)" ""
+
+cv apply -m a.yaml --db $DB --auto-approve -q
+A=$(newest)
+cv apply -m b.yaml --db $DB --auto-approve -q
+B=$(newest)
+expect_eq "after B" "$(grants r.db)" "alice/viewer//B bob/viewer//-"
+cp r.db after-b.db
+
+cv rollback --db $DB
+expect_rc "rollback without a terminal and without --auto-approve is refused" 1
+expect_in "the refusal says why" err.txt "--auto-approve"
+expect_same "a refused rollback leaves the database untouched" r.db after-b.db
+
+cv rollback --db $DB --auto-approve
+expect_rc "first rollback exits 0" 0
+expect_in "it undoes B" out.txt "Rollback of run $B:"
+expect_in "the review shows the grant B added going" out.txt "- grant viewer to bob"
+expect_in "the review of an undone change says it reverts it" out.txt "~ role viewer: reverts + permissions license:write"
+expect_in "the review of an undone grant change" out.txt "~ grant viewer to alice: reverts reason 'B'"
+expect_eq "state is A's" "$(grants r.db)" "alice/viewer//-"
+expect_eq "permissions are A's" "$(perms r.db viewer)" "license:read"
+R1=$(newest)
+expect_eq "the rollback run records what it undoes" \
+	"$(q r.db "SELECT kind || ' ' || status || ' ' || (undoes = '$B') FROM converge_runs WHERE id = '$R1'")" "rollback applied 1"
+expect_eq "the undone run records who undid it" "$(q r.db "SELECT undone_by FROM converge_runs WHERE id = '$B'")" "$R1"
+expect_eq "the rollback journals its three steps" "$(q r.db "SELECT count(*) FROM converge_steps WHERE run_id = '$R1'")" 3
+
+cv rollback --db $DB --auto-approve
+expect_rc "second rollback exits 0" 0
+expect_in "it undoes A, not the rollback" out.txt "Rollback of run $A:"
+expect_eq "no grants left" "$(q r.db "SELECT count(*) FROM rbac_grants")" 0
+expect_eq "no roles left" "$(q r.db "SELECT (SELECT count(*) FROM rbac_roles) + (SELECT count(*) FROM rbac_role_permissions)")" 0
+
+cp r.db walked.db
+cv rollback --db $DB --auto-approve
+expect_rc "third rollback: exit 1" 1
+expect_in "nothing to roll back" err.txt "nothing to roll back"
+expect_same "nothing changed" r.db walked.db
+expect_eq "four runs in all" "$(q r.db "SELECT group_concat(kind, ' ') FROM (SELECT kind FROM converge_runs ORDER BY id)")" \
+	"apply apply rollback rollback"
+
+# A specific run: already rolled back is refused; an unknown id too.
+cv rollback --db $DB "$B" --auto-approve
+expect_rc "rolling back a rolled-back run is refused" 1
+expect_in "says by which run" err.txt "run '$B' was already rolled back by run '$R1'"
+cv rollback --db $DB 20990101T000000.000000Z-000000 --auto-approve
+expect_rc "an unknown run id: exit 1" 1
+expect_in "names it" err.txt "no run '20990101T000000.000000Z-000000' in the journal"
+expect_same "refusals change nothing" r.db walked.db
+
+# ------------------------------------------------ RUN_ID of an older run
+
+manifest c.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {permissions: [license:read]}
+  admin: {permissions: [license:admin]}
+grants:
+  - {subject: alice, role: viewer}
+  - {subject: carol, role: admin}
+EOF
+cv apply -m a.yaml --db $DB --auto-approve -q
+A2=$(newest)
+cv apply -m c.yaml --db $DB --auto-approve -q
+C2=$(newest)
+cv rollback --db $DB "$A2" --auto-approve
+expect_rc "rollback of an older run by id" 0
+expect_in "it undoes that run" out.txt "Rollback of run $A2:"
+expect_eq "only A2's objects are gone" "$(grants r.db)" "carol/admin//-"
+expect_eq "C2's role stays" "$(q r.db "SELECT group_concat(name) FROM rbac_roles")" "admin"
+cv rollback --db $DB --auto-approve
+expect_in "a bare rollback then takes C2" out.txt "Rollback of run $C2:"
+expect_eq "everything is gone" "$(q r.db "SELECT count(*) FROM rbac_grants") $(q r.db "SELECT count(*) FROM rbac_roles")" "0 0"
+
+# Undoing an older run must not leave a later run's grants naming a role
+# that is gone.
+manifest a-bob.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {permissions: [license:read]}
+grants:
+  - {subject: alice, role: viewer}
+  - {subject: bob, role: viewer}
+EOF
+cv apply -m a.yaml --db $DB --auto-approve -q
+A3=$(newest)
+cv apply -m a-bob.yaml --db $DB --auto-approve -q
+cp r.db before.db
+cv rollback --db $DB "$A3" --auto-approve
+expect_rc "rollback that would strand grants: exit 1" 1
+expect_in "names the role and the grant" err.txt "cannot remove role 'viewer': 1 grant still references it (bob)"
+expect_same "the database is unchanged" r.db before.db
+cv rollback --db $DB --auto-approve -q
+cv rollback --db $DB --auto-approve -q
+expect_rc "in order, both roll back" 0
+expect_eq "back to empty" "$(q r.db "SELECT count(*) FROM rbac_grants") $(q r.db "SELECT count(*) FROM rbac_roles")" "0 0"
+
+# ------------------------------------------- refusals: changed since
+
+cv apply -m a.yaml --db $DB --auto-approve -q
+A4=$(newest)
+sqlite3 r.db "UPDATE rbac_grants SET reason = 'by hand' WHERE subject = 'alice'"
+cp r.db before.db
+cv rollback --db $DB --auto-approve
+expect_rc "a grant changed by hand since the run: exit 1" 1
+expect_in "says the rollback is refused" err.txt "rollback refused: 1 object changed since the run:"
+expect_in "names the object and what changed" err.txt \
+	"grants viewer to alice: the run left (none, none), the database now has (none, 'by hand')"
+expect_same "the refused rollback leaves the database byte-identical" r.db before.db
+expect_eq "no run recorded" "$(q r.db "SELECT count(*) FROM converge_runs WHERE id > '$A4'")" 0
+
+# Changed by a later apply: rolling back the earlier run by id is refused.
+sqlite3 r.db "UPDATE rbac_grants SET reason = NULL WHERE subject = 'alice'"
+cv apply -m b.yaml --db $DB --auto-approve -q
+B4=$(newest)
+cp r.db before.db
+cv rollback --db $DB "$A4" --auto-approve
+expect_rc "objects changed by a later apply: exit 1" 1
+expect_in "two objects changed" err.txt "rollback refused: 2 objects changed since the run:"
+expect_in "the role, with both values" err.txt \
+	"roles viewer: the run left ('' | - | 'license:read'), the database now has ('' | - | 'license:read', 'license:write')"
+expect_in "the grant, with both values" err.txt \
+	"grants viewer to alice: the run left (none, none), the database now has (none, 'B')"
+expect_same "unchanged" r.db before.db
+
+# A grant the run added and someone deleted since.
+sqlite3 r.db "DELETE FROM rbac_grants WHERE subject = 'bob'"
+cp r.db before.db
+cv rollback --db $DB --auto-approve
+expect_rc "a deleted grant the run added: exit 1" 1
+expect_in "says it is absent now" err.txt "grants viewer to bob: the run left (none, none), the database now has absent"
+expect_same "unchanged again" r.db before.db
+sqlite3 r.db "INSERT INTO rbac_grants (subject, role, scope) VALUES ('bob', 'viewer', '')"
+cv rollback --db $DB --auto-approve -q
+expect_rc "put back as the run left it, the rollback goes through" 0
+expect_eq "B4 undone" "$(q r.db "SELECT undoes FROM converge_runs WHERE id = (SELECT max(id) FROM converge_runs)")" "$B4"
+
+# ---------------------------------------------------------- snapshots
+
+cv apply -m b.yaml --db $DB --auto-approve -q --snapshot-dir snaps
+SB=$(newest)
+S=$(q r.db "SELECT snapshot FROM converge_runs WHERE id = '$SB'")
+expect_eq "--snapshot-dir is used" "$(dirname "$S")" snaps
+expect_eq "the snapshot is named <db>-<run-id>.db" "$(basename "$S")" "r-$(newest).db"
+expect_eq "mode 0600" "$(stat -c %a "$S")" 600
+expect_eq "it holds the state before the run" "$(grants "$S")" "alice/viewer//-"
+cv rollback --db $DB --auto-approve --snapshot-dir rsnaps
+RS=$(q r.db "SELECT snapshot FROM converge_runs WHERE id = (SELECT max(id) FROM converge_runs)")
+expect_eq "rollback takes a snapshot first, in --snapshot-dir" "$(dirname "$RS")" rsnaps
+expect_eq "rollback snapshot mode 0600" "$(stat -c %a "$RS")" 600
+expect_eq "the rollback snapshot holds the state before the rollback" "$(grants "$RS")" "alice/viewer//B bob/viewer//-"
+expect_in "the rollback names its snapshot" out.txt "Snapshot of the database before the rollback: $RS"
+cv apply -m b.yaml --db $DB --auto-approve -q
+n=$(find . -name 'r-*.db' | wc -l)
+cv rollback --db $DB --auto-approve --no-snapshot
+expect_rc "rollback --no-snapshot" 0
+expect_eq "--no-snapshot takes none" "$(find . -name 'r-*.db' | wc -l)" "$n"
+expect_eq "and records none" "$(q r.db "SELECT quote(snapshot) FROM converge_runs WHERE id = (SELECT max(id) FROM converge_runs)")" NULL
+expect_eq "default dir holds only 0600 files" "$(find .converge/snapshots -type f ! -perm 600 | wc -l)" 0
+
+# ------------------------------------------------------------ restore
+
+expect_eq "state before restore" "$(grants r.db)" "alice/viewer//-"
+q r.db "SELECT id FROM converge_runs ORDER BY id" >ids-before.txt
+cv restore --db $DB "$RS"
+expect_rc "restore without --auto-approve and no terminal: exit 1" 1
+expect_eq "nothing restored" "$(grants r.db)" "alice/viewer//-"
+cv restore --db $DB "$RS" --auto-approve
+expect_rc "restore exits 0" 0
+expect_eq "the snapshot's state is back" "$(grants r.db)" "alice/viewer//B bob/viewer//-"
+RR=$(newest)
+expect_eq "a restore run is recorded" "$(q r.db "SELECT kind || ' ' || status FROM converge_runs WHERE id = '$RR'")" "restore applied"
+BEFORE=$(q r.db "SELECT snapshot FROM converge_runs WHERE id = '$RR'")
+expect_eq "the state before the restore was snapshotted" "$(grants "$BEFORE")" "alice/viewer//-"
+expect_eq "that snapshot is 0600" "$(stat -c %a "$BEFORE")" 600
+expect_in "restore names it" out.txt "The state before the restore is in $BEFORE"
+expect_eq "the restore's id is greater than every id before" \
+	"$(sort ids-before.txt | awk -v id="$RR" '$0 >= id' | wc -l)" 0
+manifest d.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {permissions: [license:read]}
+grants:
+  - {subject: dave, role: viewer}
+EOF
+cv apply -m d.yaml --db $DB --auto-approve -q
+D=$(newest)
+expect_eq "apply after restore gets a new id, greater than all ever used" \
+	"$(cat ids-before.txt | awk -v id="$D" '$0 >= id' | wc -l) $(expr "$D" \> "$RR")" "0 1"
+cv rollback --db $DB "$RR" --auto-approve
+expect_rc "a restore is not rolled back" 1
+expect_in "it says which snapshot to restore instead" err.txt "is a restore; to undo it, restore the snapshot it took: $BEFORE"
+cv rollback --db $DB --auto-approve -q
+expect_rc "the apply after the restore rolls back" 0
+cv rollback --db $DB --auto-approve
+expect_rc "the restore itself is not a rollback candidate" 0
+expect_in "the bare rollback skips over it to the restored journal's runs" out.txt "Rollback of run $SB:"
+cv restore --db $DB nosuch.db --auto-approve
+expect_rc "restore of a missing snapshot: exit 1" 1
+expect_in "names it" err.txt "cannot read snapshot 'nosuch.db'"
+
+# ------------------------------------------------------------- the lock
+
+rm -f r.db
+cv apply -m a.yaml --db $DB --auto-approve -q
+cp r.db before.db
+# hold SECONDS: another process holds the write lock for SECONDS.
+hold() {
+	rm -f locked
+	python3 -c '
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+open("locked", "w").close()
+time.sleep(float(sys.argv[2]))
+c.execute("ROLLBACK")' r.db "$1" &
+	HOLDER=$!
+	i=0
+	while [ ! -f locked ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+}
+hold 3
+n=$(find . -name 'r-*.db' | wc -l)
+cv plan -m b.yaml --db $DB --detailed-exitcode
+expect_rc "plan does not need the lock" 2
+cv apply -m b.yaml --db $DB --auto-approve --lock-timeout 0.5
+expect_rc "apply while another holds the lock: exit 4" 4
+expect_in "says the database is locked" err.txt "locked"
+expect_same "the locked-out apply changed nothing" r.db before.db
+expect_eq "and took no snapshot" "$(find . -name 'r-*.db' | wc -l)" "$n"
+cv rollback --db $DB --auto-approve --lock-timeout 0.5
+expect_rc "rollback while another holds the lock: exit 4" 4
+expect_same "the locked-out rollback changed nothing" r.db before.db
+t0=$(date +%s)
+cv apply -m b.yaml --db $DB --auto-approve -q --lock-timeout 20
+t1=$(date +%s)
+expect_rc "with a longer timeout it waits and succeeds" 0
+LOCKED=$(newest)
+expect_eq "it waited for the holder" "$([ $((t1 - t0)) -ge 1 ] && echo yes)" yes
+expect_eq "applied after the wait" "$(grants r.db)" "alice/viewer//B bob/viewer//-"
+wait $HOLDER
+
+# ------------------------------------------------- a step that fails
+
+# The application guards its grants with a trigger: converge's insert of
+# a banned subject fails mid-plan.
+sqlite3 r.db "CREATE TRIGGER no_mallory BEFORE INSERT ON rbac_grants WHEN NEW.subject = 'mallory' BEGIN SELECT RAISE(ABORT, 'mallory may not hold a role'); END;"
+manifest f.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {permissions: [license:read]}
+  admin: {permissions: [license:admin]}
+grants:
+  - {subject: alice, role: viewer}
+  - {subject: mallory, role: admin}
+  - {subject: zed, role: viewer}
+EOF
+before_runs=$(q r.db "SELECT count(*) FROM converge_runs")
+q r.db "SELECT * FROM rbac_roles; SELECT * FROM rbac_role_permissions; SELECT * FROM rbac_grants; SELECT * FROM converge_steps" >state-before.txt
+cv apply -m f.yaml --db $DB --auto-approve
+expect_rc "a failing step: exit 1" 1
+expect_in "the error is the database's" err.txt "mallory may not hold a role"
+expect_in "the error names the step" err.txt "in step: 5: + grants admin to mallory"
+expect_in "the error shows the SQL" err.txt \
+	'sql: INSERT INTO "rbac_grants" ("subject", "role", "scope", "expires_at", "reason") VALUES (?1, ?2, ?3, ?4, ?5)'
+expect_in "says nothing was changed" err.txt "nothing was changed"
+q r.db "SELECT * FROM rbac_roles; SELECT * FROM rbac_role_permissions; SELECT * FROM rbac_grants; SELECT * FROM converge_steps" >state-after.txt
+expect_same "nothing half-applied (roles, grants, steps)" state-after.txt state-before.txt
+F=$(newest)
+expect_eq "a failed run is recorded" "$(q r.db "SELECT count(*) - $before_runs FROM converge_runs") $(q r.db "SELECT kind || ' ' || status FROM converge_runs WHERE id = '$F'")" \
+	"1 apply failed"
+expect_eq "with the error" "$(q r.db "SELECT error FROM converge_runs WHERE id = '$F'")" "sqlite: mallory may not hold a role"
+expect_eq "and no steps" "$(q r.db "SELECT count(*) FROM converge_steps WHERE run_id = '$F'")" 0
+cv history --db $DB
+expect_in "history shows the failed run" out.txt "$F  apply    failed"
+
+cv rollback --db $DB "$F" --auto-approve
+expect_rc "a failed run cannot be rolled back" 1
+expect_in "says it failed" err.txt "run '$F' failed"
+cv rollback --db $DB --auto-approve
+expect_rc "a bare rollback skips the failed run" 0
+expect_in "and undoes the last applied one" out.txt "Rollback of run $LOCKED:"
+expect_not_in "not the failed one" out.txt "$F"
+expect_eq "back at A's grants" "$(grants r.db)" "alice/viewer//-"
+
+sqlite3 r.db "DROP TRIGGER no_mallory"
+cv apply -m f.yaml --db $DB --auto-approve -q
+expect_rc "re-run after the fix converges" 0
+expect_eq "every grant applied" "$(grants r.db)" "alice/viewer//- mallory/admin//- zed/viewer//-"
+cv plan -m f.yaml --db $DB --detailed-exitcode
+expect_rc "and nothing is left to do" 0

@@ -1,0 +1,221 @@
+# The command line (SPEC §1): help and version, usage errors (64), where
+# the database comes from, output formats, --detailed-exitcode, refusing
+# without a terminal, read-only planning of a missing file, quiet and
+# colour.
+. "$TOP/tests/integration/lib.sh"
+
+manifest m.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {permissions: [license:read]}
+grants:
+  - {subject: alice, role: viewer}
+EOF
+
+# -------------------------------------------------------- help, version
+
+for verb in validate plan apply rollback restore status history snapshots inspect; do
+	cv $verb -h
+	expect_rc "$verb -h exits 0" 0
+	expect_eq "$verb -h prints its usage line" "$(head -n 1 out.txt | cut -d ' ' -f 1-3)" "usage: converge $verb"
+	expect_eq "$verb -h prints nothing on stderr" "$ERR" ""
+	cv $verb --help
+	expect_eq "$verb --help is -h" "$(head -n 1 out.txt | cut -d ' ' -f 1-3)" "usage: converge $verb"
+done
+cv plan -h
+expect_in "plan -h lists --detailed-exitcode" out.txt "--detailed-exitcode"
+cv apply -h
+expect_in "apply -h lists --auto-approve" out.txt "--auto-approve"
+cv -h
+expect_rc "converge -h exits 0" 0
+expect_in "converge -h lists the verbs" out.txt "rollback   --db URL [RUN_ID]"
+expect_in "converge -h lists the exit codes" out.txt "64 usage error"
+cv --version
+expect_rc "--version exits 0" 0
+expect_eq "--version prints the version" "$OUT" "converge 0.1.0"
+cv plan --version
+expect_eq "--version after a verb" "$OUT" "converge 0.1.0"
+
+# --------------------------------------------------------- usage errors
+
+cv
+expect_rc "no verb: 64" 64
+expect_in "no verb: usage on stderr" err.txt "usage: converge VERB"
+cv frobnicate --db x.db
+expect_rc "unknown verb: 64" 64
+expect_in "unknown verb is named" err.txt "'frobnicate' is not a converge verb"
+cv plan -m m.yaml --db x.db --frobnicate
+expect_rc "unknown option: 64" 64
+expect_in "unknown option is named" err.txt "unknown option '--frobnicate'"
+cv plan -m
+expect_rc "option without its value: 64" 64
+expect_in "says the option needs a value" err.txt "option '-m' needs a value"
+cv plan -m m.yaml --db x.db extra
+expect_rc "unexpected argument: 64" 64
+cv plan -m m.yaml --db x.db --format xml
+expect_rc "unknown format: 64" 64
+expect_in "names the formats" err.txt "unknown format 'xml' (expected text, json or markdown)"
+cv plan -m m.yaml --db x.db --lock-timeout soon
+expect_rc "bad --lock-timeout: 64" 64
+cv plan -m m.yaml --db x.db --now yesterday
+expect_rc "bad --now: 64" 64
+cv history --db x.db --limit 0
+expect_rc "bad --limit: 64" 64
+cv apply -m m.yaml --db x.db --format json
+expect_rc "an option the verb does not take: 64" 64
+expect_in "says which" err.txt "'apply' does not take --format"
+cv status --db x.db --detailed-exitcode
+expect_rc "--detailed-exitcode is for plan only: 64" 64
+cv validate
+expect_rc "validate without manifests: 64" 64
+cv plan --db x.db
+expect_rc "plan without manifests: 64" 64
+cv restore --db x.db
+expect_rc "restore without a snapshot: 64" 64
+cv plan -m m.yaml
+expect_rc "plan without --db: 64" 64
+expect_in "says where the database comes from" err.txt "no database: pass --db URL or set CONVERGE_DATABASE_URL"
+cv apply -m m.yaml --auto-approve
+expect_rc "apply without --db: 64" 64
+for verb in rollback status history snapshots inspect; do
+	cv $verb
+	expect_rc "$verb without --db: 64" 64
+	expect_in "$verb says where the database comes from" err.txt "pass --db URL or set CONVERGE_DATABASE_URL"
+done
+cv apply -m m.yaml plan.yaml --db x.db --auto-approve
+expect_rc "apply with both -m and FILE: 64" 64
+expect_in "says not both" err.txt "not both"
+cv apply --db x.db --auto-approve
+expect_rc "apply with neither -m nor FILE: 64" 64
+cv plan -m m.yaml --db x.txt
+expect_rc "a database that is not a URL nor a .db/.sqlite path: 64" 64
+expect_eq "none of the usage errors created a database" "$(ls -A | grep -c -e '\.db' -e converge)" 0
+
+# ---------------------------------------------------- where the database is
+
+cv plan -m m.yaml --db missing.db
+expect_rc "plan against a missing SQLite file exits 0" 0
+expect_in "it is planned as empty" out.txt "Plan: 2 to add, 0 to change, 0 to remove."
+expect_eq "and not created" "$(ls -A | grep -c missing)" 0
+expect_eq "no snapshot directory either" "$(ls -A | grep -c converge)" 0
+
+cv apply -m m.yaml --db new.db
+expect_rc "apply without a terminal and without --auto-approve: exit 1" 1
+expect_in "the refusal says why" err.txt "refusing to apply without confirmation: standard input is not a terminal; pass --auto-approve"
+expect_eq "the refused apply created no database file" "$(ls -A | grep -c new.db)" 0
+expect_eq "nor a snapshot directory" "$(ls -A | grep -c converge)" 0
+
+CONVERGE_DATABASE_URL=sqlite:env.db cv apply -m m.yaml --auto-approve -q
+expect_rc "CONVERGE_DATABASE_URL instead of --db" 0
+expect_eq "it applied to that database" "$(q env.db "SELECT subject FROM rbac_grants")" alice
+CONVERGE_DATABASE_URL=sqlite:env.db cv plan -m m.yaml --db other.db
+expect_in "--db wins over CONVERGE_DATABASE_URL" out.txt "converge plan for other.db"
+
+cv apply -m m.yaml --db "sqlite://$PWD/abs.db" --auto-approve -q
+expect_rc "sqlite:///ABS/PATH" 0
+expect_eq "the absolute path was used" "$(q "$PWD/abs.db" "SELECT subject FROM rbac_grants")" alice
+expect_eq "its snapshot is beside it" "$(ls .converge/snapshots | grep -c '^abs-')" 1
+cv apply -m m.yaml --db plain.sqlite --auto-approve -q
+expect_rc "a plain path ending in .sqlite" 0
+expect_eq "plain.sqlite was created" "$(q plain.sqlite "SELECT subject FROM rbac_grants")" alice
+expect_eq "its snapshot drops the extension" "$(ls .converge/snapshots | grep -c '^plain-.*\.db$')" 1
+cv apply -m m.yaml --db plain.db --auto-approve -q
+expect_rc "a plain path ending in .db" 0
+expect_eq "plain.db was created" "$(q plain.db "SELECT subject FROM rbac_grants")" alice
+mkdir sub
+cv apply -m m.yaml --db sqlite:sub/data --auto-approve -q
+expect_rc "sqlite:PATH without an extension" 0
+expect_eq "sub/data was created" "$(q sub/data "SELECT subject FROM rbac_grants")" alice
+expect_eq "snapshots beside the file: sub/.converge/snapshots" "$(ls sub/.converge/snapshots | grep -c '^data-')" 1
+cv --db=plain.db plan -m m.yaml
+expect_rc "--db=URL, before the verb" 0
+expect_in "no changes there" out.txt "No changes"
+
+# ------------------------------------------------------------- formats
+
+cv plan -m m.yaml --db fmt.db --format json
+expect_rc "json plan exits 0" 0
+expect_eq "json plan parses, with its steps" \
+	"$(python3 -c 'import json; p = json.load(open("out.txt")); print(p["format"], p["database"], len(p["steps"]), p["steps"][1]["object"], p["summary"]["add"])')" \
+	"converge-plan/1 fmt.db 2 viewer to alice 2"
+cv plan -m m.yaml --db fmt.db --format markdown
+expect_in "markdown plan has a heading" out.txt '### converge plan for `fmt.db`'
+expect_in "markdown plan has a diff block" out.txt '```diff'
+expect_in "markdown plan has the steps" out.txt "+ grant viewer to alice"
+cv plan -m m.yaml --db fmt.db
+expect_eq "text plan header" "$(head -n 1 out.txt)" "converge plan for fmt.db"
+
+cv apply -m m.yaml --db fmt.db --auto-approve -q --actor cli-test
+cv status --db fmt.db --format json
+expect_rc "json status exits 0" 0
+expect_eq "json status parses" \
+	"$(python3 -c 'import json; s = json.load(open("out.txt")); print(s["database"], s["lock"], len(s["runs"]), s["runs"][0]["kind"], s["runs"][0]["actor"], s["runs"][0]["steps"])')" \
+	"fmt.db free 1 apply cli-test 2"
+cv status --db fmt.db --format markdown
+expect_in "markdown status has a heading" out.txt '### converge status for `fmt.db`'
+cv status --db fmt.db
+expect_in "text status" out.txt "lock:     free"
+cv history --db fmt.db --format json
+expect_rc "json history exits 0" 0
+expect_eq "json history parses" \
+	"$(python3 -c 'import json; h = json.load(open("out.txt")); print(len(h), h[0]["kind"], h[0]["status"], h[0]["steps"], h[0]["snapshot"] is not None)')" \
+	"1 apply applied 2 True"
+cv history --db fmt.db --format markdown
+expect_in "markdown history has a heading" out.txt '### converge history for `fmt.db`'
+cv history --db fmt.db
+expect_in "text history" out.txt "apply    applied   2 steps  by cli-test"
+
+# ---------------------------------------------------- --detailed-exitcode
+
+cv plan -m m.yaml --db fmt.db --detailed-exitcode
+expect_rc "--detailed-exitcode, no changes: 0" 0
+cv plan -m m.yaml --db fresh.db --detailed-exitcode
+expect_rc "--detailed-exitcode, changes: 2" 2
+manifest bad.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {permisions: [license:read]}
+EOF
+cv plan -m bad.yaml --db fresh.db --detailed-exitcode
+expect_rc "--detailed-exitcode, error: 1" 1
+expect_in "the manifest error is placed and suggests the key" err.txt "bad.yaml:3:12: error: unknown key 'permisions' in a role (did you mean 'permissions'?)"
+cv plan -m m.yaml --db fresh.db
+expect_rc "without --detailed-exitcode changes are 0" 0
+
+# ---------------------------------------------------------------- quiet
+
+cv plan -m m.yaml --db fresh.db -q
+expect_rc "plan -q exits 0" 0
+expect_eq "plan -q prints nothing" "$OUT$ERR" ""
+cv apply -m m.yaml --db quiet.db --auto-approve -q
+expect_rc "apply -q exits 0" 0
+expect_eq "apply -q prints nothing" "$OUT$ERR" ""
+expect_eq "but applies" "$(q quiet.db "SELECT count(*) FROM rbac_grants")" 1
+cv plan -m bad.yaml --db fresh.db -q
+expect_in "-q still prints errors" err.txt "unknown key 'permisions'"
+
+# --------------------------------------------------------------- colour
+
+# On a terminal the plan is coloured unless --no-color or NO_COLOR.
+if command -v script >/dev/null 2>&1; then
+	esc=$(printf '\033')
+	tty_run() { script -qec "$*" /dev/null </dev/null >tty.txt 2>&1; }
+	(unset NO_COLOR; tty_run "$CONVERGE" plan -m m.yaml --db fresh.db)
+	expect_eq "on a terminal the plan has colour (both step lines)" "$(grep -c "$esc\[" tty.txt)" 2
+	(unset NO_COLOR; tty_run "$CONVERGE" plan -m m.yaml --db fresh.db --no-color)
+	expect_eq "--no-color: no escape codes" "$(grep -c "$esc" tty.txt)" 0
+	expect_in "--no-color: the plan is there" tty.txt "+ grant viewer to alice"
+	(NO_COLOR=1; export NO_COLOR; tty_run "$CONVERGE" plan -m m.yaml --db fresh.db)
+	expect_eq "NO_COLOR: no escape codes" "$(grep -c "$esc" tty.txt)" 0
+
+	# On a terminal apply asks, and only 'yes' applies.
+	printf 'no\n' | script -qec "\"$CONVERGE\" apply -m m.yaml --db tty.db" /dev/null >tty.txt 2>&1
+	expect_in "on a terminal apply asks" tty.txt "Do you want to apply these changes?"
+	expect_in "anything but yes cancels" tty.txt "apply cancelled; nothing was changed"
+	expect_eq "cancelled: no database file" "$(ls -A | grep -c tty.db)" 0
+	(sleep 1; printf 'yes\n') | script -qec "\"$CONVERGE\" apply -m m.yaml --db tty.db" /dev/null >tty.txt 2>&1
+	expect_in "yes applies" tty.txt "Apply complete: 2 steps"
+	expect_eq "applied" "$(q tty.db "SELECT count(*) FROM rbac_grants")" 1
+fi
+cv plan -m m.yaml --db fresh.db
+expect_eq "not a terminal: no escape codes" "$(grep -c "$(printf '\033')" out.txt)" 0

@@ -92,5 +92,19 @@ void cv_state_release(struct cv_state *s)
 	free(s->roles);
 	free(s->grants);
 	free(s->min_grants);
+	free(s->flags);
 	memset(s, 0, sizeof(*s));
+}
+
+static int flag_name_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct cv_flag *)elem)->name);
+}
+
+const struct cv_flag *cv_state_flag(const struct cv_state *s, const char *name)
+{
+	if (!s->nflags)
+		return NULL;
+	return bsearch(name, s->flags, s->nflags, sizeof(*s->flags),
+		       flag_name_cmp);
 }

@@ -90,6 +90,7 @@ const struct cv_kind *cv_kind_find(const char *name);
 extern const struct cv_kind cv_kind_schema;
 extern const struct cv_kind cv_kind_roles;
 extern const struct cv_kind cv_kind_grants;
+extern const struct cv_kind cv_kind_flags;
 extern const struct cv_kind cv_kind_guards;
 
 /*

@@ -81,6 +81,25 @@ struct cv_min_grant {
 	struct cv_mark mark;
 };
 
+struct cv_flag_tenant {
+	const char *tenant;
+	bool enabled;
+	struct cv_mark mark;
+};
+
+struct cv_flag {
+	const char *name;
+	bool enabled;
+	const char *description;   /* or NULL */
+	const char **requires;     /* sorted */
+	size_t nrequires;
+	const char **checks;       /* sorted */
+	size_t nchecks;
+	struct cv_flag_tenant *tenants;  /* sorted by tenant */
+	size_t ntenants;
+	struct cv_mark mark;
+};
+
 /* The contents of the sections, desired or live. */
 struct cv_state {
 	unsigned sections;          /* CV_SEC_* present (desired) or read (live) */
@@ -104,9 +123,12 @@ struct cv_state {
 	struct cv_min_grant *min_grants;
 	size_t nmin_grants;
 
+	struct cv_flag *flags;
+	size_t nflags;
+
 	/* capacities of the malloc'd arrays above */
 	size_t chain_alloc, applied_alloc, roles_alloc, grants_alloc,
-	       min_grants_alloc;
+	       min_grants_alloc, flags_alloc;
 };
 
 /* Frees the arrays (strings belong to an arena). */
@@ -116,5 +138,7 @@ void cv_state_release(struct cv_state *s);
 const struct cv_role *cv_state_role(const struct cv_state *s,
 				    const char *name);
 int cv_grant_cmp(const struct cv_grant *a, const struct cv_grant *b);
+const struct cv_flag *cv_state_flag(const struct cv_state *s,
+				    const char *name);
 
 #endif

@@ -1,0 +1,91 @@
+# Feature flags: switched off first and on last, in `requires` order;
+# per-tenant overrides; rollback in the reverse order; bad input.
+. "$TOP/tests/integration/lib.sh"
+
+manifest m/flags.yaml <<'Y'
+version: 1
+flags:
+  catalog_v2_columns: {enabled: true}
+  catalog_api_v2: {enabled: true, requires: [catalog_v2_columns], description: "API v2"}
+  rls_enabled: {enabled: false, tenants: {acme: true}}
+Y
+cv plan -m m --db sqlite:f.db
+expect_rc "plan exits 0" 0
+expect_eq "flags that turn on come last, required ones first" \
+	"$(grep -n 'flag' out.txt | sed 's/^\([0-9]*\):  \(.\) flag \([^:]*\).*/\2 \3/' | tr '\n' '|')" \
+	"+ rls_enabled|+ catalog_v2_columns|+ rls_enabled for acme|+ catalog_api_v2|"
+cv apply -m m --db sqlite:f.db --auto-approve
+expect_rc "apply exits 0" 0
+expect_eq "flags stored" "$(q f.db "SELECT name || '=' || enabled FROM feature_flags ORDER BY name" | tr '\n' ' ')" \
+	"catalog_api_v2=1 catalog_v2_columns=1 rls_enabled=0 "
+expect_eq "description stored" "$(q f.db "SELECT description FROM feature_flags WHERE name = 'catalog_api_v2'")" "API v2"
+expect_eq "tenant override stored" "$(q f.db "SELECT flag || ' ' || tenant || ' ' || enabled FROM feature_flag_tenants")" "rls_enabled acme 1"
+cv apply -m m --db sqlite:f.db --auto-approve
+expect_in "re-apply changes nothing" out.txt "No changes"
+
+manifest m/flags.yaml <<'Y'
+version: 1
+flags:
+  catalog_v2_columns: {enabled: false}
+  catalog_api_v2: {enabled: false, requires: [catalog_v2_columns], description: "API v2"}
+  rls_enabled: {enabled: false, tenants: {acme: false, globex: true}}
+Y
+cv plan -m m --db sqlite:f.db
+expect_eq "flags that turn off come first, dependents before what they require" \
+	"$(grep 'flag' out.txt | sed 's/^  \(.\) flag \([^:]*\).*/\1 \2/' | tr '\n' '|')" \
+	"- catalog_api_v2|- catalog_v2_columns|- rls_enabled for acme|+ rls_enabled for globex|"
+expect_eq "disabling is phase 1, enabling phase 7" \
+	"$("$CONVERGE" plan -m m --db sqlite:f.db --format json | python3 -c 'import json,sys; print(" ".join("%d%s" % (s["phase"], s["action"][0]) for s in json.load(sys.stdin)["steps"]))')" \
+	"1d 1d 1d 7e"
+cv apply -m m --db sqlite:f.db --auto-approve
+expect_rc "second apply exits 0" 0
+expect_eq "all off" "$(q f.db "SELECT sum(enabled) FROM feature_flags")" 0
+cv rollback --db sqlite:f.db --auto-approve
+expect_rc "rollback exits 0" 0
+expect_eq "rollback switches off what the run switched on, first" \
+	"$(grep 'flag' out.txt | sed 's/^  \(.\) flag \([^:]*\).*/\1 \2/' | tr '\n' '|')" \
+	"- rls_enabled for globex|+ rls_enabled for acme|+ catalog_v2_columns|+ catalog_api_v2|"
+expect_eq "flags back as the first run left them" "$(q f.db "SELECT name || '=' || enabled FROM feature_flags ORDER BY name" | tr '\n' ' ')" \
+	"catalog_api_v2=1 catalog_v2_columns=1 rls_enabled=0 "
+expect_eq "overrides back" "$(q f.db "SELECT tenant || '=' || enabled FROM feature_flag_tenants ORDER BY tenant" | tr '\n' ' ')" "acme=1 "
+
+cv inspect --db sqlite:f.db
+expect_in "inspect prints the flags" out.txt "catalog_api_v2: {enabled: true, description: API v2}"
+mkdir -p ins && cp out.txt ins/live.yaml
+cv plan -m ins --db sqlite:f.db --detailed-exitcode
+expect_rc "inspect's output plans as no changes" 0
+
+# A flag removed from the manifests is deleted, in phase 1, with its overrides.
+manifest m/flags.yaml <<'Y'
+version: 1
+flags:
+  catalog_v2_columns: {enabled: true}
+Y
+cv apply -m m --db sqlite:f.db --auto-approve
+expect_eq "removed flags deleted" "$(q f.db "SELECT group_concat(name) FROM feature_flags")" "catalog_v2_columns"
+expect_eq "their overrides deleted" "$(q f.db "SELECT count(*) FROM feature_flag_tenants")" 0
+
+# Bad input: each a located error, nothing created.
+manifest bad/a.yaml <<'Y'
+version: 1
+flags:
+  a: {enabled: true, requires: [b]}
+  b: {enabled: false}
+  c: {enabled: yes}
+  d: {enabled: true, requires: [nope]}
+  e: {enabled: true, requires: [f]}
+  f: {enabled: true, requires: [e]}
+  g: {description: no enabled}
+  h: {enabled: false, tenants: {acme: true}, requires: [b]}
+  i: {enabled: true, checks: [rls_fail_closed]}
+Y
+cv plan -m bad --db sqlite:bad.db
+expect_rc "bad flags: exit 1" 1
+expect_in "enabled flag requiring a disabled one" err.txt "bad/a.yaml:3:3: error: flag 'a' is enabled but requires 'b', which is not"
+expect_in "booleans are true/false only" err.txt "bad/a.yaml:5:16: error: expected true or false for 'enabled', got 'yes'"
+expect_in "unknown required flag" err.txt "flag 'd' requires undefined flag 'nope'"
+expect_in "cycle" err.txt "flag 'e' is part of a cycle of 'requires'"
+expect_in "enabled is required" err.txt "flag 'g' has no 'enabled' (true or false)"
+expect_in "tenant override requiring a disabled flag" err.txt "flag 'h' is enabled for tenant 'acme' but requires 'b', which is not enabled for it"
+expect_in "undefined check" err.txt "flag 'i' names check 'rls_fail_closed', but no manifest defines checks"
+expect_eq "no database created" "$(test -e bad.db && echo yes || echo no)" no

@@ -123,6 +123,9 @@ static int run_stmts(struct cv_ctx *ctx, const struct cv_step *st,
 
 		if (s->script)
 			ret = ctx->be->exec_script(ctx->db, s->sql, err);
+		else if (st->action == CV_ACT_CHECK)
+			ret = cv_check_eval(ctx, st->object, s->sql,
+					    st->after ? st->after : "", err);
 		else
 			ret = ctx->be->exec(ctx->db, s->sql, s->params,
 					    s->nparams, err);

@@ -93,6 +93,7 @@ void cv_state_release(struct cv_state *s)
 	free(s->grants);
 	free(s->min_grants);
 	free(s->flags);
+	free(s->checks);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -207,6 +207,9 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 	for (i = 0; i < run.nr; i++) {
 		const struct cv_step *st = &run.steps[i];
 
+		/* Checks verified the run; they change nothing to undo. */
+		if (st->action == CV_ACT_CHECK)
+			continue;
 		if (st->flags & CV_STEP_IRREVERSIBLE || !st->ninv) {
 			ret = cv_error_set(err, CV_EREFUSED,
 					   "run '%s' cannot be rolled back: step %u (%s %s) is irreversible; restore its snapshot instead: %s",
@@ -237,6 +240,8 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 		struct cv_step *st;
 		uint32_t k;
 
+		if (o->action == CV_ACT_CHECK)
+			continue;
 		st = cv_plan_add(out, phase_of(act), act,
 				 cv_arena_strdup(&out->arena, o->kind),
 				 cv_arena_strdup(&out->arena, o->object));

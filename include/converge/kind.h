@@ -92,6 +92,15 @@ extern const struct cv_kind cv_kind_roles;
 extern const struct cv_kind cv_kind_grants;
 extern const struct cv_kind cv_kind_flags;
 extern const struct cv_kind cv_kind_guards;
+extern const struct cv_kind cv_kind_checks;
+
+/*
+ * Runs a check's query on ctx->db and compares its rows with `expect`
+ * (canonical form).  CV_ECHECK with "check 'name' failed: expected …, got
+ * …" when they differ.
+ */
+int cv_check_eval(struct cv_ctx *ctx, const char *name, const char *sql,
+		  const char *expect, struct cv_error *err);
 
 /*
  * Canonical encoding of values for `before`/`after` and fingerprints:

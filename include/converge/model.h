@@ -100,6 +100,15 @@ struct cv_flag {
 	struct cv_mark mark;
 };
 
+struct cv_check {
+	const char *name;
+	const char *sql;
+	const char *as_role;       /* PostgreSQL: SET LOCAL ROLE; or NULL */
+	const char *expect;        /* canonical rows (see checks.c) */
+	const char *expect_text;   /* as the manifest wrote it, for messages */
+	struct cv_mark mark;
+};
+
 /* The contents of the sections, desired or live. */
 struct cv_state {
 	unsigned sections;          /* CV_SEC_* present (desired) or read (live) */
@@ -126,9 +135,12 @@ struct cv_state {
 	struct cv_flag *flags;
 	size_t nflags;
 
+	struct cv_check *checks;
+	size_t nchecks;
+
 	/* capacities of the malloc'd arrays above */
 	size_t chain_alloc, applied_alloc, roles_alloc, grants_alloc,
-	       min_grants_alloc, flags_alloc;
+	       min_grants_alloc, flags_alloc, checks_alloc;
 };
 
 /* Frees the arrays (strings belong to an arena). */

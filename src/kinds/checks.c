@@ -1,0 +1,473 @@
+/*
+ * The `checks` kind: verifiers that run inside the apply transaction,
+ * after every change and before any flag is switched on.  A check that
+ * does not return what it expects rolls the whole run back (exit 5).
+ *
+ * Checks own no storage.  In a plan with changes each check is a step of
+ * phase 6; `plan` itself runs, read-only, the checks that none of the
+ * plan's steps can affect, and lists the others as "run at apply".
+ *
+ * Rows are compared in a canonical text form: each row's cells as
+ * "<len>:<text>" (or "~" for NULL) followed by ";".  Values compare as
+ * the database prints them, so `expect: 0` matches count(*) = 0.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "converge/kind.h"
+
+/* Skips blanks and SQL comments. */
+static const char *skip_blank(const char *p)
+{
+	for (;;) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (p[0] == '-' && p[1] == '-') {
+			while (*p && *p != '\n')
+				p++;
+		} else if (p[0] == '/' && p[1] == '*') {
+			const char *end = strstr(p + 2, "*/");
+
+			p = end ? end + 2 : p + strlen(p);
+		} else {
+			return p;
+		}
+	}
+}
+
+/* One statement that reads: SELECT or WITH, and no second statement. */
+static bool single_select(const char *sql)
+{
+	const char *p = skip_blank(sql);
+
+	if (strncasecmp(p, "SELECT", 6) != 0 && strncasecmp(p, "WITH", 4) != 0)
+		return false;
+	while (*p) {
+		if (*p == '\'' || *p == '"' || *p == '`') {
+			char q = *p++;
+
+			while (*p && *p != q)
+				p++;
+			if (*p)
+				p++;
+			continue;
+		}
+		if ((p[0] == '-' && p[1] == '-') || (p[0] == '/' && p[1] == '*')) {
+			p = skip_blank(p);
+			continue;
+		}
+		if (*p == ';')
+			return *skip_blank(p + 1) == '\0';
+		p++;
+	}
+	return true;
+}
+
+static void canon_cell(struct cv_buf *b, const char *s)
+{
+	cv_canon_add(b, s);
+}
+
+/* The canonical rows of an `expect`: a scalar, or a list of rows. */
+static int load_expect(const struct cv_node *n, struct cv_loader *ld,
+		       struct cv_buf *out)
+{
+	int ret = 0;
+
+	if (n->type == CV_NODE_SCALAR) {
+		canon_cell(out, cv_yaml_is_null(n) ? NULL : n->str);
+		cv_buf_addch(out, ';');
+		return 0;
+	}
+	if (cv_yaml_expect(n, CV_NODE_SEQ, "expect", ld->diags))
+		return CV_EINVAL;
+	cv_yaml_each(row, n) {
+		if (row->type == CV_NODE_SCALAR) {
+			canon_cell(out, cv_yaml_is_null(row) ? NULL : row->str);
+		} else if (row->type == CV_NODE_SEQ) {
+			cv_yaml_each(cell, row) {
+				if (cell->type != CV_NODE_SCALAR) {
+					cv_diag_error(ld->diags, &cell->mark,
+						      "a cell of 'expect' must be a value, got %s",
+						      cv_yaml_type_name(cell));
+					ret = CV_EINVAL;
+					continue;
+				}
+				canon_cell(out, cv_yaml_is_null(cell) ? NULL :
+					   cell->str);
+			}
+		} else {
+			cv_diag_error(ld->diags, &row->mark,
+				      "a row of 'expect' must be a value or a list of values, got %s",
+				      cv_yaml_type_name(row));
+			ret = CV_EINVAL;
+		}
+		cv_buf_addch(out, ';');
+	}
+	return ret;
+}
+
+/* Readable rows for messages: "0", or "[a, b]; [c, d]", or "no rows". */
+static char *show_rows(const char *canon)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	const char *p = canon;
+	size_t rows = 0, cells = 0;
+	bool single;
+
+	for (; *p; p++)
+		if (*p == ';')
+			rows++;
+	p = canon;
+	if (!rows) {
+		cv_buf_adds(&b, "no rows");
+		return cv_buf_detach(&b);
+	}
+	single = rows == 1;
+	while (*p) {
+		struct cv_buf row = CV_BUF_INIT;
+
+		cells = 0;
+		while (*p && *p != ';') {
+			if (cells++)
+				cv_buf_adds(&row, ", ");
+			if (*p == '~') {
+				cv_buf_adds(&row, "NULL");
+				p++;
+			} else {
+				char *end;
+				size_t n = strtoul(p, &end, 10);
+
+				cv_buf_add(&row, end + 1, n);
+				p = end + 1 + n;
+			}
+		}
+		if (*p == ';')
+			p++;
+		if (b.len)
+			cv_buf_adds(&b, "; ");
+		if (single && cells == 1)
+			cv_buf_adds(&b, cv_buf_str(&row));
+		else
+			cv_buf_addf(&b, "[%s]", cv_buf_str(&row));
+		cv_buf_release(&row);
+	}
+	return cv_buf_detach(&b);
+}
+
+static int checks_load(struct cv_state *want, const struct cv_node *node,
+		       struct cv_loader *ld)
+{
+	static const char *const keys[] = { "sql", "as_role", "expect", NULL };
+	int ret = 0;
+
+	if (cv_yaml_is_null(node))
+		return 0;
+	if (cv_yaml_expect(node, CV_NODE_MAP, "checks", ld->diags))
+		return CV_EINVAL;
+	cv_yaml_each(e, node) {
+		struct cv_buf canon = CV_BUF_INIT;
+		const struct cv_node *v;
+		struct cv_check c;
+		char *shown;
+
+		memset(&c, 0, sizeof(c));
+		c.name = e->key;
+		c.mark = e->key_mark;
+		if (cv_check_name(e->key, "check name", &e->key_mark, ld->diags) ||
+		    cv_yaml_expect(e, CV_NODE_MAP, e->key, ld->diags)) {
+			ret = CV_EINVAL;
+			continue;
+		}
+		if (cv_yaml_check_keys(e, keys, "a check", ld->diags))
+			ret = CV_EINVAL;
+		v = cv_yaml_get(e, "sql");
+		if (!v) {
+			cv_diag_error(ld->diags, &e->key_mark,
+				      "check '%s' has no 'sql'", cv_shorten(e->key));
+			ret = CV_EINVAL;
+		} else if (cv_yaml_as_string(v, "sql", ld->diags, &c.sql)) {
+			ret = CV_EINVAL;
+		} else if (!single_select(c.sql)) {
+			cv_diag_error(ld->diags, &v->mark,
+				      "check '%s' must be a single SELECT (or WITH … SELECT) statement",
+				      cv_shorten(e->key));
+			ret = CV_EINVAL;
+		}
+		if ((v = cv_yaml_get(e, "as_role")) && !cv_yaml_is_null(v) &&
+		    (cv_yaml_as_string(v, "as_role", ld->diags, &c.as_role) ||
+		     cv_check_name(c.as_role, "as_role", &v->mark, ld->diags)))
+			ret = CV_EINVAL;
+		v = cv_yaml_get(e, "expect");
+		if (!v) {
+			cv_diag_error(ld->diags, &e->key_mark,
+				      "check '%s' has no 'expect'", cv_shorten(e->key));
+			ret = CV_EINVAL;
+		} else if (load_expect(v, ld, &canon)) {
+			ret = CV_EINVAL;
+		}
+		c.expect = cv_arena_strdup(ld->strings, cv_buf_str(&canon));
+		shown = show_rows(c.expect);
+		c.expect_text = cv_arena_strdup(ld->strings, shown);
+		free(shown);
+		cv_buf_release(&canon);
+		CV_GROW(want->checks, want->nchecks + 1, want->checks_alloc);
+		want->checks[want->nchecks++] = c;
+	}
+	return ret;
+}
+
+static int check_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cv_check *)a)->name,
+		      ((const struct cv_check *)b)->name);
+}
+
+static int checks_validate(struct cv_state *want, struct cv_arena *strings,
+			   struct cv_diags *diags)
+{
+	size_t i, k, j;
+	int ret = 0;
+
+	(void)strings;
+	if (want->nchecks > 1)
+		qsort(want->checks, want->nchecks, sizeof(*want->checks),
+		      check_cmp);
+	for (i = 1; i < want->nchecks; i++)
+		if (strcmp(want->checks[i - 1].name, want->checks[i].name) == 0) {
+			const struct cv_mark *m = &want->checks[i - 1].mark;
+
+			cv_diag_error(diags, &want->checks[i].mark,
+				      "check '%s' is defined twice (first at %s:%u:%u)",
+				      cv_shorten(want->checks[i].name), m->file,
+				      m->line, m->col);
+			ret = CV_EINVAL;
+		}
+	/* Flags name the checks that gate them. */
+	for (i = 0; i < want->nflags; i++)
+		for (k = 0; k < want->flags[i].nchecks; k++) {
+			for (j = 0; j < want->nchecks; j++)
+				if (strcmp(want->checks[j].name,
+					   want->flags[i].checks[k]) == 0)
+					break;
+			if (j == want->nchecks) {
+				cv_diag_error(diags, &want->flags[i].mark,
+					      "flag '%s' names undefined check '%s'",
+					      cv_shorten(want->flags[i].name),
+					      cv_shorten(want->flags[i].checks[k]));
+				ret = CV_EINVAL;
+			}
+		}
+	return ret;
+}
+
+struct rows {
+	struct cv_buf canon;
+	size_t n;
+};
+
+static int add_row(void *p, const char *const *cols, const size_t *lens,
+		   int ncols)
+{
+	struct rows *r = p;
+	int i;
+
+	(void)lens;
+	/* A runaway check must not eat the machine: 1,000 rows is plenty
+	 * to tell expected from not. */
+	if (r->n++ >= 1000)
+		return 0;
+	for (i = 0; i < ncols; i++)
+		canon_cell(&r->canon, cols[i]);
+	cv_buf_addch(&r->canon, ';');
+	return 0;
+}
+
+int cv_check_eval(struct cv_ctx *ctx, const char *name, const char *sql,
+		  const char *expect, struct cv_error *err)
+{
+	struct rows r = { CV_BUF_INIT, 0 };
+	char *want, *got;
+	int ret;
+
+	ret = ctx->be->query(ctx->db, sql, NULL, 0, add_row, &r, err);
+	if (ret) {
+		cv_error_prefix(err, "check '%s' could not run", name);
+		cv_buf_release(&r.canon);
+		return ret;
+	}
+	if (strcmp(cv_buf_str(&r.canon), expect) == 0) {
+		cv_buf_release(&r.canon);
+		return 0;
+	}
+	want = show_rows(expect);
+	got = show_rows(cv_buf_str(&r.canon));
+	ret = cv_error_set(err, CV_ECHECK,
+			   "check '%s' failed: expected %s, got %s%s", name,
+			   want, got, r.n > 1000 ? " (first 1,000 rows)" : "");
+	cv_error_set_sql(err, NULL, sql);
+	free(want);
+	free(got);
+	cv_buf_release(&r.canon);
+	return ret;
+}
+
+/* Tables a non-script statement writes: the identifier after INSERT
+ * INTO, UPDATE or DELETE FROM. */
+static char *written_table(const char *sql)
+{
+	const char *p = skip_blank(sql), *start;
+	char q;
+
+	if (strncasecmp(p, "INSERT INTO", 11) == 0)
+		p += 11;
+	else if (strncasecmp(p, "DELETE FROM", 11) == 0)
+		p += 11;
+	else if (strncasecmp(p, "UPDATE", 6) == 0)
+		p += 6;
+	else
+		return NULL;
+	p = skip_blank(p);
+	if (*p == '"' || *p == '`') {
+		q = *p++;
+		start = p;
+		while (*p && *p != q)
+			p++;
+	} else {
+		start = p;
+		while (*p && !isspace((unsigned char)*p) && *p != '(')
+			p++;
+	}
+	return cv_strndup(start, (size_t)(p - start));
+}
+
+/* Whether `word` occurs in sql as a whole identifier (any case). */
+static bool mentions(const char *sql, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p;
+
+	for (p = sql; *p; p++) {
+		if (strncasecmp(p, word, n) != 0)
+			continue;
+		if ((p == sql || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
+		    !(isalnum((unsigned char)p[n]) || p[n] == '_'))
+			return true;
+	}
+	return false;
+}
+
+/* Can a step of the plan change what the check reads? */
+static bool affected(const struct cv_plan *plan, const struct cv_check *c)
+{
+	size_t i;
+	uint32_t k;
+
+	for (i = 0; i < plan->nr; i++) {
+		const struct cv_step *st = &plan->steps[i];
+
+		if (st->action == CV_ACT_CHECK)
+			continue;
+		for (k = 0; k < st->nfwd; k++) {
+			char *t;
+			bool hit;
+
+			if (st->fwd[k].script)
+				return true;	/* migrations change anything */
+			t = written_table(st->fwd[k].sql);
+			hit = !t || mentions(c->sql, t);
+			free(t);
+			if (hit)
+				return true;
+		}
+	}
+	return false;
+}
+
+static int checks_diff(struct cv_ctx *ctx, struct cv_plan *plan,
+		       struct cv_error *err)
+{
+	const struct cv_state *w = ctx->want;
+	size_t i, changes = plan->nr;
+
+	for (i = 0; i < w->nchecks; i++) {
+		const struct cv_check *c = &w->checks[i];
+		struct cv_step *st;
+
+		if (c->as_role && strcmp(ctx->be->name, "postgres") != 0)
+			return cv_error_set(err, CV_EINVAL,
+					    "check '%s': as_role needs PostgreSQL (%s:%u:%u)",
+					    c->name, c->mark.file, c->mark.line,
+					    c->mark.col);
+		if (affected(plan, c))
+			cv_plan_defer_check(plan, c->name);
+		/* Every apply that changes something runs every check. */
+		if (!changes)
+			continue;
+		st = cv_plan_add(plan, CV_PHASE_CHECKS, CV_ACT_CHECK, "checks",
+				 c->name);
+		st->detail = cv_arena_printf(&plan->arena, "expect %s",
+					     c->expect_text);
+		st->after = cv_arena_strdup(&plan->arena, c->expect);
+		if (c->as_role) {
+			struct cv_buf b = CV_BUF_INIT;
+			struct cv_stmt *s;
+
+			cv_buf_adds(&b, "SET LOCAL ROLE ");
+			ctx->be->quote_ident(&b, c->as_role);
+			s = cv_step_fwd(plan, st, b.buf, NULL, 0);
+			s->script = true;
+			cv_buf_release(&b);
+		}
+		cv_step_fwd(plan, st, c->sql, NULL, 0);
+		if (c->as_role)
+			cv_step_fwd(plan, st, "RESET ROLE", NULL, 0)->script = true;
+	}
+	return 0;
+}
+
+/* Runs, read-only, the checks no step of the plan can affect. */
+static int checks_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
+			 struct cv_error *err)
+{
+	const struct cv_state *w = ctx->want;
+	struct cv_buf msg = CV_BUF_INIT;
+	size_t i, k, failed = 0;
+	int ret = 0;
+
+	if (!ctx->db)
+		return 0;
+	for (i = 0; i < w->nchecks; i++) {
+		const struct cv_check *c = &w->checks[i];
+		struct cv_error e = CV_ERROR_INIT;
+		bool deferred = false;
+
+		for (k = 0; k < plan->ndeferred; k++)
+			if (strcmp(plan->deferred_checks[k], c->name) == 0)
+				deferred = true;
+		if (deferred || c->as_role)
+			continue;
+		if (cv_check_eval(ctx, c->name, c->sql, c->expect, &e)) {
+			cv_buf_addf(&msg, "%s%s", failed++ ? "; " : "", e.msg);
+			if (e.code != CV_ECHECK)
+				ret = e.code;
+		}
+		cv_error_release(&e);
+	}
+	if (failed)
+		ret = cv_error_set(err, ret ? ret : CV_EREFUSED,
+				   "%s (against the live database; apply would fail)",
+				   msg.buf);
+	cv_buf_release(&msg);
+	return ret;
+}
+
+const struct cv_kind cv_kind_checks = {
+	.name = "checks",
+	.section = CV_SEC_CHECKS,
+	.load = checks_load,
+	.validate = checks_validate,
+	.diff = checks_diff,
+	.verify = checks_verify,
+};

@@ -1,0 +1,95 @@
+# Checks: run inside the apply transaction after every change and before
+# flags switch on; a failing check rolls everything back (exit 5); plan
+# runs the checks no step can affect and lists the others.
+. "$TOP/tests/integration/lib.sh"
+
+manifest m/app.yaml <<'Y'
+version: 1
+roles:
+  viewer: {permissions: [a:read]}
+grants:
+  - {subject: bob, role: viewer}
+checks:
+  one_viewer:
+    sql: "SELECT count(*) FROM rbac_grants WHERE role = 'viewer'"
+    expect: 1
+  schema_clean:
+    sql: "SELECT name FROM sqlite_master WHERE name LIKE 'tmp_%' ORDER BY name"
+    expect: []
+flags:
+  gated: {enabled: true, checks: [one_viewer]}
+Y
+cv plan -m m --db sqlite:c.db
+expect_rc "plan exits 0" 0
+expect_in "checks are steps of the plan" out.txt "? check one_viewer: expect 1"
+expect_in "a check the plan's steps affect runs at apply" out.txt "Checks run at apply: one_viewer."
+expect_eq "checks come after changes and before flags switch on" \
+	"$(sed -n 's/^  \(.\) \([a-z]*\) \([^:]*\).*/\2 \3/p' out.txt | tr '\n' '|')" \
+	"role viewer|grant viewer to bob|check one_viewer|check schema_clean|flag gated|"
+cv apply -m m --db sqlite:c.db --auto-approve
+expect_rc "apply with passing checks exits 0" 0
+expect_eq "the flag is on" "$(q c.db "SELECT enabled FROM feature_flags WHERE name = 'gated'")" 1
+expect_eq "check steps are journaled" "$(q c.db "SELECT count(*) FROM converge_steps WHERE kind = 'checks' AND status = 'applied'")" 2
+
+# A change whose check fails: nothing applied, exit 5, the failure recorded.
+sed -i 's/expect: 1/expect: 3/; s/- {subject: bob, role: viewer}/- {subject: bob, role: viewer}\n  - {subject: ann, role: viewer}/' m/app.yaml
+cp c.db before.db
+cv apply -m m --db sqlite:c.db --auto-approve
+expect_rc "a failing check exits 5" 5
+expect_in "the failure names the check, expected and actual" err.txt "check 'one_viewer' failed: expected 3, got 2"
+expect_eq "the grant was not added" "$(q c.db "SELECT group_concat(subject) FROM rbac_grants")" "bob"
+expect_eq "the failed run is recorded" "$(q c.db "SELECT status || ': ' || error FROM converge_runs ORDER BY id DESC LIMIT 1")" \
+	"failed: check 'one_viewer' failed: expected 3, got 2"
+expect_eq "the application's tables are as they were" "$(sqlite3 c.db .dump | grep -v converge_ | grep -vi 'INSERT INTO converge')" \
+	"$(sqlite3 before.db .dump | grep -v converge_ | grep -vi 'INSERT INTO converge')"
+
+# Rollback undoes the changes, not the checks.
+sed -i 's/expect: 3/expect: 2/' m/app.yaml
+cv apply -m m --db sqlite:c.db --auto-approve
+expect_rc "with the right expectation it applies" 0
+cv rollback --db sqlite:c.db --auto-approve
+expect_rc "rollback of a run with checks" 0
+expect_eq "rollback has no check steps" "$(grep -c 'check ' out.txt)" 0
+expect_eq "ann's grant undone" "$(q c.db "SELECT group_concat(subject) FROM rbac_grants")" "bob"
+
+# Plan runs unaffected checks against the live state.
+manifest m2/app.yaml <<'Y'
+version: 1
+checks:
+  one_viewer:
+    sql: "SELECT count(*) FROM rbac_grants WHERE role = 'viewer'"
+    expect: 5
+  pairs:
+    sql: "SELECT subject, role FROM rbac_grants ORDER BY subject"
+    expect: [[bob, viewer]]
+Y
+cv plan -m m2 --db sqlite:c.db
+expect_rc "a check that fails against the live state fails the plan" 1
+expect_in "the plan says which check and why" err.txt "check 'one_viewer' failed: expected 5, got 1"
+expect_not_in "the passing check is not reported" err.txt "pairs"
+
+# Bad input.
+manifest bad/a.yaml <<'Y'
+version: 1
+checks:
+  two: {sql: "SELECT 1; DELETE FROM rbac_grants", expect: 1}
+  write: {sql: "DELETE FROM rbac_grants", expect: 0}
+  noexpect: {sql: "SELECT 1"}
+  role: {sql: "SELECT 1", expect: 1, as_role: app_user}
+flags:
+  f: {enabled: true, checks: [nope]}
+Y
+cv validate -m bad
+expect_rc "bad checks: exit 1" 1
+expect_in "not a single statement" err.txt "bad/a.yaml:3:14: error: check 'two' must be a single SELECT"
+expect_in "not a SELECT" err.txt "check 'write' must be a single SELECT"
+expect_in "expect is required" err.txt "check 'noexpect' has no 'expect'"
+expect_in "a flag naming an undefined check" err.txt "flag 'f' names undefined check 'nope'"
+manifest bad2/a.yaml <<'Y'
+version: 1
+checks:
+  role: {sql: "SELECT 1", expect: 1, as_role: app_user}
+Y
+cv plan -m bad2 --db sqlite:c.db
+expect_rc "as_role on SQLite is an error" 1
+expect_in "says it needs PostgreSQL" err.txt "as_role needs PostgreSQL"

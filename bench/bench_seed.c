@@ -1,0 +1,675 @@
+/*
+ * bench_seed: the helper of bench/run.sh.  It generates the inputs of the
+ * benchmarks (migration chains, grant manifests, seeded databases) and
+ * measures the raw-SQL lower bounds the converge figures are compared to,
+ * in-process, with a monotonic clock.
+ *
+ *   bench_seed time [-i IN] [-o OUT] [-e ERR] -- CMD ARGS...
+ *        runs CMD, prints "WALL_SECONDS PEAK_RSS_KB EXIT_CODE CPU_SECONDS"
+ *        (wait4 rusage of that child; exit code 128+N on signal N;
+ *        CPU is user + system time)
+ *   bench_seed chain DIR N UP.sql DOWN.sql
+ *        writes N linked revision files into DIR, and the same up SQL
+ *        (in chain order) and down SQL (in reverse order) as plain scripts
+ *   bench_seed sqlrun DB SCRIPT
+ *        opens DB, runs SCRIPT inside BEGIN/COMMIT, prints seconds
+ *   bench_seed manifest OUT base|changed N
+ *        writes the grant manifest (roles, N grants or the changed set)
+ *   bench_seed roles-manifest OUT
+ *        the roles and the first grant only (to let converge create its
+ *        storage tables before `seed` fills rbac_grants)
+ *   bench_seed seed DB N
+ *        inserts the N base grants into rbac_grants, prints seconds
+ *   bench_seed read DB
+ *        the raw read lower bound of a plan: a prepared SELECT of every
+ *        row of rbac_grants in key order, prints "seconds rows"
+ *   bench_seed backup SRC DST
+ *        copies SRC to DST with SQLite's online backup API
+ *   bench_seed digest DB
+ *        prints "rows hash" of the content of rbac_grants
+ *   bench_seed yaml FILE
+ *        libyaml's bare event parse of FILE, prints "seconds events"
+ *   bench_seed raw-apply DB N
+ *        the raw batched writes of the change set, prepared DELETEs and
+ *        INSERTs in one transaction, prints "seconds deletes inserts"
+ *
+ * The grant set (N = 1,000,000 in run.sh), for i = 1..N:
+ *   subject user%07d(i), role viewer/editor/admin by i % 3,
+ *   scope "tenant:tNN" when i % 1000 == 0 (1,000 scoped grants),
+ *   an expiry in 2027 and a reason when i % 5000 == 1 (200 of them).
+ * The changed set: every grant with i % 10 == 3 is revoked (N/10), and
+ * every subject with i % 10 == 7 gains a second, tenant-scoped editor
+ * grant (N/10): 20% of the table churns, spread evenly over the key space.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+#include <yaml.h>
+
+static const char *const role_names[] = { "viewer", "editor", "admin" };
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "bench_seed: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void sql_die(sqlite3 *db, const char *what)
+{
+	fprintf(stderr, "bench_seed: %s: %s\n", what, sqlite3_errmsg(db));
+	exit(1);
+}
+
+static long parse_n(const char *s)
+{
+	char *end;
+	long n = strtol(s, &end, 10);
+
+	if (*end || n < 1)
+		die("bad count '%s'", s);
+	return n;
+}
+
+/* ---- time ------------------------------------------------------------ */
+
+static int cmd_time(int argc, char **argv)
+{
+	const char *out = NULL, *errf = NULL, *in = NULL;
+	struct rusage ru;
+	double t0, t1;
+	pid_t pid;
+	int i = 0, st, code;
+
+	while (i < argc && strcmp(argv[i], "--") != 0) {
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+			out = argv[++i];
+		else if (strcmp(argv[i], "-e") == 0 && i + 1 < argc)
+			errf = argv[++i];
+		else if (strcmp(argv[i], "-i") == 0 && i + 1 < argc)
+			in = argv[++i];
+		else
+			die("time: unknown option '%s'", argv[i]);
+		i++;
+	}
+	if (i + 1 >= argc)
+		die("time: no command%s", "");
+	argv += i + 1;
+	fflush(stdout);
+	t0 = now_s();
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd;
+
+		if (in) {
+			fd = open(in, O_RDONLY);
+			if (fd < 0 || dup2(fd, 0) < 0)
+				_exit(126);
+			close(fd);
+		}
+		if (out) {
+			fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			if (fd < 0 || dup2(fd, 1) < 0)
+				_exit(126);
+			close(fd);
+		}
+		if (errf) {
+			fd = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			if (fd < 0 || dup2(fd, 2) < 0)
+				_exit(126);
+			close(fd);
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (wait4(pid, &st, 0, &ru) < 0)
+		die("wait4: %s", strerror(errno));
+	t1 = now_s();
+	code = WIFEXITED(st) ? WEXITSTATUS(st) :
+	       WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 255;
+	printf("%.3f %ld %d %.3f\n", t1 - t0, ru.ru_maxrss, code,
+	       (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+	return 0;
+}
+
+/* ---- schema chain ---------------------------------------------------- */
+
+/* A stable, alembic-looking 12-hex-digit id for revision i. */
+static void rev_id(int i, char *buf)
+{
+	unsigned long long h = 1469598103934665603ULL ^ (unsigned long long)i;
+
+	h *= 1099511628211ULL;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	snprintf(buf, 16, "%012llx", h & 0xffffffffffffULL);
+}
+
+static void chain_up(FILE *f, int i, const char *indent)
+{
+	fprintf(f, "%sCREATE TABLE t_%03d (\n", indent, i);
+	fprintf(f, "%s    id INTEGER PRIMARY KEY,\n", indent);
+	fprintf(f, "%s    name TEXT NOT NULL,\n", indent);
+	fprintf(f, "%s    owner TEXT,\n", indent);
+	fprintf(f, "%s    score INTEGER NOT NULL DEFAULT 0,\n", indent);
+	if (i > 0)
+		fprintf(f, "%s    prev_id INTEGER REFERENCES t_%03d (id),\n",
+			indent, i - 1);
+	fprintf(f, "%s    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP\n",
+		indent);
+	fprintf(f, "%s);\n", indent);
+	fprintf(f, "%sCREATE INDEX ix_t_%03d_name ON t_%03d (name);\n", indent,
+		i, i);
+}
+
+static void chain_down(FILE *f, int i, const char *indent)
+{
+	fprintf(f, "%sDROP INDEX ix_t_%03d_name;\n", indent, i);
+	fprintf(f, "%sDROP TABLE t_%03d;\n", indent, i);
+}
+
+static int cmd_chain(int argc, char **argv)
+{
+	const char *dir;
+	FILE *up, *down;
+	long n;
+	int i;
+
+	if (argc != 4)
+		die("usage: chain DIR N UP.sql DOWN.sql%s", "");
+	dir = argv[0];
+	n = parse_n(argv[1]);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		die("mkdir: %s", strerror(errno));
+	up = fopen(argv[2], "w");
+	down = fopen(argv[3], "w");
+	if (!up || !down)
+		die("cannot write the SQL scripts%s", "");
+	for (i = 0; i < n; i++) {
+		char id[16], parent[16], path[4096];
+		FILE *f;
+
+		rev_id(i, id);
+		snprintf(path, sizeof(path), "%s/%s.yaml", dir, id);
+		f = fopen(path, "w");
+		if (!f)
+			die("cannot write '%s'", path);
+		fprintf(f, "# benchmark revision %d of %ld\n", i + 1, n);
+		fprintf(f, "id: \"%s\"\n", id);
+		if (i > 0) {
+			rev_id(i - 1, parent);
+			fprintf(f, "parent: \"%s\"\n", parent);
+		}
+		fprintf(f, "description: Create t_%03d and its name index\n", i);
+		fprintf(f, "up: |\n");
+		chain_up(f, i, "  ");
+		fprintf(f, "down: |\n");
+		chain_down(f, i, "  ");
+		if (fclose(f))
+			die("cannot write '%s'", path);
+		chain_up(up, i, "");
+	}
+	for (i = (int)n - 1; i >= 0; i--)
+		chain_down(down, i, "");
+	if (fclose(up) || fclose(down))
+		die("cannot write the SQL scripts%s", "");
+	return 0;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long len;
+
+	if (!f || fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET))
+		die("cannot read '%s'", path);
+	buf = malloc((size_t)len + 1);
+	if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len)
+		die("cannot read '%s'", path);
+	buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static sqlite3 *open_db(const char *path)
+{
+	sqlite3 *db;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
+			    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+		sql_die(db, path);
+	return db;
+}
+
+static void exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "bench_seed: %s: %s\n", sql, msg);
+		exit(1);
+	}
+}
+
+static int cmd_sqlrun(int argc, char **argv)
+{
+	char *script;
+	sqlite3 *db;
+	double t0;
+
+	if (argc != 2)
+		die("usage: sqlrun DB SCRIPT%s", "");
+	script = slurp(argv[1]);
+	t0 = now_s();
+	db = open_db(argv[0]);
+	exec(db, "BEGIN");
+	exec(db, script);
+	exec(db, "COMMIT");
+	sqlite3_close(db);
+	printf("%.4f\n", now_s() - t0);
+	free(script);
+	return 0;
+}
+
+/* ---- grants ---------------------------------------------------------- */
+
+struct grant {
+	char subject[32];
+	const char *role;
+	char scope[32];
+	char expires[32];	/* empty: NULL */
+	char reason[32];	/* empty: NULL */
+};
+
+static void base_grant(long i, struct grant *g)
+{
+	snprintf(g->subject, sizeof(g->subject), "user%07ld", i);
+	g->role = role_names[i % 3];
+	g->scope[0] = g->expires[0] = g->reason[0] = '\0';
+	if (i % 1000 == 0)
+		snprintf(g->scope, sizeof(g->scope), "tenant:t%02ld",
+			 (i / 1000) % 50);
+	if (i % 5000 == 1) {
+		snprintf(g->expires, sizeof(g->expires),
+			 "2027-%02ld-01T00:00:00Z", 1 + (i / 5000) % 12);
+		snprintf(g->reason, sizeof(g->reason), "INC-%ld", i);
+	}
+}
+
+/* The grant that subject i gains in the changed set (i % 10 == 7). */
+static void extra_grant(long i, struct grant *g)
+{
+	snprintf(g->subject, sizeof(g->subject), "user%07ld", i);
+	g->role = "editor";
+	snprintf(g->scope, sizeof(g->scope), "tenant:t%02ld", i % 50);
+	g->expires[0] = g->reason[0] = '\0';
+}
+
+static void write_grant(FILE *f, const struct grant *g)
+{
+	fprintf(f, "  - {subject: %s, role: %s", g->subject, g->role);
+	if (g->scope[0])
+		fprintf(f, ", scope: \"%s\"", g->scope);
+	if (g->expires[0])
+		fprintf(f, ", expires: \"%s\"", g->expires);
+	if (g->reason[0])
+		fprintf(f, ", reason: \"%s\"", g->reason);
+	fputs("}\n", f);
+}
+
+static void write_roles(FILE *f)
+{
+	fputs("version: 1\n"
+	      "roles:\n"
+	      "  viewer:\n"
+	      "    description: Read licenses and their usage\n"
+	      "    permissions: [license:validate, license:read, license:usage:read]\n"
+	      "  editor:\n"
+	      "    description: Everything a viewer may do, and issue keys\n"
+	      "    inherits: [viewer]\n"
+	      "    permissions: [license:generate]\n"
+	      "  admin:\n"
+	      "    description: Everything an editor may do, and revoke keys\n"
+	      "    inherits: [editor]\n"
+	      "    permissions: [license:revoke, license:admin, system:audit]\n"
+	      "grants:\n", f);
+}
+
+static int cmd_manifest(int argc, char **argv)
+{
+	struct grant g;
+	bool changed;
+	FILE *f;
+	long n, i;
+
+	if (argc != 3)
+		die("usage: manifest OUT base|changed N%s", "");
+	changed = strcmp(argv[1], "changed") == 0;
+	if (!changed && strcmp(argv[1], "base") != 0)
+		die("unknown manifest '%s'", argv[1]);
+	n = parse_n(argv[2]);
+	f = fopen(argv[0], "w");
+	if (!f)
+		die("cannot write '%s'", argv[0]);
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	write_roles(f);
+	for (i = 1; i <= n; i++) {
+		if (!changed || i % 10 != 3) {
+			base_grant(i, &g);
+			write_grant(f, &g);
+		}
+		if (changed && i % 10 == 7) {
+			extra_grant(i, &g);
+			write_grant(f, &g);
+		}
+	}
+	if (fclose(f))
+		die("cannot write '%s'", argv[0]);
+	return 0;
+}
+
+static int cmd_roles_manifest(int argc, char **argv)
+{
+	struct grant g;
+	FILE *f;
+
+	if (argc != 1)
+		die("usage: roles-manifest OUT%s", "");
+	f = fopen(argv[0], "w");
+	if (!f)
+		die("cannot write '%s'", argv[0]);
+	write_roles(f);
+	base_grant(1, &g);
+	write_grant(f, &g);
+	if (fclose(f))
+		die("cannot write '%s'", argv[0]);
+	return 0;
+}
+
+static sqlite3_stmt *prepare(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+			       NULL) != SQLITE_OK)
+		sql_die(db, sql);
+	return st;
+}
+
+static void bind_text(sqlite3_stmt *st, int col, const char *s, bool null)
+{
+	if (null)
+		sqlite3_bind_null(st, col);
+	else
+		sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
+}
+
+static void step_done(sqlite3 *db, sqlite3_stmt *st)
+{
+	if (sqlite3_step(st) != SQLITE_DONE)
+		sql_die(db, sqlite3_sql(st));
+	sqlite3_reset(st);
+}
+
+static const char INSERT_SQL[] =
+	"INSERT INTO rbac_grants (subject, role, scope, expires_at, reason) "
+	"VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char DELETE_SQL[] =
+	"DELETE FROM rbac_grants WHERE subject = ?1 AND role = ?2 AND scope = ?3";
+
+static void insert_grant(sqlite3 *db, sqlite3_stmt *st, const struct grant *g)
+{
+	bind_text(st, 1, g->subject, false);
+	bind_text(st, 2, g->role, false);
+	bind_text(st, 3, g->scope, false);
+	bind_text(st, 4, g->expires, !g->expires[0]);
+	bind_text(st, 5, g->reason, !g->reason[0]);
+	step_done(db, st);
+}
+
+static int cmd_seed(int argc, char **argv)
+{
+	sqlite3_stmt *ins;
+	struct grant g;
+	sqlite3 *db;
+	double t0;
+	long n, i;
+
+	if (argc != 2)
+		die("usage: seed DB N%s", "");
+	n = parse_n(argv[1]);
+	t0 = now_s();
+	db = open_db(argv[0]);
+	exec(db, "BEGIN");
+	/* The first grant came with converge's own apply. */
+	ins = prepare(db, "INSERT OR IGNORE INTO rbac_grants "
+			  "(subject, role, scope, expires_at, reason) "
+			  "VALUES (?1, ?2, ?3, ?4, ?5)");
+	for (i = 1; i <= n; i++) {
+		base_grant(i, &g);
+		insert_grant(db, ins, &g);
+	}
+	sqlite3_finalize(ins);
+	exec(db, "COMMIT");
+	sqlite3_close(db);
+	printf("%.3f\n", now_s() - t0);
+	return 0;
+}
+
+static int cmd_read(int argc, char **argv)
+{
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	size_t bytes = 0;
+	long rows = 0;
+	double t0;
+	int rc, c;
+
+	if (argc != 1)
+		die("usage: read DB%s", "");
+	t0 = now_s();
+	if (sqlite3_open_v2(argv[0], &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK)
+		sql_die(db, argv[0]);
+	st = prepare(db, "SELECT subject, role, scope, expires_at, reason "
+			 "FROM rbac_grants ORDER BY subject, role, scope");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (c = 0; c < 5; c++) {
+			if (sqlite3_column_text(st, c))
+				bytes += (size_t)sqlite3_column_bytes(st, c);
+		}
+		rows++;
+	}
+	if (rc != SQLITE_DONE)
+		sql_die(db, "read");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	printf("%.4f %ld %zu\n", now_s() - t0, rows, bytes);
+	return 0;
+}
+
+/* Copies SRC to DST with the online backup API, as converge's snapshot
+ * does: the lower bound of the snapshot's cost. */
+static int cmd_backup(int argc, char **argv)
+{
+	sqlite3 *src, *dst;
+	sqlite3_backup *b;
+
+	if (argc != 2)
+		die("usage: backup SRC DST%s", "");
+	if (sqlite3_open_v2(argv[0], &src, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK)
+		sql_die(src, argv[0]);
+	dst = open_db(argv[1]);
+	b = sqlite3_backup_init(dst, "main", src, "main");
+	if (!b)
+		sql_die(dst, "backup");
+	if (sqlite3_backup_step(b, -1) != SQLITE_DONE)
+		sql_die(dst, "backup");
+	if (sqlite3_backup_finish(b) != SQLITE_OK)
+		sql_die(dst, "backup");
+	sqlite3_close(dst);
+	sqlite3_close(src);
+	return 0;
+}
+
+/* A content digest of rbac_grants, to check two databases hold the same. */
+static int cmd_digest(int argc, char **argv)
+{
+	unsigned long long h = 1469598103934665603ULL;
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	long rows = 0;
+	int rc, c;
+
+	if (argc != 1)
+		die("usage: digest DB%s", "");
+	if (sqlite3_open_v2(argv[0], &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK)
+		sql_die(db, argv[0]);
+	st = prepare(db, "SELECT subject, role, scope, expires_at, reason "
+			 "FROM rbac_grants ORDER BY subject, role, scope");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (c = 0; c < 5; c++) {
+			const unsigned char *t = sqlite3_column_text(st, c);
+			int n = sqlite3_column_bytes(st, c), k;
+
+			h = (h ^ (t ? 0x01U : 0x02U)) * 1099511628211ULL;
+			for (k = 0; t && k < n; k++)
+				h = (h ^ t[k]) * 1099511628211ULL;
+		}
+		rows++;
+	}
+	if (rc != SQLITE_DONE)
+		sql_die(db, "digest");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	printf("%ld %016llx\n", rows, h);
+	return 0;
+}
+
+static int cmd_yaml(int argc, char **argv)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	long events = 0;
+	double t0;
+	FILE *f;
+	int done = 0;
+
+	if (argc != 1)
+		die("usage: yaml FILE%s", "");
+	t0 = now_s();
+	f = fopen(argv[0], "rb");
+	if (!f || !yaml_parser_initialize(&p))
+		die("cannot read '%s'", argv[0]);
+	yaml_parser_set_input_file(&p, f);
+	while (!done) {
+		if (!yaml_parser_parse(&p, &ev))
+			die("yaml error: %s", p.problem ? p.problem : "?");
+		done = ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+		events++;
+	}
+	yaml_parser_delete(&p);
+	fclose(f);
+	printf("%.4f %ld\n", now_s() - t0, events);
+	return 0;
+}
+
+static int cmd_raw_apply(int argc, char **argv)
+{
+	sqlite3_stmt *ins, *del;
+	struct grant g;
+	sqlite3 *db;
+	long n, i, nd = 0, ni = 0;
+	double t0;
+
+	if (argc != 2)
+		die("usage: raw-apply DB N%s", "");
+	n = parse_n(argv[1]);
+	t0 = now_s();
+	db = open_db(argv[0]);
+	exec(db, "BEGIN IMMEDIATE");
+	del = prepare(db, DELETE_SQL);
+	ins = prepare(db, INSERT_SQL);
+	/* Removals first, then additions, as converge's phases order them. */
+	for (i = 3; i <= n; i += 10) {
+		base_grant(i, &g);
+		bind_text(del, 1, g.subject, false);
+		bind_text(del, 2, g.role, false);
+		bind_text(del, 3, g.scope, false);
+		step_done(db, del);
+		if (sqlite3_changes(db) != 1)
+			die("raw-apply: %s was not there", g.subject);
+		nd++;
+	}
+	for (i = 7; i <= n; i += 10) {
+		extra_grant(i, &g);
+		insert_grant(db, ins, &g);
+		ni++;
+	}
+	sqlite3_finalize(del);
+	sqlite3_finalize(ins);
+	exec(db, "COMMIT");
+	sqlite3_close(db);
+	printf("%.3f %ld %ld\n", now_s() - t0, nd, ni);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{ "time", cmd_time },
+		{ "chain", cmd_chain },
+		{ "sqlrun", cmd_sqlrun },
+		{ "manifest", cmd_manifest },
+		{ "roles-manifest", cmd_roles_manifest },
+		{ "seed", cmd_seed },
+		{ "read", cmd_read },
+		{ "yaml", cmd_yaml },
+		{ "digest", cmd_digest },
+		{ "backup", cmd_backup },
+		{ "raw-apply", cmd_raw_apply },
+	};
+	size_t i;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: bench_seed COMMAND ARGS... (see bench/bench_seed.c)\n");
+		return 64;
+	}
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].fn(argc - 2, argv + 2);
+	fprintf(stderr, "bench_seed: unknown command '%s'\n", argv[1]);
+	return 64;
+}

@@ -1,0 +1,292 @@
+#!/bin/sh
+# converge benchmarks: figures and ratios against raw-SQL lower bounds
+# measured in the same run (see bench/README.md).
+#
+#   make bench                    (builds, then runs this script)
+#   BUILD=build CONVERGE=$PWD/build/converge sh bench/run.sh
+#
+# Knobs (environment): BENCH_GRANTS (default 1000000), BENCH_REVISIONS
+# (200), BENCH_REPS (3; best-of for the big cases), BENCH_CHAIN_REPS (7).
+#
+# Speed targets never fail: the script prints whether each one is met and
+# exits 0, unless a command crashed or gave a wrong answer (exit 1).
+set -u
+
+BUILD=${BUILD:-build}
+CONVERGE=${CONVERGE:-$PWD/$BUILD/converge}
+SEED=$(cd "$(dirname "$BUILD/bench/bench_seed")" && pwd)/bench_seed
+N=${BENCH_GRANTS:-1000000}
+REVS=${BENCH_REVISIONS:-200}
+REPS=${BENCH_REPS:-3}
+CHAIN_REPS=${BENCH_CHAIN_REPS:-7}
+CONVERGE_NOW=2026-11-23T12:00:00Z
+export CONVERGE_NOW
+unset CONVERGE_DATABASE_URL NO_COLOR 2>/dev/null || true
+
+[ -x "$CONVERGE" ] || { echo "bench: $CONVERGE is not built" >&2; exit 1; }
+[ -x "$SEED" ] || { echo "bench: $SEED is not built" >&2; exit 1; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/converge-bench.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+trap 'rm -rf "$T"; exit 130' INT TERM
+
+# Others may relink build/ while this runs: measure private copies.
+mkdir -p "$T/bin"
+cp "$CONVERGE" "$T/bin/converge" && cp "$SEED" "$T/bin/bench_seed" || exit 1
+CONVERGE=$T/bin/converge
+SEED=$T/bin/bench_seed
+
+FAILURES=0
+MET=0
+TARGETS=0
+UNMET=""
+
+fail() {
+	echo "bench: FAILED: $*" >&2
+	FAILURES=$((FAILURES + 1))
+}
+
+# What the later benchmarks need could not be made: stop here.
+fatal() {
+	fail "$*"
+	echo "summary: stopped early; $MET of $TARGETS targets met; $FAILURES failure(s)"
+	exit 1
+}
+
+# timed EXPECTED_RC CMD...: runs CMD with its output in $T/out and $T/err,
+# sets WALL (seconds), RSS (peak KB) and CPU (user + system seconds); a
+# different exit code is a failure.
+timed() {
+	_exp=$1
+	shift
+	set -- $("$SEED" time -o "$T/out" -e "$T/err" -- "$@")
+	WALL=${1:-0} RSS=${2:-0} RC=${3:-255} CPU=${4:-0}
+	if [ "$RC" != "$_exp" ]; then
+		fail "exit code $RC (expected $_exp)"
+		tail -n 5 "$T/err" "$T/out" >&2
+		return 1
+	fi
+	return 0
+}
+
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }'; }
+max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 > a + 0) ? b : a }'; }
+
+# verdict NAME OK: counts a target, sets V to "met" or "NOT met".
+verdict() {
+	TARGETS=$((TARGETS + 1))
+	if [ "$2" = 1 ]; then
+		MET=$((MET + 1))
+		V="met"
+	else
+		UNMET="$UNMET${UNMET:+, }$1"
+		V="NOT met"
+	fi
+}
+
+# ratio_line LABEL CONVERGE_S RAW_S LIMIT TARGET_NAME CONVERGE_CPU RAW_CPU
+ratio_line() {
+	_ok=$(awk -v c="$2" -v r="$3" -v l="$4" 'BEGIN { print (c <= r * l) ? 1 : 0 }')
+	verdict "$5" "$_ok"
+	awk -v n="$1" -v c="$2" -v r="$3" -v l="$4" -v v="$V" -v cc="$6" -v rc="$7" 'BEGIN {
+		printf "  %-34s converge %8.3f s   raw %8.3f s   ratio %6.2fx   target <= %.1fx  %-7s   cpu %.3f / %.3f s\n",
+			n, c, r, c / r, l, v, cc, rc }'
+}
+
+echo "converge benchmarks: $("$CONVERGE" --version 2>/dev/null | head -n 1), $(nproc 2>/dev/null || echo '?') CPUs, $(sqlite3 --version 2>/dev/null | cut -d' ' -f1 | sed 's/^/SQLite CLI /')"
+echo "  wall times (monotonic clock) are the best of several runs, and so is each CPU time"
+echo "  (user + system, \"cpu converge / raw\"); peak RSS is the largest seen"
+echo "  temp dir $T"
+echo
+
+# ---------------------------------------------------------------------
+# 1. Schema chain: REVS revisions up and down, vs the same SQL in one
+#    transaction run by a minimal C program (sqlite3_exec).
+# ---------------------------------------------------------------------
+C=$T/chain
+mkdir -p "$C"
+"$SEED" chain "$C/migrations" "$REVS" "$C/up.sql" "$C/down.sql" || fatal "chain generation"
+printf 'version: 1\nschema: {migrations: migrations, version: head}\n' > "$C/up.yaml"
+printf 'version: 1\nschema: {migrations: migrations, version: base}\n' > "$C/down.yaml"
+
+cu="" cd_="" ru="" rd="" crss="" cuc="" cdc="" ruc="" rdc=""
+i=0
+while [ $i -lt "$CHAIN_REPS" ]; do
+	rm -f "$C/c.db" "$C/r.db"
+	timed 0 "$CONVERGE" apply -m "$C/up.yaml" --db "sqlite:$C/c.db" --auto-approve --no-snapshot &&
+		cu=$(min "$cu" "$WALL") && cuc=$(min "$cuc" "$CPU") && crss=$(max "$crss" "$RSS")
+	if [ $i = 0 ]; then
+		timed 0 "$CONVERGE" plan -m "$C/up.yaml" --db "sqlite:$C/c.db" --detailed-exitcode ||
+			fail "plan after the chain went up shows changes"
+		n=$(sqlite3 "$C/c.db" "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name GLOB 't_[0-9]*'" 2>/dev/null || echo "$REVS")
+		[ "$n" = "$REVS" ] || fail "chain up: $n tables instead of $REVS"
+	fi
+	timed 0 "$CONVERGE" apply -m "$C/down.yaml" --db "sqlite:$C/c.db" --auto-approve --no-snapshot &&
+		cd_=$(min "$cd_" "$WALL") && cdc=$(min "$cdc" "$CPU") && crss=$(max "$crss" "$RSS")
+	if [ $i = 0 ]; then
+		timed 0 "$CONVERGE" plan -m "$C/down.yaml" --db "sqlite:$C/c.db" --detailed-exitcode ||
+			fail "plan after the chain went down shows changes"
+	fi
+	timed 0 "$SEED" sqlrun "$C/r.db" "$C/up.sql" && ru=$(min "$ru" "$WALL") && ruc=$(min "$ruc" "$CPU")
+	timed 0 "$SEED" sqlrun "$C/r.db" "$C/down.sql" && rd=$(min "$rd" "$WALL") && rdc=$(min "$rdc" "$CPU")
+	i=$((i + 1))
+done
+echo "1. schema chain, $REVS revisions (CREATE TABLE + CREATE INDEX each; best of $CHAIN_REPS)"
+if [ -n "$cu" ] && [ -n "$ru" ] && [ -n "$cd_" ] && [ -n "$rd" ]; then
+	ratio_line "chain up ($REVS revisions)" "$cu" "$ru" 1.5 "chain up" "$cuc" "$ruc"
+	ratio_line "chain down ($REVS revisions)" "$cd_" "$rd" 1.5 "chain down" "$cdc" "$rdc"
+	vw=""
+	for i in 1 2 3; do
+		timed 0 "$CONVERGE" --version && vw=$(min "$vw" "$WALL")
+	done
+	awk -v r="$crss" 'BEGIN { printf "  %-34s converge %8.1f MB\n", "chain peak RSS", r / 1024 }'
+	awk -v s="$vw" 'BEGIN { printf "  %-34s converge %8.3f s   (converge --version: part of every converge figure)\n", "process start", s }'
+fi
+echo
+
+# ---------------------------------------------------------------------
+# 2. No-op plan over N grants.
+# ---------------------------------------------------------------------
+G=$T/grants
+mkdir -p "$G"
+"$SEED" manifest "$G/base.yaml" base "$N" &&
+	"$SEED" manifest "$G/changed.yaml" changed "$N" &&
+	"$SEED" roles-manifest "$G/roles.yaml" || fatal "manifest generation"
+# The database: converge creates its storage (roles and one grant), then
+# the grants go straight into rbac_grants.
+timed 0 "$CONVERGE" apply -m "$G/roles.yaml" --db "sqlite:$G/base.db" --auto-approve --no-snapshot ||
+	fatal "creating the storage tables"
+seed_s=$("$SEED" seed "$G/base.db" "$N") || fatal "seeding rbac_grants"
+base_digest=$("$SEED" digest "$G/base.db") || fatal "reading the seeded database"
+
+# Once: the same state built by converge itself from an empty database.
+timed 0 "$CONVERGE" apply -m "$G/base.yaml" --db "sqlite:$G/full.db" --auto-approve --no-snapshot
+full_s=$WALL full_rss=$RSS full_rc=$RC
+if [ "$full_rc" = 0 ]; then
+	d=$("$SEED" digest "$G/full.db")
+	[ "$d" = "$base_digest" ] || fail "converge's own apply of the base manifest differs from the seeded database ($d vs $base_digest)"
+fi
+full_size=$(wc -c < "$G/full.db" 2>/dev/null || echo 0)
+rm -f "$G/full.db"
+
+pw="" prss="" rw="" yw="" pc="" rc2=""
+i=0
+while [ $i -lt "$REPS" ]; do
+	if timed 0 "$CONVERGE" plan -m "$G/base.yaml" --db "sqlite:$G/base.db" --detailed-exitcode; then
+		pw=$(min "$pw" "$WALL")
+		pc=$(min "$pc" "$CPU")
+		prss=$(max "$prss" "$RSS")
+	else
+		fail "no-op plan over $N grants is not empty (exit $RC)"
+	fi
+	timed 0 "$SEED" read "$G/base.db" && rw=$(min "$rw" "$WALL") && rc2=$(min "$rc2" "$CPU")
+	y=$("$SEED" yaml "$G/base.yaml" | cut -d' ' -f1) && yw=$(min "$yw" "$y")
+	i=$((i + 1))
+done
+ymb=$(awk -v b="$(wc -c < "$G/base.yaml")" 'BEGIN { printf "%.1f", b / 1048576 }')
+echo "2. no-op plan over $N grants (manifest $ymb MB; best of $REPS)"
+if [ -n "$pw" ] && [ -n "$rw" ]; then
+	ok_t=$(awk -v w="$pw" 'BEGIN { print (w < 2.0) ? 1 : 0 }')
+	ok_m=$(awk -v m="$prss" 'BEGIN { print (m / 1024 < 400) ? 1 : 0 }')
+	verdict "plan time" "$ok_t"
+	v_t=$V
+	verdict "plan RSS" "$ok_m"
+	v_m=$V
+	awk -v w="$pw" -v v="$v_t" -v c="$pc" 'BEGIN { printf "  %-34s converge %8.3f s   %37s target < 2 s     %-7s   cpu %.3f s\n", "plan (no changes), wall", w, "", v, c }'
+	awk -v m="$prss" -v v="$v_m" 'BEGIN { printf "  %-34s converge %8.1f MB  %37s target < 400 MB  %s\n", "plan (no changes), peak RSS", m / 1024, "", v }'
+	awk -v w="$pw" -v r="$rw" -v c="$pc" -v rc="$rc2" 'BEGIN { printf "  %-34s converge %8.3f s   raw %8.3f s   ratio %6.2fx   (no target)              cpu %.3f / %.3f s\n", "plan vs raw SELECT of every row", w, r, w / r, c, rc }'
+	awk -v y="$yw" 'BEGIN { printf "  %-34s          %8.3f s   (in-process, events only, no tree)\n", "libyaml bare parse of the manifest", y }'
+fi
+awk -v c="$full_s" -v m="$full_rss" -v s="$seed_s" -v z="$full_size" 'BEGIN {
+	printf "  %-34s converge %8.3f s   raw %8.3f s   ratio %6.2fx   (no target, 1 run; raw: in-process INSERTs)\n", "build: apply empty -> all grants", c, s, c / s
+	printf "  %-34s converge %8.1f MB  (database %.0f MB with its journal)\n", "build: apply peak RSS", m / 1024, z / 1048576 }'
+echo
+
+# ---------------------------------------------------------------------
+# 3. Apply the changed set (N/10 revoked, N/10 added) onto the N grants.
+# ---------------------------------------------------------------------
+aw="" arss="" rw3="" sw="" srss="" bw="" ac="" rc3="" sc=""
+i=0
+while [ $i -lt "$REPS" ]; do
+	cp "$G/base.db" "$G/w.db"
+	if timed 0 "$CONVERGE" apply -m "$G/changed.yaml" --db "sqlite:$G/w.db" --auto-approve --no-snapshot; then
+		aw=$(min "$aw" "$WALL")
+		ac=$(min "$ac" "$CPU")
+		arss=$(max "$arss" "$RSS")
+		if [ $i = 0 ]; then
+			timed 0 "$CONVERGE" plan -m "$G/changed.yaml" --db "sqlite:$G/w.db" --detailed-exitcode ||
+				fail "plan after applying the changed set shows changes"
+			conv_digest=$("$SEED" digest "$G/w.db")
+		fi
+	fi
+	rm -f "$G/w.db"
+	cp "$G/base.db" "$G/r.db"
+	if timed 0 "$SEED" raw-apply "$G/r.db" "$N"; then
+		rw3=$(min "$rw3" "$WALL")
+		rc3=$(min "$rc3" "$CPU")
+		if [ $i = 0 ]; then
+			raw_digest=$("$SEED" digest "$G/r.db")
+			[ "$conv_digest" = "$raw_digest" ] ||
+				fail "converge and the raw SQL left different rbac_grants ($conv_digest vs $raw_digest)"
+		fi
+	fi
+	rm -f "$G/r.db"
+	# The same apply with its snapshot (the default: beside the file).
+	cp "$G/base.db" "$G/s.db"
+	if timed 0 "$CONVERGE" apply -m "$G/changed.yaml" --db "sqlite:$G/s.db" --auto-approve; then
+		sw=$(min "$sw" "$WALL")
+		sc=$(min "$sc" "$CPU")
+		srss=$(max "$srss" "$RSS")
+		ls "$G/.converge/snapshots/"s-*.db >/dev/null 2>&1 || fail "apply took no snapshot"
+	fi
+	rm -rf "$G/s.db" "$G/.converge" "$G/b.db"
+	timed 0 "$SEED" backup "$G/base.db" "$G/b.db" && bw=$(min "$bw" "$WALL")
+	rm -f "$G/b.db"
+	i=$((i + 1))
+done
+
+# Undoing a run should cost about what the run did: rollback of an apply
+# of the same shape at a tenth of the size (N/100 revokes + N/100 adds).
+S=$T/small
+NS=$((N / 10))
+mkdir -p "$S"
+rbw="" rba=""
+if "$SEED" manifest "$S/base.yaml" base "$NS" &&
+	"$SEED" manifest "$S/changed.yaml" changed "$NS" &&
+	"$CONVERGE" apply -m "$G/roles.yaml" --db "sqlite:$S/x.db" --auto-approve --no-snapshot -q &&
+	"$SEED" seed "$S/x.db" "$NS" >/dev/null; then
+	small_digest=$("$SEED" digest "$S/x.db")
+	timed 0 "$CONVERGE" apply -m "$S/changed.yaml" --db "sqlite:$S/x.db" --auto-approve --no-snapshot &&
+		rba=$WALL &&
+		timed 0 "$CONVERGE" rollback --db "sqlite:$S/x.db" --auto-approve --no-snapshot &&
+		rbw=$WALL
+	if [ -n "$rbw" ]; then
+		d=$("$SEED" digest "$S/x.db")
+		[ "$d" = "$small_digest" ] || fail "rollback did not restore rbac_grants ($d vs $small_digest)"
+	fi
+else
+	fail "building the rollback case"
+fi
+rm -rf "$S"
+
+echo "3. apply $((N / 10)) revokes + $((N / 10)) new grants onto $N (best of $REPS)"
+if [ -n "$aw" ] && [ -n "$rw3" ]; then
+	ratio_line "apply --no-snapshot" "$aw" "$rw3" 1.5 "apply" "$ac" "$rc3"
+	awk -v m="$arss" 'BEGIN { printf "  %-34s converge %8.1f MB\n", "apply peak RSS", m / 1024 }'
+fi
+if [ -n "$sw" ] && [ -n "$aw" ]; then
+	awk -v s="$sw" -v a="$aw" -v m="$srss" -v b="$bw" -v sc="$sc" -v ac="$ac" 'BEGIN {
+		printf "  %-34s converge %8.3f s   snapshot cost %+.3f s wall, %+.3f s cpu (raw backup API copy %.3f s)\n",
+			"apply with snapshot (default)", s, s - a, sc - ac, b
+		printf "  %-34s converge %8.1f MB\n", "apply with snapshot, peak RSS", m / 1024 }'
+fi
+if [ -n "$rbw" ] && [ -n "$rba" ]; then
+	awk -v r="$rbw" -v a="$rba" -v n="$((NS / 5))" 'BEGIN {
+		printf "  %-34s converge %8.3f s   its apply %6.3f s   ratio %6.2fx   (no target, 1 run)\n",
+			"rollback of a " n "-step run", r, a, r / a }'
+fi
+echo
+
+# ---------------------------------------------------------------------
+echo "summary: $MET of $TARGETS targets met${UNMET:+ (not met: $UNMET)}; $FAILURES failure(s)"
+[ "$FAILURES" = 0 ]

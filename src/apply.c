@@ -112,9 +112,27 @@ static void name_step(struct cv_error *err, const struct cv_step *st,
 	free(sql);
 }
 
-static int run_stmts(struct cv_ctx *ctx, const struct cv_step *st,
-		     struct cv_error *err)
+/* Parameters with the values known only now filled in. */
+static const char *const *fill(const struct cv_stmt *s, const char *run_id,
+			       const char *now, const char ***buf,
+			       size_t *alloc)
 {
+	if (!s->run_id_param && !s->now_param)
+		return s->params;
+	CV_GROW(*buf, s->nparams, *alloc);
+	memcpy(*buf, s->params, s->nparams * sizeof(**buf));
+	if (s->run_id_param)
+		(*buf)[s->run_id_param - 1] = run_id;
+	if (s->now_param)
+		(*buf)[s->now_param - 1] = now;
+	return *buf;
+}
+
+static int run_stmts(struct cv_ctx *ctx, const struct cv_step *st,
+		     const char *run_id, const char *now, struct cv_error *err)
+{
+	static const char **filled;
+	static size_t filled_alloc;
 	uint32_t i;
 	int ret = 0;
 
@@ -127,7 +145,9 @@ static int run_stmts(struct cv_ctx *ctx, const struct cv_step *st,
 			ret = cv_check_eval(ctx, st->object, s->sql,
 					    st->after ? st->after : "", err);
 		else
-			ret = ctx->be->exec(ctx->db, s->sql, s->params,
+			ret = ctx->be->exec(ctx->db, s->sql,
+					    fill(s, run_id, now, &filled,
+						 &filled_alloc),
 					    s->nparams, err);
 		if (ret && !err->sql)
 			cv_error_set_sql(err, NULL, s->sql);
@@ -250,7 +270,7 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 				goto fail;
 			in_txn = false;
 			run_committed = true;
-			ret = run_stmts(ctx, st, err);
+			ret = run_stmts(ctx, st, res->run_id, started, err);
 			if (ret) {
 				name_step(err, st, &label);
 				goto fail;
@@ -260,7 +280,7 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 				goto fail;
 			in_txn = true;
 		} else {
-			ret = run_stmts(ctx, st, err);
+			ret = run_stmts(ctx, st, res->run_id, started, err);
 			if (ret) {
 				name_step(err, st, &label);
 				goto fail;

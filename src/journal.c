@@ -238,7 +238,9 @@ static void add_num(struct cv_buf *out, size_t n)
  * newline: readable, and exact.  forward_stmts holds the rest: for each
  * statement, 's' (script) or 'q' (query), the length of its text as
  * "<len>:", the parameter count as "<n>:", then each parameter as
- * "<len>:<bytes>" or "~" for NULL.  The texts are not stored twice.
+ * "<len>:<bytes>", "~" for NULL, "$r" for the run id and "$t" for the
+ * time the step runs at (filled in when it runs).  The texts are not
+ * stored twice.
  */
 void cv_stmts_encode(struct cv_buf *sql, struct cv_buf *code,
 		     const struct cv_stmt *stmts, size_t n)
@@ -257,6 +259,14 @@ void cv_stmts_encode(struct cv_buf *sql, struct cv_buf *code,
 		add_num(code, s->nparams);
 		cv_buf_addch(code, ':');
 		for (k = 0; k < s->nparams; k++) {
+			if (k + 1 == s->run_id_param) {
+				cv_buf_adds(code, "$r");
+				continue;
+			}
+			if (k + 1 == s->now_param) {
+				cv_buf_adds(code, "$t");
+				continue;
+			}
 			if (!s->params[k]) {
 				cv_buf_addch(code, '~');
 				continue;
@@ -324,9 +334,19 @@ int cv_stmts_decode(struct cv_arena *arena, const char *sql, const char *code,
 		t += len + 1;
 		s.nparams = (uint32_t)np;
 		s.params = cv_arena_alloc(arena, (np + 1) * sizeof(char *));
-		for (k = 0; k < np; k++)
+		for (k = 0; k < np; k++) {
+			if (p[0] == '$' && (p[1] == 'r' || p[1] == 't')) {
+				if (p[1] == 'r')
+					s.run_id_param = (uint16_t)(k + 1);
+				else
+					s.now_param = (uint16_t)(k + 1);
+				s.params[k] = NULL;
+				p += 2;
+				continue;
+			}
 			if (read_str(arena, &p, end, &s.params[k]))
 				goto bad;
+		}
 		CV_GROW(stmts, n + 1, alloc);
 		stmts[n++] = s;
 	}

@@ -472,6 +472,12 @@ static json_t *json_stmts(const struct cv_stmt *list, uint32_t n)
 				json_object_set_new(o, "params",
 					jstr_array(list[i].params,
 						   list[i].nparams));
+			if (list[i].run_id_param)
+				json_object_set_new(o, "run_id_param",
+					json_integer(list[i].run_id_param));
+			if (list[i].now_param)
+				json_object_set_new(o, "now_param",
+					json_integer(list[i].now_param));
 		}
 		json_array_append_new(a, o);
 	}

@@ -259,6 +259,14 @@ static void stmts(struct emit *e, const struct cv_stmt *list, uint32_t n)
 				key(e, "params");
 				text_seq(e, list[i].params, list[i].nparams);
 			}
+			if (list[i].run_id_param) {
+				key(e, "run_id_param");
+				int_value(e, list[i].run_id_param);
+			}
+			if (list[i].now_param) {
+				key(e, "now_param");
+				int_value(e, list[i].now_param);
+			}
 		}
 		map_end(e);
 	}
@@ -530,7 +538,28 @@ static int str_seq(struct reader *r, const struct cv_node *n, const char *what,
 	return ret;
 }
 
-static const char *const stmt_keys[] = { "sql", "params", "script", NULL };
+static const char *const stmt_keys[] = {
+	"sql", "params", "script", "run_id_param", "now_param", NULL
+};
+
+/* A 1-based parameter position, or 0 when the key is absent. */
+static uint16_t param_pos(struct reader *r, const struct cv_node *item,
+			  const char *name, size_t nparams)
+{
+	const struct cv_node *v = cv_yaml_get(item, name);
+	long long n;
+
+	if (!v)
+		return 0;
+	if (cv_yaml_as_int(v, name, &r->diags, &n))
+		return 0;
+	if (n < 1 || (size_t)n > nparams) {
+		bad(r, v, "'%s' must name one of the statement's parameters (1 to %zu)",
+		    name, nparams);
+		return 0;
+	}
+	return (uint16_t)n;
+}
 
 static void read_stmts(struct reader *r, const struct cv_node *n,
 		       const char *what, struct cv_step *s, bool inverse)
@@ -572,6 +601,8 @@ static void read_stmts(struct reader *r, const struct cv_node *n,
 			false, &st->sql);
 		st->params = v;
 		st->nparams = (uint32_t)nv;
+		st->run_id_param = param_pos(r, item, "run_id_param", nv);
+		st->now_param = param_pos(r, item, "now_param", nv);
 	}
 }
 

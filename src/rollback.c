@@ -263,6 +263,8 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 							o->inv[k].nparams);
 
 			s->script = o->inv[k].script;
+			s->run_id_param = o->inv[k].run_id_param;
+			s->now_param = o->inv[k].now_param;
 		}
 		for (k = 0; k < o->nfwd; k++) {
 			struct cv_stmt *s = cv_step_inv(out, st, o->fwd[k].sql,
@@ -270,6 +272,8 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 							o->fwd[k].nparams);
 
 			s->script = o->fwd[k].script;
+			s->run_id_param = o->fwd[k].run_id_param;
+			s->now_param = o->fwd[k].now_param;
 		}
 		ret = cv_schema_mark_data_loss(ctx, out, st, st->fwd, st->nfwd,
 					       err);

@@ -55,6 +55,14 @@ struct cv_stmt {
 	const char **params;  /* NULL entries are SQL NULL */
 	uint32_t nparams;
 	bool script;          /* run as a script; no parameters */
+	/*
+	 * Values known only when the step runs, filled in by the executor:
+	 * the 1-based parameter that gets the run's id, and the one that
+	 * gets the time it runs at (RFC 3339 UTC); 0 for none.  Event logs
+	 * (ent_events) record both.
+	 */
+	uint16_t run_id_param;
+	uint16_t now_param;
 };
 
 struct cv_step {

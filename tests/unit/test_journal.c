@@ -25,6 +25,7 @@ static void test_journal__stmts_round_trip(void **state)
 	in[0].sql = "INSERT INTO \"t\" (\"a\", \"b\", \"c\", \"d\", \"e\") VALUES (?1, ?2, ?3, ?4, ?5)";
 	in[0].params = p1;
 	in[0].nparams = 5;
+	in[0].run_id_param = 2;
 	in[1].sql = "CREATE TABLE x (a TEXT);\n-- 12:34 ~\nDROP TABLE y;\n";
 	in[1].script = true;
 	cv_stmts_encode(&sql, &b, in, 2);
@@ -35,6 +36,8 @@ static void test_journal__stmts_round_trip(void **state)
 	assert_string_equal(out[0].sql, in[0].sql);
 	assert_false(out[0].script);
 	assert_int_equal(out[0].nparams, 5);
+	assert_int_equal(out[0].run_id_param, 2);
+	assert_int_equal(out[0].now_param, 0);
 	for (i = 0; i < 5; i++) {
 		if (p1[i])
 			assert_string_equal(out[0].params[i], p1[i]);

@@ -1,0 +1,209 @@
+# Safety (SPEC §1, §4, §6, §7): passwords never printed or recorded,
+# snapshots private, planning strictly read-only (rollback-journal and WAL
+# databases), bad input refused with nothing changed.
+. "$TOP/tests/integration/lib.sh"
+
+manifest m.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {permissions: [license:read]}
+grants:
+  - {subject: alice, role: viewer}
+EOF
+
+# ------------------------------------------------------------ passwords
+
+# Every verb, against URLs and key=value strings that carry a password:
+# whatever happens (no server, no backend), no output holds the secret.
+# The ports are closed ones so that nothing waits for a server.
+leaks=0
+checked=0
+for url in \
+	'postgres://user:s3cr3t@127.0.0.1:1/db' \
+	'postgresql://user:s3cr3t@127.0.0.1:1/db?sslmode=disable' \
+	'postgres://:s3cr3t@127.0.0.1:1/db' \
+	'postgres://user:s3%63r3t@127.0.0.1:1/db' \
+	'postgres://user@127.0.0.1:1/db?password=s3cr3t' \
+	'host=127.0.0.1 port=1 password=s3cr3t' \
+	'password=s3cr3t host=127.0.0.1 port=1 dbname=x' \
+	"host=127.0.0.1 port=1 password='s3cr3t s3cr3t'" \
+	'host=127.0.0.1 port=1 password = s3cr3t' \
+	"host=127.0.0.1 port=1 password='s3cr3t"
+do
+	for verb in plan apply rollback restore status history snapshots inspect; do
+		set --
+		case $verb in plan | apply) set -- -m m.yaml ;; esac
+		case $verb in apply | rollback | restore) set -- "$@" --auto-approve ;; esac
+		[ $verb = restore ] && set -- "$@" m.yaml
+		vs=""
+		case $verb in plan | apply) vs=-v ;; esac
+		for v in "" $vs; do
+			cv $verb "$@" $v --db "$url" --now 2026-11-23T12:00:00Z
+			checked=$((checked + 1))
+			if grep -q -e s3cr3t -e 's3%63r3t' out.txt err.txt; then
+				leaks=$((leaks + 1))
+				fail "no password in the output of $verb $v --db $url"
+			fi
+			if [ "$RC" -eq 0 ] && [ $verb != snapshots ]; then
+				fail "$verb --db $url cannot succeed without a server (exit $RC)"
+			fi
+		done
+		CONVERGE_DATABASE_URL=$url "$CONVERGE" $verb "$@" >out.txt 2>err.txt </dev/null
+		checked=$((checked + 1))
+		if grep -q -e s3cr3t -e 's3%63r3t' out.txt err.txt; then
+			leaks=$((leaks + 1))
+			fail "no password in the output of $verb with CONVERGE_DATABASE_URL=$url"
+		fi
+	done
+done
+expect_eq "no password in any of $checked outputs" "$leaks" 0
+
+cv status --db 'postgres://user:s3cr3t@127.0.0.1:1/db'
+expect_rc "status against a closed port: exit 1" 1
+expect_in "the error still names the database, without the password" err.txt "postgres://user@127.0.0.1:1/db"
+cv status --db 'host=127.0.0.1 port=1 password=s3cr3t'
+expect_in "key=value: the error names it without the password" err.txt "host=127.0.0.1 port=1"
+expect_not_in "key=value: no password" err.txt "s3cr3t"
+expect_eq "nothing created by the failed connections" "$(ls -A | grep -v -e '\.txt$' -e '\.yaml$')" ""
+
+# SQLite: the plan file and the journal record the URL as given, and
+# nothing else of the connection.
+cv plan -m m.yaml --db sqlite:app.db -o app.plan.yaml -q
+expect_rc "plan -o exits 0" 0
+expect_eq "the plan file's database is the URL as given" "$(sed -n 's/^database: //p' app.plan.yaml)" '"sqlite:app.db"'
+cv apply app.plan.yaml --db sqlite:app.db --auto-approve -q
+expect_rc "the saved plan applies" 0
+expect_eq "the journal's database is the URL as given" "$(q app.db "SELECT database FROM converge_runs")" "sqlite:app.db"
+cv apply -m m.yaml --db "sqlite://$PWD/abs.db" --auto-approve -q
+expect_eq "an absolute URL is recorded as given" "$(q abs.db "SELECT database FROM converge_runs")" "sqlite://$PWD/abs.db"
+
+# ------------------------------------------------------------ snapshots
+
+mkdir umask0
+(
+	cd umask0 || exit 1
+	umask 000
+	"$CONVERGE" apply -m ../m.yaml --db u.db --auto-approve -q &&
+	"$CONVERGE" rollback --db u.db --auto-approve -q &&
+	"$CONVERGE" restore --db u.db "$(ls .converge/snapshots/u-*.db | head -n 1)" --auto-approve -q &&
+	"$CONVERGE" apply -m ../m.yaml --db u.db --auto-approve -q --snapshot-dir private/snaps
+) >out.txt 2>err.txt
+expect_eq "apply, rollback, restore, apply under umask 000" "$?" 0
+expect_eq "four snapshots" "$(find umask0 -name 'u-*.db' | wc -l)" 4
+expect_eq "every snapshot is 0600 even with umask 000" "$(find umask0 -name 'u-*.db' ! -perm 600 | wc -l)" 0
+expect_eq "snapshot directories are 0700" \
+	"$(stat -c %a umask0/.converge umask0/.converge/snapshots umask0/private umask0/private/snaps | tr '\n' ' ')" "700 700 700 700 "
+
+# ------------------------------------------------- plan is read-only
+
+cv apply -m m.yaml --db sqlite:ro.db --auto-approve -q
+manifest m2.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {permissions: [license:read, license:write]}
+grants:
+  - {subject: bob, role: viewer}
+EOF
+cp ro.db ro.orig
+chmod 444 ro.db
+cv plan -m m2.yaml --db sqlite:ro.db
+expect_rc "plan of a read-only file works" 0
+expect_in "and sees its content" out.txt "- grant viewer to alice"
+chmod 644 ro.db
+cv plan -m m2.yaml --db sqlite:ro.db -o ro.plan.yaml
+cv status --db sqlite:ro.db -m m2.yaml
+cv history --db sqlite:ro.db
+cv inspect --db sqlite:ro.db
+cv snapshots --db sqlite:ro.db
+expect_same "plan, status, history, inspect, snapshots leave the file byte-identical" ro.db ro.orig
+expect_eq "no -journal, -wal or -shm left" "$(ls -A | grep -c -e '-journal$' -e '-wal$' -e '-shm$')" 0
+
+# A WAL-mode database.
+q ro.db "PRAGMA journal_mode = WAL" >/dev/null
+cp ro.db wal.orig
+expect_eq "the database is in WAL mode" "$(q ro.db "PRAGMA journal_mode")" wal
+cv plan -m m2.yaml --db sqlite:ro.db
+expect_rc "plan of a WAL database works" 0
+expect_in "and sees its content" out.txt "+ grant viewer to bob"
+cv status --db sqlite:ro.db
+cv history --db sqlite:ro.db
+cv inspect --db sqlite:ro.db
+expect_same "WAL: the file is byte-identical" ro.db wal.orig
+expect_eq "WAL: no -wal or -shm left" "$(ls -A | grep -c -e '-wal$' -e '-shm$')" 0
+
+# A WAL database with committed rows still in the -wal file of another
+# open connection: plan reads them, and leaves that connection's files.
+rm -f ready
+python3 -c '
+import sqlite3, time
+c = sqlite3.connect("ro.db", isolation_level=None)
+c.execute("PRAGMA wal_autocheckpoint = 0")
+c.execute("INSERT INTO rbac_grants (subject, role, scope) VALUES (?, ?, ?)", ("bob", "viewer", ""))
+open("ready", "w").close()
+time.sleep(3)' &
+holder=$!
+i=0
+while [ ! -f ready ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+cp ro.db wal2.orig
+cp ro.db-wal wal2.wal
+cv plan -m m2.yaml --db sqlite:ro.db
+expect_rc "plan next to an open writer" 0
+expect_not_in "it sees the row in the -wal file" out.txt "+ grant viewer to bob"
+expect_in "and the rest of the plan" out.txt "- grant viewer to alice"
+expect_same "the main file is untouched" ro.db wal2.orig
+expect_same "the other connection's -wal is untouched" ro.db-wal wal2.wal
+kill $holder 2>/dev/null
+wait $holder 2>/dev/null
+rm -f ready
+
+# A missing file: plan creates nothing, not even the folder for snapshots.
+cv plan -m m.yaml --db sqlite:nowhere/new.db
+expect_rc "plan of a file in a missing folder: planned as empty" 0
+expect_eq "the folder is not created" "$(ls -d nowhere 2>/dev/null)" ""
+
+# ---------------------------------------------------------- bad input
+
+cp app.db app.orig
+python3 -c '
+import random
+r = random.Random(42)
+open("garbage.yaml", "wb").write(bytes(r.randrange(256) for _ in range(4096)))'
+cv apply -m garbage.yaml --db sqlite:app.db --auto-approve
+expect_rc "binary garbage: exit 1" 1
+expect_in "a clear error, placed" err.txt "garbage.yaml:1:"
+expect_in "says nothing changed" err.txt "nothing was changed"
+printf 'version: 1\n\0roles: {}\n' >nul.yaml
+cv apply -m nul.yaml --db sqlite:app.db --auto-approve
+expect_rc "a NUL byte: exit 1" 1
+expect_in "names it" err.txt "nul.yaml:2:1: error: control characters are not allowed (0x00)"
+truncate -s 300M huge.yaml
+cv apply -m huge.yaml --db sqlite:app.db --auto-approve
+expect_rc "a huge file: exit 1" 1
+expect_in "says it is too large" err.txt "'huge.yaml' is too large (the limit is 256 MiB)"
+rm -f huge.yaml
+manifest types.yaml <<'EOF'
+version: 1
+roles: [viewer]
+grants:
+  - {subject: [a, b], role: viewer}
+guards:
+  min_grants: {viewer: yes}
+EOF
+cv apply -m types.yaml --db sqlite:app.db --auto-approve
+expect_rc "wrong types: exit 1" 1
+expect_eq "every wrong type is reported" "$(grep -c ': error: ' err.txt)" 3
+head -c 20000 /dev/zero | tr '\0' '[' >deep.yaml
+cv apply -m deep.yaml --db sqlite:app.db --auto-approve
+expect_rc "20,000 nested brackets: exit 1, no crash" 1
+expect_same "none of the bad inputs changed the database" app.db app.orig
+head -c 4096 /dev/urandom >notadb.db
+cp notadb.db notadb.orig
+cv plan -m m.yaml --db sqlite:notadb.db
+expect_rc "a file that is not a database: exit 1" 1
+cv apply -m m.yaml --db sqlite:notadb.db --auto-approve
+expect_rc "apply to it: exit 1" 1
+expect_same "and it is left as it was" notadb.db notadb.orig
+cv restore --db sqlite:app.db notadb.db --auto-approve
+expect_rc "restoring a file that is not a database: exit 1" 1
+expect_in "says so" err.txt "is not a usable sqlite database"
+expect_same "restore left the database as it was" app.db app.orig

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The test driver behind `make test`: every cmocka binary given as an
 # argument, then every tests/integration/*.sh in a temporary directory of
-# its own.  Ends with "N passed, N failed" and exits non-zero on a failure.
+# its own, with a PostgreSQL server for the tests that need one.  Ends with
+# "N passed, N failed" and exits non-zero on a failure.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 : "${CONVERGE:=$top/build/converge}"
@@ -10,11 +11,44 @@ passed=0
 failed=0
 failures=""
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/converge-test.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
+pg_dir=""
+cleanup() {
+	if [ -n "$pg_dir" ]; then
+		sh "$top/tests/pg/harness.sh" stop "$pg_dir" >/dev/null 2>&1
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 count() {  # count FILE PATTERN -> number of lines matching
 	grep -c "$2" "$1" 2>/dev/null || true
 }
+
+# PostgreSQL: one throwaway server (tests/pg/harness.sh) for the tests that
+# need one, the unit tests test_postgres* and tests/integration/pg_*.sh,
+# given to them in CONVERGE_TEST_PG_URL and stopped at the end whatever
+# happens.  A server that cannot start counts as a failure, and the tests
+# fail without it: they are never skipped.
+unset CONVERGE_TEST_PG_URL CONVERGE_TEST_PG_DIR
+needs_pg=false
+for bin in "$@"; do
+	case "$(basename "$bin")" in test_postgres*) needs_pg=true ;; esac
+done
+for t in "$top"/tests/integration/pg_*.sh; do
+	[ -f "$t" ] && needs_pg=true
+done
+if $needs_pg; then
+	if sh "$top/tests/pg/harness.sh" start >"$tmp/pg.env" 2>"$tmp/pg.err"; then
+		. "$tmp/pg.env"
+		pg_dir=$CONVERGE_TEST_PG_DIR
+	else
+		cat "$tmp/pg.err"
+		failed=$((failed + 1))
+		failures="$failures pg-harness"
+		printf 'pg    %-28s %3d passed, %d failed\n' harness 0 1
+	fi
+fi
 
 for bin in "$@"; do
 	name=$(basename "$bin")

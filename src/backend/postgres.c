@@ -1,0 +1,1430 @@
+/*
+ * The PostgreSQL backend (backend.h): the only file besides url.c that
+ * includes libpq-fe.h, and the only one that talks to a server.
+ *
+ * Statements run through exec and query are prepared once per connection
+ * as named statements (cv_1, cv_2, ...), found again by their SQL text in a
+ * small open-addressing hash table, as the SQLite backend does; applying
+ * many rows is then one Bind/Execute round trip each.  Parameters and
+ * results travel as text.  Every libpq result status is translated to a
+ * CV_E* code where it is received, with the server's message and SQLSTATE
+ * deciding the code, and every PGresult is cleared on every path.
+ *
+ * Queries stream in single-row mode, so reading a million rows holds one
+ * row at a time, not the whole result (a cursor fetching 10,000 rows at a
+ * time was measured too: see tests/unit/test_postgres.c).  The connection
+ * is busy until the last row has been read, so a row callback cannot run
+ * SQL of its own on the same connection; it gets a clear error if it does.
+ *
+ * The lock of an apply is a transaction-level advisory lock with one fixed
+ * key, taken right after BEGIN and released by COMMIT or ROLLBACK (also
+ * when the connection drops).  Snapshots and restores run pg_dump and
+ * pg_restore as child processes without a shell; they connect with the
+ * PG* environment variables made from the connection, so that the
+ * password never appears on a command line.
+ *
+ * Connection messages never contain the password: the URL is shown in its
+ * redacted form, and a libpq message that quotes the password is withheld.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "converge/backend.h"
+
+extern char **environ;
+
+/*
+ * The descriptor, declared here because backend.h does not (yet) name it:
+ * the kinds reach a backend only through url->backend.
+ */
+extern const struct cv_backend cv_postgres_backend;
+
+/* How long to wait for the lock unless set_lock_timeout says otherwise. */
+#define DEFAULT_TIMEOUT_MS 5000L
+/*
+ * The advisory lock key of converge: FNV-1a of "converge" as a signed
+ * 64-bit integer.  Advisory locks are per database, so this is one lock
+ * per database, whichever schema converge keeps its tables in.
+ */
+#define LOCK_KEY "6589463056355933036"
+/* Initial slots in the statement cache; a power of two. */
+#define CACHE_MIN 64
+/*
+ * Past this many prepared statements the cache starts over (DEALLOCATE
+ * ALL): converge's own SQL is a few dozen texts, so reaching it means a
+ * caller builds SQL per row, and the server would keep every one.
+ */
+#define CACHE_MAX 4096
+/* Rows of up to this many columns need no allocation. */
+#define ROW_INLINE 32
+/* What is kept of a child's (pg_dump's, pg_restore's) error output. */
+#define CHILD_MSG_MAX 4000
+
+/* SQLSTATEs that decide a code other than CV_EDB. */
+#define SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
+
+struct stmt_slot {
+	char *sql;         /* NULL: empty slot */
+	uint64_t hash;
+	char name[24];     /* the server-side name of the prepared statement */
+};
+
+struct pg_db {
+	struct cv_db base;  /* first: a struct cv_db * points here */
+	PGconn *conn;
+	char *display;      /* the URL without its password, for messages */
+	long timeout_ms;
+	bool readonly;
+	bool streaming;     /* a query's rows are still being read */
+	struct stmt_slot *slots;
+	size_t nslots;      /* 0 or a power of two */
+	size_t nused;
+	unsigned long next_name;
+};
+
+static struct pg_db *to_pg(struct cv_db *db)
+{
+	return (struct pg_db *)db;
+}
+
+static double seconds(long ms)
+{
+	return (double)ms / 1000.0;
+}
+
+/* libpq messages end with a newline, sometimes several lines: trim them. */
+static char *trimmed(const char *msg)
+{
+	size_t n = msg ? strlen(msg) : 0;
+
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ' ||
+		     msg[n - 1] == '\r'))
+		n--;
+	return cv_strndup(msg ? msg : "", n);
+}
+
+/*
+ * " (line N of the SQL)" for an error the server placed in a script of
+ * several lines (a migration's up, say), or "".  The server counts the
+ * position in characters, from 1.
+ */
+static const char *where_in(const PGresult *res, const char *sql)
+{
+	static char buf[48];
+	const char *pos = res ? PQresultErrorField(res,
+					PG_DIAG_STATEMENT_POSITION) : NULL;
+	long n = pos ? atol(pos) : 0, line = 1;
+
+	if (!sql || n <= 0 || !strchr(sql, '\n'))
+		return "";
+	for (const char *p = sql; *p && n > 1; p++) {
+		/* UTF-8 continuation bytes are not characters of their own. */
+		if (((unsigned char)*p & 0xc0) != 0x80)
+			n--;
+		if (*p == '\n')
+			line++;
+	}
+	snprintf(buf, sizeof(buf), " (line %ld of the SQL)", line);
+	return buf;
+}
+
+/*
+ * Translates a failed result into err: the server's primary message with
+ * its detail and hint, CV_ELOCKED for a lock that could not be had in time
+ * and CV_EDB for everything else.  `res` may be NULL (the connection
+ * failed); it is not cleared here.
+ */
+static int db_error(struct pg_db *c, const PGresult *res, const char *sql,
+		    struct cv_error *err)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) :
+			    NULL;
+	const char *primary = res ? PQresultErrorField(res,
+					PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *detail = res ? PQresultErrorField(res,
+					PG_DIAG_MESSAGE_DETAIL) : NULL;
+	const char *hint = res ? PQresultErrorField(res,
+					PG_DIAG_MESSAGE_HINT) : NULL;
+	int code = CV_EDB;
+	char *msg;
+
+	if (state && strcmp(state, SQLSTATE_LOCK_NOT_AVAILABLE) == 0)
+		code = CV_ELOCKED;
+	if (primary) {
+		msg = cv_strdup(primary);
+	} else if (res && *PQresultErrorMessage(res)) {
+		msg = trimmed(PQresultErrorMessage(res));
+	} else if (res && PQresultStatus(res) != PGRES_FATAL_ERROR &&
+		   PQresultStatus(res) != PGRES_NONFATAL_ERROR) {
+		msg = cv_asprintf("unexpected result '%s'",
+				  PQresStatus(PQresultStatus(res)));
+	} else {
+		msg = trimmed(PQerrorMessage(c->conn));
+	}
+	cv_error_set(err, code, "postgres: %s%s%s%s%s%s%s%s", msg,
+		     detail ? " (" : "", detail ? detail : "",
+		     detail ? ")" : "", hint ? " (hint: " : "",
+		     hint ? hint : "", hint ? ")" : "",
+		     where_in(res, sql));
+	free(msg);
+	if (sql)
+		cv_error_set_sql(err, NULL, sql);
+	return code;
+}
+
+/* Is res what a successful command or query gives? */
+static bool res_ok(const PGresult *res)
+{
+	switch (PQresultStatus(res)) {
+	case PGRES_COMMAND_OK:
+	case PGRES_TUPLES_OK:
+	case PGRES_EMPTY_QUERY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * COPY ... FROM STDIN / TO STDOUT would leave the connection waiting for
+ * data that converge never sends or reads: end it, as an error.
+ */
+static int end_copy(struct pg_db *c, const PGresult *res, const char *sql,
+		    struct cv_error *err)
+{
+	ExecStatusType st = PQresultStatus(res);
+	PGresult *r;
+	char *buf;
+
+	if (st == PGRES_COPY_IN)
+		PQputCopyEnd(c->conn, "converge does not send COPY data");
+	else if (st == PGRES_COPY_OUT)
+		while (PQgetCopyData(c->conn, &buf, 0) > 0)
+			PQfreemem(buf);
+	else
+		return 0;
+	while ((r = PQgetResult(c->conn)))
+		PQclear(r);
+	cv_error_set(err, CV_EDB,
+		     "postgres: COPY with STDIN or STDOUT is not supported");
+	if (sql)
+		cv_error_set_sql(err, NULL, sql);
+	return CV_EDB;
+}
+
+/* Runs a command without parameters; 0 or a CV_E* code in err. */
+static int run_simple(struct pg_db *c, const char *sql, struct cv_error *err)
+{
+	PGresult *res = PQexec(c->conn, sql);
+	int rc = 0;
+
+	if (PQresultStatus(res) == PGRES_COPY_IN ||
+	    PQresultStatus(res) == PGRES_COPY_OUT)
+		rc = end_copy(c, res, sql, err);
+	else if (!res_ok(res))
+		rc = db_error(c, res, sql, err);
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Refuses to use the connection while a query's rows are still being
+ * read: libpq has one result stream per connection.
+ */
+static int check_idle(struct pg_db *c, const char *sql, struct cv_error *err)
+{
+	if (!c->streaming)
+		return 0;
+	cv_error_set(err, CV_EDB,
+		     "postgres: cannot run a statement while the rows of "
+		     "another query are being read on the same connection");
+	if (sql)
+		cv_error_set_sql(err, NULL, sql);
+	return CV_EDB;
+}
+
+/* ---- statement cache ---------------------------------------------- */
+
+/* FNV-1a: short keys, no need for anything stronger. */
+static uint64_t hash_sql(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static struct stmt_slot *cache_find(struct pg_db *c, const char *sql,
+				    uint64_t h)
+{
+	size_t mask = c->nslots - 1;
+
+	if (!c->nslots)
+		return NULL;
+	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+		struct stmt_slot *s = &c->slots[i];
+
+		if (!s->sql)
+			return NULL;
+		if (s->hash == h && !strcmp(s->sql, sql))
+			return s;
+	}
+}
+
+static void cache_place(struct stmt_slot *slots, size_t nslots,
+			const struct stmt_slot *from)
+{
+	size_t mask = nslots - 1;
+	size_t i = (size_t)from->hash & mask;
+
+	while (slots[i].sql)
+		i = (i + 1) & mask;
+	slots[i] = *from;
+}
+
+static void cache_grow(struct pg_db *c)
+{
+	size_t nslots = c->nslots ? c->nslots * 2 : CACHE_MIN;
+	struct stmt_slot *slots = cv_calloc(nslots, sizeof(*slots));
+
+	for (size_t i = 0; i < c->nslots; i++)
+		if (c->slots[i].sql)
+			cache_place(slots, nslots, &c->slots[i]);
+	free(c->slots);
+	c->slots = slots;
+	c->nslots = nslots;
+}
+
+/* Forgets the statements on our side only. */
+static void cache_clear(struct pg_db *c)
+{
+	for (size_t i = 0; i < c->nslots; i++)
+		free(c->slots[i].sql);
+	free(c->slots);
+	c->slots = NULL;
+	c->nslots = c->nused = 0;
+}
+
+/*
+ * Drops every prepared statement on the server and in the cache.  Fails
+ * only inside a transaction that an error aborted, and then the cache is
+ * kept as it is (the statements are still there).
+ */
+static int cache_reset(struct pg_db *c)
+{
+	PGresult *res = PQexec(c->conn, "DEALLOCATE ALL");
+	int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : CV_EDB;
+
+	PQclear(res);
+	if (!rc)
+		cache_clear(c);
+	return rc;
+}
+
+/*
+ * Finds or prepares the statement for `sql`.  *out is its name, or ""
+ * when the cache is full and could not be emptied: the caller then runs
+ * the SQL as the unnamed statement.
+ */
+static int get_stmt(struct pg_db *c, const char *sql, size_t nparams,
+		    const char **out, struct cv_error *err)
+{
+	uint64_t h = hash_sql(sql);
+	struct stmt_slot *slot = cache_find(c, sql, h);
+	struct stmt_slot fresh;
+	PGresult *res;
+
+	*out = "";
+	if (slot) {
+		*out = slot->name;
+		return 0;
+	}
+	if (c->nused >= CACHE_MAX && cache_reset(c) < 0)
+		return 0;
+	memset(&fresh, 0, sizeof(fresh));
+	fresh.hash = h;
+	snprintf(fresh.name, sizeof(fresh.name), "cv_%lu", ++c->next_name);
+	/* Types are left to the server: it infers them from the SQL. */
+	res = PQprepare(c->conn, fresh.name, sql, (int)nparams, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		int rc = db_error(c, res, sql, err);
+
+		PQclear(res);
+		return rc;
+	}
+	PQclear(res);
+	/* Keep the load under 3/4 so that probes stay short. */
+	if ((c->nused + 1) * 4 > c->nslots * 3)
+		cache_grow(c);
+	fresh.sql = cv_strdup(sql);
+	cache_place(c->slots, c->nslots, &fresh);
+	c->nused++;
+	slot = cache_find(c, sql, h);
+	*out = slot->name;
+	return 0;
+}
+
+/* Sends `sql` for execution: the cached statement, or the text itself. */
+static int send_stmt(struct pg_db *c, const char *sql,
+		     const char *const *params, size_t nparams,
+		     struct cv_error *err)
+{
+	const char *name;
+	int ok, rc;
+
+	if (nparams > 65535) {
+		cv_error_set(err, CV_EDB,
+			     "postgres: %zu parameters given, at most 65535 "
+			     "are possible", nparams);
+		cv_error_set_sql(err, NULL, sql);
+		return CV_EDB;
+	}
+	rc = get_stmt(c, sql, nparams, &name, err);
+	if (rc < 0)
+		return rc;
+	if (*name)
+		ok = PQsendQueryPrepared(c->conn, name, (int)nparams, params,
+					 NULL, NULL, 0);
+	else
+		ok = PQsendQueryParams(c->conn, sql, (int)nparams, NULL,
+				       params, NULL, NULL, 0);
+	if (!ok)
+		return db_error(c, NULL, sql, err);
+	return 0;
+}
+
+/* ---- connection --------------------------------------------------- */
+
+/* Notices ("relation already exists, skipping") are not for the user. */
+static void ignore_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* Does `text` quote a password this connection string holds or used? */
+static bool quotes_password(const char *text, const char *conninfo,
+			    PGconn *conn)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	const char *used = conn ? PQpass(conn) : NULL;
+	bool found = false;
+
+	if (used && *used && strstr(text, used))
+		found = true;
+	for (PQconninfoOption *o = opts; o && o->keyword && !found; o++)
+		if (!strcmp(o->keyword, "password") && o->val && *o->val &&
+		    strstr(text, o->val))
+			found = true;
+	PQconninfoFree(opts);
+	return found;
+}
+
+/*
+ * Why the connection failed, in words; CV_ENOTFOUND when the server said
+ * the database does not exist (libpq reports no SQLSTATE for a failed
+ * connection, so the server's message decides).
+ */
+static int connect_error(PGconn *conn, const struct cv_url *url,
+			 struct cv_error *err)
+{
+	const char *display = url->display ? url->display : "(postgres)";
+	char *msg = trimmed(conn ? PQerrorMessage(conn) : "out of memory");
+	int code = CV_EDB;
+	const char *p;
+
+	if ((p = strstr(msg, "database \"")) &&
+	    strstr(p + 10, "\" does not exist"))
+		code = CV_ENOTFOUND;
+	if (quotes_password(msg, url->conninfo, conn))
+		cv_error_set(err, code,
+			     "cannot connect to '%s': libpq's message quotes "
+			     "the password, so it is not shown",
+			     cv_shorten(display));
+	else
+		cv_error_set(err, code, "cannot connect to '%s': %s",
+			     cv_shorten(display), msg);
+	free(msg);
+	return code;
+}
+
+static int pg_open(struct cv_db **out, const struct cv_url *url,
+		   unsigned flags, struct cv_error *err)
+{
+	/*
+	 * The URL is expanded in place of dbname: what it sets overrides the
+	 * application name before it, and the client encoding after it
+	 * overrides the URL.  converge reads and writes UTF-8 only.
+	 */
+	const char *const keys[] = { "application_name", "dbname",
+				     "client_encoding", NULL };
+	const char *vals[] = { "converge", NULL, "UTF8", NULL };
+	struct pg_db *c = NULL;
+	PGconn *conn = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!url || !url->conninfo)
+		return cv_error_set(err, CV_EUSAGE, "no postgres connection string");
+	vals[1] = url->conninfo;
+	conn = PQconnectdbParams(keys, vals, 1);
+	if (!conn || PQstatus(conn) != CONNECTION_OK) {
+		rc = connect_error(conn, url, err);
+		goto out;
+	}
+	PQsetNoticeProcessor(conn, ignore_notice, NULL);
+
+	c = cv_calloc(1, sizeof(*c));
+	c->base.backend = &cv_postgres_backend;
+	c->conn = conn;
+	c->display = cv_strdup(url->display ? url->display : "");
+	c->timeout_ms = DEFAULT_TIMEOUT_MS;
+	c->readonly = flags & CV_DB_READONLY;
+	conn = NULL;
+
+	/* plan promises not to write: the server holds it to that. */
+	if (c->readonly) {
+		rc = run_simple(c, "SET SESSION CHARACTERISTICS AS TRANSACTION "
+				"READ ONLY", err);
+		if (rc < 0)
+			goto out;
+	}
+	*out = &c->base;
+	c = NULL;
+	rc = 0;
+
+out:
+	if (c) {
+		PQfinish(c->conn);
+		free(c->display);
+		free(c);
+	}
+	PQfinish(conn);
+	return rc;
+}
+
+static void pg_close(struct cv_db *db)
+{
+	struct pg_db *c = to_pg(db);
+
+	if (!c)
+		return;
+	cache_clear(c);
+	/* Closing ends any transaction, and with it the advisory lock. */
+	PQfinish(c->conn);
+	free(c->display);
+	free(c);
+}
+
+static void pg_set_lock_timeout(struct cv_db *db, long ms)
+{
+	struct pg_db *c = to_pg(db);
+
+	if (ms < 0)
+		ms = 0;
+	/* lock_timeout is an int of milliseconds on the server. */
+	if (ms > 0x7fffffffL)
+		ms = 0x7fffffffL;
+	c->timeout_ms = ms;
+}
+
+/* ---- transactions ------------------------------------------------- */
+
+static int first_bool(void *ctx, const char *const *cols, const size_t *lens,
+		      int ncols)
+{
+	(void)lens;
+	*(bool *)ctx = ncols > 0 && cols[0] &&
+		       (cols[0][0] == 't' || cols[0][0] == '1');
+	return 0;
+}
+
+static int locked_error(struct pg_db *c, struct cv_error *err)
+{
+	return cv_error_set(err, CV_ELOCKED,
+			    "database is locked by another apply (waited %g s)",
+			    seconds(c->timeout_ms));
+}
+
+/*
+ * Takes the advisory lock in the transaction just begun.  lock_timeout
+ * bounds the wait; it is set for this statement only, so that the steps
+ * that follow wait for table locks as the session always does.
+ */
+static int take_lock(struct pg_db *c, struct cv_error *err)
+{
+	char *set;
+	bool got = false;
+	PGresult *res;
+	int rc;
+
+	if (c->timeout_ms == 0) {
+		res = PQexec(c->conn,
+			     "SELECT pg_try_advisory_xact_lock(" LOCK_KEY ")");
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			rc = db_error(c, res, "SELECT pg_try_advisory_xact_lock("
+				      LOCK_KEY ")", err);
+			PQclear(res);
+			return rc;
+		}
+		got = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+		      PQgetvalue(res, 0, 0)[0] == 't';
+		PQclear(res);
+		return got ? 0 : locked_error(c, err);
+	}
+
+	set = cv_asprintf("SET LOCAL lock_timeout = '%ldms'", c->timeout_ms);
+	rc = run_simple(c, set, err);
+	free(set);
+	if (rc < 0)
+		return rc;
+	res = PQexec(c->conn, "SELECT pg_advisory_xact_lock(" LOCK_KEY ")");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = db_error(c, res, "SELECT pg_advisory_xact_lock(" LOCK_KEY ")",
+			      err);
+		PQclear(res);
+		return rc == CV_ELOCKED ? locked_error(c, err) : rc;
+	}
+	PQclear(res);
+	return run_simple(c, "SET LOCAL lock_timeout = DEFAULT", err);
+}
+
+static int pg_begin(struct cv_db *db, struct cv_error *err)
+{
+	struct pg_db *c = to_pg(db);
+	int rc;
+
+	rc = check_idle(c, "BEGIN", err);
+	if (!rc)
+		rc = run_simple(c, "BEGIN", err);
+	if (rc < 0)
+		return rc;
+	rc = take_lock(c, err);
+	if (rc < 0)
+		run_simple(c, "ROLLBACK", NULL);
+	return rc;
+}
+
+static int pg_begin_read(struct cv_db *db, struct cv_error *err)
+{
+	struct pg_db *c = to_pg(db);
+	int rc = check_idle(c, "BEGIN", err);
+
+	/*
+	 * One snapshot for everything plan reads; READ ONLY makes the server
+	 * refuse any write, whatever the connection was opened for.
+	 */
+	if (!rc)
+		rc = run_simple(c, "BEGIN ISOLATION LEVEL REPEATABLE READ "
+				"READ ONLY", err);
+	return rc;
+}
+
+static int pg_commit(struct cv_db *db, struct cv_error *err)
+{
+	struct pg_db *c = to_pg(db);
+	PGresult *res;
+	int rc = check_idle(c, "COMMIT", err);
+
+	if (rc < 0)
+		return rc;
+	res = PQexec(c->conn, "COMMIT");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = db_error(c, res, "COMMIT", err);
+	} else if (strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
+		/* COMMIT of a transaction an error aborted rolls it back. */
+		rc = cv_error_set(err, CV_EDB,
+				  "postgres: the transaction was rolled back "
+				  "instead of committed: an earlier statement "
+				  "in it failed");
+		cv_error_set_sql(err, NULL, "COMMIT");
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int pg_rollback(struct cv_db *db)
+{
+	struct pg_db *c = to_pg(db);
+	PGresult *res;
+	int rc = 0;
+
+	if (!c || c->streaming)
+		return c ? CV_EDB : 0;
+	if (PQtransactionStatus(c->conn) == PQTRANS_IDLE)
+		return 0;
+	res = PQexec(c->conn, "ROLLBACK");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = CV_EDB;
+	PQclear(res);
+	return rc;
+}
+
+/* ---- statements --------------------------------------------------- */
+
+static int pg_exec_script(struct cv_db *db, const char *sql,
+			  struct cv_error *err)
+{
+	struct pg_db *c = to_pg(db);
+	int rc = check_idle(c, sql, err);
+
+	/*
+	 * The simple query protocol runs every statement of the text; outside
+	 * a transaction they run as one, all or nothing.  PQexec returns the
+	 * last result, or the first error.
+	 */
+	if (!rc)
+		rc = run_simple(c, sql, err);
+	return rc;
+}
+
+/* Reads results until libpq has none left; the first error goes to err. */
+static int drain(struct pg_db *c, const char *sql, int rc,
+		 struct cv_error *err)
+{
+	PGresult *res;
+
+	while ((res = PQgetResult(c->conn))) {
+		ExecStatusType st = PQresultStatus(res);
+
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT) {
+			int crc = end_copy(c, res, sql, rc ? NULL : err);
+
+			rc = rc ? rc : crc;
+		} else if (!rc && !res_ok(res) && st != PGRES_SINGLE_TUPLE) {
+			rc = db_error(c, res, sql, err);
+		}
+		PQclear(res);
+	}
+	return rc;
+}
+
+static int pg_exec(struct cv_db *db, const char *sql,
+		   const char *const *params, size_t nparams,
+		   struct cv_error *err)
+{
+	struct pg_db *c = to_pg(db);
+	int rc = check_idle(c, sql, err);
+
+	if (!rc)
+		rc = send_stmt(c, sql, params, nparams, err);
+	if (rc < 0)
+		return rc;
+	return drain(c, sql, 0, err);
+}
+
+static int pg_query(struct cv_db *db, const char *sql,
+		    const char *const *params, size_t nparams,
+		    cv_row_fn fn, void *ctx, struct cv_error *err)
+{
+	struct pg_db *c = to_pg(db);
+	const char *inl_cols[ROW_INLINE];
+	size_t inl_lens[ROW_INLINE];
+	const char **cols = inl_cols;
+	size_t *lens = inl_lens;
+	int ncap = ROW_INLINE;
+	PGresult *res = NULL;
+	int rc = check_idle(c, sql, err);
+
+	if (!rc)
+		rc = send_stmt(c, sql, params, nparams, err);
+	if (rc < 0)
+		return rc;
+	/*
+	 * One row per result: memory stays flat however many rows come.
+	 * Failing to switch only means the rows arrive in one result.
+	 */
+	PQsetSingleRowMode(c->conn);
+	c->streaming = true;
+	while ((res = PQgetResult(c->conn))) {
+		ExecStatusType st = PQresultStatus(res);
+
+		if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
+			int ncols = PQnfields(res);
+			int nrows = PQntuples(res);
+
+			if (ncols > ncap) {
+				if (cols != inl_cols) {
+					free(cols);
+					free(lens);
+				}
+				cols = cv_calloc((size_t)ncols, sizeof(*cols));
+				lens = cv_calloc((size_t)ncols, sizeof(*lens));
+				ncap = ncols;
+			}
+			/* After fn stopped the query, rows are read past. */
+			for (int r = 0; r < nrows && !rc; r++) {
+				for (int i = 0; i < ncols; i++) {
+					bool null = PQgetisnull(res, r, i);
+
+					cols[i] = null ? NULL :
+						  PQgetvalue(res, r, i);
+					lens[i] = null ? 0 : (size_t)
+						  PQgetlength(res, r, i);
+				}
+				rc = fn(ctx, cols, lens, ncols);
+			}
+		} else if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT) {
+			int crc = end_copy(c, res, sql, rc ? NULL : err);
+
+			rc = rc ? rc : crc;
+		} else if (!res_ok(res) && !rc) {
+			rc = db_error(c, res, sql, err);
+		}
+		PQclear(res);
+	}
+	c->streaming = false;
+	if (cols != inl_cols) {
+		free(cols);
+		free(lens);
+	}
+	return rc;
+}
+
+/* ---- catalogue ---------------------------------------------------- */
+
+static int pg_table_exists(struct cv_db *db, const char *table, bool *out,
+			   struct cv_error *err)
+{
+	const char *params[] = { table };
+
+	*out = false;
+	/*
+	 * Exactly this name (names are quoted wherever converge uses them),
+	 * in the schema unqualified names are created in: tables,
+	 * partitioned tables, views, materialized and foreign tables.
+	 */
+	return pg_query(db,
+			"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
+			"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+			"WHERE n.nspname = current_schema() AND c.relname = $1 "
+			"AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))",
+			params, 1, first_bool, out, err);
+}
+
+static void pg_quote_ident(struct cv_buf *out, const char *name)
+{
+	/*
+	 * What PQescapeIdentifier gives for a UTF-8 connection (every
+	 * connection of this backend is one): the name in double quotes,
+	 * double quotes in it doubled.  The descriptor has no connection to
+	 * hand to libpq, and needs none for that.
+	 */
+	cv_buf_addch(out, '"');
+	for (const char *p = name; *p; p++) {
+		if (*p == '"')
+			cv_buf_addch(out, '"');
+		cv_buf_addch(out, *p);
+	}
+	cv_buf_addch(out, '"');
+}
+
+static int pg_table_has_rows(struct cv_db *db, const char *table, bool *out,
+			     struct cv_error *err)
+{
+	struct cv_buf sql = CV_BUF_INIT;
+	int rc;
+
+	*out = false;
+	cv_buf_adds(&sql, "SELECT EXISTS (SELECT 1 FROM ");
+	pg_quote_ident(&sql, table);
+	cv_buf_adds(&sql, ")");
+	rc = pg_query(db, sql.buf, NULL, 0, first_bool, out, err);
+	cv_buf_release(&sql);
+	return rc;
+}
+
+static int pg_foreign_key_check(struct cv_db *db, struct cv_error *err)
+{
+	/* PostgreSQL checks foreign keys itself, statement by statement. */
+	(void)db;
+	(void)err;
+	return 0;
+}
+
+/* ---- snapshots: pg_dump and pg_restore ---------------------------- */
+
+struct env {
+	char **v;
+	size_t nr, alloc;
+};
+
+static void env_set(struct env *e, const char *name, const char *value)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < e->nr; i++) {
+		if (!strncmp(e->v[i], name, n) && e->v[i][n] == '=') {
+			free(e->v[i]);
+			e->v[i] = cv_asprintf("%s=%s", name, value);
+			return;
+		}
+	}
+	CV_GROW(e->v, e->nr + 2, e->alloc);
+	e->v[e->nr++] = cv_asprintf("%s=%s", name, value);
+	e->v[e->nr] = NULL;
+}
+
+static void env_release(struct env *e)
+{
+	for (size_t i = 0; i < e->nr; i++)
+		free(e->v[i]);
+	free(e->v);
+}
+
+/*
+ * The environment for pg_dump and pg_restore: ours, with every libpq
+ * setting of the connection string as its PG* variable, and the database,
+ * user, host, port and password the connection actually used (a host list
+ * resolves to the one that answered; a password may have come from a
+ * password file).  Nothing of it is ever on a command line.
+ */
+static void child_env(struct pg_db *c, struct env *e)
+{
+	PQconninfoOption *opts = PQconninfo(c->conn);
+	const char *v;
+
+	memset(e, 0, sizeof(*e));
+	for (char **p = environ; *p; p++) {
+		CV_GROW(e->v, e->nr + 2, e->alloc);
+		e->v[e->nr++] = cv_strdup(*p);
+		e->v[e->nr] = NULL;
+	}
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (o->envvar && o->val && *o->val)
+			env_set(e, o->envvar, o->val);
+	PQconninfoFree(opts);
+	if ((v = PQdb(c->conn)) && *v)
+		env_set(e, "PGDATABASE", v);
+	if ((v = PQuser(c->conn)) && *v)
+		env_set(e, "PGUSER", v);
+	if ((v = PQhost(c->conn)) && *v)
+		env_set(e, "PGHOST", v);
+	if ((v = PQport(c->conn)) && *v)
+		env_set(e, "PGPORT", v);
+	if ((v = PQpass(c->conn)) && *v)
+		env_set(e, "PGPASSWORD", v);
+	/* The child talks to the same server in its own session. */
+	env_set(e, "PGAPPNAME", "converge");
+	env_set(e, "PGCLIENTENCODING", "UTF8");
+}
+
+/*
+ * A child process: pg_dump, pg_restore or psql, run without a shell.  Its
+ * stdin and stdout are whatever the caller gives; its stderr goes to an
+ * anonymous file that is read once it has ended, so that a child with
+ * much to say never blocks on a pipe nobody reads.
+ */
+struct child {
+	const char *prog;
+	pid_t pid;
+	int execpipe;      /* read end: the errno of a failed exec, or EOF */
+	int status;        /* from waitpid */
+	int exec_errno;    /* nonzero: it never ran */
+};
+
+static int child_start(struct child *ch, const char *const *argv,
+		       char *const *envp, int in_fd, int out_fd, int err_fd,
+		       const char *what, struct cv_error *err)
+{
+	int ep[2];
+
+	memset(ch, 0, sizeof(*ch));
+	ch->prog = argv[0];
+	ch->pid = -1;
+	ch->execpipe = -1;
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		return cv_error_set(err, CV_EIO, "%s: cannot run %s: %s", what,
+				    argv[0], strerror(errno));
+	ch->pid = fork();
+	if (ch->pid < 0) {
+		close(ep[0]);
+		close(ep[1]);
+		return cv_error_set(err, CV_EIO, "%s: cannot run %s: %s", what,
+				    argv[0], strerror(errno));
+	}
+	if (ch->pid == 0) {
+		/* Only async-signal-safe calls from here to exec. */
+		int e;
+		ssize_t n;
+
+		if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 ||
+		    dup2(err_fd, 2) < 0)
+			_exit(127);
+		signal(SIGPIPE, SIG_DFL);
+		execvpe(argv[0], (char *const *)argv, envp);
+		e = errno;
+		n = write(ep[1], &e, sizeof(e));
+		(void)n;
+		_exit(127);
+	}
+	close(ep[1]);
+	ch->execpipe = ep[0];
+	return 0;
+}
+
+static void child_wait(struct child *ch)
+{
+	ssize_t n;
+
+	if (ch->pid <= 0)
+		return;
+	/* The pipe closes at exec, or carries the errno of a failed one. */
+	do {
+		n = read(ch->execpipe, &ch->exec_errno, sizeof(ch->exec_errno));
+	} while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(ch->exec_errno))
+		ch->exec_errno = 0;
+	close(ch->execpipe);
+	ch->execpipe = -1;
+	while (waitpid(ch->pid, &ch->status, 0) < 0 && errno == EINTR)
+		;
+	ch->pid = 0;
+}
+
+static bool child_ok(const struct child *ch)
+{
+	return !ch->exec_errno && WIFEXITED(ch->status) &&
+	       WEXITSTATUS(ch->status) == 0;
+}
+
+/*
+ * The line of a child's messages that says what failed: the first error
+ * (psql: "ERROR:", pg_dump and pg_restore: "error:"), or the last line.
+ * Points into msgs, which it cuts at that line's end.
+ */
+static const char *error_line(char *msgs)
+{
+	char *line = NULL, *p = msgs, *nl;
+
+	while (*p) {
+		size_t n;
+
+		nl = strchr(p, '\n');
+		n = nl ? (size_t)(nl - p) : strlen(p);
+		if (n) {
+			line = p;
+			if (memmem(p, n, "ERROR:", 6) || memmem(p, n, "error:", 6))
+				break;
+		}
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	if (!line)
+		return "";
+	nl = strchr(line, '\n');
+	if (nl)
+		*nl = '\0';
+	return line;
+}
+
+/* How a child that did not succeed ended, in err. */
+static int child_error(struct pg_db *c, const struct child *ch, int msg_fd,
+		       const char *what, struct cv_error *err)
+{
+	char buf[CHILD_MSG_MAX + 1];
+	const char *line;
+	ssize_t n;
+
+	if (ch->exec_errno == ENOENT)
+		return cv_error_set(err, CV_EIO,
+				    "%s: %s not found in PATH (it comes with "
+				    "the PostgreSQL client programs, e.g. "
+				    "Debian's postgresql-client)", what,
+				    ch->prog);
+	if (ch->exec_errno)
+		return cv_error_set(err, CV_EIO, "%s: cannot run %s: %s", what,
+				    ch->prog, strerror(ch->exec_errno));
+	if (WIFSIGNALED(ch->status))
+		return cv_error_set(err, CV_EDB, "%s: %s was killed by signal %d",
+				    what, ch->prog, WTERMSIG(ch->status));
+	n = pread(msg_fd, buf, CHILD_MSG_MAX, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	line = error_line(buf);
+	if (quotes_password(line, "", c->conn))
+		line = "(its message quotes the password, so it is not shown)";
+	return cv_error_set(err, CV_EDB, "%s: %s failed: %s", what, ch->prog,
+			    *line ? line : "exit status not 0");
+}
+
+/* An anonymous file for children's messages. */
+static int msg_file(const char *what, struct cv_error *err)
+{
+	int fd = memfd_create("converge-messages", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return cv_error_set(err, CV_EIO, "%s: cannot make a file for "
+				    "messages: %s", what, strerror(errno));
+	return fd;
+}
+
+static int pg_snapshot(struct cv_db *db, const char *path,
+		       struct cv_error *err)
+{
+	static const char *const argv[] = {
+		"pg_dump", "--format=custom", "--no-password", NULL
+	};
+	static const char what[] = "snapshot failed";
+	struct pg_db *c = to_pg(db);
+	struct child dump;
+	struct env env = { NULL, 0, 0 };
+	int fd, null_fd = -1, msg_fd = -1, rc;
+
+	/*
+	 * Create the file ourselves, exclusively and 0600 from the start: a
+	 * snapshot holds everything in the database, and must never replace
+	 * an earlier one.  pg_dump writes the archive to it as its stdout.
+	 */
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return cv_error_set(err, CV_EIO,
+					    "snapshot '%s' already exists", path);
+		return cv_error_set(err, CV_EIO, "cannot create snapshot '%s': %s",
+				    path, strerror(errno));
+	}
+	/* A umask may have taken bits away; the mode is the contract. */
+	if (fchmod(fd, 0600) < 0) {
+		rc = cv_error_set(err, CV_EIO, "cannot create snapshot '%s': %s",
+				  path, strerror(errno));
+		goto out;
+	}
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null_fd < 0) {
+		rc = cv_error_set(err, CV_EIO, "cannot open /dev/null: %s",
+				  strerror(errno));
+		goto out;
+	}
+	rc = msg_fd = msg_file(what, err);
+	if (rc < 0)
+		goto out;
+	/*
+	 * pg_dump has its own connection and sees what is committed, which,
+	 * right after begin, is the state the run starts from.
+	 */
+	child_env(c, &env);
+	fflush(NULL);
+	rc = child_start(&dump, argv, env.v, null_fd, fd, msg_fd, what, err);
+	if (rc < 0)
+		goto out;
+	child_wait(&dump);
+	if (!child_ok(&dump)) {
+		rc = child_error(c, &dump, msg_fd, what, err);
+		goto out;
+	}
+	rc = 0;
+	if (fsync(fd) < 0)
+		rc = cv_error_set(err, CV_EIO, "cannot write snapshot '%s': %s",
+				  path, strerror(errno));
+
+out:
+	if (null_fd >= 0)
+		close(null_fd);
+	if (msg_fd >= 0)
+		close(msg_fd);
+	if (close(fd) < 0 && !rc)
+		rc = cv_error_set(err, CV_EIO, "cannot write snapshot '%s': %s",
+				  path, strerror(errno));
+	if (rc)
+		unlink(path);
+	env_release(&env);
+	return rc;
+}
+
+/*
+ * Holds converge's lock in the session, for as long as the restore runs
+ * in other sessions: session and transaction advisory locks with one key
+ * exclude each other, so no apply starts in the middle of a restore.
+ */
+static int lock_session(struct pg_db *c, struct cv_error *err)
+{
+	char *sql;
+	bool got = false;
+	int rc;
+
+	if (c->timeout_ms == 0) {
+		rc = pg_query(&c->base,
+			      "SELECT pg_try_advisory_lock(" LOCK_KEY ")",
+			      NULL, 0, first_bool, &got, err);
+		if (!rc && !got)
+			rc = locked_error(c, err);
+		return rc;
+	}
+	sql = cv_asprintf("SET lock_timeout = '%ldms'", c->timeout_ms);
+	rc = run_simple(c, sql, err);
+	free(sql);
+	if (!rc)
+		rc = run_simple(c, "SELECT pg_advisory_lock(" LOCK_KEY ")", err);
+	run_simple(c, "RESET lock_timeout", NULL);
+	return rc == CV_ELOCKED ? locked_error(c, err) : rc;
+}
+
+/* Writes all of buf; false when the reader has gone (EPIPE) or on error. */
+static bool write_all(int fd, const char *buf, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, buf, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		buf += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* Copies from -> to until from ends; false when `to` stopped taking it. */
+static bool forward(int from, int to)
+{
+	char buf[65536];
+
+	for (;;) {
+		ssize_t n = read(from, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0;
+		if (!write_all(to, buf, (size_t)n))
+			return false;
+	}
+}
+
+/*
+ * Run by psql before the snapshot's script, in the same transaction: the
+ * snapshot replaces the whole database, so every table, view and
+ * sequence made since (which pg_restore --clean knows nothing about, and
+ * whose foreign keys would keep it from dropping what it restores) goes
+ * first.  What an extension owns, and what goes with its table (identity
+ * and serial sequences, partitions), is left to its owner.
+ */
+static const char restore_prelude[] =
+	"SET client_min_messages = warning;\n"
+	"BEGIN;\n"
+	"DO $converge$\n"
+	"DECLARE r record;\n"
+	"BEGIN\n"
+	"  FOR r IN\n"
+	"    SELECT n.nspname, c.relname, c.relkind\n"
+	"    FROM pg_catalog.pg_class c\n"
+	"    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\n"
+	"    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')\n"
+	"      AND NOT c.relispartition\n"
+	"      AND n.nspname <> 'information_schema'\n"
+	"      AND n.nspname NOT LIKE 'pg\\_%'\n"
+	"      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d\n"
+	"        WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass\n"
+	"          AND d.objid = c.oid AND d.deptype IN ('e', 'i', 'a'))\n"
+	"  LOOP\n"
+	"    EXECUTE pg_catalog.format('DROP %s IF EXISTS %I.%I CASCADE',\n"
+	"      CASE r.relkind WHEN 'v' THEN 'VIEW'\n"
+	"        WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'\n"
+	"        WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,\n"
+	"      r.nspname, r.relname);\n"
+	"  END LOOP;\n"
+	"END\n"
+	"$converge$;\n";
+
+/*
+ * Restores with `pg_restore --clean --if-exists` piped into psql, all in
+ * one transaction that commits only once pg_restore has read the whole
+ * archive without error: anything less rolls back and leaves the database
+ * as it was.  (pg_restore's own --single-transaction cannot run the
+ * prelude above in its transaction.)
+ */
+static int pg_restore(struct cv_db *db, const char *path,
+		      struct cv_error *err)
+{
+	static const char what[] = "restore failed";
+	static const char *const restore_argv[] = {
+		"pg_restore", "--clean", "--if-exists", "--exit-on-error",
+		"--file=-", NULL
+	};
+	struct pg_db *c = to_pg(db);
+	struct cv_buf dbarg = CV_BUF_INIT;
+	const char *psql_argv[] = {
+		"psql", "--no-psqlrc", "--quiet", "--no-password",
+		"--set=ON_ERROR_STOP=1", NULL, NULL
+	};
+	struct child psql, restore;
+	struct env env = { NULL, 0, 0 };
+	struct sigaction ign, old_pipe;
+	int to_psql[2] = { -1, -1 }, from_restore[2] = { -1, -1 };
+	int fd = -1, null_fd = -1, msg_fd = -1, rc;
+	bool locked = false, fed = false, sig_saved = false;
+	struct stat st;
+
+	psql.pid = restore.pid = 0;
+	if (PQtransactionStatus(c->conn) != PQTRANS_IDLE)
+		return cv_error_set(err, CV_EDB,
+				    "cannot restore '%s' inside a transaction",
+				    path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return cv_error_set(err, CV_ENOTFOUND,
+					    "snapshot '%s' does not exist", path);
+		return cv_error_set(err, CV_EIO, "cannot read snapshot '%s': %s",
+				    path, strerror(errno));
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = cv_error_set(err, CV_EIO, "snapshot '%s' is not a file",
+				  path);
+		goto out;
+	}
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null_fd < 0) {
+		rc = cv_error_set(err, CV_EIO, "cannot open /dev/null: %s",
+				  strerror(errno));
+		goto out;
+	}
+	rc = msg_fd = msg_file(what, err);
+	if (rc < 0)
+		goto out;
+	if (pipe2(to_psql, O_CLOEXEC) < 0 || pipe2(from_restore, O_CLOEXEC) < 0) {
+		rc = cv_error_set(err, CV_EIO, "%s: %s", what, strerror(errno));
+		goto out;
+	}
+	/*
+	 * psql connects to the database named here (as a connection string
+	 * holding nothing but the name); the environment gives the rest.
+	 */
+	cv_buf_adds(&dbarg, "--dbname=dbname='");
+	for (const char *p = PQdb(c->conn); p && *p; p++) {
+		if (*p == '\'' || *p == '\\')
+			cv_buf_addch(&dbarg, '\\');
+		cv_buf_addch(&dbarg, *p);
+	}
+	cv_buf_addch(&dbarg, '\'');
+	psql_argv[5] = dbarg.buf;
+
+	rc = lock_session(c, err);
+	if (rc < 0)
+		goto out;
+	locked = true;
+
+	/* psql may end early (an error stops it): a write must not kill us. */
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	if (sigaction(SIGPIPE, &ign, &old_pipe) == 0)
+		sig_saved = true;
+
+	child_env(c, &env);
+	fflush(NULL);
+	rc = child_start(&psql, psql_argv, env.v, to_psql[0], null_fd, msg_fd,
+			 what, err);
+	if (rc < 0)
+		goto out;
+	close(to_psql[0]);
+	to_psql[0] = -1;
+	/* The archive comes on stdin: no path reaches a command line. */
+	rc = child_start(&restore, restore_argv, env.v, fd, from_restore[1],
+			 msg_fd, what, err);
+	if (rc < 0)
+		goto out;
+	close(from_restore[1]);
+	from_restore[1] = -1;
+
+	fed = write_all(to_psql[1], restore_prelude,
+			sizeof(restore_prelude) - 1) &&
+	      forward(from_restore[0], to_psql[1]);
+	/* If psql stopped taking the script, pg_restore must stop too. */
+	close(from_restore[0]);
+	from_restore[0] = -1;
+	child_wait(&restore);
+	if (fed && child_ok(&restore))
+		fed = write_all(to_psql[1], "COMMIT;\n", 8);
+	else
+		fed = false;
+	/* Without the COMMIT, psql's end rolls everything back. */
+	close(to_psql[1]);
+	to_psql[1] = -1;
+	child_wait(&psql);
+
+	if (!child_ok(&psql))
+		rc = child_error(c, &psql, msg_fd, what, err);
+	else if (!child_ok(&restore))
+		rc = child_error(c, &restore, msg_fd, what, err);
+	else if (!fed)
+		rc = cv_error_set(err, CV_EIO, "%s: cannot pass the snapshot "
+				  "to psql: %s", what, strerror(errno));
+	else
+		rc = 0;
+
+out:
+	/* On an early failure, children still running are waited for. */
+	if (to_psql[1] >= 0)
+		close(to_psql[1]);
+	if (from_restore[0] >= 0)
+		close(from_restore[0]);
+	child_wait(&restore);
+	child_wait(&psql);
+	if (sig_saved)
+		sigaction(SIGPIPE, &old_pipe, NULL);
+	if (locked)
+		run_simple(c, "SELECT pg_advisory_unlock(" LOCK_KEY ")", NULL);
+	/* The tables under the cached statements were replaced. */
+	if (locked && cache_reset(c) < 0)
+		cache_clear(c);
+	for (int i = 0; i < 2; i++) {
+		if (to_psql[i] >= 0)
+			close(to_psql[i]);
+		if (from_restore[i] >= 0)
+			close(from_restore[i]);
+	}
+	if (null_fd >= 0)
+		close(null_fd);
+	if (msg_fd >= 0)
+		close(msg_fd);
+	close(fd);
+	cv_buf_release(&dbarg);
+	env_release(&env);
+	return rc;
+}
+
+static void pg_param(struct cv_buf *out, unsigned n)
+{
+	cv_buf_addf(out, "$%u", n);
+}
+
+const struct cv_backend cv_postgres_backend = {
+	.name = "postgres",
+	.snapshot_ext = ".dump",
+	.open = pg_open,
+	.close = pg_close,
+	.set_lock_timeout = pg_set_lock_timeout,
+	.begin = pg_begin,
+	.begin_read = pg_begin_read,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.exec_script = pg_exec_script,
+	.exec = pg_exec,
+	.query = pg_query,
+	.table_exists = pg_table_exists,
+	.table_has_rows = pg_table_has_rows,
+	.foreign_key_check = pg_foreign_key_check,
+	.snapshot = pg_snapshot,
+	.restore = pg_restore,
+	.quote_ident = pg_quote_ident,
+	.param = pg_param,
+	.table_suffix = "",
+	.bool_type = "boolean",
+};

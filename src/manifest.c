@@ -96,11 +96,35 @@ static void path_add(struct path_list *l, char *path)
 	l->items[l->nr++] = path;
 }
 
+/* Directories already walked, by device and inode. */
+struct seen_dirs {
+	struct { dev_t dev; ino_t ino; } *items;
+	size_t nr, alloc;
+};
+
+/* False when dir was walked before: a symbolic link that loops back, or
+ * two links to one folder, must not read its files again. */
+static bool first_visit(struct seen_dirs *seen, const struct stat *st)
+{
+	size_t i;
+
+	for (i = 0; i < seen->nr; i++)
+		if (seen->items[i].dev == st->st_dev &&
+		    seen->items[i].ino == st->st_ino)
+			return false;
+	CV_GROW(seen->items, seen->nr + 1, seen->alloc);
+	seen->items[seen->nr].dev = st->st_dev;
+	seen->items[seen->nr++].ino = st->st_ino;
+	return true;
+}
+
 /* Every .yaml or .yml file below dir; hidden files and folders are skipped. */
-static int walk(const char *dir, struct path_list *out, struct cv_diags *diags)
+static int walk(const char *dir, struct path_list *out,
+		struct seen_dirs *seen, struct cv_diags *diags)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
+	size_t len = strlen(dir);
 	int ret = 0;
 
 	if (!d) {
@@ -108,19 +132,23 @@ static int walk(const char *dir, struct path_list *out, struct cv_diags *diags)
 			      cv_shorten(dir), strerror(errno));
 		return CV_EIO;
 	}
+	/* "-m manifests/" names its files manifests/a.yaml, not ...//a.yaml. */
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
 	while ((e = readdir(d))) {
 		struct stat st;
 		char *path;
 
 		if (e->d_name[0] == '.')
 			continue;
-		path = cv_asprintf("%s/%s", dir, e->d_name);
+		path = cv_asprintf("%.*s/%s", (int)len, dir, e->d_name);
 		if (stat(path, &st) < 0) {
 			free(path);
 			continue;
 		}
 		if (S_ISDIR(st.st_mode)) {
-			int r = walk(path, out, diags);
+			int r = first_visit(seen, &st) ?
+				walk(path, out, seen, diags) : 0;
 
 			if (r)
 				ret = r;
@@ -136,10 +164,22 @@ static int walk(const char *dir, struct path_list *out, struct cv_diags *diags)
 }
 
 struct parsed {
-	const struct cv_source *src;
+	/*
+	 * An index into m->sources, not a pointer: the array grows (and
+	 * moves) as later files and the revisions they name are read.
+	 */
+	size_t src;
+	bool read;    /* src is set */
 	struct cv_yaml_doc doc;
+	/*
+	 * What the parser said, kept apart until the file is known to be a
+	 * manifest: a walk also finds the files of a migrations folder,
+	 * which are read as revisions (without ${} expansion) instead.
+	 */
+	struct cv_diags diags;
 	bool from_dir;
-	bool bad;     /* did not parse: nothing to load */
+	bool bad;     /* the parser reported a problem */
+	bool skipped; /* a revision file, not a manifest */
 	char *real;   /* realpath, for files found by walking */
 };
 
@@ -159,7 +199,8 @@ static char *dir_of(const char *path)
  * must not take them for manifests.  Returns the real path of the
  * migrations directory a parsed manifest names, or NULL.
  */
-static char *migrations_dir(const struct parsed *p)
+static char *migrations_dir(const struct parsed *p,
+			    const struct cv_source *src)
 {
 	const struct cv_node *schema, *dir;
 	char *base, *joined, *real;
@@ -173,7 +214,7 @@ static char *migrations_dir(const struct parsed *p)
 	if (dir->str[0] == '/') {
 		joined = cv_strdup(dir->str);
 	} else {
-		base = dir_of(p->src->path);
+		base = dir_of(src->path);
 		joined = cv_asprintf("%s/%s", base, dir->str);
 		free(base);
 	}
@@ -212,13 +253,15 @@ static int load_sections(struct cv_manifest *m, struct parsed *p,
 			 bool *seen_version, struct cv_mark *version_mark,
 			 struct cv_diags *diags)
 {
+	/* Only the path: loading a schema section reads (and moves) sources. */
+	const char *path = m->sources[p->src].path;
 	const struct cv_node *root = p->doc.root;
 	struct cv_loader ld;
 	char *dir;
 	int ret = 0;
 
 	if (!root) {
-		struct cv_mark mark = { p->src->path, 1, 1 };
+		struct cv_mark mark = { path, 1, 1 };
 
 		cv_diag_error(diags, &mark,
 			      "manifest is empty (expected a mapping of sections such as 'roles' or 'grants')");
@@ -229,10 +272,10 @@ static int load_sections(struct cv_manifest *m, struct parsed *p,
 	if (cv_yaml_check_keys(root, top_keys, "the manifest", diags))
 		ret = CV_EINVAL;
 
-	dir = dir_of(p->src->path);
+	dir = dir_of(path);
 	ld.strings = &m->strings;
 	ld.diags = diags;
-	ld.path = p->src->path;
+	ld.path = path;
 	ld.dir = cv_arena_strdup(&m->strings, dir);
 	ld.manifest = m;
 	free(dir);
@@ -270,6 +313,7 @@ static void expand_args(const char *const *paths, size_t npaths,
 			struct path_list *files, bool **from_dir,
 			struct cv_diags *diags, int *ret)
 {
+	struct seen_dirs seen = { NULL, 0, 0 };
 	size_t i, alloc = 0;
 
 	*from_dir = NULL;
@@ -285,13 +329,18 @@ static void expand_args(const char *const *paths, size_t npaths,
 			(*from_dir)[files->nr - 1] = false;
 			continue;
 		}
-		if (walk(paths[i], &found, diags))
+		if (first_visit(&seen, &st) &&
+		    walk(paths[i], &found, &seen, diags))
 			*ret = CV_EIO;
-		qsort(found.items, found.nr, sizeof(char *), cmp_str);
-		if (!found.nr)
+		if (found.nr > 1)
+			qsort(found.items, found.nr, sizeof(char *), cmp_str);
+		if (!found.nr) {
+			/* An input error, not a usage one: -m was given. */
 			cv_diag_error(diags, NULL,
 				      "no *.yaml or *.yml files in '%s'",
 				      cv_shorten(paths[i]));
+			*ret = CV_EINVAL;
+		}
 		for (j = 0; j < found.nr; j++) {
 			path_add(files, found.items[j]);
 			CV_GROW(*from_dir, files->nr, alloc);
@@ -299,6 +348,64 @@ static void expand_args(const char *const *paths, size_t npaths,
 		}
 		free(found.items);
 	}
+	free(seen.items);
+}
+
+static void add_diag(struct cv_diags *to, const struct cv_diag *g)
+{
+	CV_GROW(to->items, to->nr + 1, to->alloc);
+	to->items[to->nr++] = *g;
+	if (g->level == CV_DIAG_ERROR)
+		to->errors++;
+}
+
+static bool same_file(const struct cv_mark *a, const char *path)
+{
+	return a->file && (a->file == path || strcmp(a->file, path) == 0);
+}
+
+/* Before b in the file, or at the same place. */
+static bool not_after(const struct cv_mark *a, const struct cv_mark *b)
+{
+	return a->line < b->line || (a->line == b->line && a->col <= b->col);
+}
+
+/*
+ * Appends what the parser and then the loader said about one file to
+ * `to`, in the order of the places in that file (what the loader says
+ * about other files, the revisions, keeps its order).  A loader error at
+ * a place the parser already reported is left out: a control character
+ * or an unset variable is one error, not also an invalid name or
+ * timestamp.  Empties both.
+ */
+static void take_diags(struct cv_diags *to, const char *path,
+		       struct cv_diags *parse, struct cv_diags *load)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < load->nr; i++) {
+		struct cv_diag *g = &load->items[i];
+		bool dup = false;
+
+		if (same_file(&g->mark, path)) {
+			while (j < parse->nr &&
+			       not_after(&parse->items[j].mark, &g->mark))
+				add_diag(to, &parse->items[j++]);
+			/* Both come in the order of the file: the last one
+			 * taken is the only one that can be at g's place. */
+			dup = j && not_after(&g->mark, &parse->items[j - 1].mark);
+		}
+		if (dup)
+			free(g->msg);
+		else
+			add_diag(to, g);
+	}
+	while (j < parse->nr)
+		add_diag(to, &parse->items[j++]);
+	free(parse->items);
+	free(load->items);
+	memset(parse, 0, sizeof(*parse));
+	memset(load, 0, sizeof(*load));
 }
 
 int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
@@ -307,9 +414,10 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 	struct path_list files = { NULL, 0, 0 };
 	struct parsed *parsed = NULL;
 	char **skip = NULL;
-	size_t nskip = 0, i, j;
-	bool *from_dir = NULL, seen_version = false, stdin_used = false;
+	size_t nskip = 0, i, j, kept;
+	bool *from_dir = NULL, *drop, seen_version = false, stdin_used = false;
 	struct cv_mark version_mark = { NULL, 0, 0 };
+	const char *first_path = NULL;
 	struct cv_digest *digest = NULL;
 	int ret = 0;
 
@@ -318,6 +426,7 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 
 	for (i = 0; i < files.nr; i++) {
 		struct parsed *p = &parsed[i];
+		const struct cv_source *src;
 
 		if (strcmp(files.items[i], "-") == 0) {
 			if (stdin_used) {
@@ -328,52 +437,76 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 			}
 			stdin_used = true;
 		}
-		if (cv_manifest_read(m, files.items[i], NULL, diags, &p->src)) {
+		if (cv_manifest_read(m, files.items[i], NULL, diags, &src)) {
 			ret = ret ? ret : CV_EIO;
 			continue;
 		}
+		p->src = (size_t)(src - m->sources);
+		p->read = true;
 		p->from_dir = from_dir[i];
 		if (p->from_dir)
 			p->real = realpath(files.items[i], NULL);
-		if (cv_yaml_parse(&p->doc, p->src->path, p->src->text,
-				  p->src->len, CV_YAML_EXPAND_ENV, &m->strings,
-				  diags)) {
+		if (cv_yaml_parse(&p->doc, src->path, src->text, src->len,
+				  CV_YAML_EXPAND_ENV, &m->strings, &p->diags))
 			p->bad = true;
-			ret = CV_EINVAL;
-		}
 	}
 
 	/* Files of a migrations folder found by a walk are not manifests. */
 	skip = cv_calloc(files.nr ? files.nr : 1, sizeof(char *));
 	for (i = 0; i < files.nr; i++)
-		if (parsed[i].src && (skip[nskip] = migrations_dir(&parsed[i])))
+		if (parsed[i].read &&
+		    (skip[nskip] = migrations_dir(&parsed[i],
+						  &m->sources[parsed[i].src])))
 			nskip++;
+	for (i = 0; i < files.nr; i++)
+		for (j = 0; parsed[i].real && j < nskip; j++)
+			if (under(parsed[i].real, skip[j]))
+				parsed[i].skipped = true;
 
 	digest = cv_digest_new();
 	for (i = 0; i < files.nr; i++) {
 		struct parsed *p = &parsed[i];
-		bool skipped = false;
+		struct cv_diags loaded = CV_DIAGS_INIT;
 
-		if (!p->src)
+		if (!p->read || p->skipped)
 			continue;
-		for (j = 0; p->real && j < nskip; j++)
-			if (under(p->real, skip[j]))
-				skipped = true;
-		if (skipped)
-			continue;
-		cv_digest_str(digest, p->src->text);
-		if (!p->bad && load_sections(m, p, &seen_version,
-					     &version_mark, diags))
+		if (!first_path)
+			first_path = m->sources[p->src].path;
+		cv_digest_str(digest, m->sources[p->src].text);
+		if (p->bad)
 			ret = CV_EINVAL;
+		/*
+		 * A tree the parser finished (a duplicate key, a control
+		 * character or an unset variable was reported and left out) is
+		 * loaded all the same, so that one run shows every error.
+		 */
+		if ((p->doc.root || !p->bad) &&
+		    load_sections(m, p, &seen_version, &version_mark, &loaded))
+			ret = CV_EINVAL;
+		take_diags(diags, m->sources[p->src].path, &p->diags, &loaded);
 	}
 	m->digest = cv_digest_finish(digest, &m->strings);
+
+	/* The revision files a walk read first are sources no longer. */
+	drop = cv_calloc(m->nsources + 1, sizeof(*drop));
+	for (i = 0; i < files.nr; i++)
+		if (parsed[i].read && parsed[i].skipped)
+			drop[parsed[i].src] = true;
+	for (i = 0, kept = 0; i < m->nsources; i++) {
+		if (drop[i])
+			free((char *)m->sources[i].text);
+		else
+			m->sources[kept++] = m->sources[i];
+	}
+	m->nsources = kept;
+	free(drop);
 
 	if (!ret && !files.nr) {
 		cv_diag_error(diags, NULL, "no manifests given (use -m PATH)");
 		ret = CV_EUSAGE;
 	}
 	if (!ret && !seen_version) {
-		struct cv_mark mark = { files.nr ? parsed[0].src->path : NULL, 0, 0 };
+		struct cv_mark mark = { first_path, 0, 0 };
 
 		cv_diag_error(diags, &mark,
 			      "no manifest says 'version: 1' (required in at least one file)");
@@ -395,6 +528,7 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 
 	for (i = 0; i < files.nr; i++) {
 		cv_yaml_release(&parsed[i].doc);
+		cv_diags_release(&parsed[i].diags);
 		free(parsed[i].real);
 		free(files.items[i]);
 	}

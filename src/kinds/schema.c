@@ -62,9 +62,12 @@ static int load_revision(struct cv_state *want, const struct cv_source *src,
 	int ret = 0;
 
 	memset(&m, 0, sizeof(m));
+	/* No ${} expansion: `up` and `down` are SQL, which may say `${`. */
 	if (cv_yaml_parse(&doc, src->path, src->text, src->len, 0,
-			  ld->strings, ld->diags))
-		return CV_EINVAL;
+			  ld->strings, ld->diags)) {
+		ret = CV_EINVAL;
+		goto out;
+	}
 	root = doc.root;
 	m.path = src->path;
 	m.transaction = true;
@@ -150,7 +153,8 @@ static int load_dir(struct cv_state *want, const char *dir,
 		names[n++] = cv_asprintf("%s/%s", dir, e->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
 	for (i = 0; i < n; i++) {
 		const struct cv_source *src;
 
@@ -195,7 +199,9 @@ static int schema_load(struct cv_state *want, const struct cv_node *node,
 	}
 	if (cv_yaml_as_string(v, "migrations", ld->diags, &dir))
 		return CV_EINVAL;
-	if (dir[0] != '/')
+	/* Relative to the manifest; "migrations", not "./migrations", when
+	 * the manifest is in the current directory. */
+	if (dir[0] != '/' && strcmp(ld->dir, ".") != 0)
 		dir = cv_arena_printf(ld->strings, "%s/%s", ld->dir, dir);
 	want->migrations_dir = dir;
 	if ((v = cv_yaml_get(node, "version"))) {
@@ -289,8 +295,9 @@ static int schema_validate(struct cv_state *want, struct cv_arena *strings,
 		pi = (size_t)(p - want->chain);
 		if (child[pi]) {
 			cv_diag_error(diags, &m->parent_mark,
-				      "revisions '%s' and '%s' both have parent '%s': the chain must be linear",
-				      cv_shorten(child[pi]->id), cv_shorten(m->id),
+				      "revisions '%s' (%s) and '%s' (%s) both have parent '%s': the chain must be linear",
+				      cv_shorten(child[pi]->id), child[pi]->path,
+				      cv_shorten(m->id), m->path,
 				      cv_shorten(p->id));
 			ret = CV_EINVAL;
 			continue;
@@ -328,7 +335,8 @@ static int schema_validate(struct cv_state *want, struct cv_arena *strings,
 		}
 		goto out;
 	}
-	memcpy(want->chain, ordered, n * sizeof(*ordered));
+	if (n)
+		memcpy(want->chain, ordered, n * sizeof(*ordered));
 	if (strcmp(want->schema_version, "head") == 0) {
 		want->schema_version = n ? want->chain[n - 1].id : NULL;
 	} else if (strcmp(want->schema_version, "base") == 0) {
@@ -596,7 +604,70 @@ static void add_drop(struct drop **drops, size_t *n, size_t *alloc,
 	(*drops)[(*n)++].column = column;
 }
 
-/* Finds `DROP TABLE [IF EXISTS] t` and `ALTER TABLE t DROP [COLUMN] c`. */
+/* `[IF EXISTS] name`: the name, possibly schema-qualified. */
+static char *target(struct scanner *s)
+{
+	char *name = qualified(s);
+
+	if (is_word(name, "IF")) {
+		free(name);
+		free(next_token(s)); /* EXISTS */
+		name = qualified(s);
+	}
+	return name;
+}
+
+/*
+ * One action of `ALTER TABLE t ...` from its first word (taken); returns
+ * the token after it.  Only `DROP [COLUMN] [IF EXISTS] c` is kept.
+ */
+static char *alter_action(struct scanner *s, char *tok, const char *table,
+			  struct drop **drops, size_t *n, size_t *alloc)
+{
+	char *col;
+
+	if (!is_word(tok, "DROP"))
+		return tok;
+	free(tok);
+	col = next_token(s);
+	if (is_word(col, "COLUMN")) {
+		free(col);
+		col = next_token(s);
+	}
+	if (is_word(col, "IF")) {
+		free(col);
+		free(next_token(s));
+		col = next_token(s);
+	}
+	if (is_word(col, "CONSTRAINT"))
+		free(col);
+	else
+		add_drop(drops, n, alloc, cv_strdup(table), col);
+	return next_token(s);
+}
+
+/* Skips to the `,` or `;` that ends an action (or to the end). */
+static char *action_end(struct scanner *s, char *tok)
+{
+	int depth = 0;
+
+	while (*tok && !(depth == 0 && (strcmp(tok, ",") == 0 ||
+					strcmp(tok, ";") == 0))) {
+		if (strcmp(tok, "(") == 0)
+			depth++;
+		else if (strcmp(tok, ")") == 0 && depth)
+			depth--;
+		free(tok);
+		tok = next_token(s);
+	}
+	return tok;
+}
+
+/*
+ * Finds `DROP TABLE [IF EXISTS] t [, u ...]` and
+ * `ALTER TABLE t DROP [COLUMN] c [, DROP [COLUMN] d ...]` (PostgreSQL
+ * takes several of each in one statement).
+ */
 static size_t scan_drops(const char *sql, struct drop **out)
 {
 	struct scanner s = { sql };
@@ -608,60 +679,42 @@ static size_t scan_drops(const char *sql, struct drop **out)
 		if (is_word(tok, "DROP")) {
 			free(tok);
 			tok = next_token(&s);
-			if (is_word(tok, "TABLE")) {
-				char *name;
-
+			if (!is_word(tok, "TABLE"))
+				continue;
+			free(tok);
+			add_drop(&drops, &n, &alloc, target(&s), NULL);
+			tok = next_token(&s);
+			while (strcmp(tok, ",") == 0) {
 				free(tok);
-				name = qualified(&s);
-				if (is_word(name, "IF")) {
-					free(name);
-					free(next_token(&s)); /* EXISTS */
-					name = qualified(&s);
-				}
-				add_drop(&drops, &n, &alloc, name, NULL);
+				add_drop(&drops, &n, &alloc, qualified(&s), NULL);
 				tok = next_token(&s);
 			}
 			continue;
 		}
 		if (is_word(tok, "ALTER")) {
+			char *table;
+
 			free(tok);
 			tok = next_token(&s);
-			if (is_word(tok, "TABLE")) {
-				char *table;
-
-				free(tok);
-				table = qualified(&s);
-				if (is_word(table, "IF")) {
-					free(table);
-					free(next_token(&s));
-					table = qualified(&s);
-				}
-				tok = next_token(&s);
-				if (is_word(tok, "DROP")) {
-					char *col;
-
-					free(tok);
-					col = next_token(&s);
-					if (is_word(col, "COLUMN")) {
-						free(col);
-						col = next_token(&s);
-					}
-					if (is_word(col, "IF")) {
-						free(col);
-						free(next_token(&s));
-						col = next_token(&s);
-					}
-					if (is_word(col, "CONSTRAINT")) {
-						free(col);
-						free(table);
-					} else {
-						add_drop(&drops, &n, &alloc, table, col);
-					}
-					tok = next_token(&s);
-				} else {
-					free(table);
-				}
+			if (!is_word(tok, "TABLE"))
+				continue;
+			free(tok);
+			table = target(&s);
+			if (is_word(table, "ONLY")) {
+				free(table);
+				table = target(&s);
 			}
+			tok = next_token(&s);
+			for (;;) {
+				tok = alter_action(&s, tok, table, &drops, &n,
+						   &alloc);
+				tok = action_end(&s, tok);
+				if (strcmp(tok, ",") != 0)
+					break;
+				free(tok);
+				tok = next_token(&s);
+			}
+			free(table);
 			continue;
 		}
 		free(tok);
@@ -849,13 +902,17 @@ static int step_down(struct cv_ctx *ctx, struct cv_plan *plan, long i,
 	const char *up, *down, *verify;
 	struct cv_step *st;
 
+	/*
+	 * Not CV_EREFUSED: that is a guard's refusal, for which the verbs
+	 * show the plan that would break it; here there is no plan to show.
+	 */
 	down = sql_for(ctx, m, &m->down, "down", err);
 	if (!down) {
 		if (cv_sql_text_empty(&m->down))
-			cv_error_set(err, CV_EREFUSED,
+			cv_error_set(err, CV_EINVAL,
 				     "cannot go down through revision '%s' (%s): it has no 'down', so it is irreversible",
 				     m->id, m->path);
-		return err->code ? err->code : CV_EREFUSED;
+		return err->code ? err->code : CV_EINVAL;
 	}
 	up = sql_for(ctx, m, &m->up, "up", err);
 	if (!up)

@@ -1,0 +1,425 @@
+# Manifest loading and validation (SPEC §2, §6, §7): the exact error text
+# for each kind of bad input (tests/fixtures/errors/*.txt), every error in
+# one run, directories, several -m and standard input, ${NAME}, anchors
+# and merge keys, YAML typing, exit codes; and that neither `plan` nor a
+# refused `apply` creates or touches a database.
+. "$TOP/tests/integration/lib.sh"
+INVALID="$FIX/manifests/invalid"
+ERRORS="$FIX/errors"
+unset CONVERGE_TEST_UNSET_VAR
+
+# The bad manifests are copied here so that the paths in the messages are
+# the short relative ones of the golden files.
+cp -R "$INVALID/." .
+
+# run ARGS...: like cv, but with standard input from $STDIN (default
+# /dev/null).
+run() {
+	"$CONVERGE" "$@" >out.txt 2>err.txt <"${STDIN:-/dev/null}"
+	RC=$?
+}
+
+# golden NAME ARGS...: `validate ARGS` and `plan ARGS --db` both exit 1,
+# print nothing on stdout, and print exactly errors/NAME.txt on stderr;
+# neither creates the database, nor does `apply`.
+golden() {
+	name=$1
+	shift
+	run validate "$@"
+	expect_rc "$name: validate exits 1" 1
+	expect_eq "$name: validate prints nothing on stdout" "$(cat out.txt)" ""
+	expect_same "$name: validate's errors are errors/$name.txt" err.txt "$ERRORS/$name.txt"
+	run plan "$@" --db sqlite:never.db
+	expect_rc "$name: plan exits 1" 1
+	expect_same "$name: plan's errors are the same" err.txt "$ERRORS/$name.txt"
+	run apply "$@" --db sqlite:never.db --auto-approve
+	expect_rc "$name: apply exits 1" 1
+	expect_same "$name: apply's errors are the same" err.txt "$ERRORS/$name.txt"
+	expect_eq "$name: no database file was created" "$(ls never.db* 2>/dev/null)" ""
+}
+
+# ------------------------------------------------------ golden error texts
+
+golden unknown-key -m unknown-key.yaml
+golden unknown-section -m unknown-section.yaml
+golden role-twice -m role-twice
+golden grant-twice -m grant-twice
+golden undefined-role -m undefined-role.yaml
+golden cycle -m cycle.yaml
+golden wrong-types -m wrong-types.yaml
+golden boolean-yes -m boolean-yes/manifest.yaml
+golden unset-env -m unset-env.yaml
+golden bad-permission -m bad-permission.yaml
+golden bad-expires -m bad-expires.yaml
+golden control-char -m control-char.yaml
+golden syntax -m syntax.yaml
+golden two-documents -m two-documents.yaml
+golden version-2 -m version-2.yaml
+golden no-version -m no-version.yaml
+
+# Every error, not just the first: three problems of three kinds in one
+# file (an unknown key, a bad permission, an undefined role).
+golden three-errors -m three-errors.yaml
+expect_eq "three errors: three located error lines" \
+	"$(grep -c '^three-errors\.yaml:[0-9]*:[0-9]*: error: ' err.txt)" 3
+expect_eq "three errors: the count line" "$(tail -n 1 err.txt)" \
+	"converge: 3 errors in the manifests; nothing was changed"
+
+# Bytes that are not a manifest at all.
+: >empty.yaml
+golden empty -m empty.yaml
+printf 'version: 1\nroles:\n  viewer: {}\n  vie\000wer: {}\n' >nul.yaml
+golden nul -m nul.yaml
+printf 'version: 1\nroles:\n  caf\303\251: {}\n  bad\377name: {}\n' >utf8.yaml
+golden utf8 -m utf8.yaml
+# The first bytes of a gzip file.
+printf '\037\213\010\000\000\000\000\000\000\003\313H\315\311\311W(\317/\312I\341\002\000' >garbage.yaml
+golden garbage -m garbage.yaml
+
+# Random bytes: one located error and the count, whatever the bytes are.
+head -c 4096 /dev/urandom >random.yaml
+run validate -m random.yaml
+expect_rc "random bytes: exit 1" 1
+expect_eq "random bytes: one located error" \
+	"$(grep -c '^random\.yaml:[0-9]*:[0-9]*: error: ' err.txt)" 1
+expect_eq "random bytes: the count line" "$(tail -n 1 err.txt)" \
+	"converge: 1 error in the manifests; nothing was changed"
+
+# Over the 256 MiB limit: refused from its size, without reading it.
+truncate -s 300M huge.yaml
+start=$(date +%s)
+golden huge -m huge.yaml
+end=$(date +%s)
+expect_eq "huge file: refused within 2 seconds (three runs)" \
+	"$([ $((end - start)) -le 2 ] && echo quick || echo "$((end - start)) s")" quick
+rm -f huge.yaml
+
+# ------------------------------------------------------------ directories
+
+# -m DIR: every *.yaml and *.yml below it, in sorted path order; hidden
+# files and folders, other extensions, and the migrations folder a
+# manifest names are not manifests.  The revisions would not be valid
+# manifests (unknown keys, an unset ${} in their SQL).
+manifest tree/00-version.yaml <<'EOF'
+version: 1
+schema:
+  migrations: db/migrations
+EOF
+manifest tree/roles.yaml <<'EOF'
+roles:
+  viewer: {permissions: [license:read]}
+  editor: {inherits: [viewer], permissions: [license:generate]}
+EOF
+manifest tree/people/humans.yml <<'EOF'
+grants:
+  - {subject: alice, role: viewer}
+EOF
+manifest tree/people/bots/ci.yaml <<'EOF'
+grants:
+  - {subject: ci-bot, role: editor, scope: "tenant:acme"}
+EOF
+manifest tree/db/migrations/0001.yaml <<'EOF'
+id: "0001"
+description: Templates keep ${NAME} placeholders
+up: "CREATE TABLE templates (body TEXT NOT NULL DEFAULT '${CONVERGE_TEST_UNSET_VAR}')"
+down: DROP TABLE templates
+EOF
+manifest tree/.hidden.yaml <<'EOF'
+roles: {hidden: {}}
+EOF
+manifest tree/.drafts/x.yaml <<'EOF'
+nonsense: [
+EOF
+manifest tree/notes.txt <<'EOF'
+roles: {notes: {}}
+EOF
+manifest tree/roles.yaml.orig <<'EOF'
+roles: {orig: {}}
+EOF
+
+run validate -m tree
+expect_rc "a directory validates" 0
+expect_eq "only the manifests and the revision are read" "$(cat out.txt)" \
+	"ok: 5 files valid (2 roles, 2 grants, 1 revision)"
+run plan -m tree --db sqlite:tree.db
+expect_rc "a directory plans" 0
+cat >expected.txt <<'EOF'
+converge plan for sqlite:tree.db
+schema: base -> 0001 (converge_schema_version)
+
+  ↑ revision 0001: Templates keep ${NAME} placeholders
+  + role editor: inherits viewer; permissions license:generate
+  + role viewer: permissions license:read
+  + grant viewer to alice
+  + grant editor to ci-bot on tenant:acme
+
+Plan: 4 to add, 0 to change, 0 to remove, 1 revision up, 0 down.
+EOF
+expect_same "sections merge across the files of a directory" out.txt expected.txt
+run plan -m tree/ --db sqlite:tree.db
+expect_same "a trailing slash reads the same" out.txt expected.txt
+expect_eq "plan created no database" "$(ls tree.db 2>/dev/null)" ""
+
+# A symbolic link back up the tree is not followed round and round.
+ln -s .. tree/people/up
+run validate -m tree
+expect_eq "a looping symbolic link reads each file once" "$(cat out.txt)" \
+	"ok: 5 files valid (2 roles, 2 grants, 1 revision)"
+rm tree/people/up
+
+# The order files are read in shows in the order of their errors.
+for f in b.yaml a/z.yml a.yaml C.yaml a-b.yaml; do
+	manifest "order/$f" <<EOF
+roles: {r: {bogus: 1}}
+EOF
+done
+run validate -m order
+expect_eq "files are read in sorted path order" \
+	"$(sed -n "s/:[0-9]*:[0-9]*: error: unknown key 'bogus' in a role\$//p" err.txt | tr '\n' ' ')" \
+	"order/C.yaml order/a-b.yaml order/a.yaml order/a/z.yml order/b.yaml "
+expect_in "a role defined again names where it was first" err.txt \
+	"order/a-b.yaml:1:9: error: role 'r' is defined twice (first at order/C.yaml:1:9)"
+
+mkdir nothing
+run validate -m nothing
+expect_rc "a directory without manifests: exit 1" 1
+expect_eq "it says so, and only that" "$(cat err.txt)" "converge: error: no *.yaml or *.yml files in 'nothing'
+converge: 1 error in the manifests; nothing was changed"
+
+run validate -m missing.yaml
+expect_rc "a missing file: exit 1" 1
+expect_in "it names the file" err.txt "converge: error: cannot read 'missing.yaml': No such file or directory"
+
+# Several -m, and -m - for standard input, merge like files of a folder.
+manifest more/admins.yaml <<'EOF'
+roles:
+  admin: {inherits: [editor]}
+grants:
+  - {subject: root, role: admin}
+EOF
+run validate -m tree/00-version.yaml -m tree/roles.yaml -m tree/people -m more
+expect_eq "several -m merge" "$(cat out.txt)" "ok: 6 files valid (3 roles, 3 grants, 1 revision)"
+STDIN=more/admins.yaml run plan -m tree/roles.yaml -m - -m tree/00-version.yaml --db sqlite:tree.db
+expect_rc "-m - reads standard input" 0
+expect_in "stdin's role is planned" out.txt "  + role admin: inherits editor"
+expect_in "stdin's grant is planned" out.txt "  + grant admin to root"
+printf 'grants:\n  - {subject: x, role: nobody}\n' >stdin.yaml
+STDIN=stdin.yaml run validate -m tree -m -
+expect_rc "an error on standard input: exit 1" 1
+expect_in "standard input is named <stdin>" err.txt "<stdin>:2:5: error: grant names undefined role 'nobody'"
+STDIN=stdin.yaml run validate -m - -m -
+expect_rc "standard input twice is a usage error" 64
+expect_in "it says so" err.txt "converge: error: '-' (standard input) given twice"
+
+# version: 1 in one file is enough; in none is an error.
+run validate -m tree/roles.yaml -m tree/people
+expect_rc "no 'version: 1' anywhere: exit 1" 1
+expect_eq "it names the first file" "$(head -n 1 err.txt)" \
+	"tree/roles.yaml: error: no manifest says 'version: 1' (required in at least one file)"
+
+# ----------------------------------------------------- ${NAME} and $${
+
+manifest env.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {description: "Owned by ${CONVERGE_TEST_TEAM} (not $${CONVERGE_TEST_TEAM})"}
+grants:
+  - {subject: "${CONVERGE_TEST_SUBJECT}", role: viewer}
+  - {subject: "$${HOME}", role: viewer}
+  - {subject: "cost: $5", role: viewer}
+EOF
+CONVERGE_TEST_SUBJECT="o'brien@example.com" CONVERGE_TEST_TEAM=licensing \
+	run apply -m env.yaml --db sqlite:env.db --auto-approve -q
+expect_rc "a manifest with variables applies" 0
+expect_eq "the subject came from the environment, \$\${ is a literal \${, a lone \$ is kept" \
+	"$(q env.db 'SELECT subject FROM rbac_grants ORDER BY subject')" \
+	"\${HOME}
+cost: \$5
+o'brien@example.com"
+expect_eq "variables inside a longer string" \
+	"$(q env.db "SELECT description FROM rbac_roles WHERE name = 'viewer'")" \
+	"Owned by licensing (not \${CONVERGE_TEST_TEAM})"
+CONVERGE_TEST_SUBJECT="o'brien@example.com" CONVERGE_TEST_TEAM=licensing \
+	run plan -m env.yaml --db sqlite:env.db
+expect_in "the same environment: no changes" out.txt "No changes."
+CONVERGE_TEST_SUBJECT=someone-else CONVERGE_TEST_TEAM=licensing \
+	run plan -m env.yaml --db sqlite:env.db
+expect_in "another value: the plan grants it" out.txt "  + grant viewer to someone-else"
+expect_in "... and revokes the old one" out.txt "  - grant viewer to o'brien@example.com"
+CONVERGE_TEST_SUBJECT="$(printf 'bell\007')" CONVERGE_TEST_TEAM=licensing \
+	run validate -m env.yaml
+expect_rc "a control character from the environment: exit 1" 1
+expect_in "it is reported where the variable is" err.txt \
+	"env.yaml:5:15: error: control character in string (U+0007, from the environment)"
+
+# ------------------------------------------ anchors, aliases, merge keys
+
+manifest anchors.yaml <<'EOF'
+version: 1
+roles:
+  reader: &reader
+    description: Reads licenses
+    permissions: &read [license:read, license:usage:read]
+  support:
+    <<: *reader
+    description: Support desk
+  auditor:
+    <<: *reader
+    permissions: [system:audit]
+  writer:
+    inherits: [reader]
+    permissions: *read
+grants:
+  - &ci {subject: ci-bot, role: support}
+  - {<<: *ci, scope: "tenant:acme"}
+EOF
+run apply -m anchors.yaml --db sqlite:anchors.db --auto-approve -q
+expect_rc "anchors and merge keys apply" 0
+expect_eq "a merge key brings the keys not written, the written ones win" \
+	"$(q anchors.db "SELECT name || ': ' || description FROM rbac_roles ORDER BY name")" \
+	"auditor: Reads licenses
+reader: Reads licenses
+support: Support desk
+writer: "
+expect_eq "permissions through the merge key and through an alias" \
+	"$(q anchors.db "SELECT role || ' ' || group_concat(permission, ',') FROM (SELECT * FROM rbac_role_permissions ORDER BY role, permission) GROUP BY role")" \
+	"auditor system:audit
+reader license:read,license:usage:read
+support license:read,license:usage:read
+writer license:read,license:usage:read"
+expect_eq "a merged grant is a grant of its own" \
+	"$(q anchors.db "SELECT subject || '|' || role || '|' || scope FROM rbac_grants ORDER BY scope")" \
+	"ci-bot|support|
+ci-bot|support|tenant:acme"
+
+# --------------------------------------------------------- YAML typing
+
+# Keys are strings: `on`, `yes`, `null` are role names.  Names and ids
+# that look like numbers stay the text written: 007, 1e3, 0x1F, 0123.
+manifest typing/manifest.yaml <<'EOF'
+version: 1
+schema:
+  migrations: migrations
+  version: 0123
+roles:
+  on: {}
+  yes: {inherits: [on]}
+  null: {}
+  007: {inherits: [yes]}
+  1e3: {}
+  0x1F: {}
+grants:
+  - {subject: 12, role: 007}
+  - {subject: 1.50, role: on, scope: 010}
+EOF
+manifest typing/migrations/a.yaml <<'EOF'
+id: 0123
+up: CREATE TABLE t0123 (x TEXT)
+down: DROP TABLE t0123
+EOF
+manifest typing/migrations/b.yaml <<'EOF'
+id: 1.10
+parent: 0123
+up: CREATE TABLE t110 (x TEXT)
+down: DROP TABLE t110
+EOF
+run plan -m typing/manifest.yaml --db sqlite:typing.db
+expect_rc "number-like names plan" 0
+cat >expected.txt <<'EOF'
+converge plan for sqlite:typing.db
+schema: base -> 0123 (converge_schema_version)
+
+  ↑ revision 0123
+  + role 007: inherits yes
+  + role 0x1F
+  + role 1e3
+  + role null
+  + role on
+  + role yes: inherits on
+  + grant on to 1.50 on 010
+  + grant 007 to 12
+
+Plan: 8 to add, 0 to change, 0 to remove, 1 revision up, 0 down.
+EOF
+expect_same "names are the text written" out.txt expected.txt
+run apply -m typing/manifest.yaml --db sqlite:typing.db --auto-approve -q
+expect_rc "number-like names apply" 0
+expect_eq "roles stored as text" \
+	"$(q typing.db "SELECT group_concat(name || ':' || typeof(name), ' ') FROM (SELECT name FROM rbac_roles ORDER BY name)")" \
+	"007:text 0x1F:text 1e3:text null:text on:text yes:text"
+expect_eq "the revision id keeps its leading zero" \
+	"$(q typing.db 'SELECT version || ":" || typeof(version) FROM converge_schema_version')" "0123:text"
+expect_eq "grants stored as text" \
+	"$(q typing.db "SELECT group_concat(subject || '|' || role || '|' || scope, ' ') FROM (SELECT * FROM rbac_grants ORDER BY subject)")" \
+	"1.50|on|010 12|007|"
+sed 's/version: 0123/version: 1.10/' typing/manifest.yaml >typing/up.yaml
+run plan -m typing/up.yaml --db sqlite:typing.db
+expect_in "1.10 is not 1.1" out.txt "schema: 0123 -> 1.10 (converge_schema_version)"
+
+# A boolean field takes true/false only (the revision's transaction).
+for word in yes no on off True 1; do
+	manifest "bools/$word/m.yaml" <<'EOF'
+version: 1
+schema: {migrations: migrations}
+EOF
+	manifest "bools/$word/migrations/r.yaml" <<EOF
+id: r
+up: SELECT 1
+transaction: $word
+EOF
+	run validate -m "bools/$word/m.yaml"
+	expect_in "transaction: $word is refused" err.txt \
+		"bools/$word/migrations/r.yaml:3:14: error: expected true or false for 'transaction', got '$word'"
+done
+
+# ---------------------------------------------------------- exit codes
+
+manifest ok.yaml <<'EOF'
+version: 1
+roles: {viewer: {}}
+EOF
+run validate
+expect_rc "validate without -m: 64" 64
+expect_in "says what is missing" err.txt "converge: usage error: no manifests given (use -m PATH)"
+run plan --db sqlite:x.db
+expect_rc "plan without -m: 64" 64
+run validate -m ok.yaml --bogus
+expect_rc "unknown option: 64" 64
+expect_in "names the option" err.txt "converge: usage error: unknown option '--bogus'"
+run frobnicate -m ok.yaml
+expect_rc "unknown verb: 64" 64
+expect_in "names the verb" err.txt "converge: 'frobnicate' is not a converge verb"
+run plan -m ok.yaml --db sqlite:x.db --now yesterday
+expect_rc "--now garbage: 64" 64
+expect_in "names the value" err.txt "invalid timestamp 'yesterday' for --now/CONVERGE_NOW"
+CONVERGE_NOW=garbage run plan -m ok.yaml --db sqlite:x.db
+expect_rc "CONVERGE_NOW garbage: 64" 64
+run plan -m ok.yaml --db sqlite:x.db --format bogus
+expect_rc "--format bogus: 64" 64
+expect_in "names the format" err.txt "unknown format 'bogus' (expected text, json or markdown)"
+run validate -m
+expect_rc "-m without a value: 64" 64
+run validate -m ok.yaml extra
+expect_rc "an extra argument: 64" 64
+run validate -m ok.yaml
+expect_rc "a valid manifest: 0" 0
+expect_eq "says what it read" "$(cat out.txt)" "ok: 1 file valid (1 role, 0 grants, 0 revisions)"
+run validate -m ok.yaml -m unknown-key.yaml
+expect_rc "an invalid manifest among valid ones: 1" 1
+expect_eq "no database file from any of these" "$(ls x.db 2>/dev/null)" ""
+
+# -------------------------------------------- plan never creates or writes
+
+run plan -m ok.yaml --db sqlite:fresh.db
+expect_rc "plan of a missing database: 0" 0
+expect_eq "plan does not create it" "$(ls fresh.db* 2>/dev/null)" ""
+run apply -m ok.yaml --db sqlite:fresh.db --auto-approve -q
+expect_rc "apply creates it" 0
+cp fresh.db fresh.before
+run plan -m ok.yaml --db sqlite:fresh.db
+expect_rc "plan against it: 0" 0
+expect_same "plan leaves it byte-for-byte" fresh.db fresh.before
+run apply -m ok.yaml -m three-errors.yaml --db sqlite:fresh.db --auto-approve
+expect_rc "apply of invalid manifests: 1" 1
+expect_same "a refused apply leaves it byte-for-byte" fresh.db fresh.before
+expect_eq "and takes no snapshot" "$(ls .converge/snapshots | grep -c '^fresh-')" 1

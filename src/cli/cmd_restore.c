@@ -25,10 +25,16 @@ int cmd_restore(struct cv_opts *o)
 	ret = cli_url(o, &url, &err);
 	if (ret)
 		goto fail;
-	if (stat(snap, &st) < 0 || !S_ISREG(st.st_mode)) {
+	/* st is only looked at once stat has filled it. */
+	if (stat(snap, &st) < 0) {
+		ret = cv_error_set(&err, CV_ENOTFOUND, "cannot read snapshot '%s': %s",
+				   snap, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		ret = cv_error_set(&err, CV_ENOTFOUND, "cannot read snapshot '%s': %s",
 				   snap, S_ISDIR(st.st_mode) ? "is a directory" :
-				   strerror(errno));
+				   "not a regular file");
 		goto fail;
 	}
 	question = cv_asprintf("Replace the whole content of %s with %s?",

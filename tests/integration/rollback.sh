@@ -236,7 +236,15 @@ expect_rc "the restore itself is not a rollback candidate" 0
 expect_in "the bare rollback skips over it to the restored journal's runs" out.txt "Rollback of run $SB:"
 cv restore --db $DB nosuch.db --auto-approve
 expect_rc "restore of a missing snapshot: exit 1" 1
-expect_in "names it" err.txt "cannot read snapshot 'nosuch.db'"
+expect_in "names it" err.txt "cannot read snapshot 'nosuch.db': No such file or directory"
+cv restore --db $DB .converge --auto-approve
+expect_rc "restore of a directory: exit 1" 1
+expect_in "says it is a directory" err.txt "cannot read snapshot '.converge': is a directory"
+mkfifo fifo.db
+cv restore --db $DB fifo.db --auto-approve
+expect_rc "restore of a FIFO: exit 1" 1
+expect_in "says it is not a regular file" err.txt "cannot read snapshot 'fifo.db': not a regular file"
+rm -f fifo.db
 
 # ------------------------------------------------------------- the lock
 
@@ -257,7 +265,7 @@ c.execute("ROLLBACK")' r.db "$1" &
 	i=0
 	while [ ! -f locked ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 }
-hold 3
+hold 5
 n=$(find . -name 'r-*.db' | wc -l)
 cv plan -m b.yaml --db $DB --detailed-exitcode
 expect_rc "plan does not need the lock" 2
@@ -269,6 +277,9 @@ expect_eq "and took no snapshot" "$(find . -name 'r-*.db' | wc -l)" "$n"
 cv rollback --db $DB --auto-approve --lock-timeout 0.5
 expect_rc "rollback while another holds the lock: exit 4" 4
 expect_same "the locked-out rollback changed nothing" r.db before.db
+cv restore --db $DB "$BEFORE" --auto-approve --lock-timeout 0.5
+expect_rc "restore while another holds the lock: exit 4" 4
+expect_same "the locked-out restore changed nothing" r.db before.db
 t0=$(date +%s)
 cv apply -m b.yaml --db $DB --auto-approve -q --lock-timeout 20
 t1=$(date +%s)

@@ -247,7 +247,8 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 				 cv_arena_strdup(&out->arena, o->object));
 		/* A change's detail says what the run did; undoing it does
 		 * the opposite, which the review must not misstate. */
-		if (act == CV_ACT_UPDATE && o->detail)
+		if ((act == CV_ACT_UPDATE || act == CV_ACT_ENABLE ||
+		     act == CV_ACT_DISABLE) && o->detail)
 			st->detail = cv_arena_printf(&out->arena, "reverts %s",
 						     o->detail);
 		else

@@ -209,6 +209,28 @@ grep -q "oncall-dana" "$work/last.out" ||
 say "" "the grant is revoked by the next apply after expiry; still held now: yes"
 
 # ---------------------------------------------------------------------------
+section "A feature flag, switched on only after its check passes"
+say "examples/tmws/flags-failing/ adds the flag license_api_v2 and the check"
+say "that gates it, with a wrong expectation.  The check runs inside the"
+say "apply transaction after every change; it fails, so everything is rolled"
+say "back and converge exits 5: the flag stays off."
+sqlite3 "$db" .dump | grep -v converge_ >"$work/before-check.sql"
+cv_rc 5 apply -m "$manifests" -m examples/tmws/flags-failing --db "$url" \
+	--auto-approve --actor tmws-demo
+sqlite3 "$db" .dump | grep -v converge_ | cmp -s - "$work/before-check.sql" ||
+	die "the failed check left the database changed"
+say "" "database unchanged by the failed run: yes (only its failure is journaled)"
+say "" "With the right expectation the check passes and the flag goes on, last:"
+cv apply -m "$manifests" -m examples/tmws/flags --db "$url" --auto-approve \
+	--actor tmws-demo
+[ "$(q "SELECT enabled FROM feature_flags WHERE name = 'license_api_v2'")" = 1 ] ||
+	die "license_api_v2 is not on"
+say "" "Rolling the flag run back switches the flag off first:"
+cv rollback --db "$url" --auto-approve --actor tmws-demo
+[ "$(q "SELECT count(*) FROM feature_flags")" = 0 ] ||
+	die "the flag is still there after its rollback"
+
+# ---------------------------------------------------------------------------
 section "Roll back: undo the run"
 say "rollback undoes the newest run that changed something (the apply of"
 say "the saved plan; the second apply recorded no run).  It runs that run's"

@@ -40,6 +40,7 @@ struct cv_ctx {
 	const char *now;                  /* RFC 3339 UTC, the expiry clock */
 	time_t now_t;
 	const char *schema_table;         /* version table in use */
+	bool dry_run;                     /* `plan`: nothing will be applied */
 };
 
 struct cv_kind {

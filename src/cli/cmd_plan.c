@@ -22,6 +22,7 @@ int cli_plan(const struct cv_opts *o, const struct cv_manifest *m,
 
 	memset(&live, 0, sizeof(live));
 	cli_ctx(o, &ctx, db, url->backend, &m->want, &live, &live_arena);
+	ctx.dry_run = strcmp(o->verb, "plan") == 0;
 	plan->database = cv_arena_strdup(&plan->arena, url->display);
 	plan->created_at = cv_arena_strdup(&plan->arena, o->now);
 	plan->manifests_digest = cv_arena_strdup(&plan->arena, m->digest);

@@ -427,7 +427,7 @@ static int checks_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	return 0;
 }
 
-/* Runs, read-only, the checks no step of the plan can affect. */
+/* `plan` runs, read-only, the checks no step of the plan can affect. */
 static int checks_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
 			 struct cv_error *err)
 {
@@ -436,7 +436,8 @@ static int checks_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
 	size_t i, k, failed = 0;
 	int ret = 0;
 
-	if (!ctx->db)
+	/* `apply` runs them where they count, in its transaction. */
+	if (!ctx->db || !ctx->dry_run)
 		return 0;
 	for (i = 0; i < w->nchecks; i++) {
 		const struct cv_check *c = &w->checks[i];

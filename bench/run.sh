@@ -59,6 +59,7 @@ fatal() {
 timed() {
 	_exp=$1
 	shift
+	# shellcheck disable=SC2046 # the four fields are split on purpose
 	set -- $("$SEED" time -o "$T/out" -e "$T/err" -- "$@")
 	WALL=${1:-0} RSS=${2:-0} RC=${3:-255} CPU=${4:-0}
 	if [ "$RC" != "$_exp" ]; then
@@ -149,6 +150,7 @@ echo
 # ---------------------------------------------------------------------
 G=$T/grants
 mkdir -p "$G"
+# shellcheck disable=SC2015 # fatal exits: any failure above stops here
 "$SEED" manifest "$G/base.yaml" base "$N" &&
 	"$SEED" manifest "$G/changed.yaml" changed "$N" &&
 	"$SEED" roles-manifest "$G/roles.yaml" || fatal "manifest generation"

@@ -219,3 +219,37 @@ if command -v script >/dev/null 2>&1; then
 fi
 cv plan -m m.yaml --db fresh.db
 expect_eq "not a terminal: no escape codes" "$(grep -c "$(printf '\033')" out.txt)" 0
+
+# ------------------------------------------------------ actor, history
+
+CONVERGE_ACTOR= GITHUB_ACTOR=gh-user USER=someone cv apply -m m.yaml --db actor.db --auto-approve -q
+expect_eq "the CI user is the actor before \$USER" "$(q actor.db "SELECT actor FROM converge_runs")" gh-user
+RUN=$(q actor.db "SELECT id FROM converge_runs")
+CONVERGE_ACTOR=ops GITHUB_ACTOR=gh-user cv rollback --db actor.db --auto-approve -q
+expect_eq "CONVERGE_ACTOR before the CI user" "$(q actor.db "SELECT actor FROM converge_runs WHERE kind = 'rollback'")" ops
+CONVERGE_ACTOR=ops cv apply -m m.yaml --db actor.db --auto-approve -q --actor "Zoë O'Brien"
+expect_eq "--actor wins, stored verbatim" "$(q actor.db "SELECT actor FROM converge_runs WHERE id = (SELECT max(id) FROM converge_runs)")" "Zoë O'Brien"
+cv history --db actor.db "$RUN"
+expect_rc "history RUN_ID exits 0" 0
+expect_in "history RUN_ID shows the run" out.txt "$RUN  apply    applied   2 steps  by gh-user"
+expect_in "and its steps" out.txt "+ grant viewer to alice"
+cv history --db actor.db "$RUN" --format json
+expect_eq "history RUN_ID as JSON" \
+	"$(python3 -c 'import json; r = json.load(open("out.txt")); print(r["id"] == "'"$RUN"'", r["undone_by"] is not None, [s["object"] for s in r["steps_applied"]])')" \
+	"True True ['viewer', 'viewer to alice']"
+cv history --db actor.db 20990101T000000.000000Z-000000
+expect_rc "history of an unknown run: exit 1" 1
+cv history --db actor.db --limit 1
+expect_eq "--limit 1 shows one run" "$(grep -c '^2' out.txt)" 1
+
+manifest none.yaml <<'EOF2'
+version: 1
+roles:
+  viewer: {permissions: [license:read]}
+grants: []
+EOF2
+cv status --db actor.db -m none.yaml
+expect_rc "status with drift still exits 0" 0
+expect_in "status -m reports drift" out.txt "drift:    0 to add, 0 to change, 1 to remove, 0 revisions up, 0 down"
+cv status --db actor.db
+expect_not_in "status without -m reports no drift" out.txt "drift:"

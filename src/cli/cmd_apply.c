@@ -84,7 +84,7 @@ int cmd_apply(struct cv_opts *o)
 	struct cv_apply_result res;
 	struct cv_apply_opts ao;
 	struct cv_ctx ctx;
-	bool saved = o->nargs == 1;
+	bool saved = o->nargs == 1, direct;
 	int ret = 0, code = 0;
 
 	cv_manifest_init(&m);
@@ -110,8 +110,21 @@ int cmd_apply(struct cv_opts *o)
 	if (ret)
 		goto fail;
 
-	/* The review: read-only, no lock, nothing created. */
+	/*
+	 * With --auto-approve nobody reads the plan before the lock is taken,
+	 * so an existing database is planned once, under the lock.  One that
+	 * does not exist yet is planned first, read-only: a plan with no
+	 * changes, or a refused one, must not create it.
+	 */
 	ret = cli_open(o, &url, true, false, &db, &err);
+	direct = !ret && db && o->auto_approve;
+	if (direct) {
+		url.backend->close(db);
+		db = NULL;
+		goto locked;
+	}
+
+	/* The review: read-only, no lock, nothing created. */
 	if (!ret && db)
 		ret = url.backend->begin_read(db, &err);
 	if (!ret) {
@@ -139,9 +152,20 @@ int cmd_apply(struct cv_opts *o)
 	if (code)
 		goto out;
 
+locked:
 	ret = cli_open(o, &url, false, true, &db, &err);
-	if (!ret)
+	if (!ret && direct) {
+		ret = url.backend->begin(db, &err);
+		if (!ret && saved)
+			ret = cli_check_fresh(o, &plan, db, url.backend, &err);
+		else if (!ret)
+			ret = cli_plan(o, &m, &url, db, &plan, &err);
+		/* Shown refused too: the review says what would break. */
+		if (!ret || ret == CV_EREFUSED)
+			cli_show_plan(o, &plan);
+	} else if (!ret) {
 		ret = lock_and_replan(o, &m, &url, db, &plan, saved, &err);
+	}
 	if (ret) {
 		if (db)
 			url.backend->rollback(db);

@@ -94,6 +94,10 @@ void cv_state_release(struct cv_state *s)
 	free(s->min_grants);
 	free(s->flags);
 	free(s->checks);
+	free(s->ent_modules);
+	free(s->ent_plans);
+	free(s->ent_orgs);
+	free(s->ent_rows);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -91,6 +91,7 @@ const struct cv_kind *cv_kind_find(const char *name);
 extern const struct cv_kind cv_kind_schema;
 extern const struct cv_kind cv_kind_roles;
 extern const struct cv_kind cv_kind_grants;
+extern const struct cv_kind cv_kind_entitlements;
 extern const struct cv_kind cv_kind_flags;
 extern const struct cv_kind cv_kind_guards;
 extern const struct cv_kind cv_kind_checks;

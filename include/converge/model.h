@@ -109,6 +109,54 @@ struct cv_check {
 	struct cv_mark mark;
 };
 
+/*
+ * Entitlements.  Modules and submodules share one array, sorted by key:
+ * a submodule's key is "module.sub" and it names its module in `parent`.
+ */
+struct cv_ent_module {
+	const char *key;           /* "crm", or "crm.leads" for a submodule */
+	const char *parent;        /* NULL, or the submodule's module */
+	bool always_on;            /* submodules: as their module */
+	const char **subs;         /* modules: their submodules' keys, sorted */
+	size_t nsubs;
+	struct cv_mark mark;
+};
+
+struct cv_ent_plan {
+	const char *key;
+	const char **modules;      /* module or submodule keys, sorted */
+	size_t nmodules;
+	struct cv_mark *marks;     /* desired: where each is listed, or NULL */
+	bool listed;               /* has an ent_plans row (desired: true) */
+	struct cv_mark mark;
+};
+
+/* An org's override of one module or submodule (desired). */
+struct cv_ent_override {
+	const char *module;
+	bool enabled;
+	struct cv_mark mark;
+};
+
+/* One ent_org_modules row; status and source as stored. */
+struct cv_ent_row {
+	const char *org;
+	const char *module;
+	const char *status;        /* "enabled" or "disabled" */
+	const char *source;        /* "plan", "always_on" or "override" */
+};
+
+struct cv_ent_org {
+	const char *org;
+	const char *plan;          /* NULL: none */
+	struct cv_ent_override *overrides;  /* desired, sorted by module */
+	size_t noverrides;
+	size_t first_row, nrows;   /* live: its rows in ent_rows */
+	bool listed;               /* has an ent_orgs row (desired: true) */
+	struct cv_mark mark;
+	struct cv_mark plan_mark;
+};
+
 /* The contents of the sections, desired or live. */
 struct cv_state {
 	unsigned sections;          /* CV_SEC_* present (desired) or read (live) */
@@ -141,6 +189,18 @@ struct cv_state {
 	/* capacities of the malloc'd arrays above */
 	size_t chain_alloc, applied_alloc, roles_alloc, grants_alloc,
 	       min_grants_alloc, flags_alloc, checks_alloc;
+
+	/* entitlements: each array sorted by key (rows by org, module) */
+	struct cv_ent_module *ent_modules;
+	size_t nent_modules;
+	struct cv_ent_plan *ent_plans;
+	size_t nent_plans;
+	struct cv_ent_org *ent_orgs;
+	size_t nent_orgs;
+	struct cv_ent_row *ent_rows;   /* live: ent_org_modules */
+	size_t nent_rows;
+	size_t ent_modules_alloc, ent_plans_alloc, ent_orgs_alloc,
+	       ent_rows_alloc;
 };
 
 /* Frees the arrays (strings belong to an arena). */

@@ -11,6 +11,7 @@ const struct cv_kind *const cv_kinds[] = {
 	&cv_kind_schema,
 	&cv_kind_roles,
 	&cv_kind_grants,
+	&cv_kind_entitlements,
 	&cv_kind_flags,
 	&cv_kind_guards,
 	&cv_kind_checks,	/* last: it sees every other kind's steps */

@@ -226,6 +226,18 @@ static int mig_id_cmp(const void *a, const void *b)
 		      (*(const struct cv_migration *const *)b)->id);
 }
 
+/* By id, then in the order the files were read (qsort is not stable). */
+static int mig_load_cmp(const void *a, const void *b)
+{
+	const struct cv_migration *x = *(const struct cv_migration *const *)a;
+	const struct cv_migration *y = *(const struct cv_migration *const *)b;
+	int c = strcmp(x->id, y->id);
+
+	if (c)
+		return c;
+	return x < y ? -1 : x > y;
+}
+
 static const struct cv_migration *by_id(struct cv_migration **sorted,
 					size_t n, const char *id)
 {
@@ -256,11 +268,11 @@ static int schema_validate(struct cv_state *want, struct cv_arena *strings,
 	child = cv_calloc(n + 1, sizeof(*child));
 	for (i = 0; i < n; i++)
 		sorted[i] = &want->chain[i];
-	qsort(sorted, n, sizeof(*sorted), mig_id_cmp);
+	qsort(sorted, n, sizeof(*sorted), mig_load_cmp);
 	for (i = 1; i < n; i++)
 		if (strcmp(sorted[i - 1]->id, sorted[i]->id) == 0) {
 			cv_diag_error(diags, &sorted[i]->mark,
-				      "revision '%s' is defined twice (also in %s)",
+				      "revision '%s' is defined twice (first in %s)",
 				      cv_shorten(sorted[i]->id),
 				      sorted[i - 1]->path);
 			ret = CV_EINVAL;
@@ -433,8 +445,11 @@ static int schema_read(struct cv_ctx *ctx, struct cv_error *err)
 			goto out;
 		if (vr.n > 1) {
 			ret = cv_error_set(err, CV_EINVAL,
-					   "version table '%s' has %zu rows (%s); converge manages one linear chain (Alembic branches are not supported)",
-					   table, vr.n, vr.all.buf);
+					   "version table '%s' has %zu rows (%s); converge manages one linear chain%s",
+					   table, vr.n, vr.all.buf,
+					   strcmp(table, ALEMBIC_TABLE) == 0 ?
+					   " (Alembic branches are not supported)" :
+					   " and keeps one row");
 			goto out;
 		}
 	}

@@ -49,18 +49,6 @@ static int pick_run(struct cv_ctx *ctx, struct cv_arena *a, struct cv_run *out,
 	return cv_error_set(err, CV_ENOTFOUND, "nothing to roll back");
 }
 
-static bool same_key(const struct cv_step *a, const struct cv_step *b)
-{
-	uint32_t i;
-
-	if (strcmp(a->kind, b->kind) != 0 || a->nkey != b->nkey)
-		return false;
-	for (i = 0; i < a->nkey; i++)
-		if (strcmp(a->key[i], b->key[i]) != 0)
-			return false;
-	return true;
-}
-
 /*
  * A value as the refusal shows it.  Kinds record values in the canonical
  * encoding ("<len>:<bytes>", "~" for NULL, '|' between groups), which is
@@ -118,22 +106,54 @@ static const char *show(const char *v, struct cv_buf *b)
  * anything else means someone changed it since, and undoing blindly
  * would throw that change away.
  */
+static int key_cmp(const struct cv_step *a, const struct cv_step *b)
+{
+	uint32_t i;
+	int c = strcmp(a->kind, b->kind);
+
+	if (c)
+		return c;
+	for (i = 0; i < a->nkey && i < b->nkey; i++)
+		if ((c = strcmp(a->key[i], b->key[i])))
+			return c;
+	return (a->nkey > b->nkey) - (a->nkey < b->nkey);
+}
+
+static const struct cv_plan *sort_run;
+
+/* By object, then by position: the last step of each object is last. */
+static int index_cmp(const void *x, const void *y)
+{
+	size_t i = *(const size_t *)x, k = *(const size_t *)y;
+	int c = key_cmp(&sort_run->steps[i], &sort_run->steps[k]);
+
+	return c ? c : (i > k) - (i < k);
+}
+
 static int check_unchanged(struct cv_ctx *ctx, const struct cv_plan *run,
 			   struct cv_arena *a, struct cv_error *err)
 {
 	struct cv_buf msg = CV_BUF_INIT, was = CV_BUF_INIT, is = CV_BUF_INIT;
-	size_t i, k, changed = 0;
+	size_t *order = cv_calloc(run->nr + 1, sizeof(*order));
+	size_t n, i, changed = 0;
 	int ret = 0;
 
-	for (i = 0; i < run->nr; i++) {
-		const struct cv_step *st = &run->steps[i];
-		const struct cv_kind *kind = cv_kind_find(st->kind);
+	/* An object a run touched twice must hold what its last step left:
+	 * sorting by object finds those in n log n, not n². */
+	for (i = 0; i < run->nr; i++)
+		order[i] = i;
+	sort_run = run;
+	qsort(order, run->nr, sizeof(*order), index_cmp);
+	for (n = 0; n < run->nr; n++) {
+		const struct cv_step *st = &run->steps[order[n]];
+		const struct cv_kind *kind;
 		const char *now;
-		bool later = false;
 
-		for (k = i + 1; k < run->nr && !later; k++)
-			later = same_key(st, &run->steps[k]);
-		if (later || !kind || !kind->value)
+		if (n + 1 < run->nr &&
+		    key_cmp(st, &run->steps[order[n + 1]]) == 0)
+			continue;
+		kind = cv_kind_find(st->kind);
+		if (!kind || !kind->value || st->action == CV_ACT_CHECK)
 			continue;
 		now = kind->value(ctx, st->key, st->nkey, a);
 		if (cv_streq0(now, st->after))
@@ -143,6 +163,7 @@ static int check_unchanged(struct cv_ctx *ctx, const struct cv_plan *run,
 				    st->kind, st->object, show(st->after, &was),
 				    show(now, &is));
 	}
+	free(order);
 	if (changed) {
 		if (changed > 10)
 			cv_buf_addf(&msg, "\n  … and %zu more", changed - 10);

@@ -126,7 +126,7 @@ static const char *grant_name(const struct cv_grant *g, struct cv_arena *a)
 static int grants_validate(struct cv_state *want, struct cv_arena *strings,
 			   struct cv_diags *diags)
 {
-	size_t i;
+	size_t i, first = 0;
 	int ret = 0;
 
 	(void)strings;
@@ -136,8 +136,12 @@ static int grants_validate(struct cv_state *want, struct cv_arena *strings,
 	for (i = 0; i < want->ngrants; i++) {
 		const struct cv_grant *g = &want->grants[i];
 
-		if (i && cv_grant_cmp(&want->grants[i - 1], g) == 0) {
-			const struct cv_mark *m = &want->grants[i - 1].mark;
+		/* Every later copy points at the first one, not the one
+		 * before it. */
+		if (!i || cv_grant_cmp(&want->grants[i - 1], g) != 0)
+			first = i;
+		if (first != i) {
+			const struct cv_mark *m = &want->grants[first].mark;
 
 			cv_diag_error(diags, &g->mark,
 				      "grant of role '%s' to '%s'%s%s%s is defined twice (first at %s:%u:%u)",
@@ -162,7 +166,20 @@ static int grants_validate(struct cv_state *want, struct cv_arena *strings,
 struct reader {
 	struct cv_ctx *ctx;
 	bool sorted;
+	const char *role, *scope;  /* the previous row's, to share */
 };
+
+/*
+ * Roles and scopes repeat from row to row (a million grants name a
+ * handful of roles): a row that repeats the previous one's shares it.
+ */
+static const char *shared(struct cv_arena *a, const char **prev,
+			  const char *s, size_t n)
+{
+	if (!*prev || strlen(*prev) != n || memcmp(*prev, s, n) != 0)
+		*prev = cv_arena_strndup(a, s, n);
+	return *prev;
+}
 
 static int read_grant(void *p, const char *const *cols, const size_t *lens,
 		      int ncols)
@@ -176,8 +193,9 @@ static int read_grant(void *p, const char *const *cols, const size_t *lens,
 	CV_GROW(live->grants, live->ngrants + 1, live->grants_alloc);
 	g = &live->grants[live->ngrants++];
 	g->subject = cv_arena_strndup(a, cols[0] ? cols[0] : "", lens[0]);
-	g->role = cv_arena_strndup(a, cols[1] ? cols[1] : "", lens[1]);
-	g->scope = cols[2] ? cv_arena_strndup(a, cols[2], lens[2]) : "";
+	g->role = shared(a, &rd->role, cols[1] ? cols[1] : "", lens[1]);
+	g->scope = cols[2] && lens[2] ? shared(a, &rd->scope, cols[2], lens[2]) :
+				       "";
 	g->expires = cols[3] ? cv_arena_strndup(a, cols[3], lens[3]) : NULL;
 	g->reason = cols[4] ? cv_arena_strndup(a, cols[4], lens[4]) : NULL;
 	memset(&g->mark, 0, sizeof(g->mark));
@@ -188,7 +206,7 @@ static int read_grant(void *p, const char *const *cols, const size_t *lens,
 
 static int grants_read(struct cv_ctx *ctx, struct cv_error *err)
 {
-	struct reader rd = { ctx, true };
+	struct reader rd = { ctx, true, NULL, NULL };
 	bool exists = false;
 	char *sql;
 	int ret;

@@ -204,15 +204,17 @@ static int roles_validate(struct cv_state *want, struct cv_arena *strings,
 			  struct cv_diags *diags)
 {
 	unsigned char *color;
-	size_t *path, i, k;
+	size_t *path, i, k, first;
 	int ret = 0;
 
 	(void)strings;
 	if (want->nroles > 1)
 		qsort(want->roles, want->nroles, sizeof(*want->roles), role_cmp);
-	for (i = 1; i < want->nroles; i++)
-		if (strcmp(want->roles[i - 1].name, want->roles[i].name) == 0) {
-			const struct cv_mark *m = &want->roles[i - 1].mark;
+	for (i = 1, first = 0; i < want->nroles; i++) {
+		if (strcmp(want->roles[i - 1].name, want->roles[i].name) != 0) {
+			first = i;
+		} else {
+			const struct cv_mark *m = &want->roles[first].mark;
 
 			cv_diag_error(diags, &want->roles[i].mark,
 				      "role '%s' is defined twice (first at %s:%u:%u)",
@@ -220,6 +222,7 @@ static int roles_validate(struct cv_state *want, struct cv_arena *strings,
 				      m->line, m->col);
 			ret = CV_EINVAL;
 		}
+	}
 	if (ret)
 		return ret;
 	for (i = 0; i < want->nroles; i++) {

@@ -446,3 +446,67 @@ expect_rc "re-plan of 10,000 grants: no changes" 0
 expect_in "says no changes" out.txt "No changes"
 cv apply -m big.yaml --db sqlite:big.db --auto-approve
 expect_eq "second apply of 10,000 grants records no run" "$(q big.db "SELECT count(*) FROM converge_runs")" 1
+
+# ------------------------------------------------------------ validation
+
+manifest v/bad.yaml <<'EOF2'
+version: 1
+roles:
+  a: {inherits: [b], permissions: ["license:*:read", "license::x", "has space", "*", "ok:*", "x.y-z_1:read"]}
+  b: {inherits: [c]}
+  c: {inherits: [a]}
+  d: {inherits: [nosuch]}
+grants:
+  - {subject: y, role: ghost}
+  - {subject: z, role: a, expires: "tomorrow"}
+  - {role: a}
+guards:
+  min_grants: {ghost2: 1, a: -1}
+EOF2
+cv validate -m v/bad.yaml
+expect_rc "invalid roles and grants: exit 1" 1
+expect_in "wildcard only as the last segment" err.txt "v/bad.yaml:3:36: error: invalid permission 'license:*:read'"
+expect_in "empty segment" err.txt "v/bad.yaml:3:54: error: invalid permission 'license::x'"
+expect_in "space in a permission" err.txt "v/bad.yaml:3:68: error: invalid permission 'has space'"
+expect_not_in "'*', 'ok:*' and 'x.y-z_1:read' are valid" err.txt "invalid permission 'ok:*'"
+expect_in "cycle named in full" err.txt "v/bad.yaml:3:3: error: roles inherit in a cycle: a -> b -> c -> a"
+expect_in "undefined parent" err.txt "v/bad.yaml:6:3: error: role 'd' inherits from undefined role 'nosuch'"
+expect_in "grant of an undefined role" err.txt "v/bad.yaml:8:5: error: grant names undefined role 'ghost'"
+expect_in "bad expiry" err.txt "v/bad.yaml:9:36: error: invalid timestamp 'tomorrow' for 'expires'"
+expect_in "grant without subject" err.txt "v/bad.yaml:10:5: error: grant has no 'subject'"
+expect_in "guard of an undefined role" err.txt "v/bad.yaml:12:16: error: guard names undefined role 'ghost2'"
+expect_in "negative guard" err.txt "v/bad.yaml:12:30: error: min_grants for 'a' must not be negative"
+expect_in "every error counted" err.txt "converge: 10 errors in the manifests; nothing was changed"
+
+manifest v/d1.yaml <<'EOF2'
+version: 1
+roles:
+  a: {}
+grants:
+  - {subject: x, role: a}
+  - {subject: x, role: a, scope: ""}
+EOF2
+manifest v/d2.yaml <<'EOF2'
+roles:
+  a: {}
+grants:
+  - {subject: x, role: a}
+  - {subject: x, role: a, scope: other}
+EOF2
+manifest v/d3.yaml <<'EOF2'
+roles:
+  a: {}
+EOF2
+cv validate -m v/d1.yaml -m v/d2.yaml -m v/d3.yaml
+expect_rc "duplicates across files: exit 1" 1
+expect_in "a role defined twice names the first place" err.txt "v/d2.yaml:2:3: error: role 'a' is defined twice (first at v/d1.yaml:3:3)"
+expect_in "every later copy names the first place" err.txt "v/d3.yaml:2:3: error: role 'a' is defined twice (first at v/d1.yaml:3:3)"
+expect_in "scope '' is no scope: a duplicate" err.txt "v/d1.yaml:6:5: error: grant of role 'a' to 'x' is defined twice (first at v/d1.yaml:5:5)"
+expect_in "a third copy names the first too" err.txt "v/d2.yaml:4:5: error: grant of role 'a' to 'x' is defined twice (first at v/d1.yaml:5:5)"
+expect_not_in "another scope is another grant" err.txt "on 'other'"
+expect_in "four errors" err.txt "converge: 4 errors in the manifests"
+
+# A plan refused by a guard is not saved.
+cv plan -m guard.yaml --db $DB -o refused.plan.yaml
+expect_rc "plan -o refused by a guard: exit 1" 1
+expect_eq "no plan file written" "$(ls refused.plan.yaml* 2>/dev/null)" ""

@@ -139,18 +139,39 @@ static const struct cv_source *find_source(const struct cv_diags *d,
 }
 
 /* Prints source line `line` of src with a caret under column `col`. */
-static void print_caret(FILE *fp, const struct cv_source *src, unsigned line,
+/*
+ * Where the last caret was: diagnostics mostly come in file order, so the
+ * next line is found by scanning on from there, not from the top (a file
+ * with 100,000 errors would otherwise be scanned 100,000 times).
+ */
+struct cursor {
+	const struct cv_source *src;
+	unsigned line;
+	const char *at;   /* start of `line` */
+};
+
+/* Adds source line `line` of src with a caret under column `col`. */
+static void print_caret(struct cv_buf *out, struct cursor *cur,
+			const struct cv_source *src, unsigned line,
 			unsigned col)
 {
 	const char *p = src->text, *end = src->text + src->len, *eol;
 	unsigned i, n, c;
 
-	for (i = 1; i < line && p < end; i++) {
+	i = 1;
+	if (cur->src == src && cur->line <= line) {
+		p = cur->at;
+		i = cur->line;
+	}
+	for (; i < line && p < end; i++) {
 		p = memchr(p, '\n', (size_t)(end - p));
 		if (!p)
 			return;
 		p++;
 	}
+	cur->src = src;
+	cur->line = i;
+	cur->at = p;
 	if (p >= end)
 		return;
 	eol = memchr(p, '\n', (size_t)(end - p));
@@ -165,7 +186,7 @@ static void print_caret(FILE *fp, const struct cv_source *src, unsigned line,
 	for (i = 0; i < n; i++)
 		if ((unsigned char)p[i] < 0x20 && p[i] != '\t')
 			return;
-	fprintf(fp, "    %.*s\n    ", (int)n, p);
+	cv_buf_addf(out, "    %.*s\n    ", (int)n, p);
 	/*
 	 * Columns count characters (libyaml's do), not bytes: a UTF-8
 	 * sequence takes one place under the line, its continuation bytes
@@ -174,36 +195,47 @@ static void print_caret(FILE *fp, const struct cv_source *src, unsigned line,
 	for (i = 0, c = 1; i < n && c < col; i++) {
 		if (((unsigned char)p[i] & 0xc0) == 0x80)
 			continue;
-		fputc(p[i] == '\t' ? '\t' : ' ', fp);
+		cv_buf_addch(out, p[i] == '\t' ? '\t' : ' ');
 		c++;
 	}
-	fputs("^\n", fp);
+	cv_buf_adds(out, "^\n");
 }
 
 void cv_diags_print(const struct cv_diags *d, FILE *fp)
 {
 	static const char *const level_name[] = { "error", "warning", "note" };
+	struct cursor cur = { NULL, 0, NULL };
+	struct cv_buf out = CV_BUF_INIT;
 	size_t i;
 
+	/* Gathered and written in large pieces: stderr is unbuffered. */
 	for (i = 0; i < d->nr; i++) {
 		const struct cv_diag *g = &d->items[i];
 		const struct cv_source *src;
 
 		if (g->mark.file && g->mark.line) {
-			fprintf(fp, "%s:%u:%u: %s: %s\n", g->mark.file,
-				g->mark.line, g->mark.col,
-				level_name[g->level], g->msg);
+			cv_buf_addf(&out, "%s:%u:%u: %s: %s\n", g->mark.file,
+				    g->mark.line, g->mark.col,
+				    level_name[g->level], g->msg);
 			src = find_source(d, g->mark.file);
 			if (src)
-				print_caret(fp, src, g->mark.line, g->mark.col);
+				print_caret(&out, &cur, src, g->mark.line,
+					    g->mark.col);
 		} else if (g->mark.file) {
-			fprintf(fp, "%s: %s: %s\n", g->mark.file,
-				level_name[g->level], g->msg);
+			cv_buf_addf(&out, "%s: %s: %s\n", g->mark.file,
+				    level_name[g->level], g->msg);
 		} else {
-			fprintf(fp, "converge: %s: %s\n", level_name[g->level],
-				g->msg);
+			cv_buf_addf(&out, "converge: %s: %s\n",
+				    level_name[g->level], g->msg);
+		}
+		if (out.len >= 65536) {
+			fwrite(out.buf, 1, out.len, fp);
+			cv_buf_reset(&out);
 		}
 	}
+	if (out.len)
+		fwrite(out.buf, 1, out.len, fp);
+	cv_buf_release(&out);
 }
 
 void cv_diags_release(struct cv_diags *d)

@@ -16,9 +16,10 @@
 # installed, `start` says so and fails; the callers fail with it rather
 # than skip (`make deps` installs postgresql-15).
 #
-# pg_hba.conf trusts local connections, except for the role
-# converge_pw_test, which must give its SCRAM password: the unit tests
-# create that role to check that a refused password is never shown.
+# pg_hba.conf trusts local connections, except for members of the role
+# converge_pw_required, who must give their SCRAM password: the unit tests
+# make such roles to check that a password is never shown, and that
+# pg_dump gets it through its environment.
 set -eu
 
 PGBIN=${CONVERGE_PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -81,7 +82,7 @@ start() {
 		{ cat "$dir/initdb.log" >&2; die "initdb failed"; }
 	cat >"$dir/data/pg_hba.conf" <<-EOF
 	# Written by tests/pg/harness.sh: unix socket only.
-	local all converge_pw_test scram-sha-256
+	local all +converge_pw_required scram-sha-256
 	local all all trust
 	EOF
 	chown postgres "$dir/data/pg_hba.conf" 2>/dev/null || true
@@ -94,6 +95,7 @@ start() {
 	"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 \
 		"host=$dir user=postgres dbname=postgres" >/dev/null <<-EOF ||
 	CREATE ROLE $ROLE SUPERUSER LOGIN;
+	CREATE ROLE converge_pw_required NOLOGIN;
 	CREATE DATABASE $DB OWNER $ROLE;
 	EOF
 		die "cannot create the test role and database"

@@ -30,8 +30,11 @@
 extern const struct cv_backend cv_postgres_backend;
 static const struct cv_backend *be = &cv_postgres_backend;
 
-/* The role tests/pg/harness.sh makes pg_hba.conf ask a password of. */
-#define PW_ROLE "converge_pw_test"
+/*
+ * Members of this role must give a password (tests/pg/harness.sh writes
+ * pg_hba.conf so); each test that needs one makes a member of its own.
+ */
+#define PW_GROUP "converge_pw_required"
 #define PW_GOOD "S3cret-correct-h0rse"
 #define PW_BAD "Wr0ng-battery-staple"
 
@@ -41,7 +44,7 @@ struct fixture {
 	char *url;       /* base_url pointing at dbname */
 	char dir[64];    /* a temporary directory for snapshots */
 	struct cv_db *db;
-	bool pw_role;    /* PW_ROLE was made: drop it after the database */
+	char *pw_role;   /* a role that needs a password, made by the test */
 };
 
 static unsigned long counter;
@@ -145,8 +148,12 @@ static int teardown(void **state)
 	sql = cv_asprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", f->dbname);
 	admin(f->base_url, sql);
 	free(sql);
-	if (f->pw_role)
-		admin(f->base_url, "DROP ROLE IF EXISTS " PW_ROLE);
+	if (f->pw_role) {
+		sql = cv_asprintf("DROP ROLE IF EXISTS %s", f->pw_role);
+		admin(f->base_url, sql);
+		free(sql);
+		free(f->pw_role);
+	}
 	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(f->url);
 	free(f->dbname);
@@ -675,11 +682,14 @@ static void test_postgres__lock_contention(void **state)
 	be->set_lock_timeout(b, 2000);
 	ok(be->begin(b, &err), &err);
 	ok(be->rollback(b), &err);
-	/* Closing a connection releases its lock. */
+	/* Closing a connection releases its lock (once its server process
+	 * has seen it go: wait for that, not for a second apply). */
 	ok(be->begin(b, &err), &err);
 	be->close(b);
-	be->set_lock_timeout(a, 0);
+	be->set_lock_timeout(a, 5000);
+	t0 = now_s();
 	ok(be->begin(a, &err), &err);
+	assert_true(now_s() - t0 < 2.0);
 	ok(be->rollback(a), &err);
 	print_message("second begin refused after %.0f ms (timeout 300 ms)\n",
 		      waited * 1e3);
@@ -820,16 +830,18 @@ static void test_postgres__snapshot_without_pg_dump(void **state)
  * pg_hba.conf ask it for one), owning the test database so that it may
  * create tables there.  Teardown drops it after the database.
  */
-static void make_pw_role(struct fixture *f)
+static const char *make_pw_role(struct fixture *f)
 {
-	char *sql = cv_asprintf(
-		"DROP ROLE IF EXISTS " PW_ROLE ";"
-		"CREATE ROLE " PW_ROLE " LOGIN PASSWORD '" PW_GOOD "';"
-		"ALTER DATABASE %s OWNER TO " PW_ROLE ";", f->dbname);
+	char *sql;
 
-	f->pw_role = true;
+	f->pw_role = cv_asprintf("%s_pw", f->dbname);
+	sql = cv_asprintf("CREATE ROLE %s LOGIN PASSWORD '" PW_GOOD "' "
+			  "IN ROLE " PW_GROUP ";"
+			  "ALTER DATABASE %s OWNER TO %s;",
+			  f->pw_role, f->dbname, f->pw_role);
 	assert_int_equal(admin(f->base_url, sql), 0);
 	free(sql);
+	return f->pw_role;
 }
 
 static void assert_no_secret(const char *text, const char *secret)
@@ -843,10 +855,10 @@ static void test_postgres__password_never_in_errors(void **state)
 	struct fixture *f = *state;
 	struct cv_error err = CV_ERROR_INIT;
 	struct cv_db *db = NULL;
-	char *bad, *good, *kv, *with_user;
+	char *bad, *good, *kv, *with_user, *want;
+	const char *role = make_pw_role(f);
 
-	make_pw_role(f);
-	with_user = url_for(f->url, "user", PW_ROLE);
+	with_user = url_for(f->url, "user", role);
 	bad = url_for(with_user, "password", PW_BAD);
 	good = url_for(with_user, "password", PW_GOOD);
 
@@ -858,8 +870,8 @@ static void test_postgres__password_never_in_errors(void **state)
 	assert_non_null(strstr(err.msg, "cannot connect to 'postgresql://"));
 
 	/* A key=value string with a quoted password. */
-	kv = cv_asprintf("dbname=%s user=" PW_ROLE " password='" PW_BAD "' "
-			 "host=%s", f->dbname, strstr(f->url, "host=") + 5);
+	kv = cv_asprintf("dbname=%s user=%s password='" PW_BAD "' host=%s",
+			 f->dbname, role, strstr(f->url, "host=") + 5);
 	*strchr(strstr(kv, "host="), '&') = '\0';
 	assert_int_equal(open_url(&db, kv, 0, &err), CV_EDB);
 	assert_no_secret(err.msg, PW_BAD);
@@ -867,9 +879,11 @@ static void test_postgres__password_never_in_errors(void **state)
 
 	/* And the right one connects. */
 	ok(open_url(&db, good, 0, &err), &err);
-	expect_rows(db, "SELECT current_user", PW_ROLE "\n");
+	want = cv_asprintf("%s\n", role);
+	expect_rows(db, "SELECT current_user", want);
 	be->close(db);
 
+	free(want);
 	free(kv);
 	free(bad);
 	free(good);
@@ -910,12 +924,14 @@ static void test_postgres__pg_dump_gets_password_from_env(void **state)
 	char *good, *with_user, *snap = in_dir(state, "pw.dump");
 	char *real, *argv_file = in_dir(state, "argv");
 	char *env_file = in_dir(state, "env"), *text;
-	char *path = cv_strdup(getenv("PATH"));
+	char *old_path = cv_strdup(getenv("PATH"));
+	char *path = cv_strdup(old_path);
 	char *newpath = cv_asprintf("%s:%s", f->dir, path);
 	char *want = cv_asprintf("PGPASSWORD=%s\n", PW_GOOD);
+	const char *role = make_pw_role(f);
+	char *want_user = cv_asprintf("PGUSER=%s\n", role);
 
-	make_pw_role(f);
-	with_user = url_for(f->url, "user", PW_ROLE);
+	with_user = url_for(f->url, "user", role);
 	good = url_for(with_user, "password", PW_GOOD);
 	ok(open_url(&db, good, 0, &err), &err);
 	run(db, "CREATE TABLE t (a TEXT); INSERT INTO t VALUES ('x')");
@@ -935,20 +951,27 @@ static void test_postgres__pg_dump_gets_password_from_env(void **state)
 	setenv("PATH", newpath, 1);
 	ok(be->begin(db, &err), &err);
 	ok(be->snapshot(db, snap, &err), &err);
+	setenv("PATH", old_path, 1);
 	be->rollback(db);
 
 	/* pg_dump connected as the role (the server asks it a password):
 	 * the password went through the environment, not argv. */
 	text = slurp(argv_file);
 	assert_no_secret(text, PW_GOOD);
-	assert_null(strstr(text, PW_ROLE));
+	assert_null(strstr(text, role));
 	free(text);
 	text = slurp(env_file);
 	assert_non_null(strstr(text, want));
-	assert_non_null(strstr(text, "PGUSER=" PW_ROLE "\n"));
+	assert_non_null(strstr(text, want_user));
+	free(text);
+	/* And the snapshot it made is a real one. */
+	text = slurp(snap);
+	assert_memory_equal(text, "PGDMP", 5);
 	free(text);
 
 	be->close(db);
+	free(want_user);
+	free(old_path);
 	free(want);
 	free(newpath);
 	free(real);

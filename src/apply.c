@@ -220,6 +220,7 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 
 	memset(&run, 0, sizeof(run));
 	res->applied = 0;
+	res->committed = 0;
 	res->snapshot = NULL;
 	ctx->schema_table = plan->schema_table;
 	ret = cv_journal_new_run_id(ctx->db, res->run_id, err);
@@ -275,10 +276,30 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 				name_step(err, st, &label);
 				goto fail;
 			}
+			/* Done and kept: journaled at once, in a transaction
+			 * of its own, so that a later failure cannot lose the
+			 * record of a change that stays. */
 			ret = ctx->be->begin(ctx->db, err);
+			if (!ret)
+				ret = cv_journal_add_step(ctx->db, res->run_id, st,
+							  "applied", err);
+			if (!ret && kind && kind->journal)
+				ret = kind->journal(ctx, st, res->run_id, err);
+			if (!ret)
+				ret = ctx->be->commit(ctx->db, err);
+			if (!ret)
+				ret = ctx->be->begin(ctx->db, err);
 			if (ret)
 				goto fail;
 			in_txn = true;
+			res->applied++;
+			res->committed = res->applied;
+			if (opts->verbose && !opts->quiet) {
+				struct cv_render_opts ro = { opts->color, false };
+
+				cv_step_print(st, &ro, stdout);
+			}
+			continue;
 		} else {
 			ret = run_stmts(ctx, st, res->run_id, started, err);
 			if (ret) {

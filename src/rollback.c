@@ -191,10 +191,14 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 	cv_plan_init(&run);
 	if (run_id) {
 		ret = cv_journal_run(ctx->db, &run.arena, run_id, &info, err);
-		if (!ret && strcmp(info.status, "applied") != 0)
+		/* A failed run changed nothing, unless it got past a
+		 * revision that runs outside a transaction: those steps are
+		 * journaled as applied and can be undone by naming the run. */
+		if (!ret && strcmp(info.status, "applied") != 0 &&
+		    info.nsteps == 0)
 			ret = cv_error_set(err, CV_EREFUSED,
-					   "run '%s' %s; a failed run changed nothing to undo",
-					   info.id, "failed");
+					   "run '%s' failed and changed nothing: nothing to undo",
+					   info.id);
 		if (!ret && strcmp(info.kind, "restore") == 0)
 			ret = cv_error_set(err, CV_EREFUSED,
 					   "run '%s' is a restore; to undo it, restore the snapshot it took: %s",

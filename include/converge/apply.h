@@ -25,6 +25,9 @@ struct cv_apply_opts {
 struct cv_apply_result {
 	char run_id[CV_RUN_ID_MAX];
 	size_t applied;            /* steps applied */
+	/* Steps that stay applied even though the run failed: those up to
+	 * and including the last revision run outside a transaction. */
+	size_t committed;
 	char *snapshot;            /* malloc'd path, or NULL; caller frees */
 };
 

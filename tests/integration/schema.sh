@@ -181,11 +181,12 @@ want vf.yaml vf
 dbdump vf.db | grep -v '^INSERT INTO converge_runs ' >before.sql
 cv apply -m vf.yaml --db sqlite:vf.db --auto-approve
 expect_rc "a failing verify fails the apply" 1
-expect_eq "it names the error, the step and the SQL" "$(sed 1d err.txt)" \
+expect_eq "it names the error, the step and the SQL" "$(sed 1,2d err.txt)" \
 	"converge: error: sqlite: no such column: missing_column
   in step: 1: ↑ schema r2
   sql: SELECT missing_column FROM t_r2"
-expect_in "it names the snapshot" err.txt "converge: nothing was changed; the snapshot taken before is ./.converge/snapshots/vf-"
+expect_in "it says nothing changed" err.txt "converge: nothing was changed"
+expect_in "it names the snapshot" err.txt "converge: the snapshot taken before the run is ./.converge/snapshots/vf-"
 dbdump vf.db | grep -v '^INSERT INTO converge_runs ' >after.sql
 expect_same "nothing is left but the failed run" after.sql before.sql
 expect_eq "the failed run: its status, its error, no steps" \
@@ -497,7 +498,7 @@ want fk3.yaml fk r3
 dbdump fk.db | grep -v '^INSERT INTO converge_runs ' >before.sql
 cv apply -m fk3.yaml --db sqlite:fk.db --auto-approve
 expect_rc "a revision that leaves a violation fails" 1
-expect_eq "the violation is named" "$(sed 1d err.txt)" \
+expect_eq "the violation is named" "$(sed 1,2d err.txt)" \
 	"converge: error: foreign key check failed: table 'child' row 11 references 'parent'; table 'child' row 12 references 'parent'
   sql: PRAGMA foreign_key_check"
 dbdump fk.db | grep -v '^INSERT INTO converge_runs ' >after.sql
@@ -537,3 +538,24 @@ expect_eq "the column and its index are gone" \
 appdata tmws.db >after.sql
 expect_same "the application's rows are as seeded" after.sql seed.sql
 expect_eq "no foreign key violations" "$(q tmws.db 'PRAGMA foreign_key_check')" ""
+
+# A run that fails after a revision that cannot run in a transaction keeps
+# that revision, journaled, and says so; naming the run rolls it back.
+mkdir -p notxn/m
+printf 'id: r1\nup: CREATE TABLE t1 (x TEXT);\ndown: DROP TABLE t1;\n' > notxn/m/r1.yaml
+printf 'id: r2\nparent: r1\nup: VACUUM\ndown: VACUUM\ntransaction: false\n' > notxn/m/r2.yaml
+printf 'id: r3\nparent: r2\nup: INSERT INTO nope VALUES (1)\ndown: SELECT 1\n' > notxn/m/r3.yaml
+printf 'version: 1\nschema: {migrations: m}\n' > notxn/m.yaml
+cv apply -m notxn/m.yaml --db sqlite:notxn/x.db --auto-approve
+expect_rc "a failure after a transaction: false revision exits 1" 1
+expect_in "it says which steps stay applied" err.txt "the first 2 steps stay applied"
+expect_not_in "it does not claim nothing changed" err.txt "nothing was changed"
+expect_eq "the version table is at the kept revision" "$(q notxn/x.db 'SELECT version FROM converge_schema_version')" r2
+expect_eq "the kept steps are journaled" "$(q notxn/x.db "SELECT group_concat(object) FROM converge_steps WHERE status = 'applied'")" "r1,r2"
+expect_eq "their checksums are recorded" "$(q notxn/x.db 'SELECT group_concat(id) FROM converge_migrations')" "r1,r2"
+failed=$(q notxn/x.db "SELECT id FROM converge_runs WHERE status = 'failed'")
+cv rollback --db sqlite:notxn/x.db --auto-approve
+expect_rc "a bare rollback does not pick a failed run" 1
+cv rollback --db sqlite:notxn/x.db "$failed" --auto-approve
+expect_rc "naming the failed run rolls back what it kept" 0
+expect_eq "back to base" "$(q notxn/x.db 'SELECT count(*) FROM converge_schema_version')" 0

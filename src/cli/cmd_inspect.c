@@ -1,7 +1,17 @@
 /*
  * converge inspect: the live state printed as a manifest, so that a team
  * adopting converge starts from what the database holds.
+ *
+ * With --orgs-from SQL it prints instead the `entitlements.orgs` section
+ * that a query over the application's own tables describes: the adoption
+ * of entitlements an application kept itself (an `enabled_modules` JSON
+ * array per organisation, say).  The query returns (org, module) rows,
+ * or (org, module, plan).  When the database already holds converge's
+ * module and plan definitions, each org is written as its plan plus the
+ * overrides that give it exactly the modules the query lists; without
+ * them, every module listed is an `enabled` override.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +19,320 @@
 #include "cli.h"
 #include "converge/emit.h"
 #include "converge/planner.h"
+
+/* Set by --orgs-from (main.c): the adoption query, or NULL. */
+const char *cli_orgs_from;
+
+/* One (org, module, plan) row of the adoption query. */
+struct app_row {
+	const char *org;
+	const char *module;   /* NULL: an org listed without modules */
+	const char *plan;
+};
+
+struct app_rows {
+	struct cv_arena *arena;
+	struct app_row *items;
+	size_t nr, alloc;
+	int ncols;
+};
+
+static int read_app_row(void *p, const char *const *cols, const size_t *lens,
+			int ncols)
+{
+	struct app_rows *rd = p;
+	struct app_row *r;
+
+	rd->ncols = ncols;
+	if (ncols < 2 || ncols > 3)
+		return CV_EINVAL;
+	if (!cols[0])
+		return 0;
+	CV_GROW(rd->items, rd->nr + 1, rd->alloc);
+	r = &rd->items[rd->nr++];
+	r->org = cv_arena_strndup(rd->arena, cols[0], lens[0]);
+	r->module = cols[1] ? cv_arena_strndup(rd->arena, cols[1], lens[1]) :
+		    NULL;
+	r->plan = ncols > 2 && cols[2] ?
+		  cv_arena_strndup(rd->arena, cols[2], lens[2]) : NULL;
+	return 0;
+}
+
+static int app_row_cmp(const void *a, const void *b)
+{
+	const struct app_row *x = a, *y = b;
+	int c = strcmp(x->org, y->org);
+
+	return c ? c : cv_strcmp0(x->module, y->module);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool has(const char *const *set, size_t n, const char *key)
+{
+	return n && bsearch(&key, set, n, sizeof(*set), cmp_str);
+}
+
+static int module_key_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct cv_ent_module *)elem)->key);
+}
+
+static const struct cv_ent_module *live_module(const struct cv_state *live,
+					       const char *key)
+{
+	if (!live->nent_modules)
+		return NULL;
+	return bsearch(key, live->ent_modules, live->nent_modules,
+		       sizeof(*live->ent_modules), module_key_cmp);
+}
+
+static int plan_key_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct cv_ent_plan *)elem)->key);
+}
+
+/* What converge's definitions give an org on `plan` before overrides. */
+struct keys {
+	const char **items;
+	size_t nr, alloc;
+};
+
+static void keys_add(struct keys *k, const char *key)
+{
+	CV_GROW(k->items, k->nr + 1, k->alloc);
+	k->items[k->nr++] = key;
+}
+
+static void keys_add_module(struct keys *k, const struct cv_state *live,
+			    const char *key)
+{
+	const struct cv_ent_module *m = live_module(live, key);
+	size_t i;
+
+	keys_add(k, key);
+	for (i = 0; m && !m->parent && i < m->nsubs; i++)
+		keys_add(k, m->subs[i]);
+}
+
+static void keys_sort(struct keys *k)
+{
+	size_t i, n = 0;
+
+	if (k->nr)
+		qsort(k->items, k->nr, sizeof(*k->items), cmp_str);
+	for (i = 0; i < k->nr; i++)
+		if (!n || strcmp(k->items[n - 1], k->items[i]) != 0)
+			k->items[n++] = k->items[i];
+	k->nr = n;
+}
+
+static void base_keys(struct keys *out, const struct cv_state *live,
+		      const char *plan)
+{
+	const struct cv_ent_plan *p = NULL;
+	size_t i;
+
+	out->nr = 0;
+	for (i = 0; i < live->nent_modules; i++)
+		if (!live->ent_modules[i].parent &&
+		    live->ent_modules[i].always_on)
+			keys_add_module(out, live, live->ent_modules[i].key);
+	if (plan && live->nent_plans)
+		p = bsearch(plan, live->ent_plans, live->nent_plans,
+			    sizeof(*live->ent_plans), plan_key_cmp);
+	for (i = 0; p && i < p->nmodules; i++)
+		keys_add_module(out, live, p->modules[i]);
+	keys_sort(out);
+}
+
+struct adoption {
+	const struct cv_opts *o;
+	struct cv_state out;     /* ent_orgs and ent_rows: the overrides */
+	struct keys base, app;
+	size_t warnings;
+};
+
+static void override(struct adoption *ad, const char *org, const char *module,
+		     bool enabled)
+{
+	struct cv_ent_row *r;
+
+	CV_GROW(ad->out.ent_rows, ad->out.nent_rows + 1,
+		ad->out.ent_rows_alloc);
+	r = &ad->out.ent_rows[ad->out.nent_rows++];
+	r->org = org;
+	r->module = module;
+	r->status = enabled ? "enabled" : "disabled";
+	r->source = "override";
+}
+
+static void warn(struct adoption *ad, const char *fmt, ...) CV_PRINTF(2, 3);
+static void warn(struct adoption *ad, const char *fmt, ...)
+{
+	va_list ap;
+
+	ad->warnings++;
+	if (ad->o->quiet)
+		return;
+	fputs("converge: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/*
+ * The overrides that take an org from what its plan and the always-on
+ * modules give (base) to exactly the modules the application lists (app):
+ * a module enabled brings its submodules, so the ones the application
+ * does not list are disabled; a module disabled takes its submodules
+ * with it, so one the application lists under it cannot be kept.
+ */
+static void adopt_relative(struct adoption *ad, const struct cv_state *live,
+			   const char *org)
+{
+	const struct keys *b = &ad->base, *a = &ad->app;
+	size_t i, k;
+
+	for (i = 0; i < live->nent_modules; i++) {
+		const struct cv_ent_module *m = &live->ent_modules[i];
+		bool in_a = has(a->items, a->nr, m->key);
+		bool in_b = has(b->items, b->nr, m->key);
+
+		if (m->parent)
+			continue;
+		if (in_a != in_b)
+			override(ad, org, m->key, in_a);
+		for (k = 0; k < m->nsubs; k++) {
+			const char *s = m->subs[k];
+			bool sa = has(a->items, a->nr, s);
+			bool sb = in_a || (!in_b && has(b->items, b->nr, s));
+
+			if (in_b && !in_a && sa)
+				warn(ad, "org '%s': '%s' is listed without its module '%s', which its plan brings; disabling '%s' disables '%s' too",
+				     cv_shorten(org), cv_shorten(s),
+				     cv_shorten(m->key), cv_shorten(m->key),
+				     cv_shorten(s));
+			else if (sa != sb)
+				override(ad, org, s, sa);
+		}
+	}
+	for (i = 0; i < a->nr; i++)
+		if (!live_module(live, a->items[i])) {
+			warn(ad, "org '%s': module '%s' is not defined in the database",
+			     cv_shorten(org), cv_shorten(a->items[i]));
+			override(ad, org, a->items[i], true);
+		}
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct cv_ent_row *x = a, *y = b;
+
+	return strcmp(x->module, y->module);
+}
+
+static int adopt(struct adoption *ad, const struct cv_state *live,
+		 struct app_row *rows, size_t n, struct cv_error *err)
+{
+	bool defined = live->nent_modules > 0;
+	size_t i, j, k;
+
+	qsort(rows, n, sizeof(*rows), app_row_cmp);
+	for (i = 0; i < n; i = j) {
+		struct cv_ent_org *o;
+		const char *plan = rows[i].plan;
+		size_t first = ad->out.nent_rows;
+
+		ad->app.nr = 0;
+		for (j = i; j < n && strcmp(rows[j].org, rows[i].org) == 0; j++) {
+			if (!cv_streq0(rows[j].plan, plan))
+				return cv_error_set(err, CV_EINVAL,
+						    "--orgs-from: org '%s' has two plans, '%s' and '%s'",
+						    cv_shorten(rows[i].org),
+						    plan ? plan : "none",
+						    rows[j].plan ? rows[j].plan : "none");
+			if (rows[j].module)
+				keys_add(&ad->app, rows[j].module);
+		}
+		keys_sort(&ad->app);
+		if (defined && plan && (!live->nent_plans ||
+					!bsearch(plan, live->ent_plans,
+						 live->nent_plans,
+						 sizeof(*live->ent_plans),
+						 plan_key_cmp)))
+			warn(ad, "org '%s': plan '%s' is not defined in the database",
+			     cv_shorten(rows[i].org), cv_shorten(plan));
+		if (defined) {
+			base_keys(&ad->base, live, plan);
+			adopt_relative(ad, live, rows[i].org);
+		} else {
+			for (k = 0; k < ad->app.nr; k++)
+				override(ad, rows[i].org, ad->app.items[k], true);
+		}
+		qsort(ad->out.ent_rows + first, ad->out.nent_rows - first,
+		      sizeof(*ad->out.ent_rows), row_cmp);
+		CV_GROW(ad->out.ent_orgs, ad->out.nent_orgs + 1,
+			ad->out.ent_orgs_alloc);
+		o = &ad->out.ent_orgs[ad->out.nent_orgs++];
+		memset(o, 0, sizeof(*o));
+		o->org = rows[i].org;
+		o->plan = plan;
+		o->listed = true;
+		o->first_row = first;
+		o->nrows = ad->out.nent_rows - first;
+	}
+	return 0;
+}
+
+/* inspect --orgs-from: the entitlements.orgs section the query gives. */
+static int print_adoption(struct cv_opts *o, struct cv_ctx *ctx,
+			  const struct cv_url *url, struct cv_error *err)
+{
+	struct app_rows rd;
+	struct adoption ad;
+	struct cv_emit *e;
+	int ret;
+
+	memset(&rd, 0, sizeof(rd));
+	memset(&ad, 0, sizeof(ad));
+	rd.arena = ctx->live_arena;
+	ad.o = o;
+	ret = ctx->be->query(ctx->db, cli_orgs_from, NULL, 0, read_app_row,
+			     &rd, err);
+	if (ret == CV_EINVAL && (rd.ncols < 2 || rd.ncols > 3))
+		ret = cv_error_set(err, CV_EUSAGE,
+				   "--orgs-from: the query returns %d column%s; it must return (org, module) or (org, module, plan) rows",
+				   rd.ncols, rd.ncols == 1 ? "" : "s");
+	else if (ret)
+		cv_error_prefix(err, "--orgs-from");
+	if (!ret)
+		ret = adopt(&ad, ctx->live, rd.items, rd.nr, err);
+	if (ret)
+		goto out;
+	printf("# converge inspect --orgs-from of %s at %s: %zu org%s\n",
+	       url->display, o->now, ad.out.nent_orgs,
+	       ad.out.nent_orgs == 1 ? "" : "s");
+	if (!ctx->live->nent_modules)
+		printf("# no modules are defined in the database yet: every module listed is an override\n");
+	e = cv_emit_new(stdout);
+	cv_emit_map(e, false);
+	cv_emit_str(e, "version");
+	cv_emit_int(e, 1);
+	cv_kind_entitlements.inspect(&ad.out, e);
+	cv_emit_end(e);
+	ret = cv_emit_finish(e, err);
+out:
+	free(rd.items);
+	free(ad.base.items);
+	free(ad.app.items);
+	cv_state_release(&ad.out);
+	return ret;
+}
 
 int cmd_inspect(struct cv_opts *o)
 {
@@ -36,11 +360,21 @@ int cmd_inspect(struct cv_opts *o)
 	for (i = 0; i < cv_nkinds; i++)
 		if (cv_kinds[i]->inspect)
 			sections |= cv_kinds[i]->section;
+	/* Adoption reads converge's definitions of modules and plans, the
+	 * ones it writes overrides against. */
+	if (cli_orgs_from)
+		sections = CV_SEC_ENTITLEMENTS;
 	cli_ctx(o, &ctx, db, url.backend, NULL, &live, &arena);
 	if (!ret)
 		ret = cv_live_read(&ctx, sections, &fp, &arena, &err);
 	if (ret)
 		goto fail;
+	if (cli_orgs_from) {
+		ret = print_adoption(o, &ctx, &url, &err);
+		if (ret)
+			goto fail;
+		goto out;
+	}
 
 	printf("# converge inspect of %s at %s\n", url.display, o->now);
 	e = cv_emit_new(stdout);

@@ -35,7 +35,7 @@ enum {
 	LO_DB = 256, LO_FORMAT, LO_DETAILED, LO_AUTO_APPROVE, LO_NOW,
 	LO_SNAPSHOT_DIR, LO_NO_SNAPSHOT, LO_LOCK_TIMEOUT, LO_ACTOR,
 	LO_ALLOW_DATA_LOSS, LO_NO_COLOR, LO_VERSION, LO_PRUNE, LO_LIMIT,
-	LO_SCHEMA,
+	LO_SCHEMA, LO_ORGS_FROM,
 };
 
 static const struct option long_opts[] = {
@@ -59,6 +59,7 @@ static const struct option long_opts[] = {
 	{ "prune", required_argument, NULL, LO_PRUNE },
 	{ "limit", required_argument, NULL, LO_LIMIT },
 	{ "schema", required_argument, NULL, LO_SCHEMA },
+	{ "orgs-from", required_argument, NULL, LO_ORGS_FROM },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -199,6 +200,17 @@ static int parse(struct cv_opts *o, const struct cv_verb *verb, int argc,
 		case LO_SCHEMA:
 			o->schema = optarg;
 			break;
+		case LO_ORGS_FROM: {
+			/* cmd_inspect.c's; a field of struct cv_opts (cli.h)
+			 * would be its natural place. */
+			extern const char *cli_orgs_from;
+
+			if (strcmp(verb->name, "inspect") != 0)
+				return cli_usage(o, "'%s' does not take --orgs-from",
+						 verb->name);
+			cli_orgs_from = optarg;
+			break;
+		}
 		case ':':
 			return cli_usage(o, "option '%s' needs a value",
 					 argv[optind - 1]);

@@ -43,6 +43,8 @@ static const char S_OVERRIDE[] = "override";
 
 /* A review line names at most this many modules, then "… and N more". */
 #define DETAIL_NAMES 8
+/* Rows of one org written by one INSERT when it comes or goes whole. */
+#define ROWS_PER_STMT 32
 
 static bool same(const char *a, const char *b)
 {
@@ -1063,6 +1065,30 @@ static void ent_digest(const struct cv_state *live, struct cv_digest *d)
 
 /* ---- values: what rollback compares ----------------------------------- */
 
+/*
+ * cv_canon_add without printf: values are built for every org a plan
+ * touches, and formatting the lengths dominated building them.
+ */
+static void canon(struct cv_buf *b, const char *s)
+{
+	char head[24];
+	size_t n, len;
+	int i = (int)sizeof(head);
+
+	if (!s) {
+		cv_buf_addch(b, '~');
+		return;
+	}
+	len = n = strlen(s);
+	head[--i] = ':';
+	do {
+		head[--i] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	cv_buf_add(b, head + i, sizeof(head) - (size_t)i);
+	cv_buf_add(b, s, len);
+}
+
 /* A module's group: the module and its submodules. */
 static const char *group_of(const struct cv_ent_module *m)
 {
@@ -1085,9 +1111,9 @@ static const char *module_value(const struct cv_state *s, const char *group,
 
 		if (strcmp(group_of(m), group) != 0)
 			continue;
-		cv_canon_add(&b, m->key);
-		cv_canon_add(&b, m->parent);
-		cv_canon_add(&b, bool_text(m->always_on));
+		canon(&b, m->key);
+		canon(&b, m->parent);
+		canon(&b, bool_text(m->always_on));
 	}
 	if (b.len)
 		v = cv_arena_strndup(a, b.buf, b.len);
@@ -1104,9 +1130,9 @@ static const char *plan_value(const struct cv_ent_plan *p, struct cv_arena *a)
 
 	if (!p)
 		return NULL;
-	cv_canon_add(&b, p->listed ? p->key : NULL);
+	canon(&b, p->listed ? p->key : NULL);
 	for (i = 0; i < p->nmodules; i++)
-		cv_canon_add(&b, p->modules[i]);
+		canon(&b, p->modules[i]);
 	v = cv_arena_strndup(a, b.buf, b.len);
 	cv_buf_release(&b);
 	return v;
@@ -1114,29 +1140,39 @@ static const char *plan_value(const struct cv_ent_plan *p, struct cv_arena *a)
 
 /*
  * An org's value: its ent_orgs key (~ when unlisted) and plan, then
- * module, status and source of each of its rows.
+ * module, status and source of its rows.  With `only` (nonly module
+ * names, sorted), the rows of those modules alone, ~ ~ for one it does
+ * not have: the value of what a step that changes those rows touches.
+ * `b` is a scratch buffer.
  */
 static const char *org_value(const struct cv_ent_org *o,
 			     const struct cv_ent_row *rows, size_t n,
-			     struct cv_arena *a)
+			     const char *const *only, size_t nonly,
+			     struct cv_buf *b, struct cv_arena *a)
 {
-	struct cv_buf b = CV_BUF_INIT;
-	const char *v;
 	size_t i;
 
 	if (!o)
 		return NULL;
-	cv_canon_add(&b, o->listed ? o->org : NULL);
-	cv_canon_add(&b, o->plan);
-	cv_buf_addch(&b, '|');
-	for (i = 0; i < n; i++) {
-		cv_canon_add(&b, rows[i].module);
-		cv_canon_add(&b, rows[i].status);
-		cv_canon_add(&b, rows[i].source);
+	cv_buf_reset(b);
+	canon(b, o->listed ? o->org : NULL);
+	canon(b, o->plan);
+	cv_buf_addch(b, '|');
+	for (i = 0; !only && i < n; i++) {
+		canon(b, rows[i].module);
+		canon(b, rows[i].status);
+		canon(b, rows[i].source);
 	}
-	v = cv_arena_strndup(a, b.buf, b.len);
-	cv_buf_release(&b);
-	return v;
+	for (i = 0; only && i < nonly; i++) {
+		const struct cv_ent_row *r = n ?
+			bsearch(only[i], rows, n, sizeof(*rows),
+				row_module_cmp) : NULL;
+
+		canon(b, only[i]);
+		canon(b, r ? r->status : NULL);
+		canon(b, r ? r->source : NULL);
+	}
+	return cv_arena_strndup(a, b->buf, b->len);
 }
 
 static const char *ent_value(struct cv_ctx *ctx, const char *const *key,
@@ -1144,16 +1180,21 @@ static const char *ent_value(struct cv_ctx *ctx, const char *const *key,
 {
 	const struct cv_state *live = ctx->live;
 	const struct cv_ent_org *o;
+	struct cv_buf b = CV_BUF_INIT;
+	const char *v;
 
-	if (nkey != 2)
+	if (nkey < 2)
 		return NULL;
-	if (strcmp(key[0], "module") == 0)
+	if (nkey == 2 && strcmp(key[0], "module") == 0)
 		return module_value(live, key[1], arena);
-	if (strcmp(key[0], "plan") == 0)
+	if (nkey == 2 && strcmp(key[0], "plan") == 0)
 		return plan_value(find_plan(live, key[1]), arena);
 	if (strcmp(key[0], "org") != 0 || !(o = find_org(live, key[1])))
 		return NULL;
-	return org_value(o, live->ent_rows + o->first_row, o->nrows, arena);
+	v = org_value(o, live->ent_rows + o->first_row, o->nrows,
+		      nkey > 2 ? key + 2 : NULL, nkey - 2, &b, arena);
+	cv_buf_release(&b);
+	return v;
 }
 
 /* ---- planning --------------------------------------------------------- */
@@ -1164,7 +1205,89 @@ struct ent_sql {
 	const char *org_ins, *org_del, *org_upd;
 	const char *row_ins, *row_del, *row_upd;
 	const char *event;
+	/* all rows of an org: deleted, and their events in and out */
+	const char *rows_del, *events_in, *events_out;
+	/* INSERT of n rows of one org, by n (built when first needed) */
+	const char *rows_ins[ROWS_PER_STMT + 1];
 };
+
+/*
+ * "INSERT INTO ent_events (…) SELECT org, module, <from>, <to>, ?2, ?3
+ * FROM ent_org_modules WHERE org = ?1": the events of all of an org's
+ * rows coming in (from NULL to their status) or going out.
+ */
+static const char *events_sql(const struct cv_backend *be, struct cv_arena *a,
+			      bool in)
+{
+	static const char *const ecols[] = {
+		"org", "module", "old_status", "new_status", "run_id", "at"
+	};
+	struct cv_buf b = CV_BUF_INIT;
+	const char *s;
+	size_t i;
+
+	cv_buf_adds(&b, "INSERT INTO ");
+	be->quote_ident(&b, T_EVENTS);
+	cv_buf_adds(&b, " (");
+	for (i = 0; i < CV_ARRAY_SIZE(ecols); i++) {
+		if (i)
+			cv_buf_adds(&b, ", ");
+		be->quote_ident(&b, ecols[i]);
+	}
+	cv_buf_adds(&b, ") SELECT ");
+	be->quote_ident(&b, "org");
+	cv_buf_adds(&b, ", ");
+	be->quote_ident(&b, "module");
+	cv_buf_adds(&b, in ? ", NULL, " : ", ");
+	be->quote_ident(&b, "status");
+	cv_buf_adds(&b, in ? ", CAST(" : ", NULL, CAST(");
+	be->param(&b, 2);
+	cv_buf_adds(&b, " AS TEXT), CAST(");
+	be->param(&b, 3);
+	cv_buf_adds(&b, " AS TEXT) FROM ");
+	be->quote_ident(&b, T_ORG_MODULES);
+	cv_buf_adds(&b, " WHERE ");
+	be->quote_ident(&b, "org");
+	cv_buf_adds(&b, " = ");
+	be->param(&b, 1);
+	s = cv_arena_strndup(a, b.buf, b.len);
+	cv_buf_release(&b);
+	return s;
+}
+
+/* "INSERT INTO ent_org_modules (…) VALUES (?1, ?2, ?3, ?4), (?1, ?5, …)" */
+static const char *rows_ins_sql(const struct cv_backend *be,
+				struct cv_arena *a, size_t n)
+{
+	static const char *const rcols[] = {
+		"org", "module", "status", "source"
+	};
+	struct cv_buf b = CV_BUF_INIT;
+	const char *s;
+	size_t i, k;
+
+	cv_buf_adds(&b, "INSERT INTO ");
+	be->quote_ident(&b, T_ORG_MODULES);
+	cv_buf_adds(&b, " (");
+	for (i = 0; i < CV_ARRAY_SIZE(rcols); i++) {
+		if (i)
+			cv_buf_adds(&b, ", ");
+		be->quote_ident(&b, rcols[i]);
+	}
+	cv_buf_adds(&b, ") VALUES ");
+	for (i = 0; i < n; i++) {
+		cv_buf_adds(&b, i ? ", (" : "(");
+		be->param(&b, 1);
+		for (k = 0; k < 3; k++) {
+			cv_buf_adds(&b, ", ");
+			be->param(&b, (unsigned)(2 + 3 * i + k));
+		}
+		cv_buf_addch(&b, ')');
+	}
+	s = cv_arena_strndup(a, b.buf, b.len);
+	cv_buf_release(&b);
+	return s;
+}
 
 static void sql_init(struct ent_sql *q, const struct cv_backend *be,
 		     struct cv_arena *a)
@@ -1193,6 +1316,9 @@ static void sql_init(struct ent_sql *q, const struct cv_backend *be,
 	q->row_del = cv_sql_delete(be, a, T_ORG_MODULES, rcols, 2);
 	q->row_upd = cv_sql_update(be, a, T_ORG_MODULES, rcols + 2, 2, rcols, 2);
 	q->event = cv_sql_insert(be, a, T_EVENTS, ecols, 6);
+	q->rows_del = cv_sql_delete(be, a, T_ORG_MODULES, rcols, 1);
+	q->events_in = events_sql(be, a, true);
+	q->events_out = events_sql(be, a, false);
 }
 
 /* Rows an org gets before its overrides: one set per plan. */
@@ -1208,8 +1334,13 @@ struct differ {
 	struct base *base;        /* per desired plan, then one for no plan */
 	struct cv_ent_row *ov, *out;
 	size_t ov_alloc, out_alloc;
-	struct cv_buf object, detail;
+	struct cv_buf object, detail, value;
 	size_t names;             /* names in detail so far */
+	/* the rows an org's step changes: desired and live, NULL = none */
+	struct change { const struct cv_ent_row *to, *from; } *changes;
+	size_t changes_alloc;
+	const char **touched;     /* "org", the org, then their modules */
+	size_t touched_alloc;
 };
 
 static void push_row(struct cv_ent_row **rows, size_t *n, size_t *alloc,
@@ -1341,17 +1472,27 @@ static const struct cv_ent_row *want_rows(struct differ *d,
 	return d->out;
 }
 
-/* Review details: "a, b, … and 3 more". */
+/*
+ * Review details: "a, b, … and 3 more".  name_next counts a name and
+ * says whether to write it (after the separator it adds).
+ */
+static bool name_next(struct differ *d)
+{
+	if (d->names++ >= DETAIL_NAMES)
+		return false;
+	if (d->names > 1)
+		cv_buf_adds(&d->detail, ", ");
+	return true;
+}
+
 static void name_add(struct differ *d, const char *fmt, ...)
 	CV_PRINTF(2, 3);
 static void name_add(struct differ *d, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (d->names++ >= DETAIL_NAMES)
+	if (!name_next(d))
 		return;
-	if (d->names > 1)
-		cv_buf_adds(&d->detail, ", ");
 	va_start(ap, fmt);
 	cv_buf_vaddf(&d->detail, fmt, ap);
 	va_end(ap);
@@ -1385,14 +1526,18 @@ static void names_end(struct differ *d, struct cv_step *st)
 static struct cv_step *add_step(struct differ *d, bool create, bool remove,
 				const char *what, const char *name)
 {
-	const char *key[2] = { what, name };
+	const char *key[2];
 	struct cv_step *st;
 
 	cv_buf_reset(&d->object);
-	cv_buf_addf(&d->object, "%s %s", what, name);
+	cv_buf_adds(&d->object, what);
+	cv_buf_addch(&d->object, ' ');
+	cv_buf_adds(&d->object, name);
 	st = cv_plan_add(d->plan, remove ? CV_PHASE_REMOVE : CV_PHASE_ADD,
 			 create ? CV_ACT_CREATE : remove ? CV_ACT_DELETE :
 			 CV_ACT_UPDATE, "entitlements", d->object.buf);
+	key[0] = what;
+	key[1] = name;
 	cv_step_set_key(d->plan, st, key, 2);
 	return st;
 }
@@ -1669,16 +1814,18 @@ static void row_detail(struct differ *d, const struct cv_ent_row *to,
 	const char *m = to ? to->module : from->module;
 
 	names_colon(d);
-	if (on && !was)
-		name_add(d, "+%s", m);
-	else if (was && !on)
-		name_add(d, "-%s", m);
-	else if (to && !from)
+	if (on != was) {
+		if (name_next(d)) {
+			cv_buf_addch(&d->detail, on ? '+' : '-');
+			cv_buf_adds(&d->detail, m);
+		}
+	} else if (to && !from) {
 		name_add(d, "%s %s (%s)", m, to->status, to->source);
-	else if (!to)
+	} else if (!to) {
 		name_add(d, "%s no longer %s", m, from->status);
-	else
+	} else {
 		name_add(d, "%s from %s", m, to->source);
+	}
 }
 
 static void row_change(struct differ *d, struct cv_step *st, const char *org,
@@ -1727,6 +1874,105 @@ static void row_change(struct differ *d, struct cv_step *st, const char *org,
 	row_detail(d, a, b);
 }
 
+/*
+ * An org that comes or goes whole: its rows in a few statements, and the
+ * events of all of them in one, which reads the rows the step wrote (or
+ * is about to delete).  The plan's fingerprint (and a rollback's check
+ * of the org's value) make sure they are exactly the rows planned.
+ */
+static void rows_in(struct differ *d, struct cv_step *st, bool inverse,
+		    const char *org, const struct cv_ent_row *rows, size_t n)
+{
+	const char *p[1 + 3 * ROWS_PER_STMT];
+	struct cv_stmt *s;
+	size_t i, k;
+
+	for (i = 0; i < n; i += k) {
+		size_t m = n - i < ROWS_PER_STMT ? n - i : ROWS_PER_STMT;
+
+		if (!d->q.rows_ins[m])
+			d->q.rows_ins[m] = rows_ins_sql(d->ctx->be,
+							&d->plan->arena, m);
+		p[0] = org;
+		for (k = 0; k < m; k++) {
+			p[1 + 3 * k] = rows[i + k].module;
+			p[2 + 3 * k] = rows[i + k].status;
+			p[3 + 3 * k] = rows[i + k].source;
+		}
+		if (inverse)
+			cv_step_inv(d->plan, st, d->q.rows_ins[m], p, 1 + 3 * m);
+		else
+			cv_step_fwd(d->plan, st, d->q.rows_ins[m], p, 1 + 3 * m);
+	}
+	if (!n)
+		return;
+	p[0] = org;
+	p[1] = p[2] = NULL;
+	s = inverse ? cv_step_inv(d->plan, st, d->q.events_in, p, 3) :
+		      cv_step_fwd(d->plan, st, d->q.events_in, p, 3);
+	s->run_id_param = 2;
+	s->now_param = 3;
+}
+
+static void rows_out(struct differ *d, struct cv_step *st, bool inverse,
+		     const char *org, size_t n)
+{
+	const char *p[3] = { org, NULL, NULL };
+	struct cv_stmt *s;
+
+	if (!n)
+		return;
+	s = inverse ? cv_step_inv(d->plan, st, d->q.events_out, p, 3) :
+		      cv_step_fwd(d->plan, st, d->q.events_out, p, 3);
+	s->run_id_param = 2;
+	s->now_param = 3;
+	if (inverse)
+		cv_step_inv(d->plan, st, d->q.rows_del, p, 1);
+	else
+		cv_step_fwd(d->plan, st, d->q.rows_del, p, 1);
+}
+
+/* Adds the step of an org that comes or goes whole. */
+static void whole_org(struct differ *d, const struct cv_ent_org *w,
+		      const struct cv_ent_org *l, const struct cv_ent_row *rows,
+		      size_t n)
+{
+	const struct ent_sql *q = &d->q;
+	struct cv_plan *plan = d->plan;
+	const struct cv_ent_org *o = w ? w : l;
+	const char *p[2] = { o->org, o->plan };
+	struct cv_step *st = add_step(d, w != NULL, w == NULL, "org", o->org);
+	size_t i;
+
+	st->before = org_value(l, rows, n, NULL, 0, &d->value, &plan->arena);
+	st->after = org_value(w, rows, n, NULL, 0, &d->value, &plan->arena);
+	names_start(d, "plan ");
+	cv_buf_adds(&d->detail, o->plan ? o->plan : "none");
+	if (w) {
+		cv_step_fwd(plan, st, q->org_ins, p, 2);
+		rows_in(d, st, false, o->org, rows, n);
+		rows_out(d, st, true, o->org, n);
+		cv_step_inv(plan, st, q->org_del, p, 1);
+	} else {
+		rows_out(d, st, false, o->org, n);
+		if (l->listed) {
+			cv_step_fwd(plan, st, q->org_del, p, 1);
+			cv_step_inv(plan, st, q->org_ins, p, 2);
+		}
+		rows_in(d, st, true, o->org, rows, n);
+	}
+	for (i = 0; i < n; i++)
+		row_detail(d, w ? &rows[i] : NULL, w ? NULL : &rows[i]);
+	names_end(d, st);
+}
+
+/*
+ * An org on both sides.  The step's key names the modules whose rows it
+ * changes, and its values cover those rows (and the org's plan) only: a
+ * rollback then checks what the step touched, not the org's other rows,
+ * and a plan change that touches every org of a plan keeps its values
+ * small.
+ */
 static void org_step(struct differ *d, const struct cv_ent_org *w,
 		     const struct cv_ent_org *l)
 {
@@ -1734,8 +1980,9 @@ static void org_step(struct differ *d, const struct cv_ent_org *w,
 	const struct cv_state *live = d->ctx->live;
 	struct cv_plan *plan = d->plan;
 	const struct cv_ent_row *wr = NULL, *lr = NULL;
-	size_t nw = 0, nl = 0, i = 0, j = 0;
-	const char *org = w ? w->org : l->org, *p[2];
+	size_t nw = 0, nl = 0, i = 0, j = 0, n = 0;
+	const char *org = w ? w->org : l->org;
+	bool plan_changed;
 	struct cv_step *st;
 
 	if (w)
@@ -1744,33 +1991,13 @@ static void org_step(struct differ *d, const struct cv_ent_org *w,
 		lr = live->ent_rows + l->first_row;
 		nl = l->nrows;
 	}
-	if (w && l && l->listed && cv_streq0(w->plan, l->plan) && nw == nl &&
-	    rows_equal(wr, lr, nw))
+	if (!l || !w) {
+		whole_org(d, w, l, w ? wr : lr, w ? nw : nl);
 		return;
-	st = add_step(d, !l, !w, "org", org);
-	st->before = org_value(l, lr, nl, &plan->arena);
-	st->after = org_value(w, wr, nw, &plan->arena);
-
-	names_start(d, NULL);
-	if (!l || !w)
-		cv_buf_addf(&d->detail, "plan %s", w ? (w->plan ? w->plan : "none") :
-			    (l->plan ? l->plan : "none"));
-	else if (!cv_streq0(w->plan, l->plan) || !l->listed)
-		cv_buf_addf(&d->detail, "plan %s -> %s",
-			    l->plan ? l->plan : "none",
-			    w->plan ? w->plan : "none");
-	p[0] = org;
-	if (w && (!l || !l->listed)) {
-		p[1] = w->plan;
-		cv_step_fwd(plan, st, q->org_ins, p, 2);
-		cv_step_inv(plan, st, q->org_del, p, 1);
-	} else if (w && !cv_streq0(w->plan, l->plan)) {
-		const char *u[2] = { w->plan, org };
-
-		cv_step_fwd(plan, st, q->org_upd, u, 2);
-		u[0] = l->plan;
-		cv_step_inv(plan, st, q->org_upd, u, 2);
 	}
+	plan_changed = !l->listed || !cv_streq0(w->plan, l->plan);
+	if (!plan_changed && nw == nl && rows_equal(wr, lr, nw))
+		return;
 	while (i < nw || j < nl) {
 		int c = i >= nw ? 1 : j >= nl ? -1 :
 			strcmp(wr[i].module, lr[j].module);
@@ -1784,13 +2011,42 @@ static void org_step(struct differ *d, const struct cv_ent_org *w,
 		if (a && b && same(a->status, b->status) &&
 		    same(a->source, b->source))
 			continue;
-		row_change(d, st, org, a, b);
+		CV_GROW(d->changes, n + 1, d->changes_alloc);
+		d->changes[n].to = a;
+		d->changes[n++].from = b;
 	}
-	if (!w && l->listed) {
-		p[1] = l->plan;
-		cv_step_fwd(plan, st, q->org_del, p, 1);
-		cv_step_inv(plan, st, q->org_ins, p, 2);
+	CV_GROW(d->touched, n + 2, d->touched_alloc);
+	d->touched[0] = "org";
+	d->touched[1] = org;
+	for (i = 0; i < n; i++)
+		d->touched[2 + i] = d->changes[i].to ? d->changes[i].to->module :
+				    d->changes[i].from->module;
+	st = add_step(d, false, false, "org", org);
+	cv_step_set_key(plan, st, d->touched, n + 2);
+	st->before = org_value(l, lr, nl, d->touched + 2, n, &d->value,
+			       &plan->arena);
+	st->after = org_value(w, wr, nw, d->touched + 2, n, &d->value,
+			      &plan->arena);
+
+	names_start(d, NULL);
+	if (plan_changed)
+		cv_buf_addf(&d->detail, "plan %s -> %s",
+			    l->plan ? l->plan : "none",
+			    w->plan ? w->plan : "none");
+	if (!l->listed) {
+		const char *p[2] = { org, w->plan };
+
+		cv_step_fwd(plan, st, q->org_ins, p, 2);
+		cv_step_inv(plan, st, q->org_del, p, 1);
+	} else if (plan_changed) {
+		const char *u[2] = { w->plan, org };
+
+		cv_step_fwd(plan, st, q->org_upd, u, 2);
+		u[0] = l->plan;
+		cv_step_inv(plan, st, q->org_upd, u, 2);
 	}
+	for (i = 0; i < n; i++)
+		row_change(d, st, org, d->changes[i].to, d->changes[i].from);
 	names_end(d, st);
 }
 
@@ -1836,8 +2092,11 @@ static int ent_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	base_release(&d);
 	free(d.ov);
 	free(d.out);
+	free(d.changes);
+	free(d.touched);
 	cv_buf_release(&d.object);
 	cv_buf_release(&d.detail);
+	cv_buf_release(&d.value);
 	return 0;
 }
 

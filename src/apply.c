@@ -177,6 +177,25 @@ static int ensure_storage(struct cv_ctx *ctx, const struct cv_plan *plan,
 	return ret;
 }
 
+/* Journals steps [from, to) of the plan, applied in run run_id. */
+static int journal_steps(struct cv_ctx *ctx, const struct cv_plan *plan,
+			 size_t from, size_t to, const char *run_id,
+			 struct cv_error *err)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = from; i < to && !ret; i++) {
+		const struct cv_step *st = &plan->steps[i];
+		const struct cv_kind *kind = cv_kind_find(st->kind);
+
+		ret = cv_journal_add_step(ctx->db, run_id, st, "applied", err);
+		if (!ret && kind && kind->journal)
+			ret = kind->journal(ctx, st, run_id, err);
+	}
+	return ret;
+}
+
 static void record_failure(struct cv_ctx *ctx, const struct cv_run *run,
 			   bool run_committed, const struct cv_error *cause)
 {
@@ -215,7 +234,7 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 	struct cv_run run;
 	char started[CV_TIME_LEN];
 	bool in_txn = true, run_committed = false, schema_steps = false;
-	size_t i;
+	size_t i, journaled = 0;
 	int ret;
 
 	memset(&run, 0, sizeof(run));
@@ -259,18 +278,22 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 
 	for (i = 0; i < plan->nr; i++) {
 		const struct cv_step *st = &plan->steps[i];
-		const struct cv_kind *kind = cv_kind_find(st->kind);
 
 		if (strcmp(st->kind, "schema") == 0)
 			schema_steps = true;
 		/* A revision that cannot run in a transaction ends the
 		 * current one, runs alone, and a new one starts after it. */
 		if (st->flags & CV_STEP_NO_TXN) {
-			ret = ctx->be->commit(ctx->db, err);
+			ret = journal_steps(ctx, plan, journaled, i, res->run_id,
+					    err);
+			if (!ret)
+				ret = ctx->be->commit(ctx->db, err);
 			if (ret)
 				goto fail;
+			journaled = i;
 			in_txn = false;
 			run_committed = true;
+			res->committed = res->applied;
 			ret = run_stmts(ctx, st, res->run_id, started, err);
 			if (ret) {
 				name_step(err, st, &label);
@@ -281,45 +304,40 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 			 * record of a change that stays. */
 			ret = ctx->be->begin(ctx->db, err);
 			if (!ret)
-				ret = cv_journal_add_step(ctx->db, res->run_id, st,
-							  "applied", err);
-			if (!ret && kind && kind->journal)
-				ret = kind->journal(ctx, st, res->run_id, err);
+				ret = journal_steps(ctx, plan, i, i + 1,
+						    res->run_id, err);
 			if (!ret)
 				ret = ctx->be->commit(ctx->db, err);
 			if (!ret)
 				ret = ctx->be->begin(ctx->db, err);
 			if (ret)
 				goto fail;
+			journaled = i + 1;
 			in_txn = true;
 			res->applied++;
 			res->committed = res->applied;
-			if (opts->verbose && !opts->quiet) {
-				struct cv_render_opts ro = { opts->color, false };
-
-				cv_step_print(st, &ro, stdout);
-			}
-			continue;
 		} else {
 			ret = run_stmts(ctx, st, res->run_id, started, err);
 			if (ret) {
 				name_step(err, st, &label);
 				goto fail;
 			}
+			res->applied++;
 		}
-		ret = cv_journal_add_step(ctx->db, res->run_id, st, "applied",
-					  err);
-		if (!ret && kind && kind->journal)
-			ret = kind->journal(ctx, st, res->run_id, err);
-		if (ret)
-			goto fail;
-		res->applied++;
 		if (opts->verbose && !opts->quiet) {
 			struct cv_render_opts ro = { opts->color, false };
 
 			cv_step_print(st, &ro, stdout);
 		}
 	}
+	/*
+	 * The journal rows go in after the steps, in the same transaction:
+	 * the same outcome, and the cached journal statements are prepared
+	 * once rather than again after every schema change.
+	 */
+	ret = journal_steps(ctx, plan, journaled, plan->nr, res->run_id, err);
+	if (ret)
+		goto fail;
 	if (schema_steps) {
 		ret = ctx->be->foreign_key_check(ctx->db, err);
 		if (ret)

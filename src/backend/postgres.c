@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -117,18 +118,20 @@ static char *trimmed(const char *msg)
 /*
  * " (line N of the SQL)" for an error the server placed in a script of
  * several lines (a migration's up, say), or "".  The server counts the
- * position in characters, from 1.
+ * position in characters, from 1, in `stmt`, which starts on line
+ * `line0` + 1 of `script`.
  */
-static const char *where_in(const PGresult *res, const char *sql)
+static const char *where_in(const PGresult *res, const char *stmt,
+			    const char *script, long line0)
 {
 	static char buf[48];
 	const char *pos = res ? PQresultErrorField(res,
 					PG_DIAG_STATEMENT_POSITION) : NULL;
-	long n = pos ? atol(pos) : 0, line = 1;
+	long n = pos ? atol(pos) : 0, line = line0 + 1;
 
-	if (!sql || n <= 0 || !strchr(sql, '\n'))
+	if (!stmt || !script || n <= 0 || !strchr(script, '\n'))
 		return "";
-	for (const char *p = sql; *p && n > 1; p++) {
+	for (const char *p = stmt; *p && n > 1; p++) {
 		/* UTF-8 continuation bytes are not characters of their own. */
 		if (((unsigned char)*p & 0xc0) != 0x80)
 			n--;
@@ -140,13 +143,15 @@ static const char *where_in(const PGresult *res, const char *sql)
 }
 
 /*
- * Translates a failed result into err: the server's primary message with
- * its detail and hint, CV_ELOCKED for a lock that could not be had in time
- * and CV_EDB for everything else.  `res` may be NULL (the connection
- * failed); it is not cleared here.
+ * Translates a failed result for `stmt`, a statement of `script` that
+ * starts on its line line0 + 1, into err: the server's primary message
+ * with its detail, hint and line, CV_ELOCKED for a lock that could not be
+ * had in time and CV_EDB for everything else; err's SQL is the script.
+ * `res` may be NULL (the connection failed); it is not cleared here.
  */
-static int db_error(struct pg_db *c, const PGresult *res, const char *sql,
-		    struct cv_error *err)
+static int db_error_in(struct pg_db *c, const PGresult *res,
+		       const char *stmt, const char *script, long line0,
+		       struct cv_error *err)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) :
 			    NULL;
@@ -176,11 +181,18 @@ static int db_error(struct pg_db *c, const PGresult *res, const char *sql,
 		     detail ? " (" : "", detail ? detail : "",
 		     detail ? ")" : "", hint ? " (hint: " : "",
 		     hint ? hint : "", hint ? ")" : "",
-		     where_in(res, sql));
+		     where_in(res, stmt, script, line0));
 	free(msg);
-	if (sql)
-		cv_error_set_sql(err, NULL, sql);
+	if (script)
+		cv_error_set_sql(err, NULL, script);
 	return code;
+}
+
+/* The same for a statement run on its own. */
+static int db_error(struct pg_db *c, const PGresult *res, const char *sql,
+		    struct cv_error *err)
+{
+	return db_error_in(c, res, sql, sql, 0, err);
 }
 
 /* Is res what a successful command or query gives? */
@@ -676,20 +688,209 @@ static int pg_rollback(struct cv_db *db)
 
 /* ---- statements --------------------------------------------------- */
 
+/* ---- scripts ------------------------------------------------------ */
+
+/* A character of an unquoted name or keyword (PostgreSQL's lexer). */
+static bool word_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c == '$' ||
+	       (unsigned char)c >= 0x80;
+}
+
+/* Past the comment at p ("--" or "/" "*", which nest), or p itself. */
+static const char *skip_comment(const char *p)
+{
+	int depth = 0;
+
+	if (p[0] == '-' && p[1] == '-') {
+		p += strcspn(p, "\n");
+		return *p ? p + 1 : p;
+	}
+	if (p[0] != '/' || p[1] != '*')
+		return p;
+	do {
+		if (p[0] == '/' && p[1] == '*') {
+			depth++;
+			p += 2;
+		} else if (p[0] == '*' && p[1] == '/') {
+			depth--;
+			p += 2;
+		} else if (*p) {
+			p++;
+		} else {
+			break;
+		}
+	} while (depth);
+	return p;
+}
+
+/* Past the quoted text opening at p: 'a''b', E'a\'b' or "a""b". */
+static const char *skip_quoted(const char *p, bool backslashes)
+{
+	char q = *p++;
+
+	while (*p) {
+		if (backslashes && *p == '\\' && p[1]) {
+			p += 2;
+		} else if (*p == q && p[1] == q) {
+			p += 2;
+		} else if (*p == q) {
+			return p + 1;
+		} else {
+			p++;
+		}
+	}
+	return p;
+}
+
+/* Past the dollar-quoted text opening at p ($$...$$, $tag$...$tag$), or
+ * p itself when p starts no such text ($1 is a parameter). */
+static const char *skip_dollar(const char *p)
+{
+	const char *tag_end = p + 1, *e;
+	size_t n;
+
+	if (*tag_end >= '0' && *tag_end <= '9')
+		return p;
+	while (*tag_end != '$' && word_char(*tag_end))
+		tag_end++;
+	if (*tag_end != '$')
+		return p;
+	n = (size_t)(tag_end - p) + 1;
+	for (e = tag_end + 1; (e = strchr(e, '$')); e++)
+		if (strncmp(e, p, n) == 0)
+			return e + n;
+	return p + strlen(p);
+}
+
+/*
+ * The end of the statement that starts at s: just past its ';', or the
+ * end of the text.  A ';' in a string, a quoted name, a dollar-quoted body
+ * or a comment ends nothing.  NULL when the text has a SQL-standard
+ * function body (BEGIN ATOMIC ... END), whose own ';' only a parser can
+ * tell apart: such a script is not split.
+ */
+static const char *stmt_end(const char *s)
+{
+	const char *p = s, *w;
+
+	while (*p) {
+		const char *next = skip_comment(p);
+
+		if (next != p) {
+			p = next;
+		} else if (*p == ';') {
+			return p + 1;
+		} else if (*p == '\'' || *p == '"') {
+			p = skip_quoted(p, false);
+		} else if (*p == '$') {
+			next = skip_dollar(p);
+			p = next != p ? next : p + 1;
+		} else if (word_char(*p)) {
+			for (w = p; word_char(*p); p++)
+				;
+			/* E'...' takes backslash escapes. */
+			if (p - w == 1 && (*w == 'E' || *w == 'e') && *p == '\'')
+				p = skip_quoted(p, true);
+			else if (p - w == 6 && strncasecmp(w, "atomic", 6) == 0)
+				return NULL;
+		} else {
+			p++;
+		}
+	}
+	return p;
+}
+
+/* Is [p, end) only spaces, semicolons and comments? */
+static bool blank(const char *p, const char *end)
+{
+	while (p < end) {
+		const char *next = skip_comment(p);
+
+		if (next != p)
+			p = next;
+		else if (strchr(" \t\n\r\f\v;", *p))
+			p++;
+		else
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Runs the statements of a script one by one, each in a transaction of
+ * its own: what a revision marked `transaction: false` asks for, and the
+ * only way to run CREATE INDEX CONCURRENTLY and its kind, which refuse
+ * the implicit transaction of a multi-statement query.  Stops at the
+ * first error, naming that statement.
+ */
+static int exec_each(struct pg_db *c, const char *sql, struct cv_error *err)
+{
+	const char *p = sql, *end;
+	long line0 = 0;
+	int rc = 0;
+
+	while (*p && !rc) {
+		PGresult *res;
+		char *one;
+
+		end = stmt_end(p);
+		if (blank(p, end)) {
+			for (; p < end; p++)
+				line0 += *p == '\n';
+			continue;
+		}
+		one = cv_strndup(p, (size_t)(end - p));
+		res = PQexec(c->conn, one);
+		if (PQresultStatus(res) == PGRES_COPY_IN ||
+		    PQresultStatus(res) == PGRES_COPY_OUT)
+			rc = end_copy(c, res, sql, err);
+		else if (!res_ok(res))
+			rc = db_error_in(c, res, one, sql, line0, err);
+		PQclear(res);
+		free(one);
+		for (; p < end; p++)
+			line0 += *p == '\n';
+	}
+	return rc;
+}
+
+/* Does the script hold more than one statement, and can it be split? */
+static bool splittable(const char *sql)
+{
+	const char *first = sql, *end;
+	int n = 0;
+
+	while (*first) {
+		end = stmt_end(first);
+		if (!end)
+			return false;
+		if (!blank(first, end))
+			n++;
+		first = end;
+	}
+	return n > 1;
+}
+
 static int pg_exec_script(struct cv_db *db, const char *sql,
 			  struct cv_error *err)
 {
 	struct pg_db *c = to_pg(db);
 	int rc = check_idle(c, sql, err);
 
+	if (rc < 0)
+		return rc;
 	/*
-	 * The simple query protocol runs every statement of the text; outside
-	 * a transaction they run as one, all or nothing.  PQexec returns the
-	 * last result, or the first error.
+	 * Inside a transaction, the simple query protocol runs the whole
+	 * text in one round trip (PQexec returns the last result, or the
+	 * first error).  Outside one, it would run it as one implicit
+	 * transaction, all or nothing, which is what a script outside a
+	 * transaction does not want.
 	 */
-	if (!rc)
-		rc = run_simple(c, sql, err);
-	return rc;
+	if (PQtransactionStatus(c->conn) == PQTRANS_IDLE && splittable(sql))
+		return exec_each(c, sql, err);
+	return run_simple(c, sql, err);
 }
 
 /* Reads results until libpq has none left; the first error goes to err. */

@@ -337,10 +337,16 @@ static void test_postgres__exec_script_and_errors(void **state)
 	assert_non_null(strstr(err.msg, "postgres: syntax error"));
 	assert_null(strstr(err.msg, "line"));
 	assert_string_equal(err.sql, "SELEC 1");
-	/* In a script of several lines, the line of the error. */
+	/* In a script of several lines, the line of the error, whether the
+	 * script runs whole (in a transaction) or statement by statement. */
 	assert_int_equal(be->exec_script(db, "SELECT 'ü';\n-- é\nSELECT 1;\n"
 					 "SELECT * FROM nowhere;", &err), CV_EDB);
 	assert_non_null(strstr(err.msg, "(line 4 of the SQL)"));
+	ok(be->begin(db, &err), &err);
+	assert_int_equal(be->exec_script(db, "SELECT 'ü';\n-- é\nSELECT 1;\n"
+					 "SELECT\n * FROM nowhere;", &err), CV_EDB);
+	assert_non_null(strstr(err.msg, "(line 5 of the SQL)"));
+	be->rollback(db);
 
 	assert_int_equal(be->exec(db, "INSERT INTO nowhere VALUES ($1)", p, 1,
 				  &err), CV_EDB);
@@ -357,6 +363,60 @@ static void test_postgres__exec_script_and_errors(void **state)
 	assert_non_null(strstr(err.msg, "COPY"));
 	assert_int_equal(be->exec(db, "COPY t TO STDOUT", NULL, 0, &err), CV_EDB);
 	expect_rows(db, "SELECT count(*) FROM t", "2\n");
+	cv_error_release(&err);
+}
+
+static void test_postgres__script_outside_transaction(void **state)
+{
+	struct cv_db *db = fdb(state);
+	struct cv_error err = CV_ERROR_INIT;
+
+	run(db, "CREATE TABLE t (a TEXT)");
+	/*
+	 * Outside a transaction (a revision marked `transaction: false`),
+	 * statements run one by one: CREATE INDEX CONCURRENTLY refuses the
+	 * implicit transaction of a multi-statement query.  Semicolons in
+	 * strings, names, dollar quotes and comments end nothing.
+	 */
+	run(db, "CREATE INDEX CONCURRENTLY t_a ON t (a);\n"
+		"-- a comment; with a semicolon\n"
+		"INSERT INTO t VALUES ('x;y'), (E'q\\';z'), ($$d;$$), "
+		"($tag$e;$$;$tag$);\n"
+		"/* nested /* ; */ ; */ CREATE TABLE \"u;v\" (a TEXT);\n"
+		"CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$\n"
+		"BEGIN RETURN 1; END $body$;\n"
+		";;\n");
+	expect_rows(db, "SELECT count(*) FROM pg_indexes WHERE indexname = 't_a'",
+		    "1\n");
+	expect_rows(db, "SELECT a FROM t ORDER BY a",
+		    "d;\ne;$$;\nq';z\nx;y\n");
+	expect_rows(db, "SELECT f(), count(*) FROM \"u;v\"", "1|0\n");
+
+	/* A failure stops there, naming the statement; what ran, stays. */
+	assert_int_equal(be->exec_script(db, "INSERT INTO t VALUES ('kept');\n"
+					 "INSERT INTO nowhere VALUES (1);\n"
+					 "INSERT INTO t VALUES ('never');",
+					 &err), CV_EDB);
+	assert_non_null(strstr(err.msg, "(line 2 of the SQL)"));
+	assert_string_equal(err.sql, "INSERT INTO t VALUES ('kept');\n"
+			    "INSERT INTO nowhere VALUES (1);\n"
+			    "INSERT INTO t VALUES ('never');");
+	expect_rows(db, "SELECT count(*) FROM t WHERE a IN ('kept', 'never')",
+		    "1\n");
+
+	/* Inside one, the script is all or nothing. */
+	ok(be->begin(db, &err), &err);
+	assert_int_equal(be->exec_script(db, "INSERT INTO t VALUES ('in');\n"
+					 "INSERT INTO nowhere VALUES (1);",
+					 &err), CV_EDB);
+	be->rollback(db);
+	expect_rows(db, "SELECT count(*) FROM t WHERE a = 'in'", "0\n");
+
+	/* A SQL-standard body has semicolons of its own: left whole. */
+	run(db, "CREATE FUNCTION g() RETURNS int LANGUAGE sql\n"
+		"BEGIN ATOMIC SELECT 1; SELECT 2; END;\n"
+		"CREATE TABLE w (a TEXT);");
+	expect_rows(db, "SELECT g(), count(*) FROM w", "2|0\n");
 	cv_error_release(&err);
 }
 
@@ -1006,6 +1066,7 @@ int main(void)
 		T(test_postgres__hostile_values_round_trip),
 		T(test_postgres__quote_ident),
 		T(test_postgres__exec_script_and_errors),
+		T(test_postgres__script_outside_transaction),
 		T(test_postgres__failed_transaction_does_not_commit),
 		T(test_postgres__statement_cache_reuse),
 		T(test_postgres__many_distinct_statements),

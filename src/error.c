@@ -63,12 +63,17 @@ int cv_error_prefix(struct cv_error *err, const char *fmt, ...)
 
 void cv_error_set_sql(struct cv_error *err, const char *step, const char *sql)
 {
+	char *new_step, *new_sql;
+
 	if (!err)
 		return;
+	/* Copied before freeing: callers pass err->sql back in. */
+	new_step = step ? cv_strdup(step) : NULL;
+	new_sql = sql ? cv_strdup(sql) : NULL;
 	free(err->step);
 	free(err->sql);
-	err->step = step ? cv_strdup(step) : NULL;
-	err->sql = sql ? cv_strdup(sql) : NULL;
+	err->step = new_step;
+	err->sql = new_sql;
 }
 
 void cv_error_release(struct cv_error *err)

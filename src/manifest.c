@@ -333,7 +333,7 @@ static void expand_args(const char *const *paths, size_t npaths,
 		    walk(paths[i], &found, &seen, diags))
 			*ret = CV_EIO;
 		if (found.nr > 1)
-			qsort(found.items, found.nr, sizeof(char *), cmp_str);
+			cv_sort(found.items, found.nr, sizeof(char *), cmp_str);
 		if (!found.nr) {
 			/* An input error, not a usage one: -m was given. */
 			cv_diag_error(diags, NULL,

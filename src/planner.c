@@ -100,7 +100,7 @@ static void order_steps(struct cv_plan *plan)
 		keys[i].key = order_key(&plan->steps[i]);
 		keys[i].index = i;
 	}
-	qsort(keys, plan->nr, sizeof(*keys), keyed_cmp);
+	cv_sort(keys, plan->nr, sizeof(*keys), keyed_cmp);
 	for (i = 0; i < plan->nr; i++)
 		sorted[i] = plan->steps[keys[i].index];
 	if (plan->nr)

@@ -143,7 +143,7 @@ static int check_unchanged(struct cv_ctx *ctx, const struct cv_plan *run,
 	for (i = 0; i < run->nr; i++)
 		order[i] = i;
 	sort_run = run;
-	qsort(order, run->nr, sizeof(*order), index_cmp);
+	cv_sort(order, run->nr, sizeof(*order), index_cmp);
 	for (n = 0; n < run->nr; n++) {
 		const struct cv_step *st = &run->steps[order[n]];
 		const struct cv_kind *kind;

@@ -91,6 +91,13 @@ void cv_grow(void **items, size_t *alloc, size_t need, size_t size)
 	*alloc = n;
 }
 
+void cv_sort(void *base, size_t n, size_t size,
+	     int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
 void cv_buf_init(struct cv_buf *b)
 {
 	b->buf = NULL;

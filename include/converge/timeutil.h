@@ -14,6 +14,9 @@
  * an error, so that nobody's clock depends on TZ).  Returns 0 or -1.
  */
 int cv_time_parse(const char *s, time_t *out);
+/* The same, but a fraction of a second rounds up (for expiry times: a
+ * grant that ends at 02:00:00.5 is still held at 02:00:00). */
+int cv_time_parse_ceil(const char *s, time_t *out);
 /* Writes t as UTC "YYYY-MM-DDTHH:MM:SSZ" into out[CV_TIME_LEN]. */
 void cv_time_format(time_t t, char *out);
 /* The real clock (run ids, journal times); --now is the CLI's business. */

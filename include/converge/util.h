@@ -43,6 +43,10 @@ void cv_grow(void **items, size_t *alloc, size_t need, size_t size);
 #define CV_GROW(items, nr, alloc) \
 	cv_grow((void **)&(items), &(alloc), (nr), sizeof(*(items)))
 
+/* qsort that also takes an empty array, whose pointer may be NULL. */
+void cv_sort(void *base, size_t n, size_t size,
+	     int (*cmp)(const void *, const void *));
+
 /* A growable, always NUL-terminated byte string (git's strbuf). */
 struct cv_buf {
 	char *buf;

@@ -232,7 +232,7 @@ static int checks_validate(struct cv_state *want, struct cv_arena *strings,
 
 	(void)strings;
 	if (want->nchecks > 1)
-		qsort(want->checks, want->nchecks, sizeof(*want->checks),
+		cv_sort(want->checks, want->nchecks, sizeof(*want->checks),
 		      check_cmp);
 	for (i = 1; i < want->nchecks; i++)
 		if (strcmp(want->checks[i - 1].name, want->checks[i].name) == 0) {

@@ -46,7 +46,7 @@ static int load_names(const struct cv_node *n, const char *what,
 		}
 		items[i++] = s;
 	}
-	qsort(items, i, sizeof(*items), cmp_str);
+	cv_sort(items, i, sizeof(*items), cmp_str);
 	*out = items;
 	*nout = i;
 	return ret;
@@ -82,7 +82,7 @@ static int load_tenants(const struct cv_node *n, struct cv_loader *ld,
 		ft->mark = t->key_mark;
 		i++;
 	}
-	qsort(f->tenants, i, sizeof(*f->tenants), tenant_cmp);
+	cv_sort(f->tenants, i, sizeof(*f->tenants), tenant_cmp);
 	f->ntenants = i;
 	return ret;
 }
@@ -197,7 +197,7 @@ static int flags_validate(struct cv_state *want, struct cv_arena *strings,
 
 	(void)strings;
 	if (want->nflags > 1)
-		qsort(want->flags, want->nflags, sizeof(*want->flags), flag_cmp);
+		cv_sort(want->flags, want->nflags, sizeof(*want->flags), flag_cmp);
 	for (i = 1; i < want->nflags; i++)
 		if (strcmp(want->flags[i - 1].name, want->flags[i].name) == 0) {
 			const struct cv_mark *m = &want->flags[i - 1].mark;
@@ -307,7 +307,7 @@ static void flush_tenants(struct tenant_reader *rd)
 		f->tenants = cv_arena_memdup(rd->ctx->live_arena, rd->items,
 					     rd->nr * sizeof(*rd->items));
 		f->ntenants = rd->nr;
-		qsort(f->tenants, f->ntenants, sizeof(*f->tenants), tenant_cmp);
+		cv_sort(f->tenants, f->ntenants, sizeof(*f->tenants), tenant_cmp);
 	}
 	rd->nr = 0;
 	rd->flag = NULL;
@@ -355,7 +355,7 @@ static int flags_read(struct cv_ctx *ctx, struct cv_error *err)
 	free(sql);
 	if (ret)
 		return ret;
-	qsort(ctx->live->flags, ctx->live->nflags, sizeof(*ctx->live->flags),
+	cv_sort(ctx->live->flags, ctx->live->nflags, sizeof(*ctx->live->flags),
 	      flag_cmp);
 	ret = ctx->be->table_exists(ctx->db, T_TENANTS, &exists, err);
 	if (ret || !exists)
@@ -650,7 +650,7 @@ static int flags_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 		}
 		diff_tenants(plan, &g, &q, wf, lf, d);
 	}
-	qsort(g.items, g.nr, sizeof(*g.items), pending_cmp);
+	cv_sort(g.items, g.nr, sizeof(*g.items), pending_cmp);
 	for (k = 0; k < g.nr; k++) {
 		const struct cv_step *src = &g.items[k].step;
 		struct cv_step *st = cv_plan_add(plan, (enum cv_phase)src->phase,

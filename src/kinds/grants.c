@@ -60,7 +60,7 @@ static int load_grant(struct cv_state *want, const struct cv_node *g,
 				continue;
 			if (cv_yaml_as_string(f, k, ld->diags, &s)) {
 				ret = CV_EINVAL;
-			} else if (cv_time_parse(s, &t)) {
+			} else if (cv_time_parse_ceil(s, &t)) {
 				cv_diag_error(ld->diags, &f->mark,
 					      "invalid timestamp '%s' for 'expires' (expected RFC 3339, e.g. 2026-11-24T02:00:00Z)",
 					      cv_shorten(s));
@@ -131,7 +131,7 @@ static int grants_validate(struct cv_state *want, struct cv_arena *strings,
 
 	(void)strings;
 	if (want->ngrants > 1)
-		qsort(want->grants, want->ngrants, sizeof(*want->grants),
+		cv_sort(want->grants, want->ngrants, sizeof(*want->grants),
 		      grant_qcmp);
 	for (i = 0; i < want->ngrants; i++) {
 		const struct cv_grant *g = &want->grants[i];
@@ -223,7 +223,7 @@ static int grants_read(struct cv_ctx *ctx, struct cv_error *err)
 	free(sql);
 	/* The order of the database's collation may not be strcmp's. */
 	if (!ret && !rd.sorted)
-		qsort(ctx->live->grants, ctx->live->ngrants,
+		cv_sort(ctx->live->grants, ctx->live->ngrants,
 		      sizeof(*ctx->live->grants), grant_qcmp);
 	return ret;
 }

@@ -99,7 +99,7 @@ static int load_list(const struct cv_node *n, const char *what,
 		if (j == i)
 			items[i++] = s;
 	}
-	qsort(items, i, sizeof(*items), cmp_str);
+	cv_sort(items, i, sizeof(*items), cmp_str);
 	*out = items;
 	*nout = i;
 	return ret;
@@ -209,7 +209,7 @@ static int roles_validate(struct cv_state *want, struct cv_arena *strings,
 
 	(void)strings;
 	if (want->nroles > 1)
-		qsort(want->roles, want->nroles, sizeof(*want->roles), role_cmp);
+		cv_sort(want->roles, want->nroles, sizeof(*want->roles), role_cmp);
 	for (i = 1, first = 0; i < want->nroles; i++) {
 		if (strcmp(want->roles[i - 1].name, want->roles[i].name) != 0) {
 			first = i;
@@ -286,7 +286,7 @@ static void flush_items(struct reader *rd)
 		goto out; /* orphan row: the role itself is gone */
 	items = cv_arena_memdup(rd->ctx->live_arena, rd->items,
 				rd->nr * sizeof(*items));
-	qsort(items, rd->nr, sizeof(*items), cmp_str);
+	cv_sort(items, rd->nr, sizeof(*items), cmp_str);
 	if (rd->parents) {
 		r->parents = items;
 		r->nparents = rd->nr;
@@ -351,7 +351,7 @@ static int roles_read(struct cv_ctx *ctx, struct cv_error *err)
 	if (ret)
 		goto out;
 	if (!sorted_roles(ctx->live))
-		qsort(ctx->live->roles, ctx->live->nroles,
+		cv_sort(ctx->live->roles, ctx->live->nroles,
 		      sizeof(*ctx->live->roles), role_cmp);
 
 	sql = cv_sql_select(ctx->be, T_PARENTS, parent_cols, 2, parent_cols, 1);
@@ -671,7 +671,7 @@ static int check_unreferenced(struct cv_ctx *ctx, const struct cv_plan *plan,
 		h.nrevoked++;
 	}
 	if (h.nrevoked > 1)
-		qsort(h.revoked, h.nrevoked, sizeof(*h.revoked), grant_qcmp);
+		cv_sort(h.revoked, h.nrevoked, sizeof(*h.revoked), grant_qcmp);
 	cv_buf_adds(&sql, "SELECT ");
 	ctx->be->quote_ident(&sql, cols[0]);
 	cv_buf_adds(&sql, ", ");

@@ -154,7 +154,7 @@ static int load_dir(struct cv_state *want, const char *dir,
 	}
 	closedir(d);
 	if (n > 1)
-		qsort(names, n, sizeof(*names), cmp_str);
+		cv_sort(names, n, sizeof(*names), cmp_str);
 	for (i = 0; i < n; i++) {
 		const struct cv_source *src;
 
@@ -268,7 +268,7 @@ static int schema_validate(struct cv_state *want, struct cv_arena *strings,
 	child = cv_calloc(n + 1, sizeof(*child));
 	for (i = 0; i < n; i++)
 		sorted[i] = &want->chain[i];
-	qsort(sorted, n, sizeof(*sorted), mig_load_cmp);
+	cv_sort(sorted, n, sizeof(*sorted), mig_load_cmp);
 	for (i = 1; i < n; i++)
 		if (strcmp(sorted[i - 1]->id, sorted[i]->id) == 0) {
 			cv_diag_error(diags, &sorted[i]->mark,
@@ -460,7 +460,7 @@ static int schema_read(struct cv_ctx *ctx, struct cv_error *err)
 	sql = cv_sql_select(ctx->be, "converge_migrations", mcols, 2, mcols, 1);
 	ret = ctx->be->query(ctx->db, sql, NULL, 0, read_applied, ctx, err);
 	if (!ret && ctx->live->napplied > 1)
-		qsort(ctx->live->applied, ctx->live->napplied,
+		cv_sort(ctx->live->applied, ctx->live->napplied,
 		      sizeof(*ctx->live->applied), applied_cmp);
 out:
 	free(sql);

@@ -75,7 +75,7 @@ static const char usage_text[] =
 	"  status     --db URL                       version, last runs, lock, drift\n"
 	"  history    --db URL [RUN_ID]              applied runs and their steps\n"
 	"  snapshots  --db URL [--prune N]           list (or prune) snapshots\n"
-	"  inspect    --db URL                       print live state as a manifest\n"
+	"  inspect    --db URL [--orgs-from SQL]     print live state as a manifest\n"
 	"\n"
 	"Global options (every verb):\n"
 	OPT_DB
@@ -210,14 +210,23 @@ static const char snapshots_text[] =
 	TAIL;
 
 static const char inspect_text[] =
-	"usage: converge inspect --db URL\n"
+	"usage: converge inspect --db URL [--orgs-from SQL]\n"
 	"\n"
 	"Prints the live state of the database as a manifest (YAML, version 1):\n"
 	"the sections converge finds stored there.  A starting point for\n"
 	"manifests of a database converge did not manage before.  Read-only.\n"
 	"\n"
+	"With --orgs-from, prints instead the entitlements.orgs section that a\n"
+	"query over the application's own tables describes, to adopt the\n"
+	"entitlements an application kept itself.\n"
+	"\n"
 	"Options:\n"
 	OPT_DB
+	"  --orgs-from SQL         a query returning (org, module) or (org,\n"
+	"                          module, plan) rows: each org gets the modules\n"
+	"                          its rows list, as its plan plus overrides\n"
+	"                          against the modules and plans the database\n"
+	"                          holds (else every module as an override)\n"
 	TAIL;
 
 static const struct {

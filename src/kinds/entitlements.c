@@ -450,9 +450,13 @@ static int ent_load(struct cv_state *want, const struct cv_node *node,
 		return CV_EINVAL;
 	if (cv_yaml_check_keys(node, keys, "entitlements", ld->diags))
 		ret = CV_EINVAL;
-	if (load_modules(want, cv_yaml_get(node, "modules"), ld) ||
-	    load_plans(want, cv_yaml_get(node, "plans"), ld) ||
-	    load_orgs(want, cv_yaml_get(node, "orgs"), ld))
+	/* Each part is loaded whatever the others gave: one run shows
+	 * every error. */
+	if (load_modules(want, cv_yaml_get(node, "modules"), ld))
+		ret = CV_EINVAL;
+	if (load_plans(want, cv_yaml_get(node, "plans"), ld))
+		ret = CV_EINVAL;
+	if (load_orgs(want, cv_yaml_get(node, "orgs"), ld))
 		ret = CV_EINVAL;
 	return ret;
 }

@@ -118,6 +118,17 @@ int cv_check_name(const char *s, const char *what, const struct cv_mark *mark,
 		  struct cv_diags *diags);
 
 /*
+ * Reads a list of names (`what` in messages, each an `item`): every one a
+ * valid name (cv_check_name) and, when `check` is given, whatever else it
+ * requires; a name listed twice is an error.  The result is sorted, in
+ * ld->strings.
+ */
+int cv_load_names(const struct cv_node *n, const char *what, const char *item,
+		  int (*check)(const char *s, const struct cv_mark *mark,
+			       struct cv_diags *diags),
+		  struct cv_loader *ld, const char ***out, size_t *nout);
+
+/*
  * SQL builders: identifiers quoted by the backend, values as parameters
  * ?1…?n in column order (UPDATE: the SET columns first, then the keys).
  * Build each once per plan and share the text between steps: the backend

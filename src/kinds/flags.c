@@ -17,41 +17,6 @@
 static const char T_FLAGS[] = "feature_flags";
 static const char T_TENANTS[] = "feature_flag_tenants";
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static int load_names(const struct cv_node *n, const char *what,
-		      struct cv_loader *ld, const char ***out, size_t *nout)
-{
-	const char **items;
-	size_t i = 0;
-	int ret = 0;
-
-	*out = NULL;
-	*nout = 0;
-	if (!n || cv_yaml_is_null(n))
-		return 0;
-	if (cv_yaml_expect(n, CV_NODE_SEQ, what, ld->diags))
-		return CV_EINVAL;
-	items = cv_arena_alloc(ld->strings, (n->count + 1) * sizeof(*items));
-	cv_yaml_each(e, n) {
-		const char *s;
-
-		if (cv_yaml_as_string(e, what, ld->diags, &s) ||
-		    cv_check_name(s, what, &e->mark, ld->diags)) {
-			ret = CV_EINVAL;
-			continue;
-		}
-		items[i++] = s;
-	}
-	cv_sort(items, i, sizeof(*items), cmp_str);
-	*out = items;
-	*nout = i;
-	return ret;
-}
-
 static int tenant_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct cv_flag_tenant *)a)->tenant,
@@ -128,10 +93,10 @@ static int flags_load(struct cv_state *want, const struct cv_node *node,
 		    cv_yaml_as_string(v, "description", ld->diags,
 				      &f->description))
 			ret = CV_EINVAL;
-		if (load_names(cv_yaml_get(e, "requires"), "requires", ld,
-			       &f->requires, &f->nrequires) ||
-		    load_names(cv_yaml_get(e, "checks"), "checks", ld,
-			       &f->checks, &f->nchecks) ||
+		if (cv_load_names(cv_yaml_get(e, "requires"), "requires", "flag",
+				  NULL, ld, &f->requires, &f->nrequires) ||
+		    cv_load_names(cv_yaml_get(e, "checks"), "checks", "check",
+				  NULL, ld, &f->checks, &f->nchecks) ||
 		    load_tenants(cv_yaml_get(e, "tenants"), ld, f))
 			ret = CV_EINVAL;
 	}

@@ -54,55 +54,16 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Reads a list of strings; sorted; duplicates are errors. */
-static int load_list(const struct cv_node *n, const char *what,
-		     const char *item, struct cv_loader *ld,
-		     const char ***out, size_t *nout)
+/* The cv_load_names check for permissions. */
+static int check_permission(const char *s, const struct cv_mark *mark,
+			    struct cv_diags *diags)
 {
-	const char **items;
-	size_t i = 0, j;
-	int ret = 0;
-
-	*out = NULL;
-	*nout = 0;
-	if (!n || cv_yaml_is_null(n))
+	if (valid_permission(s))
 		return 0;
-	if (cv_yaml_expect(n, CV_NODE_SEQ, what, ld->diags))
-		return CV_EINVAL;
-	items = cv_arena_alloc(ld->strings, (n->count + 1) * sizeof(*items));
-	cv_yaml_each(e, n) {
-		const char *s;
-
-		if (cv_yaml_as_string(e, item, ld->diags, &s)) {
-			ret = CV_EINVAL;
-			continue;
-		}
-		if (cv_check_name(s, item, &e->mark, ld->diags)) {
-			ret = CV_EINVAL;
-			continue;
-		}
-		if (strcmp(item, "permission") == 0 && !valid_permission(s)) {
-			cv_diag_error(ld->diags, &e->mark,
-				      "invalid permission '%s' (expected word(:word)*, with '*' allowed as the last segment)",
-				      cv_shorten(s));
-			ret = CV_EINVAL;
-			continue;
-		}
-		for (j = 0; j < i; j++)
-			if (strcmp(items[j], s) == 0) {
-				cv_diag_error(ld->diags, &e->mark,
-					      "%s '%s' is listed twice in %s",
-					      item, cv_shorten(s), what);
-				ret = CV_EINVAL;
-				break;
-			}
-		if (j == i)
-			items[i++] = s;
-	}
-	cv_sort(items, i, sizeof(*items), cmp_str);
-	*out = items;
-	*nout = i;
-	return ret;
+	cv_diag_error(diags, mark,
+		      "invalid permission '%s' (expected word(:word)*, with '*' allowed as the last segment)",
+		      cv_shorten(s));
+	return CV_EINVAL;
 }
 
 static int roles_load(struct cv_state *want, const struct cv_node *node,
@@ -141,11 +102,12 @@ static int roles_load(struct cv_state *want, const struct cv_node *node,
 		    cv_yaml_as_string(v, "description", ld->diags,
 				      &role->description))
 			ret = CV_EINVAL;
-		if (load_list(cv_yaml_get(r, "inherits"), "inherits", "role",
-			      ld, &role->parents, &role->nparents))
+		if (cv_load_names(cv_yaml_get(r, "inherits"), "inherits", "role",
+				  NULL, ld, &role->parents, &role->nparents))
 			ret = CV_EINVAL;
-		if (load_list(cv_yaml_get(r, "permissions"), "permissions",
-			      "permission", ld, &role->perms, &role->nperms))
+		if (cv_load_names(cv_yaml_get(r, "permissions"), "permissions",
+				  "permission", check_permission, ld,
+				  &role->perms, &role->nperms))
 			ret = CV_EINVAL;
 	}
 	return ret;

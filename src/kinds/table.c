@@ -153,3 +153,50 @@ char *cv_sql_select(const struct cv_backend *be, const char *table,
 	}
 	return cv_buf_detach(&b);
 }
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int cv_load_names(const struct cv_node *n, const char *what, const char *item,
+		  int (*check)(const char *s, const struct cv_mark *mark,
+			       struct cv_diags *diags),
+		  struct cv_loader *ld, const char ***out, size_t *nout)
+{
+	const char **items;
+	size_t i = 0, j;
+	int ret = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (!n || cv_yaml_is_null(n))
+		return 0;
+	if (cv_yaml_expect(n, CV_NODE_SEQ, what, ld->diags))
+		return CV_EINVAL;
+	items = cv_arena_alloc(ld->strings, (n->count + 1) * sizeof(*items));
+	cv_yaml_each(e, n) {
+		const char *s;
+
+		if (cv_yaml_as_string(e, item, ld->diags, &s) ||
+		    cv_check_name(s, item, &e->mark, ld->diags) ||
+		    (check && check(s, &e->mark, ld->diags))) {
+			ret = CV_EINVAL;
+			continue;
+		}
+		for (j = 0; j < i; j++)
+			if (strcmp(items[j], s) == 0) {
+				cv_diag_error(ld->diags, &e->mark,
+					      "%s '%s' is listed twice in %s",
+					      item, cv_shorten(s), what);
+				ret = CV_EINVAL;
+				break;
+			}
+		if (j == i)
+			items[i++] = s;
+	}
+	cv_sort(items, i, sizeof(*items), cmp_str);
+	*out = items;
+	*nout = i;
+	return ret;
+}

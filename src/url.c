@@ -22,6 +22,9 @@
 
 #include "converge/backend.h"
 
+/* Defined in src/backend/postgres.c; backend.h declares only SQLite's. */
+extern const struct cv_backend cv_postgres_backend;
+
 /* How deep values that are connection strings themselves are followed. */
 #define MAX_DEPTH 2
 
@@ -467,8 +470,7 @@ int cv_url_parse(struct cv_url *out, const char *text, struct cv_error *err)
 	display = redact(text, 0, &found);
 	if (is_pg_uri(text) || looks_kv(text)) {
 		if (pg_valid(text, &found, &detail)) {
-			/* No postgres backend is linked in yet: the CLI says so. */
-			out->backend = NULL;
+			out->backend = &cv_postgres_backend;
 			out->type = "postgres";
 			out->conninfo = cv_strdup(text);
 			out->display = display;

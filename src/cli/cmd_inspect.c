@@ -123,7 +123,7 @@ static void keys_sort(struct keys *k)
 	size_t i, n = 0;
 
 	if (k->nr)
-		qsort(k->items, k->nr, sizeof(*k->items), cmp_str);
+		cv_sort(k->items, k->nr, sizeof(*k->items), cmp_str);
 	for (i = 0; i < k->nr; i++)
 		if (!n || strcmp(k->items[n - 1], k->items[i]) != 0)
 			k->items[n++] = k->items[i];
@@ -242,7 +242,7 @@ static int adopt(struct adoption *ad, const struct cv_state *live,
 	bool defined = live->nent_modules > 0;
 	size_t i, j, k;
 
-	qsort(rows, n, sizeof(*rows), app_row_cmp);
+	cv_sort(rows, n, sizeof(*rows), app_row_cmp);
 	for (i = 0; i < n; i = j) {
 		struct cv_ent_org *o;
 		const char *plan = rows[i].plan;
@@ -274,7 +274,7 @@ static int adopt(struct adoption *ad, const struct cv_state *live,
 			for (k = 0; k < ad->app.nr; k++)
 				override(ad, rows[i].org, ad->app.items[k], true);
 		}
-		qsort(ad->out.ent_rows + first, ad->out.nent_rows - first,
+		cv_sort(ad->out.ent_rows + first, ad->out.nent_rows - first,
 		      sizeof(*ad->out.ent_rows), row_cmp);
 		CV_GROW(ad->out.ent_orgs, ad->out.nent_orgs + 1,
 			ad->out.ent_orgs_alloc);

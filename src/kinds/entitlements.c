@@ -294,7 +294,7 @@ static int load_modules(struct cv_state *want, const struct cv_node *n,
 		}
 		/* m is still valid: the array had room for the submodules. */
 		if (nsubs)
-			qsort(subs, nsubs, sizeof(*subs), cmp_str);
+			cv_sort(subs, nsubs, sizeof(*subs), cmp_str);
 		m->subs = subs;
 		m->nsubs = nsubs;
 	}
@@ -385,7 +385,7 @@ static int load_overrides(const struct cv_node *v, struct cv_loader *ld,
 		i++;
 	}
 	/* Keys of one mapping are unique: the parser refuses duplicates. */
-	qsort(o->overrides, i, sizeof(*o->overrides), override_cmp);
+	cv_sort(o->overrides, i, sizeof(*o->overrides), override_cmp);
 	o->noverrides = i;
 	return ret;
 }
@@ -828,7 +828,7 @@ static void attach_plan_modules(struct reader *rd)
 	struct cv_state *live = rd->ctx->live;
 	size_t i, j, added = 0;
 
-	qsort(rd->pairs, rd->npairs, sizeof(*rd->pairs), pair_cmp);
+	cv_sort(rd->pairs, rd->npairs, sizeof(*rd->pairs), pair_cmp);
 	for (i = 0; i < rd->npairs; i = j) {
 		for (j = i + 1; j < rd->npairs; j++)
 			if (strcmp(rd->pairs[j].plan, rd->pairs[i].plan) != 0)
@@ -844,7 +844,7 @@ static void attach_plan_modules(struct reader *rd)
 	}
 	if (added) {
 		live->nent_plans += added;
-		qsort(live->ent_plans, live->nent_plans,
+		cv_sort(live->ent_plans, live->nent_plans,
 		      sizeof(*live->ent_plans), plan_cmp);
 	}
 	for (i = 0; i < rd->npairs; i = j) {
@@ -936,7 +936,7 @@ static void attach_rows(struct cv_state *live)
 	}
 	if (added) {
 		live->nent_orgs += added;
-		qsort(live->ent_orgs, live->nent_orgs, sizeof(*live->ent_orgs),
+		cv_sort(live->ent_orgs, live->nent_orgs, sizeof(*live->ent_orgs),
 		      org_cmp);
 	}
 	for (i = 0; i < live->nent_rows; i = j) {
@@ -996,14 +996,14 @@ static int ent_read(struct cv_ctx *ctx, struct cv_error *err)
 	if (ret)
 		goto out;
 	if (!rd.sorted)
-		qsort(live->ent_modules, live->nent_modules,
+		cv_sort(live->ent_modules, live->nent_modules,
 		      sizeof(*live->ent_modules), module_cmp);
 	attach_subs(live, ctx->live_arena);
 	ret = read_table(ctx, T_PLANS, pcols, 1, 1, read_plan, &rd, err);
 	if (ret)
 		goto out;
 	if (!rd.sorted)
-		qsort(live->ent_plans, live->nent_plans,
+		cv_sort(live->ent_plans, live->nent_plans,
 		      sizeof(*live->ent_plans), plan_cmp);
 	ret = read_table(ctx, T_PLAN_MODULES, pmcols, 2, 2, read_plan_module,
 			 &rd, err);
@@ -1014,14 +1014,14 @@ static int ent_read(struct cv_ctx *ctx, struct cv_error *err)
 	if (ret)
 		goto out;
 	if (!rd.sorted)
-		qsort(live->ent_orgs, live->nent_orgs, sizeof(*live->ent_orgs),
+		cv_sort(live->ent_orgs, live->nent_orgs, sizeof(*live->ent_orgs),
 		      org_cmp);
 	ret = read_table(ctx, T_ORG_MODULES, omcols, 4, 2, read_org_module,
 			 &rd, err);
 	if (ret)
 		goto out;
 	if (!rd.sorted)
-		qsort(live->ent_rows, live->nent_rows, sizeof(*live->ent_rows),
+		cv_sort(live->ent_rows, live->nent_rows, sizeof(*live->ent_rows),
 		      row_cmp);
 	attach_rows(live);
 out:
@@ -1396,7 +1396,7 @@ static size_t settle(struct cv_ent_row *rows, size_t n)
 {
 	size_t i, k = 0;
 
-	qsort(rows, n, sizeof(*rows), ranked_cmp);
+	cv_sort(rows, n, sizeof(*rows), ranked_cmp);
 	for (i = 0; i < n; i++)
 		if (!k || strcmp(rows[k - 1].module, rows[i].module) != 0)
 			rows[k++] = rows[i];
@@ -1570,7 +1570,7 @@ static struct member *members(const struct cv_state *s)
 		g[i].group = group_of(&s->ent_modules[i]);
 		g[i].m = &s->ent_modules[i];
 	}
-	qsort(g, s->nent_modules, sizeof(*g), member_cmp);
+	cv_sort(g, s->nent_modules, sizeof(*g), member_cmp);
 	return g;
 }
 

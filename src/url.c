@@ -23,7 +23,6 @@
 #include "converge/backend.h"
 
 /* Defined in src/backend/postgres.c; backend.h declares only SQLite's. */
-extern const struct cv_backend cv_postgres_backend;
 
 /* How deep values that are connection strings themselves are followed. */
 #define MAX_DEPTH 2

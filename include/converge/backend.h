@@ -120,5 +120,6 @@ struct cv_backend {
 };
 
 extern const struct cv_backend cv_sqlite_backend;
+extern const struct cv_backend cv_postgres_backend;
 
 #endif

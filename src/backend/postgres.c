@@ -49,7 +49,6 @@ extern char **environ;
  * The descriptor, declared here because backend.h does not (yet) name it:
  * the kinds reach a backend only through url->backend.
  */
-extern const struct cv_backend cv_postgres_backend;
 
 /* How long to wait for the lock unless set_lock_timeout says otherwise. */
 #define DEFAULT_TIMEOUT_MS 5000L

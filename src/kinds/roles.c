@@ -720,8 +720,14 @@ static int roles_ensure(struct cv_ctx *ctx, struct cv_error *err)
 {
 	const struct cv_backend *be = ctx->be;
 	struct cv_buf b = CV_BUF_INIT;
+	bool have_view = false;
 	int ret;
 
+	/* CREATE VIEW IF NOT EXISTS is SQLite's alone: ask first. */
+	ret = be->table_exists(ctx->db, "rbac_effective_permissions",
+			       &have_view, err);
+	if (ret)
+		return ret;
 	cv_buf_addf(&b,
 		    "CREATE TABLE IF NOT EXISTS rbac_roles (\n"
 		    "  name TEXT NOT NULL PRIMARY KEY,\n"
@@ -736,17 +742,19 @@ static int roles_ensure(struct cv_ctx *ctx, struct cv_error *err)
 		    "  role TEXT NOT NULL,\n"
 		    "  permission TEXT NOT NULL,\n"
 		    "  PRIMARY KEY (role, permission)\n"
-		    ")%s;\n"
-		    "CREATE VIEW IF NOT EXISTS rbac_effective_permissions AS\n"
-		    "  WITH RECURSIVE ancestry(role, ancestor) AS (\n"
-		    "    SELECT name, name FROM rbac_roles\n"
-		    "    UNION\n"
-		    "    SELECT a.role, p.parent FROM ancestry a\n"
-		    "      JOIN rbac_role_parents p ON p.role = a.ancestor\n"
-		    "  )\n"
-		    "  SELECT DISTINCT a.role AS role, rp.permission AS permission\n"
-		    "  FROM ancestry a JOIN rbac_role_permissions rp ON rp.role = a.ancestor;\n",
+		    ")%s;\n",
 		    be->table_suffix, be->table_suffix, be->table_suffix);
+	if (!have_view)
+		cv_buf_adds(&b,
+			    "CREATE VIEW rbac_effective_permissions AS\n"
+			    "  WITH RECURSIVE ancestry(role, ancestor) AS (\n"
+			    "    SELECT name, name FROM rbac_roles\n"
+			    "    UNION\n"
+			    "    SELECT a.role, p.parent FROM ancestry a\n"
+			    "      JOIN rbac_role_parents p ON p.role = a.ancestor\n"
+			    "  )\n"
+			    "  SELECT DISTINCT a.role AS role, rp.permission AS permission\n"
+			    "  FROM ancestry a JOIN rbac_role_permissions rp ON rp.role = a.ancestor;\n");
 	ret = be->exec_script(ctx->db, b.buf, err);
 	cv_buf_release(&b);
 	return ret;

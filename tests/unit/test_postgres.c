@@ -27,7 +27,6 @@
 
 #include "converge/backend.h"
 
-extern const struct cv_backend cv_postgres_backend;
 static const struct cv_backend *be = &cv_postgres_backend;
 
 /*

@@ -41,7 +41,7 @@ static void check_postgres(const char *text, const char *display,
 	char *redacted;
 
 	assert_int_equal(cv_url_parse(&url, text, &err), 0);
-	assert_null(url.backend);
+	assert_ptr_equal(url.backend, &cv_postgres_backend);
 	assert_string_equal(url.type, "postgres");
 	assert_null(url.path);
 	assert_string_equal(url.conninfo, text);

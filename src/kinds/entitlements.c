@@ -2110,8 +2110,14 @@ static int ent_ensure(struct cv_ctx *ctx, struct cv_error *err)
 {
 	const struct cv_backend *be = ctx->be;
 	struct cv_buf b = CV_BUF_INIT;
+	bool have_view = false;
 	int ret;
 
+	/* CREATE VIEW IF NOT EXISTS is SQLite's alone: ask first. */
+	ret = be->table_exists(ctx->db, "ent_effective_modules", &have_view,
+			       err);
+	if (ret)
+		return ret;
 	cv_buf_addf(&b,
 		    "CREATE TABLE IF NOT EXISTS ent_modules (\n"
 		    "  \"key\" TEXT NOT NULL PRIMARY KEY,\n"
@@ -2145,11 +2151,14 @@ static int ent_ensure(struct cv_ctx *ctx, struct cv_error *err)
 		    "  new_status TEXT,\n"
 		    "  run_id TEXT NOT NULL,\n"
 		    "  at TEXT NOT NULL\n"
-		    ");\n"
-		    "CREATE VIEW IF NOT EXISTS ent_effective_modules AS\n"
-		    "  SELECT org, module FROM ent_org_modules WHERE status = 'enabled';\n",
+		    ");\n",
 		    be->bool_type, be->table_suffix, be->table_suffix,
 		    be->table_suffix, be->table_suffix, be->table_suffix);
+	if (!have_view)
+		cv_buf_adds(&b,
+			    "CREATE VIEW ent_effective_modules AS\n"
+			    "  SELECT org, module FROM ent_org_modules\n"
+			    "  WHERE status = 'enabled';\n");
 	ret = be->exec_script(ctx->db, b.buf, err);
 	cv_buf_release(&b);
 	return ret;

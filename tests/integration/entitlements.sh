@@ -352,6 +352,62 @@ expect_eq "2,000 orgs x 6 rows" "$(q big.db "SELECT count(*) FROM ent_org_module
 cv plan -m bigm --db sqlite:big.db --detailed-exitcode
 expect_rc "and planned again: no changes" 0
 
+# --- the same on PostgreSQL (the server of tests/pg/harness.sh) -------------
+
+PGBIN=${CONVERGE_PG_BIN:-/usr/lib/postgresql/15/bin}
+pq() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$1" -c "$2"; }
+if [ -z "${CONVERGE_TEST_PG_URL:-}" ]; then
+	fail "a PostgreSQL server to test against" \
+		"CONVERGE_TEST_PG_URL is not set: tests/run.sh starts one with tests/pg/harness.sh"
+else
+	pgdb=ent_$$
+	pq "$CONVERGE_TEST_PG_URL" "CREATE DATABASE $pgdb TEMPLATE template0 ENCODING 'UTF8'"
+	PG="$CONVERGE_TEST_PG_URL&dbname=$pgdb"
+	pgrows() {
+		pq "$PG" "SELECT org || ' ' || module || ' ' || status || ' ' || source
+		          FROM ent_org_modules ORDER BY org COLLATE \"C\", module COLLATE \"C\"" |
+			tr '\n' '|'
+	}
+	cv apply -m m --db "$PG" --auto-approve --no-snapshot -q
+	expect_rc "postgres: apply" 0
+	expect_eq "postgres: the same rows as SQLite" "$(pgrows)" "$(rows e.db)"
+	expect_eq "postgres: the view" \
+		"$(pq "$PG" "SELECT string_agg(module, ' ' ORDER BY module COLLATE \"C\") FROM ent_effective_modules WHERE org = 'hooli'")" \
+		"dashboard inventory"
+	pgrun=$(pq "$PG" "SELECT max(id) FROM converge_runs")
+	expect_eq "postgres: one event per row, with the run id" \
+		"$(pq "$PG" "SELECT count(*) FROM ent_events WHERE run_id = '$pgrun' AND old_status IS NULL")" 28
+	cv plan -m m --db "$PG" --detailed-exitcode
+	expect_rc "postgres: planned again, no changes" 0
+	sed -i 's/^    pro: \[crm, inventory\]$/    pro: [crm, billing]/' m/catalogue.yaml
+	cv apply -m m --db "$PG" --auto-approve --no-snapshot -q
+	expect_rc "postgres: a plan change" 0
+	pgrun2=$(pq "$PG" "SELECT max(id) FROM converge_runs")
+	expect_eq "postgres: its events" \
+		"$(pq "$PG" "SELECT count(*) FROM ent_events WHERE run_id = '$pgrun2'")" 6
+	cv rollback --db "$PG" --auto-approve --no-snapshot -q
+	expect_rc "postgres: rollback" 0
+	expect_eq "postgres: rows as before" "$(pgrows)" "$(rows e.db)"
+	sed -i 's/^    pro: \[crm, billing\]$/    pro: [crm, inventory]/' m/catalogue.yaml
+	cv plan -m m --db "$PG" --detailed-exitcode
+	expect_rc "postgres: back where the manifests are" 0
+	cv inspect --db "$PG"
+	mkdir -p pgins && cp out.txt pgins/live.yaml
+	cv plan -m pgins --db "$PG" --detailed-exitcode
+	expect_rc "postgres: inspect's output plans as no changes" 0
+	pq "$PG" "CREATE TABLE organizations (slug TEXT, plan TEXT, enabled_modules JSONB);
+	          INSERT INTO organizations VALUES
+	            ('acme', 'pro', '[\"email\", \"dashboard\", \"crm\", \"crm.leads\", \"crm.campaigns\", \"inventory\"]'),
+	            ('zeta', 'starter', '[\"email\", \"dashboard\", \"crm\", \"crm.leads\"]')"
+	cv inspect --db "$PG" --orgs-from "SELECT o.slug, j.value, o.plan FROM organizations o, jsonb_array_elements_text(o.enabled_modules) j(value)"
+	expect_eq "postgres: --orgs-from over a JSONB column" "$(grep -v '^#' out.txt)" "version: 1
+entitlements:
+  orgs:
+    acme: {plan: pro}
+    zeta: {plan: starter, modules: {crm.campaigns: disabled}}"
+	pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $pgdb"
+fi
+
 # --- the v1.6 example, as its README says to run it --------------------------
 
 WORK=$TESTDIR/v16 sh "$TOP/examples/entitlements-v16/run.sh" >v16.out 2>&1

@@ -660,13 +660,20 @@ static const char *bool_text(bool b)
 	return b ? "1" : "0";
 }
 
+/* The shared spelling of a stored value, else a copy (lengths first:
+ * this runs for each of millions of rows). */
+static bool is(const char *s, size_t len, const char *word, size_t wlen)
+{
+	return len == wlen && memcmp(s, word, len) == 0;
+}
+
 static const char *status_of(const char *s, size_t len, struct cv_arena *a)
 {
 	if (!s)
 		return NULL;
-	if (strcmp(s, S_ENABLED) == 0)
+	if (is(s, len, S_ENABLED, sizeof(S_ENABLED) - 1))
 		return S_ENABLED;
-	if (strcmp(s, S_DISABLED) == 0)
+	if (is(s, len, S_DISABLED, sizeof(S_DISABLED) - 1))
 		return S_DISABLED;
 	return cv_arena_strndup(a, s, len);
 }
@@ -675,11 +682,11 @@ static const char *source_of(const char *s, size_t len, struct cv_arena *a)
 {
 	if (!s)
 		return NULL;
-	if (strcmp(s, S_PLAN) == 0)
+	if (is(s, len, S_PLAN, sizeof(S_PLAN) - 1))
 		return S_PLAN;
-	if (strcmp(s, S_ALWAYS_ON) == 0)
+	if (is(s, len, S_ALWAYS_ON, sizeof(S_ALWAYS_ON) - 1))
 		return S_ALWAYS_ON;
-	if (strcmp(s, S_OVERRIDE) == 0)
+	if (is(s, len, S_OVERRIDE, sizeof(S_OVERRIDE) - 1))
 		return S_OVERRIDE;
 	return cv_arena_strndup(a, s, len);
 }
@@ -902,7 +909,9 @@ static int read_org_module(void *p, const char *const *cols,
 		rd->org_len = lens[0];
 		rd->hint = 0;
 	}
-	CV_GROW(live->ent_rows, live->nent_rows + 1, live->ent_rows_alloc);
+	if (live->nent_rows == live->ent_rows_alloc)
+		CV_GROW(live->ent_rows, live->nent_rows + 1,
+			live->ent_rows_alloc);
 	r = &live->ent_rows[live->nent_rows++];
 	r->org = rd->org;
 	r->module = intern_module(rd, cols[1], lens[1]);

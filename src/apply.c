@@ -65,30 +65,16 @@ char *cv_snapshot_dir(const struct cv_url *url, const char *dir)
 int cv_snapshot_path(const struct cv_url *url, const char *dir,
 		     const char *run_id, char **out, struct cv_error *err)
 {
-	char *d = cv_snapshot_dir(url, dir), *name, *dot;
-	const char *base;
+	char *d = cv_snapshot_dir(url, dir);
 	int ret;
 
 	*out = NULL;
 	ret = mkdirs(d, err);
-	if (ret) {
-		free(d);
-		return ret;
-	}
-	if (url->path) {
-		base = strrchr(url->path, '/');
-		name = cv_strdup(base ? base + 1 : url->path);
-		dot = strrchr(name, '.');
-		if (dot && dot != name)
-			*dot = '\0';
-	} else {
-		name = cv_strdup("postgres");
-	}
-	*out = cv_asprintf("%s/%s-%s%s", d, name, run_id,
-			   url->backend->snapshot_ext);
-	free(name);
+	if (!ret)
+		*out = cv_asprintf("%s/%s-%s%s", d, url->name ? url->name : "db",
+				   run_id, url->backend->snapshot_ext);
 	free(d);
-	return 0;
+	return ret;
 }
 
 static const char *step_label(const struct cv_step *st, struct cv_buf *b)

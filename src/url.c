@@ -392,9 +392,54 @@ void cv_url_release(struct cv_url *url)
 	free(url->path);
 	free(url->conninfo);
 	free(url->display);
+	free(url->name);
 	url->backend = NULL;
 	url->type = NULL;
-	url->path = url->conninfo = url->display = NULL;
+	url->path = url->conninfo = url->display = url->name = NULL;
+}
+
+/* Keeps a name safe to put in a file name. */
+static char *file_safe(const char *s)
+{
+	char *out = cv_strdup(*s ? s : "db"), *p;
+
+	for (p = out; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '_' ||
+		      *p == '-'))
+			*p = '_';
+	if (out[0] == '.')
+		out[0] = '_';
+	return out;
+}
+
+/* "tmws" for /srv/tmws.db; the dbname (else the user) for PostgreSQL. */
+static char *db_name(const struct cv_url *url)
+{
+	PQconninfoOption *opts, *o;
+	const char *dbname = NULL, *user = NULL;
+	char *name, *dot;
+	const char *base;
+
+	if (url->path) {
+		/* A file name already: kept as it is (SPEC §7). */
+		base = strrchr(url->path, '/');
+		name = cv_strdup(base ? base + 1 : url->path);
+		dot = strrchr(name, '.');
+		if (dot && dot != name)
+			*dot = '\0';
+		return name;
+	}
+	opts = url->conninfo ? PQconninfoParse(url->conninfo, NULL) : NULL;
+	for (o = opts; o && o->keyword; o++) {
+		if (strcmp(o->keyword, "dbname") == 0 && o->val && *o->val)
+			dbname = o->val;
+		if (strcmp(o->keyword, "user") == 0 && o->val && *o->val)
+			user = o->val;
+	}
+	name = file_safe(dbname ? dbname : user ? user : "postgres");
+	if (opts)
+		PQconninfoFree(opts);
+	return name;
 }
 
 static bool has_sqlite_ext(const char *s)
@@ -451,7 +496,8 @@ static bool pg_valid(const char *text, const struct secrets *found,
 	return false;
 }
 
-int cv_url_parse(struct cv_url *out, const char *text, struct cv_error *err)
+static int parse_url(struct cv_url *out, const char *text,
+		     struct cv_error *err)
 {
 	struct secrets found = { NULL, 0, 0 };
 	char *display = NULL, *detail = NULL;
@@ -459,7 +505,7 @@ int cv_url_parse(struct cv_url *out, const char *text, struct cv_error *err)
 
 	out->backend = NULL;
 	out->type = NULL;
-	out->path = out->conninfo = out->display = NULL;
+	out->path = out->conninfo = out->display = out->name = NULL;
 	if (!text || !*text)
 		return cv_error_set(err, CV_EUSAGE, "empty database URL");
 
@@ -506,5 +552,14 @@ out:
 	free(detail);
 	free(display);
 	secrets_release(&found);
+	return rc;
+}
+
+int cv_url_parse(struct cv_url *out, const char *text, struct cv_error *err)
+{
+	int rc = parse_url(out, text, err);
+
+	if (!rc)
+		out->name = db_name(out);
 	return rc;
 }

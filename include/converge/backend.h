@@ -22,8 +22,10 @@ struct cv_url {
 	char *path;      /* SQLite: the file path as given (no scheme) */
 	char *conninfo;  /* PostgreSQL: what libpq takes, password kept */
 	char *display;   /* what may be printed or recorded: no password */
+	char *name;      /* the database's name, for snapshot file names:
+			    the file name without extension, or dbname */
 };
-#define CV_URL_INIT { NULL, NULL, NULL, NULL, NULL }
+#define CV_URL_INIT { NULL, NULL, NULL, NULL, NULL, NULL }
 
 /*
  * Parses `sqlite:PATH`, `sqlite:///ABS/PATH`, a plain path ending in .db,

@@ -18,23 +18,10 @@ static int cmp_desc(const void *a, const void *b)
 	return strcmp(*(const char *const *)b, *(const char *const *)a);
 }
 
-/* "<db name>-" : the prefix every snapshot of this database has. */
+/* "<db name>-": the prefix every snapshot of this database has. */
 static char *prefix_of(const struct cv_url *url)
 {
-	char *name, *dot;
-	const char *base;
-
-	if (!url->path)
-		return cv_strdup("postgres-");
-	base = strrchr(url->path, '/');
-	name = cv_strdup(base ? base + 1 : url->path);
-	dot = strrchr(name, '.');
-	if (dot && dot != name)
-		*dot = '\0';
-	base = name;
-	dot = cv_asprintf("%s-", base);
-	free(name);
-	return dot;
+	return cv_asprintf("%s-", url->name ? url->name : "db");
 }
 
 int cmd_snapshots(struct cv_opts *o)

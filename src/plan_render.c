@@ -314,7 +314,11 @@ static void format_summary(struct cv_buf *b, const struct cv_plan *plan,
 		cv_buf_addf(b, ", %zu %s up, %zu down", c.up,
 			    plural(c.up, "revision", "revisions"), c.down);
 	cv_buf_adds(b, ".\n");
-	if (c.data_loss)
+	if (c.data_loss && plan->recovery)
+		cv_buf_addf(b, "%zu %s data; the snapshot taken first keeps it.\n",
+			    c.data_loss, plural(c.data_loss, "step drops",
+						"steps drop"));
+	else if (c.data_loss)
 		cv_buf_addf(b, "%zu %s data: apply needs %s.\n", c.data_loss,
 			    plural(c.data_loss, "step loses", "steps lose"),
 			    md ? "`--allow-data-loss`" : "--allow-data-loss");

@@ -257,6 +257,7 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 
 	out->now = ctx->now ? cv_arena_strdup(&out->arena, ctx->now) : NULL;
 	out->backend = ctx->be->name;
+	out->recovery = true;
 	out->sections = cv_planner_sections(sections);
 	out->schema_table = cv_arena_strdup(&out->arena, info.schema_table);
 	for (i = run.nr; i-- > 0;) {

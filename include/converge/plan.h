@@ -103,6 +103,9 @@ struct cv_plan {
 	const char *schema_table;     /* version table, when schema is covered */
 	const char *schema_from;      /* live version; NULL = base */
 	const char *schema_to;        /* desired version; NULL = base */
+	/* A rollback's plan: recovery needs no --allow-data-loss, and the
+	 * snapshot it takes first keeps what its steps drop. */
+	bool recovery;
 	/* Checks that plan could not run because steps affect them. */
 	const char **deferred_checks;
 	size_t ndeferred, deferred_alloc;

@@ -80,9 +80,6 @@ int cmd_rollback(struct cv_opts *o)
 		printf("Rollback of run %s:\n", target);
 	cli_show_plan(o, &plan);
 	lossy = data_loss_steps(&plan);
-	if (lossy)
-		cli_note(o, "\n%zu step%s drop%s data that no inverse brings back; a snapshot is taken first and keeps it.",
-			 lossy, lossy == 1 ? "" : "s", lossy == 1 ? "s" : "");
 	code = cli_confirm(o, "Do you want to roll back this run?");
 	if (code)
 		goto out;

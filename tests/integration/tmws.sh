@@ -88,6 +88,8 @@ expect_in "one second earlier it is still held" out.txt "No changes"
 cv rollback --db sqlite:tmws.db --auto-approve
 expect_rc "rollback exits 0" 0
 expect_in "rollback names the column it drops that holds rows" err.txt "drops column agents.role"
+expect_in "rollback's review says the snapshot keeps what it drops" out.txt "1 step drops data; the snapshot taken first keeps it."
+expect_not_in "rollback needs no --allow-data-loss" out.txt "apply needs --allow-data-loss"
 expect_eq "back at e674ec434eeb" "$(q tmws.db 'SELECT version_num FROM alembic_version')" e674ec434eeb
 appdata tmws.db >after.sql
 expect_same "application data identical after rollback" after.sql before.sql

@@ -1519,8 +1519,8 @@ static void names_start(struct differ *d, const char *head)
 		cv_buf_adds(&d->detail, head);
 }
 
-/* Separates the names from what came before them, once. */
-static void names_colon(struct differ *d)
+/* Separates the names from what came before them (a plan), once. */
+static void names_sep(struct differ *d)
 {
 	if (!d->names && d->detail.len)
 		cv_buf_adds(&d->detail, "; ");
@@ -1826,7 +1826,7 @@ static void row_detail(struct differ *d, const struct cv_ent_row *to,
 	bool was = from && from->status == S_ENABLED;
 	const char *m = to ? to->module : from->module;
 
-	names_colon(d);
+	names_sep(d);
 	if (on != was) {
 		if (name_next(d)) {
 			cv_buf_addch(&d->detail, on ? '+' : '-');

@@ -25,6 +25,7 @@ enum cv_opt {
 	OPT_NO_SNAPSHOT = 1 << 7,
 	OPT_PRUNE = 1 << 8,
 	OPT_LIMIT = 1 << 9,
+	OPT_ORGS_FROM = 1 << 10,
 };
 
 struct cv_opts {
@@ -48,6 +49,7 @@ struct cv_opts {
 	long prune;          /* -1: not given */
 	long limit;
 	const char *schema;  /* PostgreSQL schema for converge's tables */
+	const char *orgs_from; /* inspect: the adoption query */
 	char **args;         /* positional arguments */
 	int nargs;
 

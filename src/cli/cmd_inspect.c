@@ -20,9 +20,6 @@
 #include "converge/emit.h"
 #include "converge/planner.h"
 
-/* Set by --orgs-from (main.c): the adoption query, or NULL. */
-const char *cli_orgs_from;
-
 /* One (org, module, plan) row of the adoption query. */
 struct app_row {
 	const char *org;
@@ -302,7 +299,7 @@ static int print_adoption(struct cv_opts *o, struct cv_ctx *ctx,
 	memset(&ad, 0, sizeof(ad));
 	rd.arena = ctx->live_arena;
 	ad.o = o;
-	ret = ctx->be->query(ctx->db, cli_orgs_from, NULL, 0, read_app_row,
+	ret = ctx->be->query(ctx->db, o->orgs_from, NULL, 0, read_app_row,
 			     &rd, err);
 	if (ret == CV_EINVAL && (rd.ncols < 2 || rd.ncols > 3))
 		ret = cv_error_set(err, CV_EUSAGE,
@@ -362,14 +359,14 @@ int cmd_inspect(struct cv_opts *o)
 			sections |= cv_kinds[i]->section;
 	/* Adoption reads converge's definitions of modules and plans, the
 	 * ones it writes overrides against. */
-	if (cli_orgs_from)
+	if (o->orgs_from)
 		sections = CV_SEC_ENTITLEMENTS;
 	cli_ctx(o, &ctx, db, url.backend, NULL, &live, &arena);
 	if (!ret)
 		ret = cv_live_read(&ctx, sections, &fp, &arena, &err);
 	if (ret)
 		goto fail;
-	if (cli_orgs_from) {
+	if (o->orgs_from) {
 		ret = print_adoption(o, &ctx, &url, &err);
 		if (ret)
 			goto fail;

@@ -28,7 +28,7 @@ static const struct cv_verb verbs[] = {
 	{ "status", cmd_status, OPT_FORMAT | OPT_MANIFESTS, 0, 0 },
 	{ "history", cmd_history, OPT_FORMAT | OPT_LIMIT, 0, 1 },
 	{ "snapshots", cmd_snapshots, OPT_SNAPSHOT_DIR | OPT_PRUNE, 0, 0 },
-	{ "inspect", cmd_inspect, 0, 0, 0 },
+	{ "inspect", cmd_inspect, OPT_ORGS_FROM, 0, 0 },
 };
 
 enum {
@@ -78,6 +78,7 @@ static const struct {
 	{ LO_NO_SNAPSHOT, OPT_NO_SNAPSHOT, "--no-snapshot" },
 	{ LO_PRUNE, OPT_PRUNE, "--prune" },
 	{ LO_LIMIT, OPT_LIMIT, "--limit" },
+	{ LO_ORGS_FROM, OPT_ORGS_FROM, "--orgs-from" },
 };
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -200,17 +201,9 @@ static int parse(struct cv_opts *o, const struct cv_verb *verb, int argc,
 		case LO_SCHEMA:
 			o->schema = optarg;
 			break;
-		case LO_ORGS_FROM: {
-			/* cmd_inspect.c's; a field of struct cv_opts (cli.h)
-			 * would be its natural place. */
-			extern const char *cli_orgs_from;
-
-			if (strcmp(verb->name, "inspect") != 0)
-				return cli_usage(o, "'%s' does not take --orgs-from",
-						 verb->name);
-			cli_orgs_from = optarg;
+		case LO_ORGS_FROM:
+			o->orgs_from = optarg;
 			break;
-		}
 		case ':':
 			return cli_usage(o, "option '%s' needs a value",
 					 argv[optind - 1]);

@@ -32,6 +32,18 @@
  *   bench_seed raw-apply DB N
  *        the raw batched writes of the change set, prepared DELETEs and
  *        INSERTs in one transaction, prints "seconds deletes inserts"
+ *   bench_seed ent-manifest OUT base|changed N
+ *        writes the entitlements manifest: 30 modules, 10 plans, N orgs
+ *        of 20 rows each (see "The entitlements set" below)
+ *   bench_seed ent-raw-apply DB N
+ *        the raw batched writes of the entitlements change: the plan row,
+ *        then per org on plan p3 one ent_org_modules row and one
+ *        ent_events row, prepared INSERTs in one transaction, prints
+ *        "seconds orgs"
+ *   bench_seed ent-digest DB
+ *        prints three "rows hash" pairs: ent_plan_modules with ent_orgs,
+ *        ent_org_modules, and ent_events without its
+ *        run_id and at columns
  *
  * The grant set (N = 1,000,000 in run.sh), for i = 1..N:
  *   subject user%07d(i), role viewer/editor/admin by i % 3,
@@ -40,6 +52,16 @@
  * The changed set: every grant with i % 10 == 3 is revoked (N/10), and
  * every subject with i % 10 == 7 gains a second, tenant-scoped editor
  * grant (N/10): 20% of the table churns, spread evenly over the key space.
+ *
+ * The entitlements set (N = 100,000 orgs in run.sh): modules m00..m29,
+ * m00 and m01 always on, m02 with submodules m02.a and m02.b; plans p0..p9,
+ * plan k lists m02 and the 15 modules m03..m29 whose (index - 3 - k) mod 27
+ * is below 15, so every org has 20 rows (2 always on, 3 from m02, 15).
+ * Org i (org%07d, i = 1..N) is on plan p(i % 10); when i % 100 == 13 it
+ * disables m06 (on p3), when i % 100 == 50 it disables m02.b (on p0): an
+ * override row in place of a plan row, still 20 rows.  The changed set:
+ * plan p3 also lists m21 (window of 16), so each of its N/10 orgs gains
+ * one row and one event.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -643,6 +665,163 @@ static int cmd_raw_apply(int argc, char **argv)
 	return 0;
 }
 
+/* ---- entitlements ---------------------------------------------------- */
+
+#define ENT_MODULES 30
+#define ENT_PLANS 10
+#define ENT_CHANGED_PLAN 3
+#define ENT_NEW_MODULE 21
+
+/* Whether plan k lists module m (3..29), in the base or changed set. */
+static bool ent_plan_has(int k, int m, bool changed)
+{
+	int width = changed && k == ENT_CHANGED_PLAN ? 16 : 15;
+
+	return ((m - 3 - k) % 27 + 27) % 27 < width;
+}
+
+static int cmd_ent_manifest(int argc, char **argv)
+{
+	bool changed;
+	FILE *f;
+	long n, i;
+	int k, m;
+
+	if (argc != 3)
+		die("usage: ent-manifest OUT base|changed N%s", "");
+	changed = strcmp(argv[1], "changed") == 0;
+	if (!changed && strcmp(argv[1], "base") != 0)
+		die("unknown manifest '%s'", argv[1]);
+	n = parse_n(argv[2]);
+	f = fopen(argv[0], "w");
+	if (!f)
+		die("cannot write '%s'", argv[0]);
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	fputs("version: 1\n"
+	      "entitlements:\n"
+	      "  modules:\n"
+	      "    m00: {always_on: true}\n"
+	      "    m01: {always_on: true}\n"
+	      "    m02: {submodules: [a, b]}\n", f);
+	for (m = 3; m < ENT_MODULES; m++)
+		fprintf(f, "    m%02d: {}\n", m);
+	fputs("  plans:\n", f);
+	for (k = 0; k < ENT_PLANS; k++) {
+		fprintf(f, "    p%d: [m02", k);
+		for (m = 3; m < ENT_MODULES; m++)
+			if (ent_plan_has(k, m, changed))
+				fprintf(f, ", m%02d", m);
+		fputs("]\n", f);
+	}
+	fputs("  orgs:\n", f);
+	for (i = 1; i <= n; i++) {
+		fprintf(f, "    org%07ld: {plan: p%ld", i, i % ENT_PLANS);
+		if (i % 100 == 13)
+			fputs(", modules: {m06: disabled}", f);
+		else if (i % 100 == 50)
+			fputs(", modules: {m02.b: disabled}", f);
+		fputs("}\n", f);
+	}
+	if (fclose(f))
+		die("cannot write '%s'", argv[0]);
+	return 0;
+}
+
+static int cmd_ent_raw_apply(int argc, char **argv)
+{
+	const char *now = getenv("CONVERGE_NOW");
+	sqlite3_stmt *pm, *row, *ev;
+	char org[32], mod[8];
+	sqlite3 *db;
+	long n, i, norgs = 0;
+	double t0;
+
+	if (argc != 2)
+		die("usage: ent-raw-apply DB N%s", "");
+	n = parse_n(argv[1]);
+	if (!now)
+		now = "2026-11-23T12:00:00Z";
+	snprintf(mod, sizeof(mod), "m%02d", ENT_NEW_MODULE);
+	t0 = now_s();
+	db = open_db(argv[0]);
+	exec(db, "BEGIN IMMEDIATE");
+	pm = prepare(db, "INSERT INTO ent_plan_modules (plan, module) "
+			 "VALUES (?1, ?2)");
+	row = prepare(db, "INSERT INTO ent_org_modules "
+			  "(org, module, status, source) "
+			  "VALUES (?1, ?2, 'enabled', 'plan')");
+	ev = prepare(db, "INSERT INTO ent_events "
+			 "(org, module, old_status, new_status, run_id, at) "
+			 "VALUES (?1, ?2, NULL, 'enabled', ?3, ?4)");
+	bind_text(pm, 1, "p3", false);
+	bind_text(pm, 2, mod, false);
+	step_done(db, pm);
+	bind_text(row, 2, mod, false);
+	bind_text(ev, 2, mod, false);
+	bind_text(ev, 3, "raw", false);
+	bind_text(ev, 4, now, false);
+	for (i = ENT_CHANGED_PLAN; i <= n; i += ENT_PLANS) {
+		snprintf(org, sizeof(org), "org%07ld", i);
+		sqlite3_bind_text(row, 1, org, -1, SQLITE_TRANSIENT);
+		step_done(db, row);
+		sqlite3_bind_text(ev, 1, org, -1, SQLITE_TRANSIENT);
+		step_done(db, ev);
+		norgs++;
+	}
+	sqlite3_finalize(pm);
+	sqlite3_finalize(row);
+	sqlite3_finalize(ev);
+	exec(db, "COMMIT");
+	sqlite3_close(db);
+	printf("%.3f %ld\n", now_s() - t0, norgs);
+	return 0;
+}
+
+/* Prints "rows hash" of the rows of SQL, all its columns, in its order. */
+static void digest_query(sqlite3 *db, const char *sql, const char *sep)
+{
+	unsigned long long h = 1469598103934665603ULL;
+	sqlite3_stmt *st = prepare(db, sql);
+	long rows = 0;
+	int rc, c, nc = sqlite3_column_count(st);
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (c = 0; c < nc; c++) {
+			const unsigned char *t = sqlite3_column_text(st, c);
+			int len = sqlite3_column_bytes(st, c), k;
+
+			h = (h ^ (t ? 0x01U : 0x02U)) * 1099511628211ULL;
+			for (k = 0; t && k < len; k++)
+				h = (h ^ t[k]) * 1099511628211ULL;
+		}
+		rows++;
+	}
+	if (rc != SQLITE_DONE)
+		sql_die(db, sql);
+	sqlite3_finalize(st);
+	printf("%ld %016llx%s", rows, h, sep);
+}
+
+static int cmd_ent_digest(int argc, char **argv)
+{
+	sqlite3 *db;
+
+	if (argc != 1)
+		die("usage: ent-digest DB%s", "");
+	if (sqlite3_open_v2(argv[0], &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK)
+		sql_die(db, argv[0]);
+	digest_query(db, "SELECT 'pm', plan, module FROM ent_plan_modules "
+			 "UNION ALL SELECT 'o', org, plan FROM ent_orgs "
+			 "ORDER BY 1, 2, 3", " ");
+	digest_query(db, "SELECT org, module, status, source "
+			 "FROM ent_org_modules ORDER BY org, module", " ");
+	digest_query(db, "SELECT org, module, old_status, new_status "
+			 "FROM ent_events ORDER BY 1, 2, 3, 4", "\n");
+	sqlite3_close(db);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -660,6 +839,9 @@ int main(int argc, char **argv)
 		{ "digest", cmd_digest },
 		{ "backup", cmd_backup },
 		{ "raw-apply", cmd_raw_apply },
+		{ "ent-manifest", cmd_ent_manifest },
+		{ "ent-raw-apply", cmd_ent_raw_apply },
+		{ "ent-digest", cmd_ent_digest },
 	};
 	size_t i;
 

@@ -6,7 +6,8 @@
 #   BUILD=build CONVERGE=$PWD/build/converge sh bench/run.sh
 #
 # Knobs (environment): BENCH_GRANTS (default 1000000), BENCH_REVISIONS
-# (200), BENCH_REPS (3; best-of for the big cases), BENCH_CHAIN_REPS (7).
+# (200), BENCH_REPS (3; best-of for the big cases), BENCH_CHAIN_REPS (7),
+# BENCH_ORGS (100000; orgs of 20 modules in benchmark 4).
 #
 # Speed targets never fail: the script prints whether each one is met and
 # exits 0, unless a command crashed or gave a wrong answer (exit 1).
@@ -19,6 +20,7 @@ N=${BENCH_GRANTS:-1000000}
 REVS=${BENCH_REVISIONS:-200}
 REPS=${BENCH_REPS:-3}
 CHAIN_REPS=${BENCH_CHAIN_REPS:-7}
+ORGS=${BENCH_ORGS:-100000}
 CONVERGE_NOW=2026-11-23T12:00:00Z
 export CONVERGE_NOW
 unset CONVERGE_DATABASE_URL NO_COLOR 2>/dev/null || true
@@ -287,6 +289,76 @@ if [ -n "$rbw" ] && [ -n "$rba" ]; then
 		printf "  %-34s converge %8.3f s   its apply %6.3f s   ratio %6.2fx   (no target, 1 run)\n",
 			"rollback of a " n "-step run", r, a, r / a }'
 fi
+echo
+
+# ---------------------------------------------------------------------
+# 4. Entitlements: no-op plan over ORGS orgs x 20 modules, then one plan
+#    gains one module (ORGS/10 orgs gain a row and an event).
+# ---------------------------------------------------------------------
+E=$T/ent
+mkdir -p "$E"
+# shellcheck disable=SC2015 # fatal exits: any failure above stops here
+"$SEED" ent-manifest "$E/base.yaml" base "$ORGS" &&
+	"$SEED" ent-manifest "$E/changed.yaml" changed "$ORGS" || fatal "entitlements manifest generation"
+# The database: converge's own apply of the whole manifest (timed, once).
+timed 0 "$CONVERGE" apply -m "$E/base.yaml" --db "sqlite:$E/base.db" --auto-approve --no-snapshot ||
+	fatal "building the entitlements database"
+eb_s=$WALL eb_rss=$RSS eb_c=$CPU
+eb_size=$(wc -c < "$E/base.db" 2>/dev/null || echo 0)
+n=$(sqlite3 "$E/base.db" "SELECT count(*) FROM ent_org_modules" 2>/dev/null || echo $((ORGS * 20)))
+[ "$n" = $((ORGS * 20)) ] || fail "entitlements build: $n ent_org_modules rows instead of $((ORGS * 20))"
+
+epw="" eprss="" epc="" eaw="" earss="" eac="" erw="" erc=""
+i=0
+while [ $i -lt "$REPS" ]; do
+	if timed 0 "$CONVERGE" plan -m "$E/base.yaml" --db "sqlite:$E/base.db" --detailed-exitcode; then
+		epw=$(min "$epw" "$WALL")
+		epc=$(min "$epc" "$CPU")
+		eprss=$(max "$eprss" "$RSS")
+	else
+		fail "no-op plan over $ORGS orgs is not empty (exit $RC)"
+	fi
+	cp "$E/base.db" "$E/w.db"
+	if timed 0 "$CONVERGE" apply -m "$E/changed.yaml" --db "sqlite:$E/w.db" --auto-approve --no-snapshot; then
+		eaw=$(min "$eaw" "$WALL")
+		eac=$(min "$eac" "$CPU")
+		earss=$(max "$earss" "$RSS")
+		if [ $i = 0 ]; then
+			timed 0 "$CONVERGE" plan -m "$E/changed.yaml" --db "sqlite:$E/w.db" --detailed-exitcode ||
+				fail "plan after applying the changed entitlements shows changes"
+			ent_conv=$("$SEED" ent-digest "$E/w.db")
+		fi
+	fi
+	rm -f "$E/w.db"
+	cp "$E/base.db" "$E/r.db"
+	if timed 0 "$SEED" ent-raw-apply "$E/r.db" "$ORGS"; then
+		erw=$(min "$erw" "$WALL")
+		erc=$(min "$erc" "$CPU")
+		if [ $i = 0 ]; then
+			ent_raw=$("$SEED" ent-digest "$E/r.db")
+			[ "$ent_conv" = "$ent_raw" ] ||
+				fail "converge and the raw SQL left different entitlements ($ent_conv vs $ent_raw)"
+		fi
+	fi
+	rm -f "$E/r.db"
+	i=$((i + 1))
+done
+ymb=$(awk -v b="$(wc -c < "$E/base.yaml")" 'BEGIN { printf "%.1f", b / 1048576 }')
+echo "4. entitlements: $ORGS orgs x 20 modules ($((ORGS * 20)) rows, manifest $ymb MB; best of $REPS)"
+if [ -n "$epw" ]; then
+	ok_t=$(awk -v w="$epw" 'BEGIN { print (w < 3.0) ? 1 : 0 }')
+	verdict "entitlements plan time" "$ok_t"
+	awk -v w="$epw" -v v="$V" -v c="$epc" 'BEGIN { printf "  %-34s converge %8.3f s   %37s target < 3 s     %-7s   cpu %.3f s\n", "plan (no changes), wall", w, "", v, c }'
+	awk -v m="$eprss" 'BEGIN { printf "  %-34s converge %8.1f MB\n", "plan (no changes), peak RSS", m / 1024 }'
+fi
+if [ -n "$eaw" ] && [ -n "$erw" ]; then
+	ratio_line "apply: a plan gains 1 module" "$eaw" "$erw" 1.5 "entitlements apply" "$eac" "$erc"
+	awk -v m="$earss" -v o="$((ORGS / 10))" 'BEGIN { printf "  %-34s converge %8.1f MB  (%d orgs gain a row and an event)\n", "apply peak RSS", m / 1024, o }'
+fi
+awk -v c="$eb_s" -v cc="$eb_c" -v m="$eb_rss" -v z="$eb_size" 'BEGIN {
+	printf "  %-34s converge %8.3f s   (no target, 1 run)                                        cpu %.3f s\n", "build: apply empty -> all orgs", c, cc
+	printf "  %-34s converge %8.1f MB  (database %.0f MB with its journal)\n", "build: apply peak RSS", m / 1024, z / 1048576 }'
+rm -rf "$E"
 echo
 
 # ---------------------------------------------------------------------

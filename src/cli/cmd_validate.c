@@ -5,23 +5,38 @@
 
 #include "cli.h"
 
+static void count(const char *what, size_t n)
+{
+	printf(", %zu %s%s", n, what, n == 1 ? "" : "s");
+}
+
 int cmd_validate(struct cv_opts *o)
 {
+	const struct cv_state *w;
 	struct cv_manifest m;
-	size_t i, files = 0;
 	int ret;
 
 	cv_manifest_init(&m);
 	ret = cli_manifests(o, &m);
+	w = &m.want;
 	if (!ret && !o->quiet) {
 		/* Sources are manifests and the revisions they name. */
-		for (i = 0; i < m.nsources; i++)
-			files++;
-		printf("ok: %zu file%s valid (%zu role%s, %zu grant%s, %zu revision%s)\n",
-		       files, files == 1 ? "" : "s",
-		       m.want.nroles, m.want.nroles == 1 ? "" : "s",
-		       m.want.ngrants, m.want.ngrants == 1 ? "" : "s",
-		       m.want.nchain, m.want.nchain == 1 ? "" : "s");
+		printf("ok: %zu file%s valid (%zu role%s", m.nsources,
+		       m.nsources == 1 ? "" : "s", w->nroles,
+		       w->nroles == 1 ? "" : "s");
+		count("grant", w->ngrants);
+		count("revision", w->nchain);
+		/* The other sections are counted when the manifests have them. */
+		if (w->sections & CV_SEC_FLAGS)
+			count("flag", w->nflags);
+		if (w->sections & CV_SEC_CHECKS)
+			count("check", w->nchecks);
+		if (w->sections & CV_SEC_ENTITLEMENTS) {
+			count("module", w->nent_modules);
+			count("plan", w->nent_plans);
+			count("org", w->nent_orgs);
+		}
+		printf(")\n");
 	}
 	cv_state_release(&m.want);
 	cv_manifest_release(&m);

@@ -9,6 +9,8 @@ flags:
   catalog_api_v2: {enabled: true, requires: [catalog_v2_columns], description: "API v2"}
   rls_enabled: {enabled: false, tenants: {acme: true}}
 Y
+cv validate -m m
+expect_eq "validate counts the flags" "$OUT" "ok: 1 file valid (0 roles, 0 grants, 0 revisions, 3 flags)"
 cv plan -m m --db sqlite:f.db
 expect_rc "plan exits 0" 0
 expect_eq "flags that turn on come last, required ones first" \

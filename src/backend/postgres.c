@@ -42,6 +42,7 @@
 #include <libpq-fe.h>
 
 #include "converge/backend.h"
+#include "cache.h"
 
 extern char **environ;
 
@@ -58,8 +59,6 @@ extern char **environ;
  * per database, whichever schema converge keeps its tables in.
  */
 #define LOCK_KEY "6589463056355933036"
-/* Initial slots in the statement cache; a power of two. */
-#define CACHE_MIN 64
 /*
  * Past this many prepared statements the cache starts over (DEALLOCATE
  * ALL): converge's own SQL is a few dozen texts, so reaching it means a
@@ -74,12 +73,6 @@ extern char **environ;
 /* SQLSTATEs that decide a code other than CV_EDB. */
 #define SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
 
-struct stmt_slot {
-	char *sql;         /* NULL: empty slot */
-	uint64_t hash;
-	char name[24];     /* the server-side name of the prepared statement */
-};
-
 struct pg_db {
 	struct cv_db base;  /* first: a struct cv_db * points here */
 	PGconn *conn;
@@ -87,9 +80,8 @@ struct pg_db {
 	long timeout_ms;
 	bool readonly;
 	bool streaming;     /* a query's rows are still being read */
-	struct stmt_slot *slots;
-	size_t nslots;      /* 0 or a power of two */
-	size_t nused;
+	/* The server-side names of prepared statements (malloc'd), by SQL. */
+	struct cv_stmt_cache cache;
 	unsigned long next_name;
 };
 
@@ -267,67 +259,10 @@ static int check_idle(struct pg_db *c, const char *sql, struct cv_error *err)
 
 /* ---- statement cache ---------------------------------------------- */
 
-/* FNV-1a: short keys, no need for anything stronger. */
-static uint64_t hash_sql(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-static struct stmt_slot *cache_find(struct pg_db *c, const char *sql,
-				    uint64_t h)
-{
-	size_t mask = c->nslots - 1;
-
-	if (!c->nslots)
-		return NULL;
-	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-		struct stmt_slot *s = &c->slots[i];
-
-		if (!s->sql)
-			return NULL;
-		if (s->hash == h && !strcmp(s->sql, sql))
-			return s;
-	}
-}
-
-static void cache_place(struct stmt_slot *slots, size_t nslots,
-			const struct stmt_slot *from)
-{
-	size_t mask = nslots - 1;
-	size_t i = (size_t)from->hash & mask;
-
-	while (slots[i].sql)
-		i = (i + 1) & mask;
-	slots[i] = *from;
-}
-
-static void cache_grow(struct pg_db *c)
-{
-	size_t nslots = c->nslots ? c->nslots * 2 : CACHE_MIN;
-	struct stmt_slot *slots = cv_calloc(nslots, sizeof(*slots));
-
-	for (size_t i = 0; i < c->nslots; i++)
-		if (c->slots[i].sql)
-			cache_place(slots, nslots, &c->slots[i]);
-	free(c->slots);
-	c->slots = slots;
-	c->nslots = nslots;
-}
-
 /* Forgets the statements on our side only. */
 static void cache_clear(struct pg_db *c)
 {
-	for (size_t i = 0; i < c->nslots; i++)
-		free(c->slots[i].sql);
-	free(c->slots);
-	c->slots = NULL;
-	c->nslots = c->nused = 0;
+	cv_stmt_cache_clear(&c->cache, free);
 }
 
 /*
@@ -354,23 +289,21 @@ static int cache_reset(struct pg_db *c)
 static int get_stmt(struct pg_db *c, const char *sql, size_t nparams,
 		    const char **out, struct cv_error *err)
 {
-	uint64_t h = hash_sql(sql);
-	struct stmt_slot *slot = cache_find(c, sql, h);
-	struct stmt_slot fresh;
+	uint64_t h = cv_stmt_cache_hash(sql);
+	const char *cached = cv_stmt_cache_find(&c->cache, sql, h);
+	char name[24];
 	PGresult *res;
 
 	*out = "";
-	if (slot) {
-		*out = slot->name;
+	if (cached) {
+		*out = cached;
 		return 0;
 	}
-	if (c->nused >= CACHE_MAX && cache_reset(c) < 0)
+	if (c->cache.nused >= CACHE_MAX && cache_reset(c) < 0)
 		return 0;
-	memset(&fresh, 0, sizeof(fresh));
-	fresh.hash = h;
-	snprintf(fresh.name, sizeof(fresh.name), "cv_%lu", ++c->next_name);
+	snprintf(name, sizeof(name), "cv_%lu", ++c->next_name);
 	/* Types are left to the server: it infers them from the SQL. */
-	res = PQprepare(c->conn, fresh.name, sql, (int)nparams, NULL);
+	res = PQprepare(c->conn, name, sql, (int)nparams, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		int rc = db_error(c, res, sql, err);
 
@@ -378,14 +311,9 @@ static int get_stmt(struct pg_db *c, const char *sql, size_t nparams,
 		return rc;
 	}
 	PQclear(res);
-	/* Keep the load under 3/4 so that probes stay short. */
-	if ((c->nused + 1) * 4 > c->nslots * 3)
-		cache_grow(c);
-	fresh.sql = cv_strdup(sql);
-	cache_place(c->slots, c->nslots, &fresh);
-	c->nused++;
-	slot = cache_find(c, sql, h);
-	*out = slot->name;
+	cached = cv_strdup(name);
+	cv_stmt_cache_add(&c->cache, sql, h, (void *)cached);
+	*out = cached;
 	return 0;
 }
 

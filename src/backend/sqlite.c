@@ -22,11 +22,10 @@
 #include <sqlite3.h>
 
 #include "converge/backend.h"
+#include "cache.h"
 
 /* How long to wait for a lock unless set_lock_timeout says otherwise. */
 #define DEFAULT_TIMEOUT_MS 5000L
-/* Initial slots in the statement cache; a power of two. */
-#define CACHE_MIN 64
 /*
  * Past this many statements the cache starts over: converge's own SQL is a
  * few dozen texts, so reaching it means a caller builds SQL per row, and
@@ -36,20 +35,12 @@
 /* Foreign key violations named in the error message. */
 #define FK_SHOWN 5
 
-struct stmt_slot {
-	char *sql;         /* NULL: empty slot */
-	uint64_t hash;
-	sqlite3_stmt *stmt;
-};
-
 struct sqlite_db {
 	struct cv_db base;  /* first: a struct cv_db * points here */
 	sqlite3 *db;
 	char *path;
 	long timeout_ms;
-	struct stmt_slot *slots;
-	size_t nslots;      /* 0 or a power of two */
-	size_t nused;
+	struct cv_stmt_cache cache;  /* sqlite3_stmt * by SQL text */
 };
 
 static struct sqlite_db *to_sqlite(struct cv_db *db)
@@ -91,99 +82,29 @@ static double seconds(long ms)
 
 /* ---- statement cache ---------------------------------------------- */
 
-/* FNV-1a: short keys, no need for anything stronger. */
-static uint64_t hash_sql(const char *s)
+static bool stmt_busy(void *stmt)
 {
-	uint64_t h = 14695981039346656037ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return sqlite3_stmt_busy(stmt) != 0;
 }
 
-static struct stmt_slot *cache_find(struct sqlite_db *c, const char *sql,
-				    uint64_t h)
+static void stmt_finalize(void *stmt)
 {
-	size_t mask = c->nslots - 1;
-
-	if (!c->nslots)
-		return NULL;
-	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-		struct stmt_slot *s = &c->slots[i];
-
-		if (!s->sql)
-			return NULL;
-		if (s->hash == h && !strcmp(s->sql, sql))
-			return s;
-	}
-}
-
-static void cache_place(struct stmt_slot *slots, size_t nslots,
-			const struct stmt_slot *from)
-{
-	size_t mask = nslots - 1;
-	size_t i = (size_t)from->hash & mask;
-
-	while (slots[i].sql)
-		i = (i + 1) & mask;
-	slots[i] = *from;
-}
-
-/*
- * Rebuilds the table with `nslots` slots.  With `keep_busy` only the
- * statements some caller is stepping through right now are kept (a row
- * callback may run SQL of its own); the rest are finalized.
- */
-static void cache_rebuild(struct sqlite_db *c, size_t nslots, bool keep_busy)
-{
-	struct stmt_slot *slots = cv_calloc(nslots, sizeof(*slots));
-	size_t nused = 0;
-
-	for (size_t i = 0; i < c->nslots; i++) {
-		struct stmt_slot *s = &c->slots[i];
-
-		if (!s->sql)
-			continue;
-		if (keep_busy && !sqlite3_stmt_busy(s->stmt)) {
-			sqlite3_finalize(s->stmt);
-			free(s->sql);
-			continue;
-		}
-		cache_place(slots, nslots, s);
-		nused++;
-	}
-	free(c->slots);
-	c->slots = slots;
-	c->nslots = nslots;
-	c->nused = nused;
+	sqlite3_finalize(stmt);
 }
 
 static void cache_clear(struct sqlite_db *c)
 {
-	for (size_t i = 0; i < c->nslots; i++) {
-		sqlite3_finalize(c->slots[i].stmt);
-		free(c->slots[i].sql);
-	}
-	free(c->slots);
-	c->slots = NULL;
-	c->nslots = c->nused = 0;
+	cv_stmt_cache_clear(&c->cache, stmt_finalize);
 }
 
 static void cache_insert(struct sqlite_db *c, const char *sql, uint64_t h,
 			 sqlite3_stmt *stmt)
 {
-	struct stmt_slot slot = { NULL, h, stmt };
-
-	if (c->nused >= CACHE_MAX)
-		cache_rebuild(c, c->nslots, true);
-	/* Keep the load under 3/4 so that probes stay short. */
-	if ((c->nused + 1) * 4 > c->nslots * 3)
-		cache_rebuild(c, c->nslots ? c->nslots * 2 : CACHE_MIN, false);
-	slot.sql = cv_strdup(sql);
-	cache_place(c->slots, c->nslots, &slot);
-	c->nused++;
+	/* Statements some caller is stepping through right now are kept (a
+	 * row callback may run SQL of its own); the others go. */
+	if (c->cache.nused >= CACHE_MAX)
+		cv_stmt_cache_prune(&c->cache, stmt_busy, stmt_finalize);
+	cv_stmt_cache_add(&c->cache, sql, h, stmt);
 }
 
 /* Is the rest of a statement's text only spaces, semicolons and comments? */
@@ -217,16 +138,16 @@ static bool only_trivia(const char *p)
 static int get_stmt(struct sqlite_db *c, const char *sql, sqlite3_stmt **out,
 		    bool *own, struct cv_error *err)
 {
-	uint64_t h = hash_sql(sql);
-	struct stmt_slot *slot = cache_find(c, sql, h);
+	uint64_t h = cv_stmt_cache_hash(sql);
+	sqlite3_stmt *cached = cv_stmt_cache_find(&c->cache, sql, h);
 	sqlite3_stmt *stmt = NULL;
 	const char *tail = NULL;
 	int rc;
 
 	*out = NULL;
 	*own = false;
-	if (slot && !sqlite3_stmt_busy(slot->stmt)) {
-		*out = slot->stmt;
+	if (cached && !sqlite3_stmt_busy(cached)) {
+		*out = cached;
 		return 0;
 	}
 	rc = sqlite3_prepare_v2(c->db, sql, -1, &stmt, &tail);
@@ -242,7 +163,7 @@ static int get_stmt(struct sqlite_db *c, const char *sql, sqlite3_stmt **out,
 		cv_error_set_sql(err, NULL, sql);
 		return CV_EDB;
 	}
-	if (slot)
+	if (cached)
 		*own = true;
 	else
 		cache_insert(c, sql, h, stmt);

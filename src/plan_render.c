@@ -551,6 +551,9 @@ static json_t *json_plan(const struct cv_plan *plan)
 		json_object_set_new(o, "to", jstr(plan->schema_to));
 		json_object_set_new(root, "schema", o);
 	}
+	if (plan->grants_store)
+		json_object_set_new(root, "grants_store",
+				    jstr(plan->grants_store));
 	if (plan->ndeferred)
 		json_object_set_new(root, "deferred_checks",
 			jstr_array(plan->deferred_checks, plan->ndeferred));

@@ -359,6 +359,10 @@ static void plan_body(struct emit *e, const struct cv_plan *plan)
 		text(e, plan->schema_to, true);
 		map_end(e);
 	}
+	if (plan->grants_store) {
+		key(e, "grants_store");
+		text(e, plan->grants_store, false);
+	}
 	if (plan->ndeferred) {
 		key(e, "deferred_checks");
 		text_seq(e, plan->deferred_checks, plan->ndeferred);
@@ -684,8 +688,8 @@ static void read_step(struct reader *r, const struct cv_node *n, size_t index)
 
 static const char *const plan_keys[] = {
 	"format", "created_at", "now", "database", "backend", "fingerprint",
-	"manifests_digest", "sections", "schema", "deferred_checks",
-	"summary", "steps", NULL,
+	"manifests_digest", "sections", "schema", "grants_store",
+	"deferred_checks", "summary", "steps", NULL,
 };
 static const char *const schema_keys[] = { "table", "from", "to", NULL };
 static const char *const summary_keys[] = {
@@ -773,6 +777,10 @@ static void read_plan(struct reader *r, const struct cv_node *root)
 		bad(r, n, "'schema' given but 'sections' does not include "
 		    "schema");
 	}
+
+	n = cv_yaml_get(root, "grants_store");
+	if (n)
+		get_str(r, n, "grants_store", false, &plan->grants_store);
 
 	n = cv_yaml_get(root, "deferred_checks");
 	if (n) {

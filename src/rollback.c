@@ -247,6 +247,7 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 	}
 
 	ctx->schema_table = info.schema_table;
+	ctx->grants_store = cv_grants_store_of(&run, &out->arena);
 	ret = cv_live_read(ctx, cv_planner_sections(sections),
 			   &out->fingerprint, &out->arena, err);
 	if (ret)

@@ -41,6 +41,9 @@ struct cv_ctx {
 	time_t now_t;
 	const char *schema_table;         /* version table in use */
 	bool dry_run;                     /* `plan`: nothing will be applied */
+	/* Where grants live when an application table keeps them (from the
+	 * manifests, or from a saved plan's or a run's steps). */
+	const struct cv_grants_store *grants_store;
 };
 
 struct cv_kind {
@@ -95,6 +98,7 @@ extern const struct cv_kind cv_kind_entitlements;
 extern const struct cv_kind cv_kind_flags;
 extern const struct cv_kind cv_kind_guards;
 extern const struct cv_kind cv_kind_checks;
+extern const struct cv_kind cv_kind_store;
 
 /*
  * Runs a check's query on ctx->db and compares its rows with `expect`
@@ -155,6 +159,18 @@ char *cv_sql_select(const struct cv_backend *be, const char *table,
 int cv_schema_mark_data_loss(struct cv_ctx *ctx, struct cv_plan *plan,
 			     struct cv_step *st, const struct cv_stmt *stmts,
 			     size_t n, struct cv_error *err);
+
+/*
+ * A grants store binding in one string (canonical encoding), as plans and
+ * the keys of steps carry it: saved plans and rollbacks have no manifests.
+ */
+const char *cv_grants_store_encode(const struct cv_grants_store *gs,
+				   struct cv_arena *a);
+const struct cv_grants_store *cv_grants_store_decode(const char *enc,
+						     struct cv_arena *a);
+/* The binding a plan's steps were made with, or NULL. */
+const struct cv_grants_store *cv_grants_store_of(const struct cv_plan *plan,
+						 struct cv_arena *a);
 
 /* Fingerprints: SHA-256 through OpenSSL's EVP. */
 struct cv_digest *cv_digest_new(void);

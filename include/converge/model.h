@@ -45,6 +45,7 @@ struct cv_grant {
 	const char *expires;       /* RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ", or NULL */
 	const char *reason;        /* or NULL */
 	struct cv_mark mark;
+	bool unset;                /* live, store.grants: a row with no role */
 };
 
 /* SQL that may differ per database: `any` unless a backend's own is set. */
@@ -157,6 +158,19 @@ struct cv_ent_org {
 	struct cv_mark plan_mark;
 };
 
+/*
+ * `store: {grants: {table, subject, role, default}}`: grants kept in an
+ * application's own table, one role per subject in a column.  A subject
+ * whose column holds `dflt` (NULL when not given) has no grant.
+ */
+struct cv_grants_store {
+	const char *table;
+	const char *subject;
+	const char *role;
+	const char *dflt;          /* or NULL */
+	struct cv_mark mark;
+};
+
 /* The contents of the sections, desired or live. */
 struct cv_state {
 	unsigned sections;          /* CV_SEC_* present (desired) or read (live) */
@@ -185,6 +199,9 @@ struct cv_state {
 
 	struct cv_check *checks;
 	size_t nchecks;
+
+	/* desired: where grants are stored, when not in rbac_grants */
+	const struct cv_grants_store *grants_store;
 
 	/* capacities of the malloc'd arrays above */
 	size_t chain_alloc, applied_alloc, roles_alloc, grants_alloc,

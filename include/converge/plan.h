@@ -103,6 +103,8 @@ struct cv_plan {
 	const char *schema_table;     /* version table, when schema is covered */
 	const char *schema_from;      /* live version; NULL = base */
 	const char *schema_to;        /* desired version; NULL = base */
+	/* store.grants binding (cv_grants_store_encode), or NULL */
+	const char *grants_store;
 	/* A rollback's plan: recovery needs no --allow-data-loss, and the
 	 * snapshot it takes first keeps what its steps drop. */
 	bool recovery;

@@ -183,6 +183,8 @@ locked:
 
 	cli_ctx(o, &ctx, db, url.backend, saved ? NULL : &m.want, &live,
 		&live_arena);
+	if (saved)
+		ctx.grants_store = cv_grants_store_of(&plan, &live_arena);
 	memset(&ao, 0, sizeof(ao));
 	ao.kind = "apply";
 	ao.actor = cli_actor(o);

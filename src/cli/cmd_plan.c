@@ -45,6 +45,7 @@ int cli_check_fresh(const struct cv_opts *o, const struct cv_plan *plan,
 	memset(&live, 0, sizeof(live));
 	cli_ctx(o, &ctx, db, be, NULL, &live, &arena);
 	ctx.schema_table = plan->schema_table;
+	ctx.grants_store = cv_grants_store_of(plan, &arena);
 	if (strcmp(plan->backend, be->name) != 0) {
 		ret = cv_error_set(err, CV_ESTALE,
 				   "the plan was made against a %s database, not %s",

@@ -99,6 +99,7 @@ int cmd_rollback(struct cv_opts *o)
 		goto fail;
 	}
 	cli_ctx(o, &ctx, db, url.backend, NULL, &live, &live_arena);
+	ctx.grants_store = cv_grants_store_of(&plan, &live_arena);
 	memset(&ao, 0, sizeof(ao));
 	ao.kind = "rollback";
 	ao.actor = cli_actor(o);

@@ -164,6 +164,7 @@ void cli_ctx(const struct cv_opts *o, struct cv_ctx *ctx, struct cv_db *db,
 	ctx->now = o->now;
 	ctx->now_t = o->now_t;
 	ctx->schema_table = want ? want->schema_table : NULL;
+	ctx->grants_store = want ? want->grants_store : NULL;
 }
 
 int cli_check_data_loss(const struct cv_opts *o, const struct cv_plan *plan)

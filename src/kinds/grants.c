@@ -209,6 +209,223 @@ static int read_grant(void *p, const char *const *cols, const size_t *lens,
 	return 0;
 }
 
+
+/*
+ * Grants kept in an application's own table (store.grants): one role per
+ * subject in a column.  converge never adds or removes the application's
+ * rows; granting sets the column, revoking sets it back to the binding's
+ * default (NULL when it has none).  Steps name the binding in their key,
+ * ["@store", <binding>, subject], so that a rollback finds it.
+ */
+#define STORE_KEY "@store"
+
+static void canon_opt(struct cv_buf *b, const char *s)
+{
+	cv_canon_add(b, s);
+}
+
+const char *cv_grants_store_encode(const struct cv_grants_store *gs,
+				   struct cv_arena *a)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	const char *s;
+
+	if (!gs)
+		return NULL;
+	canon_opt(&b, gs->table);
+	canon_opt(&b, gs->subject);
+	canon_opt(&b, gs->role);
+	canon_opt(&b, gs->dflt);
+	s = cv_arena_strdup(a, b.buf);
+	cv_buf_release(&b);
+	return s;
+}
+
+static int decode_one(const char **p, struct cv_arena *a, const char **out)
+{
+	char *end;
+	unsigned long n;
+
+	if (**p == '~') {
+		(*p)++;
+		*out = NULL;
+		return 0;
+	}
+	n = strtoul(*p, &end, 10);
+	if (end == *p || *end != ':' || strlen(end + 1) < n)
+		return -1;
+	*out = cv_arena_strndup(a, end + 1, n);
+	*p = end + 1 + n;
+	return 0;
+}
+
+const struct cv_grants_store *cv_grants_store_decode(const char *enc,
+						     struct cv_arena *a)
+{
+	struct cv_grants_store *gs;
+	const char *p = enc;
+
+	if (!enc)
+		return NULL;
+	gs = cv_arena_alloc(a, sizeof(*gs));
+	if (decode_one(&p, a, &gs->table) || decode_one(&p, a, &gs->subject) ||
+	    decode_one(&p, a, &gs->role) || decode_one(&p, a, &gs->dflt) ||
+	    *p || !gs->table || !gs->subject || !gs->role)
+		return NULL;
+	return gs;
+}
+
+const struct cv_grants_store *cv_grants_store_of(const struct cv_plan *plan,
+						 struct cv_arena *a)
+{
+	size_t i;
+
+	if (plan->grants_store)
+		return cv_grants_store_decode(plan->grants_store, a);
+	for (i = 0; i < plan->nr; i++) {
+		const struct cv_step *st = &plan->steps[i];
+
+		if (strcmp(st->kind, "grants") == 0 && st->nkey == 3 &&
+		    strcmp(st->key[0], STORE_KEY) == 0)
+			return cv_grants_store_decode(st->key[1], a);
+	}
+	return NULL;
+}
+
+static bool store_unset(const struct cv_grants_store *gs, const char *role)
+{
+	return !role || (gs->dflt && strcmp(role, gs->dflt) == 0);
+}
+
+static int read_store_row(void *p, const char *const *cols,
+			  const size_t *lens, int ncols)
+{
+	struct reader *rd = p;
+	struct cv_state *live = rd->ctx->live;
+	struct cv_arena *a = rd->ctx->live_arena;
+	struct cv_grant *g;
+
+	(void)ncols;
+	if (!cols[0])
+		return 0;	/* a row without a subject holds no grant */
+	CV_GROW(live->grants, live->ngrants + 1, live->grants_alloc);
+	g = &live->grants[live->ngrants++];
+	memset(g, 0, sizeof(*g));
+	g->subject = cv_arena_strndup(a, cols[0], lens[0]);
+	g->role = cols[1] ? shared(a, &rd->role, cols[1], lens[1]) : NULL;
+	g->scope = "";
+	g->unset = store_unset(rd->ctx->grants_store, g->role);
+	if (live->ngrants > 1 && rd->sorted &&
+	    strcmp(g[-1].subject, g->subject) >= 0)
+		rd->sorted = false;
+	return 0;
+}
+
+static int subject_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cv_grant *)a)->subject,
+		      ((const struct cv_grant *)b)->subject);
+}
+
+static int store_read(struct cv_ctx *ctx, struct cv_error *err)
+{
+	const struct cv_grants_store *gs = ctx->grants_store;
+	const char *cols[2] = { gs->subject, gs->role };
+	struct reader rd = { ctx, true, NULL, NULL };
+	char *sql;
+	int ret;
+
+	sql = cv_sql_select(ctx->be, gs->table, cols, 2, cols, 1);
+	ret = ctx->be->query(ctx->db, sql, NULL, 0, read_store_row, &rd, err);
+	free(sql);
+	if (ret)
+		return cv_error_prefix(err, "reading the grants in %s (store.grants)",
+				       gs->table);
+	if (!rd.sorted)
+		cv_sort(ctx->live->grants, ctx->live->ngrants,
+			sizeof(*ctx->live->grants), subject_cmp);
+	return 0;
+}
+
+static const char *store_value(struct cv_ctx *ctx, const char *subject,
+			       struct cv_arena *a)
+{
+	struct cv_grant k, *g;
+
+	memset(&k, 0, sizeof(k));
+	k.subject = subject;
+	g = ctx->live->ngrants ? bsearch(&k, ctx->live->grants,
+					 ctx->live->ngrants, sizeof(k),
+					 subject_cmp) : NULL;
+	return g && !g->unset ? cv_arena_strdup(a, g->role) : NULL;
+}
+
+/* One step: the column of `subject` goes from `from` to `to`. */
+static void store_step(struct cv_plan *plan, const char *sql,
+		       const char *enc, enum cv_phase phase, enum cv_action act,
+		       const char *subject, const char *shown_role,
+		       const char *from, const char *to, const char *before,
+		       const char *after)
+{
+	const char *key[3] = { STORE_KEY, enc, subject };
+	const char *p[2];
+	struct cv_step *st;
+
+	st = cv_plan_add(plan, phase, act, "grants",
+			 cv_arena_printf(&plan->arena, "%s to %s", shown_role,
+					 subject));
+	cv_step_set_key(plan, st, key, 3);
+	st->before = cv_arena_strdup(&plan->arena, before);
+	st->after = cv_arena_strdup(&plan->arena, after);
+	p[0] = to;
+	p[1] = subject;
+	cv_step_fwd(plan, st, sql, p, 2);
+	p[0] = from;
+	cv_step_inv(plan, st, sql, p, 2);
+}
+
+static int store_diff(struct cv_ctx *ctx, struct cv_plan *plan,
+		      struct cv_error *err)
+{
+	const struct cv_grants_store *gs = ctx->grants_store;
+	const struct cv_state *w = ctx->want, *l = ctx->live;
+	const char *set = gs->role, *where = gs->subject;
+	const char *sql = cv_sql_update(ctx->be, &plan->arena, gs->table, &set,
+					1, &where, 1);
+	const char *enc = cv_grants_store_encode(gs, &plan->arena);
+	size_t i = 0, j = 0;
+
+	plan->grants_store = enc;
+	while (i < w->ngrants || j < l->ngrants) {
+		int c = i >= w->ngrants ? 1 : j >= l->ngrants ? -1 :
+			strcmp(w->grants[i].subject, l->grants[j].subject);
+		const struct cv_grant *wg = c <= 0 ? &w->grants[i++] : NULL;
+		const struct cv_grant *lg = c >= 0 ? &l->grants[j++] : NULL;
+
+		if (wg && !lg)
+			return cv_error_set(err, CV_EINVAL,
+					    "'%s' has no row in %s, which keeps the grants (store.grants): converge sets roles, it does not add the application's rows (%s:%u:%u)",
+					    cv_shorten(wg->subject), gs->table,
+					    wg->mark.file, wg->mark.line,
+					    wg->mark.col);
+		/* The column already holds the role (the default role
+		 * included): nothing to do. */
+		if (wg && cv_streq0(wg->role, lg->role))
+			continue;
+		if (wg)
+			store_step(plan, sql, enc, CV_PHASE_ADD,
+				   lg->unset ? CV_ACT_CREATE : CV_ACT_UPDATE,
+				   wg->subject, wg->role, lg->role, wg->role,
+				   lg->unset ? NULL : lg->role,
+				   store_unset(gs, wg->role) ? NULL : wg->role);
+		else if (!lg->unset)
+			store_step(plan, sql, enc, CV_PHASE_REMOVE,
+				   CV_ACT_DELETE, lg->subject, lg->role,
+				   lg->role, gs->dflt, lg->role, NULL);
+	}
+	return 0;
+}
+
 static int grants_read(struct cv_ctx *ctx, struct cv_error *err)
 {
 	struct reader rd = { ctx, true, NULL, NULL };
@@ -219,6 +436,8 @@ static int grants_read(struct cv_ctx *ctx, struct cv_error *err)
 	ctx->live->sections |= CV_SEC_GRANTS;
 	if (!ctx->db)
 		return 0;
+	if (ctx->grants_store)
+		return store_read(ctx, err);
 	ret = ctx->be->table_exists(ctx->db, T_GRANTS, &exists, err);
 	if (ret || !exists)
 		return ret;
@@ -281,6 +500,8 @@ static const char *grants_value(struct cv_ctx *ctx, const char *const *key,
 {
 	if (nkey != 3)
 		return NULL;
+	if (strcmp(key[0], STORE_KEY) == 0)
+		return store_value(ctx, key[2], arena);
 	return grant_value(find_grant(ctx->live, key), arena);
 }
 
@@ -402,6 +623,8 @@ static int grants_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 					w->grants[i].mark.file,
 					w->grants[i].mark.line,
 					w->grants[i].mark.col);
+	if (ctx->grants_store)
+		return store_diff(ctx, plan, err);
 	q.ins = cv_sql_insert(ctx->be, &plan->arena, T_GRANTS, grant_cols, 5);
 	q.del = cv_sql_delete(ctx->be, &plan->arena, T_GRANTS, grant_cols, 3);
 	q.upd = cv_sql_update(ctx->be, &plan->arena, T_GRANTS, sets, 2,
@@ -436,6 +659,8 @@ static int grants_ensure(struct cv_ctx *ctx, struct cv_error *err)
 	struct cv_buf b = CV_BUF_INIT;
 	int ret;
 
+	if (ctx->grants_store)
+		return 0;	/* the application's table exists already */
 	cv_buf_addf(&b,
 		    "CREATE TABLE IF NOT EXISTS rbac_grants (\n"
 		    "  subject TEXT NOT NULL,\n"

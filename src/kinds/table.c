@@ -14,6 +14,7 @@ const struct cv_kind *const cv_kinds[] = {
 	&cv_kind_entitlements,
 	&cv_kind_flags,
 	&cv_kind_guards,
+	&cv_kind_store,
 	&cv_kind_checks,	/* last: it sees every other kind's steps */
 };
 const size_t cv_nkinds = CV_ARRAY_SIZE(cv_kinds);

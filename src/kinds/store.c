@@ -1,0 +1,114 @@
+/*
+ * The `store` kind: binds a kind to an application's existing table
+ * instead of converge's own.  Today that is `grants`: one role per subject
+ * kept in a column, as TMWS keeps agents.role.  The binding owns no
+ * storage; the grants kind reads and writes through it.
+ */
+#include <string.h>
+
+#include "converge/kind.h"
+
+static int store_load(struct cv_state *want, const struct cv_node *node,
+		      struct cv_loader *ld)
+{
+	static const char *const kinds[] = { "grants", NULL };
+	static const char *const keys[] = {
+		"table", "subject", "role", "default", NULL
+	};
+	struct cv_grants_store *gs;
+	const struct cv_node *g, *v;
+	int ret = 0;
+
+	if (cv_yaml_is_null(node))
+		return 0;
+	if (cv_yaml_expect(node, CV_NODE_MAP, "store", ld->diags))
+		return CV_EINVAL;
+	if (cv_yaml_check_keys(node, kinds, "store", ld->diags))
+		ret = CV_EINVAL;
+	g = cv_yaml_get(node, "grants");
+	if (!g)
+		return ret;
+	if (want->grants_store) {
+		const struct cv_mark *m = &want->grants_store->mark;
+
+		cv_diag_error(ld->diags, &g->mark,
+			      "store for 'grants' is defined twice (first at %s:%u:%u)",
+			      m->file, m->line, m->col);
+		return CV_EINVAL;
+	}
+	if (cv_yaml_expect(g, CV_NODE_MAP, "store.grants", ld->diags))
+		return CV_EINVAL;
+	if (cv_yaml_check_keys(g, keys, "store.grants", ld->diags))
+		ret = CV_EINVAL;
+	gs = cv_arena_alloc(ld->strings, sizeof(*gs));
+	gs->mark = g->mark;
+	if (!(v = cv_yaml_get(g, "table")) ||
+	    cv_yaml_as_string(v, "table", ld->diags, &gs->table) ||
+	    cv_check_name(gs->table, "table", &v->mark, ld->diags))
+		ret = CV_EINVAL;
+	if (!(v = cv_yaml_get(g, "subject")) ||
+	    cv_yaml_as_string(v, "subject", ld->diags, &gs->subject) ||
+	    cv_check_name(gs->subject, "subject column", &v->mark, ld->diags))
+		ret = CV_EINVAL;
+	if (!(v = cv_yaml_get(g, "role")) ||
+	    cv_yaml_as_string(v, "role", ld->diags, &gs->role) ||
+	    cv_check_name(gs->role, "role column", &v->mark, ld->diags))
+		ret = CV_EINVAL;
+	if ((v = cv_yaml_get(g, "default")) && !cv_yaml_is_null(v) &&
+	    (cv_yaml_as_string(v, "default", ld->diags, &gs->dflt) ||
+	     cv_check_name(gs->dflt, "default role", &v->mark, ld->diags)))
+		ret = CV_EINVAL;
+	if (!gs->table || !gs->subject || !gs->role) {
+		if (!ret)
+			cv_diag_error(ld->diags, &g->mark,
+				      "store.grants needs 'table', 'subject' and 'role'");
+		return CV_EINVAL;
+	}
+	want->grants_store = gs;
+	return ret;
+}
+
+/* The grants a binding cannot keep: several roles, scopes, expiry. */
+static int store_validate(struct cv_state *want, struct cv_arena *strings,
+			  struct cv_diags *diags)
+{
+	const struct cv_grants_store *gs = want->grants_store;
+	size_t i;
+	int ret = 0;
+
+	(void)strings;
+	if (!gs)
+		return 0;
+	if (!(want->sections & CV_SEC_GRANTS)) {
+		cv_diag_error(diags, &gs->mark,
+			      "store.grants binds the grants, but no manifest has a 'grants' section");
+		return CV_EINVAL;
+	}
+	for (i = 0; i < want->ngrants; i++) {
+		const struct cv_grant *g = &want->grants[i];
+
+		if (*g->scope || g->expires || g->reason) {
+			cv_diag_error(diags, &g->mark,
+				      "grants are stored in %s.%s, one role per subject: 'scope', 'expires' and 'reason' cannot be kept there",
+				      gs->table, gs->role);
+			ret = CV_EINVAL;
+		}
+		if (i && strcmp(want->grants[i - 1].subject, g->subject) == 0) {
+			const struct cv_mark *m = &want->grants[i - 1].mark;
+
+			cv_diag_error(diags, &g->mark,
+				      "'%s' is granted a second role, but %s.%s keeps one role per subject (the other at %s:%u:%u)",
+				      cv_shorten(g->subject), gs->table, gs->role,
+				      m->file, m->line, m->col);
+			ret = CV_EINVAL;
+		}
+	}
+	return ret;
+}
+
+const struct cv_kind cv_kind_store = {
+	.name = "store",
+	.section = CV_SEC_STORE,
+	.load = store_load,
+	.validate = store_validate,
+};

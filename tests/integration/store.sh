@@ -1,0 +1,81 @@
+# store.grants: the grants kept in an application's own table, one role per
+# subject in a column (TMWS's agents.role), planned, applied, saved and
+# rolled back through the binding.
+. "$TOP/tests/integration/lib.sh"
+
+seed_tmws app.db
+cv apply -m "$TOP/manifests" --db sqlite:app.db --auto-approve -q
+expect_rc "TMWS applied (agents.role exists)" 0
+expect_eq "every agent starts as viewer" "$(q app.db "SELECT group_concat(DISTINCT role) FROM agents")" viewer
+
+manifest m/store.yaml <<'Y'
+version: 1
+roles:
+  viewer: {permissions: [license:read]}
+  editor: {inherits: [viewer], permissions: [license:generate]}
+  admin: {inherits: [editor], permissions: [license:admin]}
+store:
+  grants: {table: agents, subject: agent_id, role: role, default: viewer}
+grants:
+  - {subject: admin-agent-id, role: admin}
+  - {subject: ci-bot, role: editor}
+  - {subject: support-bot, role: viewer}
+Y
+cv plan -m m --db sqlite:app.db
+expect_rc "plan through the binding" 0
+expect_in "granting sets the column" out.txt "+ grant admin to admin-agent-id"
+expect_in "a second grant" out.txt "+ grant editor to ci-bot"
+expect_not_in "the default role is no grant to add" out.txt "support-bot"
+cv plan -m m --db sqlite:app.db -o store.plan.yaml -q
+expect_in "the saved plan names the binding" store.plan.yaml "grants_store:"
+cv apply store.plan.yaml --db sqlite:app.db --auto-approve
+expect_rc "the saved plan applies through the binding" 0
+expect_eq "roles set in agents.role" "$(q app.db "SELECT agent_id || '=' || role FROM agents ORDER BY agent_id" | tr '\n' ' ')" \
+	"admin-agent-id=admin ci-bot=editor research-7f3a=viewer support-bot=viewer translator-zoe=viewer "
+expect_eq "rbac_grants untouched by the binding" "$(q app.db "SELECT count(*) FROM rbac_grants")" 4
+cv plan -m m --db sqlite:app.db --detailed-exitcode
+expect_rc "re-plan shows no changes" 0
+
+# Ownership: an agent the manifests no longer grant goes back to the default.
+sed -i '/ci-bot/d' m/store.yaml
+cv apply -m m --db sqlite:app.db --auto-approve
+expect_rc "revoking through the binding" 0
+expect_in "the review says it is revoked" out.txt "- grant editor to ci-bot"
+expect_eq "ci-bot back to the default" "$(q app.db "SELECT role FROM agents WHERE agent_id = 'ci-bot'")" viewer
+
+# Rollback finds the binding in the run's steps.
+cv rollback --db sqlite:app.db --auto-approve
+expect_rc "rollback through the binding" 0
+expect_eq "ci-bot is editor again" "$(q app.db "SELECT role FROM agents WHERE agent_id = 'ci-bot'")" editor
+q app.db "UPDATE agents SET role = 'viewer' WHERE agent_id = 'admin-agent-id'"
+cv rollback --db sqlite:app.db --auto-approve
+expect_rc "a rollback refuses when the column changed by hand" 1
+expect_in "and names the object" err.txt "grants admin to admin-agent-id"
+
+# Bad input.
+manifest bad/a.yaml <<'Y'
+version: 1
+roles: {viewer: {}, admin: {}}
+store:
+  grants: {table: agents, subject: agent_id, role: role, default: viewer, colour: red}
+grants:
+  - {subject: admin-agent-id, role: admin}
+  - {subject: admin-agent-id, role: viewer}
+  - {subject: ci-bot, role: admin, scope: "tenant:acme"}
+Y
+cv validate -m bad
+expect_rc "bad binding: exit 1" 1
+expect_in "unknown key in the binding" err.txt "unknown key 'colour' in store.grants"
+expect_in "two roles for one subject" err.txt "'admin-agent-id' is granted a second role, but agents.role keeps one role per subject"
+expect_in "a scope cannot be kept" err.txt "'scope', 'expires' and 'reason' cannot be kept there"
+manifest bad2/a.yaml <<'Y'
+version: 1
+roles: {admin: {}}
+store:
+  grants: {table: agents, subject: agent_id, role: role}
+grants:
+  - {subject: nobody-here, role: admin}
+Y
+cv plan -m bad2 --db sqlite:app.db
+expect_rc "a subject without a row: exit 1" 1
+expect_in "converge does not add application rows" err.txt "'nobody-here' has no row in agents"

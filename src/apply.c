@@ -37,17 +37,6 @@ static int mkdirs(const char *path, struct cv_error *err)
 	return ret;
 }
 
-static char *dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (!slash)
-		return cv_strdup(".");
-	if (slash == path)
-		return cv_strdup("/");
-	return cv_strndup(path, (size_t)(slash - path));
-}
-
 char *cv_snapshot_dir(const struct cv_url *url, const char *dir)
 {
 	char *base, *out;
@@ -56,7 +45,7 @@ char *cv_snapshot_dir(const struct cv_url *url, const char *dir)
 		return cv_strdup(dir);
 	if (!url->path)
 		return cv_strdup(".converge/snapshots");
-	base = dir_of(url->path);
+	base = cv_dirname(url->path);
 	out = cv_asprintf("%s/.converge/snapshots", base);
 	free(base);
 	return out;

@@ -80,11 +80,6 @@ static bool is_yaml_name(const char *name)
 	return cv_ends_with(name, ".yaml") || cv_ends_with(name, ".yml");
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 struct path_list {
 	char **items;
 	size_t nr, alloc;
@@ -183,17 +178,6 @@ struct parsed {
 	char *real;   /* realpath, for files found by walking */
 };
 
-static char *dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (!slash)
-		return cv_strdup(".");
-	if (slash == path)
-		return cv_strdup("/");
-	return cv_strndup(path, (size_t)(slash - path));
-}
-
 /*
  * Migration files often live below the manifests folder; a directory walk
  * must not take them for manifests.  Returns the real path of the
@@ -214,7 +198,7 @@ static char *migrations_dir(const struct parsed *p,
 	if (dir->str[0] == '/') {
 		joined = cv_strdup(dir->str);
 	} else {
-		base = dir_of(src->path);
+		base = cv_dirname(src->path);
 		joined = cv_asprintf("%s/%s", base, dir->str);
 		free(base);
 	}
@@ -272,7 +256,7 @@ static int load_sections(struct cv_manifest *m, struct parsed *p,
 	if (cv_yaml_check_keys(root, top_keys, "the manifest", diags))
 		ret = CV_EINVAL;
 
-	dir = dir_of(path);
+	dir = cv_dirname(path);
 	ld.strings = &m->strings;
 	ld.diags = diags;
 	ld.path = path;
@@ -333,7 +317,7 @@ static void expand_args(const char *const *paths, size_t npaths,
 		    walk(paths[i], &found, &seen, diags))
 			*ret = CV_EIO;
 		if (found.nr > 1)
-			cv_sort(found.items, found.nr, sizeof(char *), cmp_str);
+			cv_sort(found.items, found.nr, sizeof(char *), cv_strptr_cmp);
 		if (!found.nr) {
 			/* An input error, not a usage one: -m was given. */
 			cv_diag_error(diags, NULL,

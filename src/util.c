@@ -91,6 +91,22 @@ void cv_grow(void **items, size_t *alloc, size_t need, size_t size)
 	*alloc = n;
 }
 
+int cv_strptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+char *cv_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return cv_strdup(".");
+	if (slash == path)
+		return cv_strdup("/");
+	return cv_strndup(path, (size_t)(slash - path));
+}
+
 void cv_sort(void *base, size_t n, size_t size,
 	     int (*cmp)(const void *, const void *))
 {

@@ -43,6 +43,11 @@ void cv_grow(void **items, size_t *alloc, size_t need, size_t size);
 #define CV_GROW(items, nr, alloc) \
 	cv_grow((void **)&(items), &(alloc), (nr), sizeof(*(items)))
 
+/* qsort comparison for an array of strings (const char *), strcmp order. */
+int cv_strptr_cmp(const void *a, const void *b);
+/* The directory part of path: "." without a slash; malloc'd. */
+char *cv_dirname(const char *path);
+
 /* qsort that also takes an empty array, whose pointer may be NULL. */
 void cv_sort(void *base, size_t n, size_t size,
 	     int (*cmp)(const void *, const void *));

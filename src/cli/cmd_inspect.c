@@ -63,14 +63,9 @@ static int app_row_cmp(const void *a, const void *b)
 	return c ? c : cv_strcmp0(x->module, y->module);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static bool has(const char *const *set, size_t n, const char *key)
 {
-	return n && bsearch(&key, set, n, sizeof(*set), cmp_str);
+	return n && bsearch(&key, set, n, sizeof(*set), cv_strptr_cmp);
 }
 
 static int module_key_cmp(const void *key, const void *elem)
@@ -120,7 +115,7 @@ static void keys_sort(struct keys *k)
 	size_t i, n = 0;
 
 	if (k->nr)
-		cv_sort(k->items, k->nr, sizeof(*k->items), cmp_str);
+		cv_sort(k->items, k->nr, sizeof(*k->items), cv_strptr_cmp);
 	for (i = 0; i < k->nr; i++)
 		if (!n || strcmp(k->items[n - 1], k->items[i]) != 0)
 			k->items[n++] = k->items[i];

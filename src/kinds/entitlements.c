@@ -51,11 +51,6 @@ static bool same(const char *a, const char *b)
 	return a == b || cv_streq0(a, b);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /*
  * A stable sort (bottom-up merge): of two entries with the same key, the
  * one defined first stays first, so "defined twice" errors name the two
@@ -294,7 +289,7 @@ static int load_modules(struct cv_state *want, const struct cv_node *n,
 		}
 		/* m is still valid: the array had room for the submodules. */
 		if (nsubs)
-			cv_sort(subs, nsubs, sizeof(*subs), cmp_str);
+			cv_sort(subs, nsubs, sizeof(*subs), cv_strptr_cmp);
 		m->subs = subs;
 		m->nsubs = nsubs;
 	}

@@ -49,11 +49,6 @@ static bool valid_permission(const char *p)
 	}
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* The cv_load_names check for permissions. */
 static int check_permission(const char *s, const struct cv_mark *mark,
 			    struct cv_diags *diags)
@@ -248,7 +243,7 @@ static void flush_items(struct reader *rd)
 		goto out; /* orphan row: the role itself is gone */
 	items = cv_arena_memdup(rd->ctx->live_arena, rd->items,
 				rd->nr * sizeof(*items));
-	cv_sort(items, rd->nr, sizeof(*items), cmp_str);
+	cv_sort(items, rd->nr, sizeof(*items), cv_strptr_cmp);
 	if (rd->parents) {
 		r->parents = items;
 		r->nparents = rd->nr;

@@ -124,11 +124,6 @@ out:
 	return ret;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int load_dir(struct cv_state *want, const char *dir,
 		    const struct cv_mark *from, struct cv_loader *ld)
 {
@@ -154,7 +149,7 @@ static int load_dir(struct cv_state *want, const char *dir,
 	}
 	closedir(d);
 	if (n > 1)
-		cv_sort(names, n, sizeof(*names), cmp_str);
+		cv_sort(names, n, sizeof(*names), cv_strptr_cmp);
 	for (i = 0; i < n; i++) {
 		const struct cv_source *src;
 

@@ -155,11 +155,6 @@ char *cv_sql_select(const struct cv_backend *be, const char *table,
 	return cv_buf_detach(&b);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 int cv_load_names(const struct cv_node *n, const char *what, const char *item,
 		  int (*check)(const char *s, const struct cv_mark *mark,
 			       struct cv_diags *diags),
@@ -196,7 +191,7 @@ int cv_load_names(const struct cv_node *n, const char *what, const char *item,
 		if (j == i)
 			items[i++] = s;
 	}
-	cv_sort(items, i, sizeof(*items), cmp_str);
+	cv_sort(items, i, sizeof(*items), cv_strptr_cmp);
 	*out = items;
 	*nout = i;
 	return ret;

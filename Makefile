@@ -12,6 +12,9 @@
 CC      ?= cc
 PREFIX  ?= /usr/local
 PKGS    := yaml-0.1 sqlite3 libpq libcrypto jansson
+# libpq's headers are used, but it is loaded with dlopen when a PostgreSQL
+# URL is met (src/backend/pq.h), so it is not linked.
+LINK_PKGS := $(filter-out libpq,$(PKGS))
 DEB_PKGS := libyaml-dev libsqlite3-dev libpq-dev libcmocka-dev libssl-dev \
 	    libjansson-dev pkg-config sqlite3 postgresql-15
 
@@ -58,7 +61,7 @@ build/config.mk: Makefile
 	@$(MAKE) --no-print-directory deps
 	@mkdir -p build
 	@printf 'PKG_CFLAGS := %s\nPKG_LIBS := %s\nCMOCKA_CFLAGS := %s\nCMOCKA_LIBS := %s\n' \
-		"$$(pkg-config --cflags $(PKGS))" "$$(pkg-config --libs $(PKGS))" \
+		"$$(pkg-config --cflags $(PKGS))" "$$(pkg-config --libs $(LINK_PKGS))" \
 		"$$(pkg-config --cflags cmocka)" "$$(pkg-config --libs cmocka)" > $@
 
 # Installs only what is missing; quiet and quick when everything is there.

@@ -245,6 +245,7 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 	run.schema_table = plan->schema_table;
 	run.manifests_digest = opts->manifests_digest;
 
+	cv_trace_perf("apply: snapshot");
 	ret = ensure_storage(ctx, plan, err);
 	if (!ret)
 		ret = cv_journal_insert_run(ctx->db, &run, err);
@@ -310,9 +311,11 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 	 * the same outcome, and the cached journal statements are prepared
 	 * once rather than again after every schema change.
 	 */
+	cv_trace_perf("apply: steps");
 	ret = journal_steps(ctx, plan, journaled, plan->nr, res->run_id, err);
 	if (ret)
 		goto fail;
+	cv_trace_perf("apply: journal");
 	if (schema_steps) {
 		ret = ctx->be->foreign_key_check(ctx->db, err);
 		if (ret)
@@ -326,6 +329,7 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 		ret = ctx->be->commit(ctx->db, err);
 	if (ret)
 		goto fail;
+	cv_trace_perf("apply: commit");
 	cv_buf_release(&label);
 	return 0;
 

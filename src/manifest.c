@@ -434,6 +434,7 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 				  CV_YAML_EXPAND_ENV, &m->strings, &p->diags))
 			p->bad = true;
 	}
+	cv_trace_perf("manifests: read and parse");
 
 	/* Files of a migrations folder found by a walk are not manifests. */
 	skip = cv_calloc(files.nr ? files.nr : 1, sizeof(char *));
@@ -470,6 +471,7 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 		take_diags(diags, m->sources[p->src].path, &p->diags, &loaded);
 	}
 	m->digest = cv_digest_finish(digest, &m->strings);
+	cv_trace_perf("manifests: load sections");
 
 	/* The revision files a walk read first are sources no longer. */
 	drop = cv_calloc(m->nsources + 1, sizeof(*drop));
@@ -509,6 +511,7 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 	}
 	if (diags->errors && !ret)
 		ret = CV_EINVAL;
+	cv_trace_perf("manifests: validate");
 
 	for (i = 0; i < files.nr; i++) {
 		cv_yaml_release(&parsed[i].doc);
@@ -524,5 +527,6 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 	free(from_dir);
 	diags->sources = m->sources;
 	diags->nsources = m->nsources;
+	cv_trace_perf("manifests: free the YAML");
 	return ret;
 }

@@ -41,6 +41,7 @@ int cv_live_read(struct cv_ctx *ctx, unsigned sections,
 		cv_digest_str(d, k->name);
 		if (k->digest)
 			k->digest(ctx->live, d);
+		cv_trace_perf(k->name);	/* "read <kind>" would allocate */
 	}
 	*fingerprint = cv_digest_finish(d, arena);
 	return ret;
@@ -136,6 +137,7 @@ int cv_planner_run(struct cv_plan *plan, struct cv_ctx *ctx,
 		if (ret)
 			return ret;
 	}
+	cv_trace_perf("plan: diff");
 	order_steps(plan);
 	cv_plan_finish(plan);
 	for (i = 0; i < cv_nkinds; i++) {
@@ -147,5 +149,6 @@ int cv_planner_run(struct cv_plan *plan, struct cv_ctx *ctx,
 		if (ret)
 			return ret;
 	}
+	cv_trace_perf("plan: order and verify");
 	return 0;
 }

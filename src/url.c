@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
+#include "backend/pq.h"
 
 #include "converge/backend.h"
 
@@ -429,7 +429,8 @@ static char *db_name(const struct cv_url *url)
 			*dot = '\0';
 		return name;
 	}
-	opts = url->conninfo ? PQconninfoParse(url->conninfo, NULL) : NULL;
+	opts = url->conninfo && !cv_pq_load(NULL) ?
+	       PQconninfoParse(url->conninfo, NULL) : NULL;
 	for (o = opts; o && o->keyword; o++) {
 		if (strcmp(o->keyword, "dbname") == 0 && o->val && *o->val)
 			dbname = o->val;
@@ -514,6 +515,16 @@ static int parse_url(struct cv_url *out, const char *text,
 
 	display = redact(text, 0, &found);
 	if (is_pg_uri(text) || looks_kv(text)) {
+		/* "a=b.db" is a file name that merely looks like key=value. */
+		if (cv_pq_load(err)) {
+			if (is_pg_uri(text) || !has_sqlite_ext(text)) {
+				rc = CV_ERR;
+				goto out;
+			}
+			cv_error_release(err);
+			rc = parse_sqlite(out, text, text, err);
+			goto out;
+		}
 		if (pg_valid(text, &found, &detail)) {
 			out->backend = &cv_postgres_backend;
 			out->type = "postgres";
@@ -522,7 +533,6 @@ static int parse_url(struct cv_url *out, const char *text,
 			display = NULL;
 			goto out;
 		}
-		/* "a=b.db" is a file name that merely looks like key=value. */
 		if (!is_pg_uri(text) && has_sqlite_ext(text)) {
 			rc = parse_sqlite(out, text, text, err);
 			goto out;

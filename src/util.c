@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "converge/util.h"
@@ -476,4 +477,49 @@ int cv_read_file(const char *path, char **out, size_t *len, size_t max)
 	*out = buf;
 	*len = got;
 	return 0;
+}
+
+static double trace_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void cv_trace_perf(const char *phase)
+{
+	static int state = -1;	/* -1 unknown, 0 off, 1 on */
+	static FILE *out;
+	static double start, last;
+	double now;
+
+	if (!state)
+		return;
+	if (state < 0) {
+		const char *v = getenv("CONVERGE_TRACE_PERFORMANCE");
+
+		state = 0;
+		if (!v || !*v || strcmp(v, "0") == 0 ||
+		    strcmp(v, "false") == 0)
+			return;
+		if (*v == '/')
+			out = fopen(v, "a");
+		else if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 ||
+			 strcmp(v, "2") == 0)
+			out = stderr;
+		if (!out)
+			return;
+		state = 1;
+		start = last = trace_clock();
+	}
+	now = trace_clock();
+	if (!phase) {
+		last = now;	/* a new lap starts; nothing is written */
+		return;
+	}
+	fprintf(out, "converge: performance: %-28s %9.3f s  (total %.3f s)\n",
+		phase, now - last, now - start);
+	fflush(out);
+	last = now;
 }

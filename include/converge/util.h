@@ -109,4 +109,13 @@ size_t cv_edit_distance(const char *a, const char *b);
 int cv_read_file(const char *path, char **out, size_t *len, size_t max);
 int cv_read_stream(int fd, char **out, size_t *len, size_t max);
 
+/*
+ * Performance trace (git's GIT_TRACE_PERFORMANCE): with
+ * CONVERGE_TRACE_PERFORMANCE set to 1 (stderr) or to an absolute path,
+ * each call writes one line with the phase that just ended, the time it
+ * took and the time since the first call.  A NULL phase starts a new lap
+ * and writes nothing.  Costs one branch when off.
+ */
+void cv_trace_perf(const char *phase);
+
 #endif

@@ -39,7 +39,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
+#include "pq.h"
 
 #include "converge/backend.h"
 #include "cache.h"
@@ -419,6 +419,8 @@ static int pg_open(struct cv_db **out, const struct cv_url *url,
 	*out = NULL;
 	if (!url || !url->conninfo)
 		return cv_error_set(err, CV_EUSAGE, "no postgres connection string");
+	if (cv_pq_load(err))
+		return CV_ERR;
 	vals[1] = url->conninfo;
 	conn = PQconnectdbParams(keys, vals, 1);
 	if (!conn || PQstatus(conn) != CONNECTION_OK) {

@@ -147,8 +147,10 @@ void cli_show_plan(const struct cv_opts *o, const struct cv_plan *plan)
 
 	if (o->quiet)
 		return;
+	cv_trace_perf(NULL);
 	cv_plan_render(plan, o->format, &ro, stdout);
 	fflush(stdout);
+	cv_trace_perf("plan: print");
 }
 
 void cli_ctx(const struct cv_opts *o, struct cv_ctx *ctx, struct cv_db *db,

@@ -257,6 +257,7 @@ int main(int argc, char **argv)
 	 * kept for that reuse rather than handed back to the kernel, which
 	 * would give fresh pages to zero again (a quarter of a big plan).
 	 */
+	cv_trace_perf(NULL);
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, 512 << 20);
 

@@ -131,6 +131,24 @@ cv --db=plain.db plan -m m.yaml
 expect_rc "--db=URL, before the verb" 0
 expect_in "no changes there" out.txt "No changes"
 
+# libpq is loaded only for PostgreSQL: SQLite works without it, and a
+# PostgreSQL URL without it says what is missing.
+CONVERGE_LIBPQ=/nonexistent/libpq.so.5 cv plan -m m.yaml --db sqlite:nolibpq.db --detailed-exitcode
+expect_rc "SQLite needs no libpq" 2
+CONVERGE_LIBPQ=/nonexistent/libpq.so.5 cv plan -m m.yaml --db 'a=b.db' --detailed-exitcode
+expect_rc "a key=value-looking file name needs no libpq" 2
+expect_in "it is planned as a SQLite file" out.txt "converge plan for a=b.db"
+CONVERGE_LIBPQ=/nonexistent/libpq.so.5 cv plan -m m.yaml --db postgres://u:s3cret@127.0.0.1:1/x
+expect_rc "PostgreSQL without libpq: 1" 1
+expect_in "says libpq is missing" err.txt "PostgreSQL needs libpq, which cannot be loaded"
+expect_in "says how to install it" err.txt "apt-get install libpq5"
+expect_not_in "no password in that error" err.txt "s3cret"
+CONVERGE_LIBPQ=/nonexistent/libpq.so.5 cv plan -m m.yaml --db 'host=/tmp dbname=x'
+expect_rc "key=value without libpq: 1" 1
+cv plan -m m.yaml --db postgres://u:s3cret@127.0.0.1:1/x
+expect_rc "with libpq, an unreachable server is exit 1" 1
+expect_not_in "libpq was found" err.txt "PostgreSQL needs libpq"
+
 # ------------------------------------------------------------- formats
 
 cv plan -m m.yaml --db fmt.db --format json

@@ -444,6 +444,35 @@ static void test_util__shorten(void **state)
 	assert_string_equal(a + 58, "...");
 }
 
+/* The trace writes one line per phase to the file the variable names,
+ * and nothing for a lap start (NULL). */
+static void test_util__trace_perf(void **state)
+{
+	char path[] = "/tmp/converge-trace-XXXXXX";
+	char *text = NULL;
+	size_t len = 0, i, lines = 0;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	setenv("CONVERGE_TRACE_PERFORMANCE", path, 1);
+	cv_trace_perf(NULL);
+	cv_trace_perf("first phase");
+	cv_trace_perf(NULL);
+	cv_trace_perf("second phase");
+	assert_int_equal(cv_read_file(path, &text, &len, 1 << 20), 0);
+	assert_non_null(strstr(text, "converge: performance: first phase"));
+	assert_non_null(strstr(text, "converge: performance: second phase"));
+	assert_non_null(strstr(text, "(total "));
+	for (i = 0; i < len; i++)
+		lines += text[i] == '\n';
+	assert_int_equal(lines, 2);
+	free(text);
+	unlink(path);
+	unsetenv("CONVERGE_TRACE_PERFORMANCE");
+}
+
 static void test_util__read_file(void **state)
 {
 	char path[] = "/tmp/converge-test-util-XXXXXX";
@@ -485,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_util__diags_print_without_place),
 		cmocka_unit_test(test_util__shorten),
 		cmocka_unit_test(test_util__read_file),
+		cmocka_unit_test(test_util__trace_perf),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@
  */
 #include <limits.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <yaml.h>
@@ -97,8 +98,10 @@ struct state {
 	unsigned flags;
 	int docs;
 
+	/* Zeroed on first use, up to frames_used: a small file touches a few,
+	 * and 200 revision files should not clear 64 frames each. */
 	struct frame frames[CV_YAML_MAX_DEPTH];
-	size_t sp;
+	size_t sp, frames_used;
 
 	struct intern_slot *keys;   /* interned keys */
 	size_t keys_cap, keys_nr;
@@ -235,7 +238,7 @@ static const char *intern(struct state *st, const char *s, size_t n)
 	char *copy;
 
 	if (2 * (st->keys_nr + 1) > st->keys_cap) {
-		size_t cap = st->keys_cap ? 2 * st->keys_cap : 256;
+		size_t cap = st->keys_cap ? 2 * st->keys_cap : 32;
 		struct intern_slot *slots = cv_calloc(cap, sizeof(*slots));
 
 		for (i = 0; i < st->keys_cap; i++) {
@@ -802,6 +805,10 @@ static int on_start(struct state *st, const yaml_event_t *ev,
 		diag(st, &mark, "tags are not supported (found '%s')",
 		     tag_name(tag));
 	f = &st->frames[st->sp++];
+	if (st->sp > st->frames_used) {
+		memset(f, 0, sizeof(*f));
+		st->frames_used = st->sp;
+	}
 	f->node = new_node(st, type, &mark);
 	f->tail = NULL;
 	f->anchor = anchor ? add_anchor(st, anchor, f->node, false) : 0;
@@ -979,9 +986,20 @@ int cv_yaml_parse(struct cv_yaml_doc *out, const char *path,
 	cv_arena_init(&out->nodes);
 	out->root = NULL;
 
-	st = cv_calloc(1, sizeof(*st));
+	st = cv_malloc(sizeof(*st));
+	memset(st, 0, offsetof(struct state, frames));
+	st->sp = st->frames_used = 0;
+	memset(&st->keys, 0, sizeof(*st) - offsetof(struct state, keys));
 	st->doc = out;
 	st->strings = strings;
+	/*
+	 * The strings outlive the parse, in the caller's arena: a small file
+	 * starts with a small chunk, or 200 revision files would leave 200
+	 * mostly empty 4 KiB chunks behind (a page fault each).
+	 */
+	st->str_pool.chunk = 256;
+	while (st->str_pool.chunk < POOL_FIRST && st->str_pool.chunk < len / 4)
+		st->str_pool.chunk *= 2;
 	st->diags = diags;
 	st->path = path;
 	st->text = text;
@@ -1024,7 +1042,7 @@ out:
 	if (parser_ready)
 		yaml_parser_delete(&parser);
 	if (st) {
-		for (i = 0; i < CV_YAML_MAX_DEPTH; i++) {
+		for (i = 0; i < st->frames_used; i++) {
 			free(st->frames[i].merges);
 			free(st->frames[i].set);
 		}

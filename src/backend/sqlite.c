@@ -379,15 +379,14 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 	 * stay off on converge's connections and the executor runs
 	 * PRAGMA foreign_key_check before every commit that changed schema.
 	 *
-	 * The page cache may grow to 64 MiB (the default is 2 MiB): a run
-	 * writes in one transaction, and once its dirty pages outgrow the
-	 * cache SQLite spills them mid-transaction, syncing the journal each
-	 * time.  Memory is taken only as pages are used.
+	 * The page cache keeps SQLite's default size.  A larger one, or
+	 * cache_spill off, saves a 200-revision chain two journal syncs but
+	 * costs a large run tens of thousands of page faults (benchmarks 1
+	 * and 4 in bench/README.md).
 	 */
 	if (!(flags & CV_DB_READONLY)) {
 		rc = sqlite3_exec(db,
-				  "PRAGMA foreign_keys = OFF; "
-				  "PRAGMA cache_size = -65536",
+				  "PRAGMA foreign_keys = OFF",
 				  NULL, NULL, NULL);
 		if (rc != SQLITE_OK) {
 			rc = cv_error_set(err, CV_EDB, "cannot open '%s': sqlite: %s",

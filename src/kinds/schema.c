@@ -484,19 +484,28 @@ static const char *schema_value(struct cv_ctx *ctx, const char *const *key,
 }
 
 /* The statement that moves the version table from `from` to `to`. */
-static void set_version(struct cv_plan *plan, struct cv_step *st,
-			const struct cv_backend *be, const char *table,
-			const char *from, const char *to, bool inverse)
+/* The version table's three statements, made once per plan: a chain of
+ * hundreds of revisions sets the version twice in each. */
+struct version_sql {
+	const char *insert, *update, *delete;
+};
+
+static void version_sql(struct version_sql *vs, struct cv_plan *plan,
+			const struct cv_backend *be, const char *table)
 {
 	const char *col = version_column(table);
-	const char *sql;
 
-	if (!to)
-		sql = cv_sql_delete(be, &plan->arena, table, NULL, 0);
-	else if (!from)
-		sql = cv_sql_insert(be, &plan->arena, table, &col, 1);
-	else
-		sql = cv_sql_update(be, &plan->arena, table, &col, 1, NULL, 0);
+	vs->insert = cv_sql_insert(be, &plan->arena, table, &col, 1);
+	vs->update = cv_sql_update(be, &plan->arena, table, &col, 1, NULL, 0);
+	vs->delete = cv_sql_delete(be, &plan->arena, table, NULL, 0);
+}
+
+static void set_version(struct cv_plan *plan, struct cv_step *st,
+			const struct version_sql *vs, const char *from,
+			const char *to, bool inverse)
+{
+	const char *sql = !to ? vs->delete : !from ? vs->insert : vs->update;
+
 	if (inverse)
 		cv_step_inv(plan, st, sql, to ? &to : NULL, to ? 1 : 0);
 	else
@@ -861,11 +870,11 @@ static const char *sql_for(struct cv_ctx *ctx, const struct cv_migration *m,
 }
 
 static int step_up(struct cv_ctx *ctx, struct cv_plan *plan, long i,
-		   struct cv_error *err)
+		   const struct version_sql *vs, struct cv_error *err)
 {
 	const struct cv_migration *m = &ctx->want->chain[i];
 	const char *prev = i ? ctx->want->chain[i - 1].id : NULL;
-	const char *table = ctx->schema_table, *key = "version";
+	const char *key = "version";
 	const char *up, *down, *verify;
 	struct cv_step *st;
 
@@ -892,10 +901,10 @@ static int step_up(struct cv_ctx *ctx, struct cv_plan *plan, long i,
 	add_script(plan, st, up, false);
 	if (verify)
 		add_script(plan, st, verify, false);
-	set_version(plan, st, ctx->be, table, prev, m->id, false);
+	set_version(plan, st, vs, prev, m->id, false);
 	if (down) {
 		add_script(plan, st, down, true);
-		set_version(plan, st, ctx->be, table, m->id, prev, true);
+		set_version(plan, st, vs, m->id, prev, true);
 	} else {
 		st->flags |= CV_STEP_IRREVERSIBLE;
 		st->note = "no 'down': a rollback of this run is refused";
@@ -904,11 +913,11 @@ static int step_up(struct cv_ctx *ctx, struct cv_plan *plan, long i,
 }
 
 static int step_down(struct cv_ctx *ctx, struct cv_plan *plan, long i,
-		     struct cv_error *err)
+		     const struct version_sql *vs, struct cv_error *err)
 {
 	const struct cv_migration *m = &ctx->want->chain[i];
 	const char *prev = i ? ctx->want->chain[i - 1].id : NULL;
-	const char *table = ctx->schema_table, *key = "version";
+	const char *key = "version";
 	const char *up, *down, *verify;
 	struct cv_step *st;
 
@@ -941,11 +950,11 @@ static int step_down(struct cv_ctx *ctx, struct cv_plan *plan, long i,
 	if (!m->transaction)
 		st->flags |= CV_STEP_NO_TXN;
 	add_script(plan, st, down, false);
-	set_version(plan, st, ctx->be, table, m->id, prev, false);
+	set_version(plan, st, vs, m->id, prev, false);
 	add_script(plan, st, up, true);
 	if (verify)
 		add_script(plan, st, verify, true);
-	set_version(plan, st, ctx->be, table, prev, m->id, true);
+	set_version(plan, st, vs, prev, m->id, true);
 	return cv_schema_mark_data_loss(ctx, plan, st, st->fwd, st->nfwd, err);
 }
 
@@ -954,6 +963,7 @@ static int schema_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 {
 	const struct cv_state *w = ctx->want;
 	const char *live = ctx->live->schema_version;
+	struct version_sql vs;
 	long from, to, i;
 	int ret;
 
@@ -970,11 +980,13 @@ static int schema_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	ret = check_drift(ctx, from, &plan->arena, err);
 	if (ret)
 		return ret;
+	if (from != to)
+		version_sql(&vs, plan, ctx->be, ctx->schema_table);
 	for (i = from + 1; i <= to; i++)
-		if ((ret = step_up(ctx, plan, i, err)))
+		if ((ret = step_up(ctx, plan, i, &vs, err)))
 			return ret;
 	for (i = from; i > to; i--)
-		if ((ret = step_down(ctx, plan, i, err)))
+		if ((ret = step_down(ctx, plan, i, &vs, err)))
 			return ret;
 	return 0;
 }

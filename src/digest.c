@@ -71,23 +71,17 @@ void cv_digest_add(struct cv_digest *d, const void *data, size_t n)
 
 void cv_digest_str(struct cv_digest *d, const char *s)
 {
-	char head[24];
+	char head[CV_CANON_HEAD];
+	const char *h;
 	size_t n, len;
-	int i = (int)sizeof(head);
 
 	if (!s) {
 		cv_digest_add(d, "~", 1);
 		return;
 	}
-	/* The length prefix by hand: snprintf here costs more than the
-	 * hash itself over a million short strings. */
-	len = n = strlen(s);
-	head[--i] = ':';
-	do {
-		head[--i] = (char)('0' + n % 10);
-		n /= 10;
-	} while (n);
-	cv_digest_add(d, head + i, sizeof(head) - (size_t)i);
+	len = strlen(s);
+	h = cv_canon_head(head, len, &n);
+	cv_digest_add(d, h, n);
 	cv_digest_add(d, s, len);
 }
 

@@ -114,6 +114,14 @@ int cv_check_eval(struct cv_ctx *ctx, const char *name, const char *sql,
  */
 void cv_canon_add(struct cv_buf *out, const char *s);
 /*
+ * The "<len>:" that starts a string's canonical form, written at the end
+ * of `head`; returns where it starts, its length in *n.  Without printf:
+ * values and fingerprints encode millions of short strings, and
+ * formatting the lengths cost more than the rest.
+ */
+#define CV_CANON_HEAD 24
+const char *cv_canon_head(char head[CV_CANON_HEAD], size_t len, size_t *n);
+/*
  * Names and subjects are text: anything but empty strings, control
  * characters and NUL (SPEC §6).  Adds a located error and returns
  * CV_EINVAL otherwise.

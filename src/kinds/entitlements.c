@@ -1073,30 +1073,6 @@ static void ent_digest(const struct cv_state *live, struct cv_digest *d)
 
 /* ---- values: what rollback compares ----------------------------------- */
 
-/*
- * cv_canon_add without printf: values are built for every org a plan
- * touches, and formatting the lengths dominated building them.
- */
-static void canon(struct cv_buf *b, const char *s)
-{
-	char head[24];
-	size_t n, len;
-	int i = (int)sizeof(head);
-
-	if (!s) {
-		cv_buf_addch(b, '~');
-		return;
-	}
-	len = n = strlen(s);
-	head[--i] = ':';
-	do {
-		head[--i] = (char)('0' + n % 10);
-		n /= 10;
-	} while (n);
-	cv_buf_add(b, head + i, sizeof(head) - (size_t)i);
-	cv_buf_add(b, s, len);
-}
-
 /* A module's group: the module and its submodules. */
 static const char *group_of(const struct cv_ent_module *m)
 {
@@ -1119,9 +1095,9 @@ static const char *module_value(const struct cv_state *s, const char *group,
 
 		if (strcmp(group_of(m), group) != 0)
 			continue;
-		canon(&b, m->key);
-		canon(&b, m->parent);
-		canon(&b, bool_text(m->always_on));
+		cv_canon_add(&b, m->key);
+		cv_canon_add(&b, m->parent);
+		cv_canon_add(&b, bool_text(m->always_on));
 	}
 	if (b.len)
 		v = cv_arena_strndup(a, b.buf, b.len);
@@ -1138,9 +1114,9 @@ static const char *plan_value(const struct cv_ent_plan *p, struct cv_arena *a)
 
 	if (!p)
 		return NULL;
-	canon(&b, p->listed ? p->key : NULL);
+	cv_canon_add(&b, p->listed ? p->key : NULL);
 	for (i = 0; i < p->nmodules; i++)
-		canon(&b, p->modules[i]);
+		cv_canon_add(&b, p->modules[i]);
 	v = cv_arena_strndup(a, b.buf, b.len);
 	cv_buf_release(&b);
 	return v;
@@ -1163,22 +1139,22 @@ static const char *org_value(const struct cv_ent_org *o,
 	if (!o)
 		return NULL;
 	cv_buf_reset(b);
-	canon(b, o->listed ? o->org : NULL);
-	canon(b, o->plan);
+	cv_canon_add(b, o->listed ? o->org : NULL);
+	cv_canon_add(b, o->plan);
 	cv_buf_addch(b, '|');
 	for (i = 0; !only && i < n; i++) {
-		canon(b, rows[i].module);
-		canon(b, rows[i].status);
-		canon(b, rows[i].source);
+		cv_canon_add(b, rows[i].module);
+		cv_canon_add(b, rows[i].status);
+		cv_canon_add(b, rows[i].source);
 	}
 	for (i = 0; only && i < nonly; i++) {
 		const struct cv_ent_row *r = n ?
 			bsearch(only[i], rows, n, sizeof(*rows),
 				row_module_cmp) : NULL;
 
-		canon(b, only[i]);
-		canon(b, r ? r->status : NULL);
-		canon(b, r ? r->source : NULL);
+		cv_canon_add(b, only[i]);
+		cv_canon_add(b, r ? r->status : NULL);
+		cv_canon_add(b, r ? r->source : NULL);
 	}
 	return cv_arena_strndup(a, b->buf, b->len);
 }

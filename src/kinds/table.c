@@ -29,14 +29,33 @@ const struct cv_kind *cv_kind_find(const char *name)
 	return NULL;
 }
 
+const char *cv_canon_head(char head[CV_CANON_HEAD], size_t len, size_t *n)
+{
+	size_t i = CV_CANON_HEAD;
+
+	head[--i] = ':';
+	do {
+		head[--i] = (char)('0' + len % 10);
+		len /= 10;
+	} while (len);
+	*n = CV_CANON_HEAD - i;
+	return head + i;
+}
+
 void cv_canon_add(struct cv_buf *out, const char *s)
 {
+	char head[CV_CANON_HEAD];
+	const char *h;
+	size_t len, n;
+
 	if (!s) {
 		cv_buf_addch(out, '~');
 		return;
 	}
-	cv_buf_addf(out, "%zu:", strlen(s));
-	cv_buf_adds(out, s);
+	len = strlen(s);
+	h = cv_canon_head(head, len, &n);
+	cv_buf_add(out, h, n);
+	cv_buf_add(out, s, len);
 }
 
 int cv_check_name(const char *s, const char *what, const struct cv_mark *mark,

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "converge/kind.h"
 #include "converge/model.h"
 #include "converge/plan.h"
 
@@ -1147,6 +1148,24 @@ static void test_plan__yaml_read_missing_file(void **state)
 	cv_error_release(&err);
 }
 
+/* Each string as "<len>:<bytes>", NULL as "~", lengths of any width. */
+static void test_plan__canonical_encoding(void **state)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	char head[CV_CANON_HEAD];
+	size_t n;
+
+	(void)state;
+	cv_canon_add(&b, "abc");
+	cv_canon_add(&b, NULL);
+	cv_canon_add(&b, "");
+	cv_canon_add(&b, "0123456789ab");
+	assert_string_equal(b.buf, "3:abc~0:12:0123456789ab");
+	assert_memory_equal(cv_canon_head(head, 1234567, &n), "1234567:", 8);
+	assert_int_equal(n, 8);
+	cv_buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1173,6 +1192,7 @@ int main(void)
 		cmocka_unit_test(test_plan__yaml_read_good),
 		cmocka_unit_test(test_plan__yaml_read_errors),
 		cmocka_unit_test(test_plan__yaml_read_missing_file),
+		cmocka_unit_test(test_plan__canonical_encoding),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
  * (libpq expands those) is redacted in turn.
  */
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -515,17 +516,10 @@ static int parse_url(struct cv_url *out, const char *text,
 
 	display = redact(text, 0, &found);
 	if (is_pg_uri(text) || looks_kv(text)) {
-		/* "a=b.db" is a file name that merely looks like key=value. */
-		if (cv_pq_load(err)) {
-			if (is_pg_uri(text) || !has_sqlite_ext(text)) {
-				rc = CV_ERR;
-				goto out;
-			}
-			cv_error_release(err);
-			rc = parse_sqlite(out, text, text, err);
-			goto out;
-		}
-		if (pg_valid(text, &found, &detail)) {
+		/* libpq judges PostgreSQL strings; without it, its error. */
+		bool have_pq = !cv_pq_load(err);
+
+		if (have_pq && pg_valid(text, &found, &detail)) {
 			out->backend = &cv_postgres_backend;
 			out->type = "postgres";
 			out->conninfo = cv_strdup(text);
@@ -533,8 +527,15 @@ static int parse_url(struct cv_url *out, const char *text,
 			display = NULL;
 			goto out;
 		}
+		/* "a=b.db" is a file name that merely looks like key=value. */
 		if (!is_pg_uri(text) && has_sqlite_ext(text)) {
+			if (!have_pq)
+				cv_error_release(err);
 			rc = parse_sqlite(out, text, text, err);
+			goto out;
+		}
+		if (!have_pq) {
+			rc = CV_ERR;
 			goto out;
 		}
 		if (detail)

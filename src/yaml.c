@@ -98,9 +98,6 @@ struct state {
 	unsigned flags;
 	int docs;
 
-	/* Zeroed on first use, up to frames_used: a small file touches a few,
-	 * and 200 revision files should not clear 64 frames each. */
-	struct frame frames[CV_YAML_MAX_DEPTH];
 	size_t sp, frames_used;
 
 	struct intern_slot *keys;   /* interned keys */
@@ -113,6 +110,13 @@ struct state {
 
 	struct cv_arena tmp;        /* anchor names */
 	struct cv_buf buf;          /* scratch: expansions, messages */
+
+	/*
+	 * Last, and left out of the state's zeroing: each frame is zeroed
+	 * on first use (up to frames_used), since a small file touches a few
+	 * and 200 revision files should not clear 64 frames each.
+	 */
+	struct frame frames[CV_YAML_MAX_DEPTH];
 };
 
 static struct cv_mark mark_of(const struct state *st, yaml_mark_t m)
@@ -988,8 +992,6 @@ int cv_yaml_parse(struct cv_yaml_doc *out, const char *path,
 
 	st = cv_malloc(sizeof(*st));
 	memset(st, 0, offsetof(struct state, frames));
-	st->sp = st->frames_used = 0;
-	memset(&st->keys, 0, sizeof(*st) - offsetof(struct state, keys));
 	st->doc = out;
 	st->strings = strings;
 	/*

@@ -869,12 +869,32 @@ static const char *sql_for(struct cv_ctx *ctx, const struct cv_migration *m,
 	return s;
 }
 
+/* A revision's step: the version moves from `before` to `after`; the
+ * checksum is always that of `up`, as converge_migrations records it. */
+static struct cv_step *revision_step(struct cv_plan *plan,
+				     const struct cv_migration *m,
+				     enum cv_phase phase, enum cv_action act,
+				     const char *before, const char *after,
+				     const char *up)
+{
+	const char *key = "version";
+	struct cv_step *st = cv_plan_add(plan, phase, act, "schema", m->id);
+
+	st->detail = m->description;
+	cv_step_set_key(plan, st, &key, 1);
+	st->before = before;
+	st->after = after;
+	st->checksum = cv_sha256_hex(up, strlen(up), &plan->arena);
+	if (!m->transaction)
+		st->flags |= CV_STEP_NO_TXN;
+	return st;
+}
+
 static int step_up(struct cv_ctx *ctx, struct cv_plan *plan, long i,
 		   const struct version_sql *vs, struct cv_error *err)
 {
 	const struct cv_migration *m = &ctx->want->chain[i];
 	const char *prev = i ? ctx->want->chain[i - 1].id : NULL;
-	const char *key = "version";
 	const char *up, *down, *verify;
 	struct cv_step *st;
 
@@ -890,14 +910,8 @@ static int step_up(struct cv_ctx *ctx, struct cv_plan *plan, long i,
 	if (!verify && !cv_sql_text_empty(&m->verify))
 		return CV_EINVAL;
 
-	st = cv_plan_add(plan, CV_PHASE_SCHEMA_UP, CV_ACT_UP, "schema", m->id);
-	st->detail = m->description;
-	cv_step_set_key(plan, st, &key, 1);
-	st->before = prev;
-	st->after = m->id;
-	st->checksum = cv_sha256_hex(up, strlen(up), &plan->arena);
-	if (!m->transaction)
-		st->flags |= CV_STEP_NO_TXN;
+	st = revision_step(plan, m, CV_PHASE_SCHEMA_UP, CV_ACT_UP, prev, m->id,
+			   up);
 	add_script(plan, st, up, false);
 	if (verify)
 		add_script(plan, st, verify, false);
@@ -917,7 +931,6 @@ static int step_down(struct cv_ctx *ctx, struct cv_plan *plan, long i,
 {
 	const struct cv_migration *m = &ctx->want->chain[i];
 	const char *prev = i ? ctx->want->chain[i - 1].id : NULL;
-	const char *key = "version";
 	const char *up, *down, *verify;
 	struct cv_step *st;
 
@@ -940,15 +953,8 @@ static int step_down(struct cv_ctx *ctx, struct cv_plan *plan, long i,
 	if (!verify && !cv_sql_text_empty(&m->verify))
 		return CV_EINVAL;
 
-	st = cv_plan_add(plan, CV_PHASE_SCHEMA_DOWN, CV_ACT_DOWN, "schema",
-			 m->id);
-	st->detail = m->description;
-	cv_step_set_key(plan, st, &key, 1);
-	st->before = m->id;
-	st->after = prev;
-	st->checksum = cv_sha256_hex(up, strlen(up), &plan->arena);
-	if (!m->transaction)
-		st->flags |= CV_STEP_NO_TXN;
+	st = revision_step(plan, m, CV_PHASE_SCHEMA_DOWN, CV_ACT_DOWN, m->id,
+			   prev, up);
 	add_script(plan, st, down, false);
 	set_version(plan, st, vs, m->id, prev, false);
 	add_script(plan, st, up, true);

@@ -1192,15 +1192,23 @@ static int child_error(struct pg_db *c, const struct child *ch, int msg_fd,
 			    *line ? line : "exit status not 0");
 }
 
-/* An anonymous file for children's messages. */
-static int msg_file(const char *what, struct cv_error *err)
+/*
+ * What every child gets besides its data: /dev/null (opened with `mode`)
+ * and an anonymous file for its messages.  The caller closes both
+ * descriptors that are not -1, whatever happens.
+ */
+static int child_fds(const char *what, int mode, int *null_fd, int *msg_fd,
+		     struct cv_error *err)
 {
-	int fd = memfd_create("converge-messages", MFD_CLOEXEC);
-
-	if (fd < 0)
+	*null_fd = open("/dev/null", mode | O_CLOEXEC);
+	if (*null_fd < 0)
+		return cv_error_set(err, CV_EIO, "cannot open /dev/null: %s",
+				    strerror(errno));
+	*msg_fd = memfd_create("converge-messages", MFD_CLOEXEC);
+	if (*msg_fd < 0)
 		return cv_error_set(err, CV_EIO, "%s: cannot make a file for "
 				    "messages: %s", what, strerror(errno));
-	return fd;
+	return 0;
 }
 
 static int pg_snapshot(struct cv_db *db, const char *path,
@@ -1234,13 +1242,7 @@ static int pg_snapshot(struct cv_db *db, const char *path,
 				  path, strerror(errno));
 		goto out;
 	}
-	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (null_fd < 0) {
-		rc = cv_error_set(err, CV_EIO, "cannot open /dev/null: %s",
-				  strerror(errno));
-		goto out;
-	}
-	rc = msg_fd = msg_file(what, err);
+	rc = child_fds(what, O_RDONLY, &null_fd, &msg_fd, err);
 	if (rc < 0)
 		goto out;
 	/*
@@ -1419,13 +1421,7 @@ static int pg_restore(struct cv_db *db, const char *path,
 				  path);
 		goto out;
 	}
-	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null_fd < 0) {
-		rc = cv_error_set(err, CV_EIO, "cannot open /dev/null: %s",
-				  strerror(errno));
-		goto out;
-	}
-	rc = msg_fd = msg_file(what, err);
+	rc = child_fds(what, O_RDWR, &null_fd, &msg_fd, err);
 	if (rc < 0)
 		goto out;
 	if (pipe2(to_psql, O_CLOEXEC) < 0 || pipe2(from_restore, O_CLOEXEC) < 0) {

@@ -91,6 +91,16 @@ int cli_url(const struct cv_opts *o, struct cv_url *url, struct cv_error *err);
  */
 int cli_open(const struct cv_opts *o, const struct cv_url *url, bool readonly,
 	     bool create, struct cv_db **db, struct cv_error *err);
+/*
+ * What a verb that only reads does first: the URL (cli_url), the database
+ * opened read-only (cli_open), and a read transaction on it, so that all
+ * it reads comes from one state.  *db stays NULL for a missing SQLite file.
+ */
+int cli_open_read(const struct cv_opts *o, struct cv_url *url,
+		  struct cv_db **db, struct cv_error *err);
+/* Rolls back what is open on *db and closes it; *db may be NULL, and is
+ * NULL after. */
+void cli_close(const struct cv_url *url, struct cv_db **db);
 /* Loads -m manifests; prints every diagnostic; returns an exit code. */
 int cli_manifests(const struct cv_opts *o, struct cv_manifest *m);
 /* The actor recorded in the journal. */

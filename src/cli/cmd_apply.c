@@ -133,11 +133,7 @@ int cmd_apply(struct cv_opts *o)
 		else
 			ret = cli_plan(o, &m, &url, db, &plan, &err);
 	}
-	if (db) {
-		url.backend->rollback(db);
-		url.backend->close(db);
-		db = NULL;
-	}
+	cli_close(&url, &db);
 	if (ret == CV_EREFUSED && !saved)
 		cli_show_plan(o, &plan);
 	if (ret)

@@ -49,11 +49,7 @@ int cmd_history(struct cv_opts *o)
 	int ret, code = 0;
 
 	cv_plan_init(&steps);
-	ret = cli_url(o, &url, &err);
-	if (!ret)
-		ret = cli_open(o, &url, true, false, &db, &err);
-	if (!ret && db)
-		ret = url.backend->begin_read(db, &err);
+	ret = cli_open_read(o, &url, &db, &err);
 	if (!ret && o->nargs) {
 		if (!db)
 			ret = cv_error_set(&err, CV_ENOTFOUND, "no run '%s': '%s' does not exist",
@@ -125,10 +121,7 @@ int cmd_history(struct cv_opts *o)
 fail:
 	code = cli_fail(&err);
 out:
-	if (db) {
-		url.backend->rollback(db);
-		url.backend->close(db);
-	}
+	cli_close(&url, &db);
 	cv_plan_release(&steps);
 	cv_arena_release(&arena);
 	cv_url_release(&url);

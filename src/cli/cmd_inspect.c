@@ -341,14 +341,10 @@ int cmd_inspect(struct cv_opts *o)
 	int ret, code = 0;
 
 	memset(&live, 0, sizeof(live));
-	ret = cli_url(o, &url, &err);
-	if (!ret)
-		ret = cli_open(o, &url, true, false, &db, &err);
+	ret = cli_open_read(o, &url, &db, &err);
 	if (!ret && !db)
 		ret = cv_error_set(&err, CV_ENOTFOUND, "'%s' does not exist",
 				   url.display);
-	if (!ret)
-		ret = url.backend->begin_read(db, &err);
 	for (i = 0; i < cv_nkinds; i++)
 		if (cv_kinds[i]->inspect)
 			sections |= cv_kinds[i]->section;
@@ -385,10 +381,7 @@ int cmd_inspect(struct cv_opts *o)
 fail:
 	code = cli_fail(&err);
 out:
-	if (db) {
-		url.backend->rollback(db);
-		url.backend->close(db);
-	}
+	cli_close(&url, &db);
 	cv_state_release(&live);
 	cv_arena_release(&arena);
 	cv_url_release(&url);

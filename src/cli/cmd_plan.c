@@ -103,11 +103,7 @@ int cmd_plan(struct cv_opts *o)
 	code = cli_manifests(o, &m);
 	if (code)
 		goto out;
-	ret = cli_url(o, &url, &err);
-	if (!ret)
-		ret = cli_open(o, &url, true, false, &db, &err);
-	if (!ret && db)
-		ret = url.backend->begin_read(db, &err);
+	ret = cli_open_read(o, &url, &db, &err);
 	if (!ret)
 		ret = cli_plan(o, &m, &url, db, &plan, &err);
 	if (ret == CV_EREFUSED) {
@@ -133,10 +129,7 @@ int cmd_plan(struct cv_opts *o)
 	if (o->detailed_exitcode && plan.nr)
 		code = 2;
 out:
-	if (db) {
-		url.backend->rollback(db);
-		url.backend->close(db);
-	}
+	cli_close(&url, &db);
 	cv_plan_release(&plan);
 	cv_state_release(&m.want);
 	cv_manifest_release(&m);

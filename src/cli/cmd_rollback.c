@@ -57,22 +57,14 @@ int cmd_rollback(struct cv_opts *o)
 	cv_plan_init(&plan);
 	memset(&live, 0, sizeof(live));
 	memset(&res, 0, sizeof(res));
-	ret = cli_url(o, &url, &err);
-	if (!ret)
-		ret = cli_open(o, &url, true, false, &db, &err);
+	ret = cli_open_read(o, &url, &db, &err);
 	if (!ret && !db)
 		ret = cv_error_set(&err, CV_ENOTFOUND,
 				   "nothing to roll back: '%s' does not exist",
 				   url.display);
 	if (!ret)
-		ret = url.backend->begin_read(db, &err);
-	if (!ret)
 		ret = make_plan(o, &url, db, run_id, &plan, &chosen, &err);
-	if (db) {
-		url.backend->rollback(db);
-		url.backend->close(db);
-		db = NULL;
-	}
+	cli_close(&url, &db);
 	if (ret)
 		goto fail;
 	target = cv_strdup(chosen);

@@ -112,11 +112,7 @@ int cmd_status(struct cv_opts *o)
 		if (code)
 			goto out;
 	}
-	ret = cli_url(o, &url, &err);
-	if (!ret)
-		ret = cli_open(o, &url, true, false, &db, &err);
-	if (!ret && db)
-		ret = url.backend->begin_read(db, &err);
+	ret = cli_open_read(o, &url, &db, &err);
 	if (!ret && db)
 		ret = cv_journal_runs(db, &arena, 5, &runs, &nruns, &err);
 	if (!ret && db)
@@ -133,9 +129,7 @@ int cmd_status(struct cv_opts *o)
 		cv_plan_count(&plan, &c);
 	}
 	if (db) {
-		url.backend->rollback(db);
-		url.backend->close(db);
-		db = NULL;
+		cli_close(&url, &db);
 		lock = lock_state(o, &url);
 	}
 	if (ret)

@@ -78,6 +78,28 @@ int cli_open(const struct cv_opts *o, const struct cv_url *url, bool readonly,
 	return 0;
 }
 
+int cli_open_read(const struct cv_opts *o, struct cv_url *url,
+		  struct cv_db **db, struct cv_error *err)
+{
+	int ret = cli_url(o, url, err);
+
+	*db = NULL;
+	if (!ret)
+		ret = cli_open(o, url, true, false, db, err);
+	if (!ret && *db)
+		ret = url->backend->begin_read(*db, err);
+	return ret;
+}
+
+void cli_close(const struct cv_url *url, struct cv_db **db)
+{
+	if (!*db)
+		return;
+	url->backend->rollback(*db);
+	url->backend->close(*db);
+	*db = NULL;
+}
+
 int cli_manifests(const struct cv_opts *o, struct cv_manifest *m)
 {
 	struct cv_diags diags = CV_DIAGS_INIT;

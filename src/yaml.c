@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <yaml.h>
 
 #include "converge/yaml.h"
@@ -85,6 +84,9 @@ struct pool {
 
 #define POOL_FIRST ((size_t)4 << 10)
 #define POOL_MAX ((size_t)8 << 20)
+/* Room for the arena's block header: a chunk and its header fill whole
+ * huge pages (cv_malloc). */
+#define POOL_SLACK 64
 
 struct state {
 	struct cv_yaml_doc *doc;
@@ -144,29 +146,6 @@ static void diag(struct state *st, const struct cv_mark *mark,
 	cv_buf_release(&b);
 }
 
-#ifndef CV_ARENA_MALLOC
-/*
- * Asks for transparent huge pages under a big chunk.  Faulting in a large
- * tree 4 KiB at a time costs more than building it on some virtual
- * machines; 2 MiB pages make that cost vanish.  Only a hint: the range is
- * the arena's own memory, and nothing depends on the answer.
- */
-static void hint_huge(void *p, size_t n)
-{
-#ifdef MADV_HUGEPAGE
-	const uintptr_t huge = (uintptr_t)2 << 20;
-	uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-	uintptr_t end = ((uintptr_t)p + n) & ~(huge - 1);
-
-	if (end > start)
-		madvise((void *)start, (size_t)(end - start), MADV_HUGEPAGE);
-#else
-	(void)p;
-	(void)n;
-#endif
-}
-#endif
-
 /* `n` zeroed bytes aligned to `align` (a power of two, at most 16). */
 static void *pool_alloc(struct pool *p, struct cv_arena *a, size_t n,
 			size_t align)
@@ -184,9 +163,8 @@ static void *pool_alloc(struct pool *p, struct cv_arena *a, size_t n,
 			p->chunk = POOL_FIRST;
 		if (n > p->chunk / 4)
 			return cv_arena_alloc(a, n);
-		p->cur = cv_arena_alloc(a, p->chunk);
-		p->left = p->chunk;
-		hint_huge(p->cur, p->chunk);
+		p->cur = cv_arena_alloc(a, p->chunk - POOL_SLACK);
+		p->left = p->chunk - POOL_SLACK;
 		if (p->chunk < POOL_MAX)
 			p->chunk *= 2;
 		pad = 0;

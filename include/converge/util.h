@@ -30,6 +30,12 @@ CV_NORETURN void cv_die(const char *fmt, ...) CV_PRINTF(1, 2);
 void *cv_malloc(size_t n);
 void *cv_calloc(size_t n, size_t size);
 void *cv_realloc(void *p, size_t n);
+/*
+ * Asks the kernel for transparent huge pages under the whole 2 MiB pages of
+ * [p, p + n).  cv_malloc, cv_calloc, cv_realloc and arenas do it for blocks
+ * of 4 MiB or more.
+ */
+void cv_hint_huge(void *p, size_t n);
 char *cv_strdup(const char *s);
 char *cv_strndup(const char *s, size_t n);
 /* Returns a malloc'd string; the caller frees it. */
@@ -84,8 +90,9 @@ struct cv_arena {
 	struct cv_arena_block *blocks;
 	char *cur;
 	size_t left;
+	size_t block;    /* size of the next block; 0: the first size */
 };
-#define CV_ARENA_INIT { NULL, NULL, 0 }
+#define CV_ARENA_INIT { NULL, NULL, 0, 0 }
 
 void cv_arena_init(struct cv_arena *a);
 void cv_arena_release(struct cv_arena *a);

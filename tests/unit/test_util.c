@@ -161,6 +161,60 @@ static void test_util__arena(void **state)
 	cv_arena_release(&a);
 }
 
+/*
+ * Blocks of 4 MiB and more take another path (huge pages, realloc that
+ * moves into advised memory, arena blocks of their own mapping): contents
+ * survive every move, and what must be zero is.
+ */
+static void test_util__big_blocks(void **state)
+{
+	const size_t mib = (size_t)1 << 20;
+	struct cv_arena a = CV_ARENA_INIT;
+	unsigned char *b, *z, *p[4096];
+	size_t i, j;
+
+	(void)state;
+	b = cv_malloc(1024);
+	for (i = 0; i < 1024; i++)
+		b[i] = (unsigned char)(i * 7);
+	b = cv_realloc(b, 8 * mib);          /* small -> big: a move */
+	for (i = 0; i < 1024; i++)
+		assert_int_equal(b[i], (unsigned char)(i * 7));
+	memset(b + 1024, 0x5a, 8 * mib - 1024);
+	b = cv_realloc(b, 24 * mib);         /* big -> bigger */
+	assert_int_equal(b[8 * mib - 1], 0x5a);
+	assert_int_equal(b[1023], (unsigned char)(1023 * 7));
+	b[24 * mib - 1] = 1;
+	b = cv_realloc(b, 512);              /* and back down */
+	assert_int_equal(b[511], (unsigned char)(511 * 7));
+	free(b);
+
+	z = cv_calloc(3, 2 * mib);
+	for (i = 0; i < 6 * mib; i += 4093)
+		assert_int_equal(z[i], 0);
+	assert_int_equal(z[6 * mib - 1], 0);
+	cv_hint_huge(z, 6 * mib);            /* again: only a hint */
+	free(z);
+
+	/* 40 MiB of 10 KiB objects: the blocks grow into mapped ones. */
+	for (i = 0; i < CV_ARRAY_SIZE(p); i++) {
+		p[i] = cv_arena_alloc(&a, 10 * 1024);
+		assert_int_equal(p[i][0], 0);
+		assert_int_equal(p[i][10 * 1024 - 1], 0);
+		memset(p[i], (int)(i % 251) + 1, 10 * 1024);
+	}
+	for (i = 0; i < CV_ARRAY_SIZE(p); i++)
+		for (j = 0; j < 10 * 1024; j += 1000)
+			assert_int_equal(p[i][j], (int)(i % 251) + 1);
+	b = cv_arena_alloc(&a, 5 * mib);     /* a block of its own */
+	assert_int_equal(b[0], 0);
+	assert_int_equal(b[5 * mib - 1], 0);
+	memset(b, 0xff, 5 * mib);
+	assert_int_equal(p[4095][0], (int)(4095 % 251) + 1);
+	cv_arena_release(&a);
+	assert_null(a.blocks);
+}
+
 static void test_util__arena_strings(void **state)
 {
 	struct cv_arena a = CV_ARENA_INIT;
@@ -503,6 +557,7 @@ int main(void)
 		cmocka_unit_test(test_util__asprintf_and_strdup),
 		cmocka_unit_test(test_util__grow),
 		cmocka_unit_test(test_util__arena),
+		cmocka_unit_test(test_util__big_blocks),
 		cmocka_unit_test(test_util__arena_strings),
 		cmocka_unit_test(test_util__string_helpers),
 		cmocka_unit_test(test_util__edit_distance),

@@ -582,15 +582,13 @@ static int sqlite_query(struct cv_db *db, const char *sql,
 	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		for (int i = 0; i < ncols; i++) {
-			const unsigned char *t = NULL;
+			const unsigned char *t = sqlite3_column_text(stmt, i);
 
-			if (sqlite3_column_type(stmt, i) != SQLITE_NULL) {
-				t = sqlite3_column_text(stmt, i);
-				if (!t && sqlite3_errcode(c->db) == SQLITE_NOMEM)
+			/* No text: SQL NULL, an empty blob, or no memory. */
+			if (!t && sqlite3_column_type(stmt, i) != SQLITE_NULL) {
+				if (sqlite3_errcode(c->db) == SQLITE_NOMEM)
 					cv_die("out of memory in sqlite");
-				/* An empty blob has no text pointer. */
-				if (!t)
-					t = (const unsigned char *)"";
+				t = (const unsigned char *)"";
 			}
 			cols[i] = (const char *)t;
 			lens[i] = t ? (size_t)sqlite3_column_bytes(stmt, i) : 0;

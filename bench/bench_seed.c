@@ -22,7 +22,7 @@
  *        inserts the N base grants into rbac_grants, prints seconds
  *   bench_seed read DB
  *        the raw read lower bound of a plan: a prepared SELECT of every
- *        row of rbac_grants in key order, prints "seconds rows"
+ *        row of rbac_grants in key order, prints "seconds rows bytes"
  *   bench_seed backup SRC DST
  *        copies SRC to DST with SQLite's online backup API
  *   bench_seed digest DB
@@ -40,6 +40,10 @@
  *        then per org on plan p3 one ent_org_modules row and one
  *        ent_events row, prepared INSERTs in one transaction, prints
  *        "seconds orgs"
+ *   bench_seed ent-read DB
+ *        the raw read lower bound of the entitlements plan: a prepared
+ *        SELECT of every ent_org_modules row in key order, prints
+ *        "seconds rows bytes"
  *   bench_seed ent-digest DB
  *        prints three "rows hash" pairs: ent_plan_modules with ent_orgs,
  *        ent_org_modules, and ent_events without its
@@ -504,25 +508,25 @@ static int cmd_seed(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_read(int argc, char **argv)
+/* Steps SQL over DB, touching every column as text; prints
+ * "seconds rows bytes". */
+static int read_all(const char *path, const char *sql)
 {
 	sqlite3_stmt *st;
 	sqlite3 *db;
 	size_t bytes = 0;
 	long rows = 0;
 	double t0;
-	int rc, c;
+	int rc, c, ncols;
 
-	if (argc != 1)
-		die("usage: read DB%s", "");
 	t0 = now_s();
-	if (sqlite3_open_v2(argv[0], &db, SQLITE_OPEN_READONLY, NULL) !=
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
 	    SQLITE_OK)
-		sql_die(db, argv[0]);
-	st = prepare(db, "SELECT subject, role, scope, expires_at, reason "
-			 "FROM rbac_grants ORDER BY subject, role, scope");
+		sql_die(db, path);
+	st = prepare(db, sql);
+	ncols = sqlite3_column_count(st);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		for (c = 0; c < 5; c++) {
+		for (c = 0; c < ncols; c++) {
 			if (sqlite3_column_text(st, c))
 				bytes += (size_t)sqlite3_column_bytes(st, c);
 		}
@@ -534,6 +538,22 @@ static int cmd_read(int argc, char **argv)
 	sqlite3_close(db);
 	printf("%.4f %ld %zu\n", now_s() - t0, rows, bytes);
 	return 0;
+}
+
+static int cmd_read(int argc, char **argv)
+{
+	if (argc != 1)
+		die("usage: read DB%s", "");
+	return read_all(argv[0], "SELECT subject, role, scope, expires_at, reason "
+				 "FROM rbac_grants ORDER BY subject, role, scope");
+}
+
+static int cmd_ent_read(int argc, char **argv)
+{
+	if (argc != 1)
+		die("usage: ent-read DB%s", "");
+	return read_all(argv[0], "SELECT org, module, status, source "
+				 "FROM ent_org_modules ORDER BY org, module");
 }
 
 /* Copies SRC to DST with the online backup API, as converge's snapshot
@@ -841,6 +861,7 @@ int main(int argc, char **argv)
 		{ "raw-apply", cmd_raw_apply },
 		{ "ent-manifest", cmd_ent_manifest },
 		{ "ent-raw-apply", cmd_ent_raw_apply },
+		{ "ent-read", cmd_ent_read },
 		{ "ent-digest", cmd_ent_digest },
 	};
 	size_t i;

@@ -20,8 +20,8 @@ uint64_t cv_stmt_cache_hash(const char *s)
 	return h;
 }
 
-void *cv_stmt_cache_find(const struct cv_stmt_cache *c, const char *sql,
-			 uint64_t h)
+static const struct cv_stmt_slot *find_slot(const struct cv_stmt_cache *c,
+					    const char *sql, uint64_t h)
 {
 	size_t mask = c->nslots - 1, i;
 
@@ -33,8 +33,24 @@ void *cv_stmt_cache_find(const struct cv_stmt_cache *c, const char *sql,
 		if (!s->sql)
 			return NULL;
 		if (s->hash == h && strcmp(s->sql, sql) == 0)
-			return s->stmt;
+			return s;
 	}
+}
+
+void *cv_stmt_cache_lookup(struct cv_stmt_cache *c, const char *sql,
+			   uint64_t *h)
+{
+	const struct cv_stmt_slot *s = c->last;
+
+	if (s && strcmp(s->sql, sql) == 0) {
+		*h = s->hash;
+		return s->stmt;
+	}
+	*h = cv_stmt_cache_hash(sql);
+	s = find_slot(c, sql, *h);
+	if (s)
+		c->last = s;
+	return s ? s->stmt : NULL;
 }
 
 static void place(struct cv_stmt_slot *slots, size_t nslots,
@@ -73,6 +89,7 @@ static void rebuild(struct cv_stmt_cache *c, size_t nslots,
 	c->slots = slots;
 	c->nslots = nslots;
 	c->nused = nused;
+	c->last = NULL;
 }
 
 void cv_stmt_cache_add(struct cv_stmt_cache *c, const char *sql, uint64_t h,
@@ -112,4 +129,5 @@ void cv_stmt_cache_clear(struct cv_stmt_cache *c, void (*drop)(void *stmt))
 	free(c->slots);
 	c->slots = NULL;
 	c->nslots = c->nused = 0;
+	c->last = NULL;
 }

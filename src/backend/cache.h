@@ -20,12 +20,18 @@ struct cv_stmt_cache {
 	struct cv_stmt_slot *slots;
 	size_t nslots;     /* a power of two, or 0 */
 	size_t nused;
+	const struct cv_stmt_slot *last;  /* the last one looked up, or NULL */
 };
 
 uint64_t cv_stmt_cache_hash(const char *sql);
-/* The statement cached for sql (whose hash is h), or NULL. */
-void *cv_stmt_cache_find(const struct cv_stmt_cache *c, const char *sql,
-			 uint64_t h);
+/*
+ * The statement cached for sql, or NULL; *h is set to sql's hash either
+ * way, for cv_stmt_cache_add.  The statement found last is tried first,
+ * with a string compare that costs less than hashing: a plan runs the
+ * same statement for step after step.
+ */
+void *cv_stmt_cache_lookup(struct cv_stmt_cache *c, const char *sql,
+			   uint64_t *h);
 /* Caches stmt for sql (copied); the table grows to keep probes short. */
 void cv_stmt_cache_add(struct cv_stmt_cache *c, const char *sql, uint64_t h,
 		       void *stmt);

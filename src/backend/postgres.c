@@ -289,8 +289,8 @@ static int cache_reset(struct pg_db *c)
 static int get_stmt(struct pg_db *c, const char *sql, size_t nparams,
 		    const char **out, struct cv_error *err)
 {
-	uint64_t h = cv_stmt_cache_hash(sql);
-	const char *cached = cv_stmt_cache_find(&c->cache, sql, h);
+	uint64_t h;
+	const char *cached = cv_stmt_cache_lookup(&c->cache, sql, &h);
 	char name[24];
 	PGresult *res;
 

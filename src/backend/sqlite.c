@@ -139,8 +139,8 @@ static bool only_trivia(const char *p)
 static int get_stmt(struct sqlite_db *c, const char *sql, sqlite3_stmt **out,
 		    bool *own, struct cv_error *err)
 {
-	uint64_t h = cv_stmt_cache_hash(sql);
-	sqlite3_stmt *cached = cv_stmt_cache_find(&c->cache, sql, h);
+	uint64_t h;
+	sqlite3_stmt *cached = cv_stmt_cache_lookup(&c->cache, sql, &h);
 	sqlite3_stmt *stmt = NULL;
 	const char *tail = NULL;
 	int rc;

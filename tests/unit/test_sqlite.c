@@ -26,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "converge/backend.h"
+#include "../../src/backend/cache.h"
 
 static const struct cv_backend *be = &cv_sqlite_backend;
 
@@ -1058,10 +1059,73 @@ static void test_sqlite__quote_ident(void **state)
 	cv_error_release(&err);
 }
 
+/*
+ * The statement cache (src/backend/cache.c): the last statement found is
+ * tried first, and that shortcut never outlives the slot it points at
+ * (the table grows, is pruned, is cleared).
+ */
+static int dropped;
+
+static void count_drop(void *stmt)
+{
+	(void)stmt;
+	dropped++;
+}
+
+static bool keep_odd(void *stmt)
+{
+	return (uintptr_t)stmt & 1;
+}
+
+static void test_sqlite__stmt_cache(void **state)
+{
+	struct cv_stmt_cache c;
+	char sql[64];
+	uint64_t h, h2;
+	uintptr_t i;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	assert_null(cv_stmt_cache_lookup(&c, "SELECT 1", &h));
+	assert_true(h == cv_stmt_cache_hash("SELECT 1"));
+	cv_stmt_cache_add(&c, "SELECT 1", h, (void *)1);
+	assert_ptr_equal(cv_stmt_cache_lookup(&c, "SELECT 1", &h2), (void *)1);
+	assert_true(h2 == h);
+	/* The shortcut hit, and a miss right after it. */
+	assert_ptr_equal(cv_stmt_cache_lookup(&c, "SELECT 1", &h2), (void *)1);
+	assert_null(cv_stmt_cache_lookup(&c, "SELECT 2", &h2));
+	/* Growing the table moves every slot: lookups still find each. */
+	for (i = 2; i < 300; i++) {
+		snprintf(sql, sizeof(sql), "SELECT %u", (unsigned)i);
+		assert_null(cv_stmt_cache_lookup(&c, sql, &h));
+		cv_stmt_cache_add(&c, sql, h, (void *)i);
+		assert_ptr_equal(cv_stmt_cache_lookup(&c, "SELECT 1", &h2),
+				 (void *)1);
+	}
+	for (i = 1; i < 300; i++) {
+		snprintf(sql, sizeof(sql), "SELECT %u", (unsigned)i);
+		assert_ptr_equal(cv_stmt_cache_lookup(&c, sql, &h), (void *)i);
+		assert_ptr_equal(cv_stmt_cache_lookup(&c, sql, &h), (void *)i);
+	}
+	/* Pruning drops the even ones, the last found among them. */
+	assert_ptr_equal(cv_stmt_cache_lookup(&c, "SELECT 298", &h), (void *)298);
+	dropped = 0;
+	cv_stmt_cache_prune(&c, keep_odd, count_drop);
+	assert_int_equal(dropped, 149);
+	assert_null(cv_stmt_cache_lookup(&c, "SELECT 298", &h));
+	assert_ptr_equal(cv_stmt_cache_lookup(&c, "SELECT 299", &h), (void *)299);
+	dropped = 0;
+	cv_stmt_cache_clear(&c, count_drop);
+	assert_int_equal(dropped, 150);
+	assert_null(cv_stmt_cache_lookup(&c, "SELECT 299", &h));
+	cv_stmt_cache_clear(&c, NULL);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sqlite__stmt_cache),
 		T(test_sqlite__readonly_missing_creates_nothing),
 		T(test_sqlite__readonly_plan_leaves_file_identical),
 		T(test_sqlite__readonly_wal_leaves_nothing),

@@ -112,6 +112,12 @@ const char *cli_actor(const struct cv_opts *o);
 int cli_confirm(const struct cv_opts *o, const char *question);
 /* Prints the plan in the chosen format on stdout unless --quiet. */
 void cli_show_plan(const struct cv_opts *o, const struct cv_plan *plan);
+/*
+ * The options of a run (kind "apply" or "rollback") as the command line
+ * set them; the caller adds what is its own (undoes, manifests digest).
+ */
+void cli_apply_opts(const struct cv_opts *o, const char *kind,
+		    const struct cv_url *url, struct cv_apply_opts *ao);
 /* The context for planning against db (db may be NULL). */
 void cli_ctx(const struct cv_opts *o, struct cv_ctx *ctx, struct cv_db *db,
 	     const struct cv_backend *be, const struct cv_state *want,

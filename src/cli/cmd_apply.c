@@ -181,16 +181,8 @@ locked:
 		&live_arena);
 	if (saved)
 		ctx.grants_store = cv_grants_store_of(&plan, &live_arena);
-	memset(&ao, 0, sizeof(ao));
-	ao.kind = "apply";
-	ao.actor = cli_actor(o);
-	ao.url = &url;
-	ao.snapshot_dir = o->snapshot_dir;
-	ao.no_snapshot = o->no_snapshot;
+	cli_apply_opts(o, "apply", &url, &ao);
 	ao.manifests_digest = plan.manifests_digest;
-	ao.verbose = o->verbose;
-	ao.quiet = o->quiet;
-	ao.color = o->color;
 	ret = cv_apply_plan(&ctx, &plan, &ao, &res, &err);
 	if (ret) {
 		if (res.committed)

@@ -92,16 +92,8 @@ int cmd_rollback(struct cv_opts *o)
 	}
 	cli_ctx(o, &ctx, db, url.backend, NULL, &live, &live_arena);
 	ctx.grants_store = cv_grants_store_of(&plan, &live_arena);
-	memset(&ao, 0, sizeof(ao));
-	ao.kind = "rollback";
-	ao.actor = cli_actor(o);
-	ao.url = &url;
-	ao.snapshot_dir = o->snapshot_dir;
-	ao.no_snapshot = o->no_snapshot;
+	cli_apply_opts(o, "rollback", &url, &ao);
 	ao.undoes = target;
-	ao.verbose = o->verbose;
-	ao.quiet = o->quiet;
-	ao.color = o->color;
 	ret = cv_apply_plan(&ctx, &plan, &ao, &res, &err);
 	if (ret) {
 		fprintf(stderr, "converge: the rollback failed and changed nothing\n");

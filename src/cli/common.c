@@ -175,6 +175,20 @@ void cli_show_plan(const struct cv_opts *o, const struct cv_plan *plan)
 	cv_trace_perf("plan: print");
 }
 
+void cli_apply_opts(const struct cv_opts *o, const char *kind,
+		    const struct cv_url *url, struct cv_apply_opts *ao)
+{
+	memset(ao, 0, sizeof(*ao));
+	ao->kind = kind;
+	ao->actor = cli_actor(o);
+	ao->url = url;
+	ao->snapshot_dir = o->snapshot_dir;
+	ao->no_snapshot = o->no_snapshot;
+	ao->verbose = o->verbose;
+	ao->quiet = o->quiet;
+	ao->color = o->color;
+}
+
 void cli_ctx(const struct cv_opts *o, struct cv_ctx *ctx, struct cv_db *db,
 	     const struct cv_backend *be, const struct cv_state *want,
 	     struct cv_state *live, struct cv_arena *live_arena)

@@ -387,6 +387,26 @@ static void write_roles(FILE *f)
 	      "grants:\n", f);
 }
 
+/* The arguments of `manifest` and `ent-manifest`: OUT base|changed N.
+ * Returns OUT opened for writing. */
+static FILE *manifest_args(int argc, char **argv, const char *cmd,
+			   bool *changed, long *n)
+{
+	FILE *f;
+
+	if (argc != 3)
+		die("usage: %s OUT base|changed N", cmd);
+	*changed = strcmp(argv[1], "changed") == 0;
+	if (!*changed && strcmp(argv[1], "base") != 0)
+		die("unknown manifest '%s'", argv[1]);
+	*n = parse_n(argv[2]);
+	f = fopen(argv[0], "w");
+	if (!f)
+		die("cannot write '%s'", argv[0]);
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	return f;
+}
+
 static int cmd_manifest(int argc, char **argv)
 {
 	struct grant g;
@@ -394,16 +414,7 @@ static int cmd_manifest(int argc, char **argv)
 	FILE *f;
 	long n, i;
 
-	if (argc != 3)
-		die("usage: manifest OUT base|changed N%s", "");
-	changed = strcmp(argv[1], "changed") == 0;
-	if (!changed && strcmp(argv[1], "base") != 0)
-		die("unknown manifest '%s'", argv[1]);
-	n = parse_n(argv[2]);
-	f = fopen(argv[0], "w");
-	if (!f)
-		die("cannot write '%s'", argv[0]);
-	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	f = manifest_args(argc, argv, "manifest", &changed, &n);
 	write_roles(f);
 	for (i = 1; i <= n; i++) {
 		if (!changed || i % 10 != 3) {
@@ -707,16 +718,7 @@ static int cmd_ent_manifest(int argc, char **argv)
 	long n, i;
 	int k, m;
 
-	if (argc != 3)
-		die("usage: ent-manifest OUT base|changed N%s", "");
-	changed = strcmp(argv[1], "changed") == 0;
-	if (!changed && strcmp(argv[1], "base") != 0)
-		die("unknown manifest '%s'", argv[1]);
-	n = parse_n(argv[2]);
-	f = fopen(argv[0], "w");
-	if (!f)
-		die("cannot write '%s'", argv[0]);
-	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	f = manifest_args(argc, argv, "ent-manifest", &changed, &n);
 	fputs("version: 1\n"
 	      "entitlements:\n"
 	      "  modules:\n"

@@ -306,10 +306,13 @@ static struct cv_arena_block *block_new(size_t size, bool zero)
 #if defined(MAP_ANONYMOUS) && defined(MADV_HUGEPAGE) && !defined(CV_ARENA_MALLOC)
 	if (size >= HUGE_PAGE) {
 		size_t mapped = (size + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-		void *p = mmap(NULL, mapped, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p;
 
-		if (p == MAP_FAILED || mapped < size)
+		if (mapped < size)
+			cv_die("out of memory (%zu bytes)", size);
+		p = mmap(NULL, mapped, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
 			cv_die("out of memory (%zu bytes)", size);
 		(void)madvise(p, mapped, MADV_HUGEPAGE);
 		b = p;

@@ -31,9 +31,9 @@ void *cv_malloc(size_t n);
 void *cv_calloc(size_t n, size_t size);
 void *cv_realloc(void *p, size_t n);
 /*
- * Asks the kernel for transparent huge pages under the whole 2 MiB pages of
- * [p, p + n).  cv_malloc, cv_calloc, cv_realloc and arenas do it for blocks
- * of 4 MiB or more.
+ * Asks the kernel for transparent huge pages under the pages of [p, p + n)
+ * (a hint; nothing depends on it).  cv_malloc, cv_calloc and cv_realloc do
+ * it for blocks of 4 MiB or more, arenas for their blocks of 2 MiB or more.
  */
 void cv_hint_huge(void *p, size_t n);
 char *cv_strdup(const char *s);

@@ -118,6 +118,13 @@ void cli_show_plan(const struct cv_opts *o, const struct cv_plan *plan);
  */
 void cli_apply_opts(const struct cv_opts *o, const char *kind,
 		    const struct cv_url *url, struct cv_apply_opts *ao);
+/*
+ * Says on stderr what a failed run left: `nothing` when all was rolled
+ * back, else which steps stay applied (revisions run outside a
+ * transaction), followed by `next` (may be NULL); then the snapshot.
+ */
+void cli_run_failed(const struct cv_apply_result *res, const char *nothing,
+		    const char *next);
 /* The context for planning against db (db may be NULL). */
 void cli_ctx(const struct cv_opts *o, struct cv_ctx *ctx, struct cv_db *db,
 	     const struct cv_backend *be, const struct cv_state *want,

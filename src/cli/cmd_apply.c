@@ -185,15 +185,7 @@ locked:
 	ao.manifests_digest = plan.manifests_digest;
 	ret = cv_apply_plan(&ctx, &plan, &ao, &res, &err);
 	if (ret) {
-		if (res.committed)
-			fprintf(stderr, "converge: the first %zu step%s stay applied: they include a revision that runs outside a transaction (journaled in run %s); the rest was rolled back; apply again to go on\n",
-				res.committed, res.committed == 1 ? "" : "s",
-				res.run_id);
-		else
-			fprintf(stderr, "converge: nothing was changed\n");
-		if (res.snapshot)
-			fprintf(stderr, "converge: the snapshot taken before the run is %s\n",
-				res.snapshot);
+		cli_run_failed(&res, "nothing was changed", "apply again to go on");
 		goto fail;
 	}
 	report(o, &plan, &res);

@@ -96,7 +96,8 @@ int cmd_rollback(struct cv_opts *o)
 	ao.undoes = target;
 	ret = cv_apply_plan(&ctx, &plan, &ao, &res, &err);
 	if (ret) {
-		fprintf(stderr, "converge: the rollback failed and changed nothing\n");
+		cli_run_failed(&res, "the rollback failed and changed nothing",
+			       NULL);
 		goto fail;
 	}
 	if (!o->quiet) {

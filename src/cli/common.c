@@ -189,6 +189,20 @@ void cli_apply_opts(const struct cv_opts *o, const char *kind,
 	ao->color = o->color;
 }
 
+void cli_run_failed(const struct cv_apply_result *res, const char *nothing,
+		    const char *next)
+{
+	if (res->committed)
+		fprintf(stderr, "converge: the first %zu step%s stay applied: they include a revision that runs outside a transaction (journaled in run %s); the rest was rolled back%s%s\n",
+			res->committed, res->committed == 1 ? "" : "s",
+			res->run_id, next ? "; " : "", next ? next : "");
+	else
+		fprintf(stderr, "converge: %s\n", nothing);
+	if (res->snapshot)
+		fprintf(stderr, "converge: the snapshot taken before the run is %s\n",
+			res->snapshot);
+}
+
 void cli_ctx(const struct cv_opts *o, struct cv_ctx *ctx, struct cv_db *db,
 	     const struct cv_backend *be, const struct cv_state *want,
 	     struct cv_state *live, struct cv_arena *live_arena)

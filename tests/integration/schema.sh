@@ -559,3 +559,18 @@ expect_rc "a bare rollback does not pick a failed run" 1
 cv rollback --db sqlite:notxn/x.db "$failed" --auto-approve
 expect_rc "naming the failed run rolls back what it kept" 0
 expect_eq "back to base" "$(q notxn/x.db 'SELECT count(*) FROM converge_schema_version')" 0
+
+# A rollback that fails after a transaction: false revision's down ran
+# says what stays done, as apply does, instead of "changed nothing".
+mkdir -p notxn2/m
+printf 'id: r1\nup: CREATE TABLE t1 (x TEXT);\ndown: DROP TABLE t1; INSERT INTO nope VALUES (1);\n' > notxn2/m/r1.yaml
+printf 'id: r2\nparent: r1\nup: VACUUM\ndown: VACUUM\ntransaction: false\n' > notxn2/m/r2.yaml
+printf 'version: 1\nschema: {migrations: m}\n' > notxn2/m.yaml
+cv apply -m notxn2/m.yaml --db sqlite:notxn2/x.db --auto-approve -q
+expect_rc "r1 and r2 go up" 0
+cv rollback --db sqlite:notxn2/x.db --auto-approve
+expect_rc "the rollback fails at r1's down" 1
+expect_in "it says the no-transaction step stays done" err.txt "the first 1 step stay applied"
+expect_not_in "it does not claim nothing changed" err.txt "changed nothing"
+expect_in "it names the snapshot" err.txt "the snapshot taken before the run is"
+expect_eq "the version table is at r1" "$(q notxn2/x.db 'SELECT version FROM converge_schema_version')" r1

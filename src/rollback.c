@@ -130,6 +130,14 @@ static int index_cmp(const void *x, const void *y)
 	return c ? c : (i > k) - (i < k);
 }
 
+/* The run-time markers of a statement copied along with its text. */
+static void same_stmt(struct cv_stmt *to, const struct cv_stmt *from)
+{
+	to->script = from->script;
+	to->run_id_param = from->run_id_param;
+	to->now_param = from->now_param;
+}
+
 static int check_unchanged(struct cv_ctx *ctx, const struct cv_plan *run,
 			   struct cv_arena *a, struct cv_error *err)
 {
@@ -285,24 +293,15 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 		st->checksum = cv_arena_strdup(&out->arena, o->checksum);
 		st->flags = o->flags & CV_STEP_NO_TXN;
 		cv_step_set_key(out, st, o->key, o->nkey);
-		for (k = 0; k < o->ninv; k++) {
-			struct cv_stmt *s = cv_step_fwd(out, st, o->inv[k].sql,
-							o->inv[k].params,
-							o->inv[k].nparams);
-
-			s->script = o->inv[k].script;
-			s->run_id_param = o->inv[k].run_id_param;
-			s->now_param = o->inv[k].now_param;
-		}
-		for (k = 0; k < o->nfwd; k++) {
-			struct cv_stmt *s = cv_step_inv(out, st, o->fwd[k].sql,
-							o->fwd[k].params,
-							o->fwd[k].nparams);
-
-			s->script = o->fwd[k].script;
-			s->run_id_param = o->fwd[k].run_id_param;
-			s->now_param = o->fwd[k].now_param;
-		}
+		/* The run's inverse is this step's forward, and back. */
+		for (k = 0; k < o->ninv; k++)
+			same_stmt(cv_step_fwd(out, st, o->inv[k].sql,
+					      o->inv[k].params,
+					      o->inv[k].nparams), &o->inv[k]);
+		for (k = 0; k < o->nfwd; k++)
+			same_stmt(cv_step_inv(out, st, o->fwd[k].sql,
+					      o->fwd[k].params,
+					      o->fwd[k].nparams), &o->fwd[k]);
 		ret = cv_schema_mark_data_loss(ctx, out, st, st->fwd, st->nfwd,
 					       err);
 		if (ret)

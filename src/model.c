@@ -98,6 +98,11 @@ void cv_state_release(struct cv_state *s)
 	free(s->ent_plans);
 	free(s->ent_orgs);
 	free(s->ent_rows);
+	free(s->pg.roles);
+	free(s->pg.privs);
+	free(s->pg.defaults);
+	free(s->pg.tables);
+	free(s->pg.created);
 	memset(s, 0, sizeof(*s));
 }
 

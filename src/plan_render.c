@@ -47,7 +47,8 @@ static const char *action_color(uint8_t action)
 /*
  * The noun a review line uses for a kind: a schema step is a revision,
  * other kinds are named in the singular ("roles" -> "role",
- * "policies" -> "policy").
+ * "policies" -> "policy"), except `postgres`, whose objects name their
+ * own sort ("postgres role app_user").
  */
 static void add_noun(struct cv_buf *b, const char *kind)
 {
@@ -62,6 +63,10 @@ static void add_noun(struct cv_buf *b, const char *kind)
 		return;
 	}
 	n = strlen(kind);
+	if (strcmp(kind, "postgres") == 0) {
+		cv_buf_add(b, kind, n);
+		return;
+	}
 	if (n > 3 && cv_ends_with(kind, "ies")) {
 		cv_buf_add(b, kind, n - 3);
 		cv_buf_addch(b, 'y');

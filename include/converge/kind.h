@@ -92,6 +92,7 @@ extern const size_t cv_nkinds;
 const struct cv_kind *cv_kind_find(const char *name);
 
 extern const struct cv_kind cv_kind_schema;
+extern const struct cv_kind cv_kind_postgres;
 extern const struct cv_kind cv_kind_roles;
 extern const struct cv_kind cv_kind_grants;
 extern const struct cv_kind cv_kind_entitlements;

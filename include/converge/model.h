@@ -171,6 +171,92 @@ struct cv_grants_store {
 	struct cv_mark mark;
 };
 
+/*
+ * postgres: native PostgreSQL objects (src/kinds/postgres.c).  Role
+ * attributes are CV_PG_* bits; a role the manifests declare has exactly
+ * the ones they name (PostgreSQL's defaults for the rest: INHERIT on,
+ * everything else off).
+ */
+enum cv_pg_attr {
+	CV_PG_LOGIN = 1 << 0,
+	CV_PG_SUPERUSER = 1 << 1,
+	CV_PG_CREATEDB = 1 << 2,
+	CV_PG_CREATEROLE = 1 << 3,
+	CV_PG_INHERIT = 1 << 4,
+	CV_PG_REPLICATION = 1 << 5,
+	CV_PG_BYPASSRLS = 1 << 6,
+};
+
+/* The subsections of `postgres:` a manifest defines (desired). */
+enum cv_pg_part {
+	CV_PG_ROLES = 1 << 0,
+	CV_PG_PRIVILEGES = 1 << 1,
+	CV_PG_DEFAULTS = 1 << 2,
+	CV_PG_RLS = 1 << 3,
+};
+
+struct cv_pg_role {
+	const char *name;
+	unsigned attrs;            /* CV_PG_* attribute bits */
+	const char **member_of;    /* sorted */
+	size_t nmember_of;
+	struct cv_mark mark;
+};
+
+/*
+ * One privilege held by one role on one object.  objtype: 't' a table
+ * (or view), 'n' a schema, 'A' every table of a schema (desired only,
+ * expanded against the live tables); default privileges use
+ * pg_default_acl's letters ('r' tables, 'S' sequences, 'f' functions,
+ * 'T' types, 'n' schemas) and name their `owner`.
+ */
+struct cv_pg_priv {
+	char objtype;
+	const char *owner;         /* default privileges: FOR ROLE; else NULL */
+	const char *schema;        /* "" for defaults in every schema */
+	const char *name;          /* tables; NULL otherwise */
+	const char *role;          /* the grantee */
+	const char *priv;          /* "SELECT", upper case */
+	struct cv_mark mark;
+};
+
+struct cv_pg_policy {
+	const char *name;
+	const char *command;       /* ALL, SELECT, INSERT, UPDATE, DELETE */
+	bool permissive;
+	const char **to;           /* role names, sorted; "public" for all */
+	size_t nto;
+	const char *using_expr;    /* or NULL */
+	const char *check_expr;    /* or NULL */
+	struct cv_mark mark;
+};
+
+/* A table's row-level security.  Desired: the tables `rls` names; live:
+ * every table and view outside the system schemas. */
+struct cv_pg_table {
+	const char *schema;
+	const char *name;
+	const char *owner;         /* live */
+	bool rls, force;
+	struct cv_pg_policy *policies;  /* sorted by name */
+	size_t npolicies;
+	struct cv_mark mark;
+};
+
+struct cv_pg {
+	unsigned parts;            /* desired: CV_PG_* subsections present */
+	struct cv_pg_role *roles;  /* sorted by name */
+	size_t nroles, roles_alloc;
+	struct cv_pg_priv *privs;  /* tables and schemas */
+	size_t nprivs, privs_alloc;
+	struct cv_pg_priv *defaults;  /* ALTER DEFAULT PRIVILEGES */
+	size_t ndefaults, defaults_alloc;
+	struct cv_pg_table *tables;   /* sorted by schema, name */
+	size_t ntables, tables_alloc;
+	const char **created;      /* live: roles converge created, sorted */
+	size_t ncreated, created_alloc;
+};
+
 /* The contents of the sections, desired or live. */
 struct cv_state {
 	unsigned sections;          /* CV_SEC_* present (desired) or read (live) */
@@ -218,6 +304,8 @@ struct cv_state {
 	size_t nent_rows;
 	size_t ent_modules_alloc, ent_plans_alloc, ent_orgs_alloc,
 	       ent_rows_alloc;
+
+	struct cv_pg pg;
 };
 
 /* Frees the arrays (strings belong to an arena). */

@@ -9,6 +9,7 @@
 
 const struct cv_kind *const cv_kinds[] = {
 	&cv_kind_schema,
+	&cv_kind_postgres,	/* native roles, privileges, RLS: before app roles */
 	&cv_kind_roles,
 	&cv_kind_grants,
 	&cv_kind_entitlements,

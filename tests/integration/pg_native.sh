@@ -1,0 +1,305 @@
+# The postgres: section (SPEC §2, §7) on the server of tests/pg/harness.sh:
+# native roles and memberships, privileges, default privileges, row-level
+# security and policies; planned read-only, applied, applied again without
+# changes, saved and applied as reviewed, rolled back; ownership of the
+# roles converge created; policies compared as PostgreSQL deparses them;
+# an RLS go-live gated by a fail-closed check, its flag switched on last.
+. "$TOP/tests/integration/lib.sh"
+PGBIN=${CONVERGE_PG_BIN:-/usr/lib/postgresql/15/bin}
+
+# ---- refused before any database is read ------------------------------
+manifest bad/roles.yaml <<'EOF'
+version: 1
+postgres:
+  roles:
+    pg_monitor: {}
+    writer: {password: "hunter2", logn: true}
+    ok: {login: yes}
+  privileges:
+    - {role: ok, privileges: [SELECT, FLY], on: {tables: [public.t]}}
+    - {role: ok, privileges: [SELECT], on: {table: [public.t]}}
+  default_privileges:
+    - {owner: ok, role: ok, privileges: [SELECT], on: tabels}
+  rls:
+    public.t:
+      policies:
+        p: {command: INSERT, using: "true"}
+EOF
+cv plan -m bad --db sqlite:bad.db
+expect_rc "a bad postgres section exits 1" 1
+expect_in "pg_ roles are PostgreSQL's" err.txt "roles.yaml:4:5: error: role 'pg_monitor': names starting with pg_ belong to PostgreSQL"
+expect_in "no password in manifests" err.txt "passwords are not kept in manifests"
+expect_in "booleans are true or false" err.txt "roles.yaml:6:17: error:"
+expect_in "an unknown privilege names the known ones" err.txt "privilege 'FLY' does not apply here (expected ALL or DELETE, INSERT"
+expect_in "an unknown 'on' key suggests" err.txt "did you mean 'tables'"
+expect_in "an unknown default kind suggests" err.txt "'on' is 'tabels': expected tables, sequences, functions, types or schemas (did you mean 'tables'?)"
+expect_in "an INSERT policy has no USING" err.txt "an INSERT policy takes 'with_check' only"
+expect_eq "nothing was created" "$(test -e bad.db && echo yes)" ""
+
+manifest bad2/m.yaml <<'EOF'
+version: 1
+postgres:
+  roles:
+    a: {member_of: [a]}
+  rls:
+    public.t:
+      enabled: false
+      policies:
+        p: {using: "true"}
+    t: {}
+EOF
+cv plan -m bad2 --db sqlite:bad.db
+expect_rc "a contradictory postgres section exits 1" 1
+expect_in "a role is no member of itself" err.txt "PostgreSQL role 'a' cannot be a member of itself"
+expect_in "policies on a table without RLS are refused" err.txt "has policies but 'enabled: false'"
+expect_in "a table named twice (public is the default schema)" err.txt "rls: table 'public.t' is defined twice"
+
+manifest sq/m.yaml <<'EOF'
+version: 1
+postgres:
+  roles: {someone: {}}
+EOF
+cv plan -m sq --db sqlite:sq.db
+expect_rc "a postgres section against SQLite exits 1" 1
+expect_in "and says why" err.txt "the postgres: section manages native PostgreSQL objects; the database is sqlite"
+
+if [ -z "${CONVERGE_TEST_PG_URL:-}" ]; then
+	fail "a PostgreSQL server to test against" \
+		"CONVERGE_TEST_PG_URL is not set: tests/run.sh starts one with tests/pg/harness.sh"
+	exit 1
+fi
+
+pq() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$1" -c "$2"; }
+
+# Roles are cluster-wide: every name here carries this run's suffix.
+s=$$
+dbname=native_$s
+pq "$CONVERGE_TEST_PG_URL" "CREATE DATABASE $dbname TEMPLATE template0 ENCODING 'UTF8'"
+DB="$CONVERGE_TEST_PG_URL&dbname=$dbname"
+pq "$DB" "CREATE TABLE customers (id int PRIMARY KEY, tenant_id uuid NOT NULL, name text);
+	CREATE TABLE orders (id int PRIMARY KEY, customer_id int);
+	INSERT INTO customers VALUES (1, '00000000-0000-0000-0000-00000000000a', 'a'),
+		(2, '00000000-0000-0000-0000-00000000000b', 'b');
+	CREATE ROLE owner_$s; CREATE ROLE bystander_$s"
+
+user="app_user_$s"
+readers="app_readers_$s"
+odd="o'brien \"x\" $s"
+manifest m/native.yaml <<EOF
+version: 1
+postgres:
+  roles:
+    $user: {login: true, superuser: false, bypassrls: false, member_of: [$readers]}
+    $readers: {}
+    '$(printf '%s' "$odd" | sed "s/'/''/g")': {inherit: false}
+  privileges:
+    - {role: $user, privileges: [SELECT, INSERT, UPDATE, DELETE], on: {tables: [public.customers]}}
+    - {role: $readers, privileges: [SELECT], on: {all_tables_in_schema: public}}
+    - {role: $readers, privileges: [USAGE], on: {schemas: [public]}}
+  default_privileges:
+    - {owner: owner_$s, schema: public, role: $readers, privileges: [SELECT], on: tables}
+  rls:
+    public.customers:
+      enabled: true
+      force: true
+      policies:
+        tenant_isolation:
+          command: ALL
+          to: [$user]
+          using: "tenant_id = current_setting('app.tenant_id', true)::uuid"
+EOF
+
+roles() {
+	pq "$DB" "SELECT string_agg(rolname || ':' || rolcanlogin::text || rolinherit::text, ' ' ORDER BY rolname)
+		FROM pg_roles WHERE rolname LIKE '%$s'"
+}
+tables() {
+	pq "$DB" "SELECT string_agg(relname, ' ' ORDER BY relname) FROM pg_class
+		WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'v')"
+}
+roles_before=$(roles)
+tables_before=$(tables)
+
+# ---- plan: read-only -------------------------------------------------
+cv plan -m m --db "$DB"
+expect_rc "plan exits 0" 0
+expect_in "plan creates the login role" out.txt "+ postgres role $user: login,inherit"
+expect_in "and the membership" out.txt "+ postgres membership $user in $readers"
+expect_in "grants the table privileges" out.txt "+ postgres privileges on public.customers for $user: DELETE, INSERT, SELECT, UPDATE"
+expect_in "expands all_tables_in_schema" out.txt "+ postgres privileges on public.orders for $readers: SELECT"
+expect_in "grants schema privileges" out.txt "+ postgres privileges on schema public for $readers: USAGE"
+expect_in "sets default privileges" out.txt "+ postgres default privileges on tables of owner_$s in public for $readers: SELECT"
+expect_in "enables and forces RLS" out.txt "+ postgres row-level security on public.customers: enabled,forced"
+expect_in "creates the policy" out.txt "+ postgres policy tenant_isolation on public.customers: ALL"
+expect_in "the summary" out.txt "Plan: 11 to add, 0 to change, 0 to remove."
+expect_eq "plan creates no role" "$(roles)" "$roles_before"
+expect_eq "plan creates no table" "$(tables)" "$tables_before"
+roles_order=$(grep -n "postgres role $user\|postgres policy" out.txt | cut -d: -f1 | tr '\n' ' ')
+expect_eq "roles come before the policy that names them" \
+	"$(echo "$roles_order" | awk '{ print ($1 < $2) }')" 1
+
+cv plan -m m --db "$DB" -o native.plan.yaml -q
+expect_rc "plan -o exits 0" 0
+expect_in "the saved plan quotes the odd role" native.plan.yaml "CREATE ROLE \"o''brien \"\"x\"\" $s\""
+
+# ---- apply the reviewed plan ----------------------------------------
+cv apply native.plan.yaml --db "$DB" --auto-approve
+expect_rc "the saved plan applies" 0
+expect_eq "the roles exist with their attributes" "$(roles)" \
+	"$(printf '%s' "app_readers_$s:falsetrue app_user_$s:truetrue bystander_$s:falsetrue $odd:falsefalse owner_$s:falsetrue")"
+expect_eq "membership" "$(pq "$DB" "SELECT pg_has_role('$user', '$readers', 'MEMBER')")" t
+expect_eq "table privileges" \
+	"$(pq "$DB" "SELECT has_table_privilege('$user', 'customers', 'DELETE')::text || has_table_privilege('$user', 'orders', 'SELECT')::text || has_table_privilege('$readers', 'orders', 'SELECT')::text")" \
+	"truetruetrue"
+expect_eq "converge's own tables are not part of all_tables_in_schema" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a WHERE c.relname LIKE 'converge%' AND a.grantee = '$readers'::regrole")" 0
+expect_eq "RLS is enabled and forced" \
+	"$(pq "$DB" "SELECT relrowsecurity::text || relforcerowsecurity::text FROM pg_class WHERE relname = 'customers'")" truetrue
+expect_eq "the policy is there" "$(pq "$DB" "SELECT polname FROM pg_policy")" tenant_isolation
+expect_eq "the roles converge created are recorded" \
+	"$(pq "$DB" "SELECT count(*) FROM converge_pg_roles")" 3
+expect_eq "fail-closed: without a tenant the app role sees nothing" \
+	"$(pq "$DB" "SET ROLE $user; SELECT count(*) FROM customers")" 0
+expect_eq "with its tenant it sees its rows" \
+	"$(pq "$DB" "SET ROLE $user; SET app.tenant_id = '00000000-0000-0000-0000-00000000000a'; SELECT count(*) FROM customers")" 1
+run1=$(pq "$DB" "SELECT id FROM converge_runs ORDER BY id DESC LIMIT 1")
+
+cv plan -m m --db "$DB" --detailed-exitcode
+expect_rc "applied: no changes" 0
+
+# The same expression spelt differently, by hand, is not drift.
+pq "$DB" "DROP POLICY tenant_isolation ON customers;
+	CREATE POLICY tenant_isolation ON customers FOR ALL TO $user
+	USING ((((tenant_id)) = (current_setting(('app.tenant_id')::text, true))::uuid))"
+cv plan -m m --db "$DB" --detailed-exitcode
+expect_rc "a policy spelt differently is not drift" 0
+
+# A different expression is.
+pq "$DB" "ALTER POLICY tenant_isolation ON customers USING (true)"
+cv plan -m m --db "$DB"
+expect_in "a changed policy is put back" out.txt "~ postgres policy tenant_isolation on public.customers: ALL"
+cv apply -m m --db "$DB" --auto-approve -q
+expect_rc "and applied" 0
+expect_eq "fail-closed again" "$(pq "$DB" "SET ROLE $user; SELECT count(*) FROM customers")" 0
+
+# Privileges given by hand to a managed role are revoked; those of a
+# role converge does not manage are left alone.
+pq "$DB" "GRANT TRUNCATE ON customers TO $user; GRANT SELECT ON customers TO bystander_$s"
+cv plan -m m --db "$DB"
+expect_in "an extra privilege of a managed role is revoked" out.txt \
+	"~ postgres privileges on public.customers for $user: revoke TRUNCATE"
+expect_not_in "a role converge does not manage is left alone" out.txt "bystander"
+pq "$DB" "REVOKE TRUNCATE ON customers FROM $user; REVOKE SELECT ON customers FROM bystander_$s"
+
+# ---- ownership: a created role no longer declared is dropped ----------
+manifest m2/native.yaml <<EOF
+version: 1
+postgres:
+  roles:
+    $user: {login: true}
+  privileges:
+    - {role: $user, privileges: [SELECT], on: {tables: [public.customers]}}
+  rls:
+    public.customers:
+      enabled: true
+      force: true
+      policies:
+        tenant_isolation:
+          to: [$user]
+          using: "tenant_id = current_setting('app.tenant_id', true)::uuid"
+EOF
+cv plan -m m2 --db "$DB"
+expect_in "the undeclared created role is dropped" out.txt "- postgres role $readers"
+expect_in "so is the other one" out.txt "- postgres role $odd"
+expect_not_in "a role converge did not create is never dropped" out.txt "- postgres role bystander"
+expect_in "its memberships are revoked first" out.txt "- postgres membership $user in $readers"
+first_revoke=$(grep -n "privileges on public.orders for $readers" out.txt | cut -d: -f1)
+drop=$(grep -n -- "- postgres role $readers" out.txt | cut -d: -f1)
+expect_eq "its privileges are revoked before it is dropped" \
+	"$( [ -n "$first_revoke" ] && [ "$first_revoke" -lt "$drop" ] && echo yes)" yes
+cv apply -m m2 --db "$DB" --auto-approve -q
+expect_rc "apply drops them" 0
+expect_eq "the roles left" "$(pq "$DB" "SELECT string_agg(rolname, ' ' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE '%$s'")" \
+	"app_user_$s bystander_$s owner_$s"
+expect_eq "converge_pg_roles follows" "$(pq "$DB" "SELECT string_agg(name, ' ') FROM converge_pg_roles")" "$user"
+
+# A privilege naming a role about to be dropped is a contradiction.
+manifest m3/native.yaml <<EOF
+version: 1
+postgres:
+  roles: {}
+  privileges:
+    - {role: $user, privileges: [SELECT], on: {tables: [public.customers]}}
+EOF
+cv plan -m m3 --db "$DB"
+expect_rc "dropping a role a privilege names is refused" 1
+expect_in "and says why" err.txt "is no longer declared in postgres.roles, so it would be dropped, but a privilege names it"
+
+# ---- rollback walks back ---------------------------------------------
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "rollback of the drop" 0
+expect_eq "the dropped roles are back" "$(roles)" \
+	"$(printf '%s' "app_readers_$s:falsetrue app_user_$s:truetrue bystander_$s:falsetrue $odd:falsefalse owner_$s:falsetrue")"
+expect_eq "with their membership" "$(pq "$DB" "SELECT pg_has_role('$user', '$readers', 'MEMBER')")" t
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "rollback of the policy repair" 0
+expect_eq "puts back the policy as it was before the repair" \
+	"$(pq "$DB" "SELECT pg_get_expr(polqual, polrelid) FROM pg_policy")" true
+cv rollback --db "$DB" "$run1" --auto-approve
+expect_rc "the first apply cannot be rolled back over a changed policy" 1
+expect_in "and the refusal names it" err.txt "postgres policy tenant_isolation on public.customers: the run left"
+pq "$DB" "ALTER POLICY tenant_isolation ON customers USING (tenant_id = current_setting('app.tenant_id', true)::uuid)"
+cv rollback --db "$DB" "$run1" --auto-approve -q
+expect_rc "once the policy is as the run left it, rollback goes through" 0
+expect_eq "no role of the run is left" "$(roles)" "$roles_before"
+expect_eq "RLS is off again" \
+	"$(pq "$DB" "SELECT relrowsecurity::text || relforcerowsecurity::text FROM pg_class WHERE relname = 'customers'")" falsefalse
+expect_eq "no policy is left" "$(pq "$DB" "SELECT count(*) FROM pg_policy")" 0
+expect_eq "no default privilege is left" "$(pq "$DB" "SELECT count(*) FROM pg_default_acl")" 0
+expect_eq "converge_pg_roles is empty" "$(pq "$DB" "SELECT count(*) FROM converge_pg_roles")" 0
+
+# ---- the RLS go-live: a fail-closed check gates the flag ------------------
+manifest golive/m.yaml <<EOF
+version: 1
+postgres:
+  roles:
+    $user: {login: true}
+  privileges:
+    - {role: $user, privileges: [SELECT], on: {tables: [public.customers]}}
+  rls:
+    public.customers:
+      enabled: true
+      force: true
+      policies:
+        tenant_isolation:
+          to: [$user]
+          using: "tenant_id = current_setting('app.tenant_id', true)::uuid"
+checks:
+  rls_fail_closed:
+    sql: "SELECT count(*) FROM customers"
+    as_role: $user
+    expect: 0
+flags:
+  rls_enabled: {enabled: true, checks: [rls_fail_closed]}
+EOF
+cv plan -m golive --db "$DB"
+expect_rc "the go-live plans" 0
+last=$(grep -n '^  [-+~?]' out.txt | tail -n 1)
+expect_eq "the flag is switched on last" "$(echo "$last" | grep -c "flag rls_enabled")" 1
+cv apply -m golive --db "$DB" --auto-approve -q
+expect_rc "the go-live applies" 0
+expect_eq "the flag is on" "$(pq "$DB" "SELECT enabled FROM feature_flags WHERE name = 'rls_enabled'")" t
+
+# A policy that lets everything through fails the check: nothing applies.
+sed 's/using: .*/using: "true"/' golive/m.yaml >golive/m.tmp && mv golive/m.tmp golive/m.yaml
+cv apply -m golive --db "$DB" --auto-approve
+expect_rc "an open policy fails the fail-closed check (exit 5)" 5
+expect_in "the check is named" err.txt "rls_fail_closed"
+expect_eq "the policy was not changed" \
+	"$(pq "$DB" "SELECT pg_get_expr(polqual, polrelid) FROM pg_policy")" \
+	"(tenant_id = (current_setting('app.tenant_id'::text, true))::uuid)"
+
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
+for r in "$user" "$readers" "owner_$s" "bystander_$s"; do
+	pq "$CONVERGE_TEST_PG_URL" "DROP ROLE IF EXISTS \"$r\"" >/dev/null 2>&1
+done

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "converge/kind.h"
@@ -30,7 +31,7 @@ static EVP_MD *sha256(void)
 {
 	static EVP_MD *md;
 
-	if (!md)
+	if (!md && OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL))
 		md = EVP_MD_fetch(NULL, "SHA256", NULL);
 	if (!md)
 		cv_die("cannot initialise SHA-256");

@@ -703,6 +703,27 @@ static const struct cv_pg_role *find_role(const struct cv_pg *pg,
 		       role_cmp);
 }
 
+/* 0 white, 1 on the path, 2 done: a member_of cycle among declared roles. */
+static bool member_cycle(const struct cv_pg *pg, size_t i, unsigned char *color)
+{
+	const struct cv_pg_role *r = &pg->roles[i];
+	size_t k;
+
+	if (color[i] == 1)
+		return true;
+	if (color[i] == 2)
+		return false;
+	color[i] = 1;
+	for (k = 0; k < r->nmember_of; k++) {
+		const struct cv_pg_role *p = find_role(pg, r->member_of[k]);
+
+		if (p && p != r && member_cycle(pg, (size_t)(p - pg->roles), color))
+			return true;
+	}
+	color[i] = 2;
+	return false;
+}
+
 static int postgres_validate(struct cv_state *want, struct cv_arena *strings,
 			     struct cv_diags *diags)
 {
@@ -731,6 +752,19 @@ static int postgres_validate(struct cv_state *want, struct cv_arena *strings,
 					      cv_shorten(pg->roles[i].name));
 				ret = CV_EINVAL;
 			}
+	{
+		unsigned char *color = cv_calloc(pg->nroles + 1, 1);
+
+		for (i = 0; i < pg->nroles; i++)
+			if (member_cycle(pg, i, color)) {
+				cv_diag_error(diags, &pg->roles[i].mark,
+					      "PostgreSQL role '%s' is part of a cycle of 'member_of'",
+					      cv_shorten(pg->roles[i].name));
+				ret = CV_EINVAL;
+				memset(color, 0, pg->nroles + 1);
+			}
+		free(color);
+	}
 	cv_sort(pg->tables, pg->ntables, sizeof(*pg->tables), table_cmp);
 	for (i = 1; i < pg->ntables; i++)
 		if (table_cmp(&pg->tables[i - 1], &pg->tables[i]) == 0) {
@@ -2060,6 +2094,44 @@ static void diff_rls(struct differ *df, bool removing)
 	cv_buf_release(&obj);
 }
 
+/*
+ * Every role the manifests name must exist or be declared: PostgreSQL
+ * would refuse the step at apply, after the review said yes.
+ */
+static int check_roles_named(const struct differ *df)
+{
+	const struct cv_pg *w = df->want, *l = df->live;
+	const char *missing = NULL, *what = NULL;
+	size_t i, k;
+
+#define KNOWN(r) (find_role(w, (r)) || find_role(l, (r)))
+	for (i = 0; !missing && i < w->nprivs; i++)
+		if (!KNOWN(w->privs[i].role))
+			missing = w->privs[i].role, what = "a privilege";
+	for (i = 0; !missing && i < w->ndefaults; i++)
+		if (!KNOWN(w->defaults[i].role))
+			missing = w->defaults[i].role, what = "a default privilege";
+		else if (!KNOWN(w->defaults[i].owner))
+			missing = w->defaults[i].owner,
+			what = "a default privilege's owner";
+	for (i = 0; !missing && i < w->ntables; i++)
+		for (k = 0; !missing && k < w->tables[i].npolicies; k++) {
+			const struct cv_pg_policy *p = &w->tables[i].policies[k];
+			size_t n;
+
+			for (n = 0; !missing && n < p->nto; n++)
+				if (strcmp(p->to[n], "public") != 0 &&
+				    !KNOWN(p->to[n]))
+					missing = p->to[n], what = "a policy";
+		}
+#undef KNOWN
+	if (!missing)
+		return 0;
+	return cv_error_set(df->err, CV_EINVAL,
+			    "%s names PostgreSQL role '%s', which neither exists nor is declared in postgres.roles",
+			    what, missing);
+}
+
 static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 			 struct cv_error *err)
 {
@@ -2075,6 +2147,9 @@ static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	df.want = &ctx->want->pg;
 	df.live = &ctx->live->pg;
 	df.err = err;
+	ret = check_roles_named(&df);
+	if (ret)
+		return ret;
 	managed_roles(&df);
 	dropping_roles(&df);
 	if (parts & CV_PG_PRIVILEGES)

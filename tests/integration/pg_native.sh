@@ -41,6 +41,8 @@ version: 1
 postgres:
   roles:
     a: {member_of: [a]}
+    b: {member_of: [c]}
+    c: {member_of: [b]}
   rls:
     public.t:
       enabled: false
@@ -51,6 +53,7 @@ EOF
 cv plan -m bad2 --db sqlite:bad.db
 expect_rc "a contradictory postgres section exits 1" 1
 expect_in "a role is no member of itself" err.txt "PostgreSQL role 'a' cannot be a member of itself"
+expect_in "a membership cycle is refused" err.txt "PostgreSQL role 'b' is part of a cycle of 'member_of'"
 expect_in "policies on a table without RLS are refused" err.txt "has policies but 'enabled: false'"
 expect_in "a table named twice (public is the default schema)" err.txt "rls: table 'public.t' is defined twice"
 
@@ -234,6 +237,16 @@ EOF
 cv plan -m m3 --db "$DB"
 expect_rc "dropping a role a privilege names is refused" 1
 expect_in "and says why" err.txt "is no longer declared in postgres.roles, so it would be dropped, but a privilege names it"
+
+manifest m4/native.yaml <<EOF
+version: 1
+postgres:
+  privileges:
+    - {role: ghost_$s, privileges: [SELECT], on: {tables: [public.customers]}}
+EOF
+cv plan -m m4 --db "$DB"
+expect_rc "a privilege for a role that does not exist is refused at plan" 1
+expect_in "and names it" err.txt "a privilege names PostgreSQL role 'ghost_$s', which neither exists nor is declared"
 
 # ---- rollback walks back ---------------------------------------------
 cv rollback --db "$DB" --auto-approve -q

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "converge/emit.h"
 #include "converge/kind.h"
 
 static const char T_CREATED[] = "converge_pg_roles";
@@ -788,12 +789,6 @@ static int postgres_validate(struct cv_state *want, struct cv_arena *strings,
 					      cv_shorten(t->schema), cv_shorten(t->name));
 				ret = CV_EINVAL;
 			}
-		if (t->npolicies && !t->rls) {
-			cv_diag_error(diags, &t->mark,
-				      "rls: table '%s.%s' has policies but 'enabled: false'; they would never apply",
-				      cv_shorten(t->schema), cv_shorten(t->name));
-			ret = CV_EINVAL;
-		}
 	}
 	sort_privs(pg->privs, &pg->nprivs);
 	sort_privs(pg->defaults, &pg->ndefaults);
@@ -1137,13 +1132,18 @@ static int postgres_read(struct cv_ctx *ctx, struct cv_error *err)
 	bool exists = false;
 	int ret;
 
-	if (strcmp(ctx->be->name, "postgres") != 0)
+	if (strcmp(ctx->be->name, "postgres") != 0) {
+		if (!ctx->want)
+			return 0;	/* inspect: SQLite has none */
 		return cv_error_set(err, CV_EINVAL,
 				    "the postgres: section manages native PostgreSQL objects; the database is %s",
 				    ctx->be->name);
+	}
 	ctx->live->sections |= CV_SEC_POSTGRES;
 	if (!ctx->db)
 		return 0;
+	/* The catalogues are always there: inspect prints the section. */
+	ctx->live->stored |= CV_SEC_POSTGRES;
 	memset(&rd, 0, sizeof(rd));
 	rd.ctx = ctx;
 	rd.pg = pg;
@@ -1175,7 +1175,6 @@ static int postgres_read(struct cv_ctx *ctx, struct cv_error *err)
 		char *sql;
 		static const char *const cols[] = { "name" };
 
-		ctx->live->stored |= CV_SEC_POSTGRES;
 		sql = cv_sql_select(ctx->be, T_CREATED, cols, 1, cols, 1);
 		ret = ctx->be->query(ctx->db, sql, NULL, 0, read_created, &rd,
 				     err);
@@ -2258,6 +2257,149 @@ static int postgres_ensure(struct cv_ctx *ctx, struct cv_error *err)
 				    ")", err);
 }
 
+/* ---- inspect ------------------------------------------------------------------ */
+
+static void emit_privs(struct cv_emit *e, const struct cv_pg *pg,
+		       const struct cv_pg_priv *list, size_t n)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < n; i = j) {
+		const struct cv_pg_priv *g = &list[i];
+		const struct cv_pg_role *r = find_role(pg, g->role);
+		char *obj;
+
+		for (j = i; j < n && group_cmp(&list[j], g) == 0; j++)
+			;
+		if (!r || (r->attrs & CV_PG_SUPERUSER))
+			continue;
+		cv_emit_map(e, true);
+		if (g->owner) {
+			cv_emit_pair(e, "owner", g->owner);
+			if (*g->schema)
+				cv_emit_pair(e, "schema", g->schema);
+		}
+		cv_emit_pair(e, "role", g->role);
+		cv_emit_str(e, "privileges");
+		cv_emit_seq(e, true);
+		for (k = i; k < j; k++)
+			cv_emit_str(e, list[k].priv);
+		cv_emit_end(e);
+		if (g->owner) {
+			cv_emit_pair(e, "on", default_kinds[default_kind(g->objtype)].on);
+		} else {
+			cv_emit_str(e, "on");
+			cv_emit_map(e, true);
+			cv_emit_str(e, g->objtype == 'n' ? "schemas" : "tables");
+			cv_emit_seq(e, true);
+			obj = g->name ? cv_asprintf("%s.%s", g->schema, g->name) :
+					cv_asprintf("%s", g->schema);
+			cv_emit_str(e, obj);
+			free(obj);
+			cv_emit_end(e);
+			cv_emit_end(e);
+		}
+		cv_emit_end(e);
+	}
+}
+
+static void emit_policy(struct cv_emit *e, const struct cv_pg_policy *p)
+{
+	size_t i;
+
+	cv_emit_str(e, p->name);
+	cv_emit_map(e, false);
+	cv_emit_pair(e, "command", p->command);
+	if (!p->permissive) {
+		cv_emit_str(e, "permissive");
+		cv_emit_bool(e, false);
+	}
+	cv_emit_str(e, "to");
+	cv_emit_seq(e, true);
+	for (i = 0; i < p->nto; i++)
+		cv_emit_str(e, p->to[i]);
+	cv_emit_end(e);
+	if (p->using_expr)
+		cv_emit_pair(e, "using", p->using_expr);
+	if (p->check_expr)
+		cv_emit_pair(e, "with_check", p->check_expr);
+	cv_emit_end(e);
+}
+
+/*
+ * The roles that are not superusers (converge never touches those), their
+ * privileges and default privileges, and the tables with row-level
+ * security or policies.  Planned with these manifests, the database has
+ * nothing to change.
+ */
+static void postgres_inspect(const struct cv_state *live, struct cv_emit *e)
+{
+	const struct cv_pg *pg = &live->pg;
+	size_t i, k;
+
+	cv_emit_str(e, "postgres");
+	cv_emit_map(e, false);
+	cv_emit_str(e, "roles");
+	cv_emit_map(e, false);
+	for (i = 0; i < pg->nroles; i++) {
+		const struct cv_pg_role *r = &pg->roles[i];
+
+		if (r->attrs & CV_PG_SUPERUSER)
+			continue;
+		cv_emit_str(e, r->name);
+		cv_emit_map(e, true);
+		for (k = 0; k < CV_ARRAY_SIZE(attrs); k++)
+			if ((r->attrs ^ CV_PG_INHERIT) & attrs[k].bit) {
+				cv_emit_str(e, attrs[k].key);
+				cv_emit_bool(e, r->attrs & attrs[k].bit);
+			}
+		if (r->nmember_of) {
+			cv_emit_str(e, "member_of");
+			cv_emit_seq(e, true);
+			for (k = 0; k < r->nmember_of; k++)
+				cv_emit_str(e, r->member_of[k]);
+			cv_emit_end(e);
+		}
+		cv_emit_end(e);
+	}
+	cv_emit_end(e);
+	cv_emit_str(e, "privileges");
+	cv_emit_seq(e, false);
+	emit_privs(e, pg, pg->privs, pg->nprivs);
+	cv_emit_end(e);
+	cv_emit_str(e, "default_privileges");
+	cv_emit_seq(e, false);
+	emit_privs(e, pg, pg->defaults, pg->ndefaults);
+	cv_emit_end(e);
+	cv_emit_str(e, "rls");
+	cv_emit_map(e, false);
+	for (i = 0; i < pg->ntables; i++) {
+		const struct cv_pg_table *t = &pg->tables[i];
+		char *name;
+
+		if (!t->rls && !t->force && !t->npolicies)
+			continue;
+		name = cv_asprintf("%s.%s", t->schema, t->name);
+		cv_emit_str(e, name);
+		free(name);
+		cv_emit_map(e, false);
+		cv_emit_str(e, "enabled");
+		cv_emit_bool(e, t->rls);
+		cv_emit_str(e, "force");
+		cv_emit_bool(e, t->force);
+		if (t->npolicies) {
+			cv_emit_str(e, "policies");
+			cv_emit_map(e, false);
+			for (k = 0; k < t->npolicies; k++)
+				emit_policy(e, &t->policies[k]);
+			cv_emit_end(e);
+		}
+		cv_emit_end(e);
+	}
+	cv_emit_end(e);
+	cv_emit_end(e);
+}
+
 const struct cv_kind cv_kind_postgres = {
 	.name = KIND,
 	.section = CV_SEC_POSTGRES,
@@ -2269,4 +2411,5 @@ const struct cv_kind cv_kind_postgres = {
 	.value = postgres_value,
 	.journal = postgres_journal,
 	.ensure = postgres_ensure,
+	.inspect = postgres_inspect,
 };

@@ -49,13 +49,16 @@ postgres:
       policies:
         p: {using: "true"}
     t: {}
+    u:
+      policies:
+        q: {command: SELECT}
 EOF
 cv plan -m bad2 --db sqlite:bad.db
 expect_rc "a contradictory postgres section exits 1" 1
 expect_in "a role is no member of itself" err.txt "PostgreSQL role 'a' cannot be a member of itself"
 expect_in "a membership cycle is refused" err.txt "PostgreSQL role 'b' is part of a cycle of 'member_of'"
-expect_in "policies on a table without RLS are refused" err.txt "has policies but 'enabled: false'"
 expect_in "a table named twice (public is the default schema)" err.txt "rls: table 'public.t' is defined twice"
+expect_in "a policy needs an expression" err.txt "policy 'q' has neither 'using' nor 'with_check'"
 
 manifest sq/m.yaml <<'EOF'
 version: 1
@@ -169,6 +172,16 @@ run1=$(pq "$DB" "SELECT id FROM converge_runs ORDER BY id DESC LIMIT 1")
 
 cv plan -m m --db "$DB" --detailed-exitcode
 expect_rc "applied: no changes" 0
+
+cv inspect --db "$DB"
+expect_rc "inspect exits 0" 0
+cp out.txt inspected.yaml
+expect_in "inspect prints the policy as PostgreSQL keeps it" inspected.yaml \
+	"using: (tenant_id = (current_setting('app.tenant_id'::text, true))::uuid)"
+expect_in "inspect prints the role" inspected.yaml "$user: {login: true, member_of: [$readers]}"
+expect_not_in "inspect leaves superusers out" inspected.yaml "converge:"
+cv plan -m inspected.yaml --db "$DB" --detailed-exitcode
+expect_rc "the inspected manifest plans no changes" 0
 
 # The same expression spelt differently, by hand, is not drift.
 pq "$DB" "DROP POLICY tenant_isolation ON customers;

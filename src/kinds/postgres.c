@@ -108,15 +108,11 @@ static const char *find_word(const char *const *words, const char *s)
 	return NULL;
 }
 
-static int reserved_role(const char *s, const struct cv_mark *mark,
-			 struct cv_diags *diags)
+/* A role a membership may name: anything but PUBLIC and its kin;
+ * PostgreSQL's predefined roles (pg_read_all_data, …) included. */
+static int keyword_role(const char *s, const struct cv_mark *mark,
+			struct cv_diags *diags)
 {
-	if (strncmp(s, "pg_", 3) == 0) {
-		cv_diag_error(diags, mark,
-			      "role '%s': names starting with pg_ belong to PostgreSQL; converge never manages them",
-			      cv_shorten(s));
-		return CV_EINVAL;
-	}
 	if (strcasecmp(s, "public") == 0 || strcasecmp(s, "none") == 0 ||
 	    strcasecmp(s, "current_user") == 0 ||
 	    strcasecmp(s, "session_user") == 0 ||
@@ -126,6 +122,19 @@ static int reserved_role(const char *s, const struct cv_mark *mark,
 		return CV_EINVAL;
 	}
 	return 0;
+}
+
+/* A role converge may manage: not a keyword, not one of PostgreSQL's. */
+static int reserved_role(const char *s, const struct cv_mark *mark,
+			 struct cv_diags *diags)
+{
+	if (strncmp(s, "pg_", 3) == 0) {
+		cv_diag_error(diags, mark,
+			      "role '%s': names starting with pg_ belong to PostgreSQL; converge never manages them",
+			      cv_shorten(s));
+		return CV_EINVAL;
+	}
+	return keyword_role(s, mark, diags);
 }
 
 /* "schema.table" (or "table", in public) into its two parts. */
@@ -226,7 +235,7 @@ static int load_roles(struct cv_pg *pg, const struct cv_node *n,
 					r->attrs & ~attrs[i].bit;
 		}
 		if (cv_load_names(cv_yaml_get(e, "member_of"), "member_of",
-				  "role", reserved_role, ld, &r->member_of,
+				  "role", keyword_role, ld, &r->member_of,
 				  &r->nmember_of))
 			ret = CV_EINVAL;
 	}
@@ -1467,6 +1476,29 @@ static const char *referenced(const struct cv_pg *w, const char *name)
 	return NULL;
 }
 
+/* A live policy naming `role` on a table postgres.rls does not manage:
+ * "policy p on s.t" (in the plan's arena), or NULL. */
+static const char *policy_on(const struct differ *df, const char *role)
+{
+	const struct cv_pg *l = df->live;
+	size_t i, k;
+
+	for (i = 0; i < l->ntables; i++) {
+		const struct cv_pg_table *t = &l->tables[i];
+
+		if ((df->want->parts & CV_PG_RLS) &&
+		    find_table(df->want, t->schema, t->name))
+			continue;
+		for (k = 0; k < t->npolicies; k++)
+			if (has_name(t->policies[k].to, t->policies[k].nto, role))
+				return cv_arena_printf(&df->plan->arena,
+						       "policy %s on %s.%s",
+						       t->policies[k].name,
+						       t->schema, t->name);
+	}
+	return NULL;
+}
+
 static int diff_roles(struct differ *df, bool removing)
 {
 	const struct cv_pg *w = df->want, *l = df->live;
@@ -1516,6 +1548,12 @@ static int diff_roles(struct differ *df, bool removing)
 						    "PostgreSQL role '%s' was created by converge and is no longer declared in postgres.roles, so it would be dropped, but %s names it: declare it again or stop naming it",
 						    lr->name, why);
 			}
+			if ((why = policy_on(df, lr->name))) {
+				cv_buf_release(&obj);
+				return cv_error_set(df->err, CV_EINVAL,
+						    "PostgreSQL role '%s' was created by converge and is no longer declared in postgres.roles, so it would be dropped, but %s applies to it and postgres.rls does not manage that table: declare the role again or the table's policies",
+						    lr->name, why);
+			}
 			cv_buf_reset(&obj);
 			cv_buf_addf(&obj, "role %s", lr->name);
 			st = add_step(df, CV_PHASE_REMOVE, CV_ACT_DELETE, obj.buf,
@@ -1544,6 +1582,12 @@ static int diff_roles(struct differ *df, bool removing)
 
 		if (lr && lr->attrs == wr->attrs)
 			continue;
+		if (lr && (lr->attrs & CV_PG_SUPERUSER)) {
+			cv_buf_release(&obj);
+			return cv_error_set(df->err, CV_EINVAL,
+					    "PostgreSQL role '%s' is a superuser, and converge never alters superusers: declare it with superuser: true and its other attributes as they are, or leave it out",
+					    wr->name);
+		}
 		cv_buf_reset(&obj);
 		cv_buf_addf(&obj, "role %s", wr->name);
 		st = add_step(df, CV_PHASE_ADD, lr ? CV_ACT_UPDATE : CV_ACT_CREATE,
@@ -1582,7 +1626,8 @@ static int diff_roles(struct differ *df, bool removing)
 
 			if (lr && has_name(lr->member_of, lr->nmember_of, parent))
 				continue;
-			if (!find_role(w, parent) && !find_role(l, parent)) {
+			if (!find_role(w, parent) && !find_role(l, parent) &&
+			    strncmp(parent, "pg_", 3) != 0) {
 				cv_buf_release(&obj);
 				return cv_error_set(df->err, CV_EINVAL,
 						    "PostgreSQL role '%s' is to be a member of '%s', which neither exists nor is declared in postgres.roles",
@@ -1978,6 +2023,18 @@ static const struct cv_pg_policy *find_policy(const struct cv_pg_table *t,
 	return NULL;
 }
 
+/* Does a live policy apply to a role this plan drops? */
+static bool names_dropping(const struct differ *df,
+			   const struct cv_pg_policy *p)
+{
+	size_t i;
+
+	for (i = 0; p && i < p->nto; i++)
+		if (is_dropping(df, p->to[i]))
+			return true;
+	return false;
+}
+
 static const char *rls_value(const struct cv_pg_table *t, struct cv_arena *a)
 {
 	return cv_arena_strdup(a, !t ? "off" : t->force ? "enabled,forced" :
@@ -2013,13 +2070,16 @@ static void diff_rls(struct differ *df, bool removing)
 		struct cv_step *st;
 
 		if (removing) {
-			/* Policies no longer declared go first. */
+			/* Policies no longer declared go first, and so do
+			 * those that apply to a role about to be dropped
+			 * (made again without it after the drop). */
 			for (k = 0; lt && k < lt->npolicies; k++) {
 				const struct cv_pg_policy *lp = &lt->policies[k];
 				const char *key[4] = { "policy", wt->schema,
 						       wt->name, lp->name };
 
-				if (find_policy(wt, lp->name))
+				if (find_policy(wt, lp->name) &&
+				    !names_dropping(df, lp))
 					continue;
 				cv_buf_reset(&obj);
 				cv_buf_addf(&obj, "policy %s on %s.%s", lp->name,
@@ -2062,6 +2122,9 @@ static void diff_rls(struct differ *df, bool removing)
 			const struct cv_pg_policy *lp = find_policy(lt, wp->name);
 			const char *key[4] = { "policy", wt->schema, wt->name,
 					       wp->name };
+
+			if (names_dropping(df, lp))
+				lp = NULL;	/* dropped in the removal phase */
 			const char *want_v = policy_value(ctx, wt, wp, &plan->arena);
 			const char *live_v = lp ? policy_value(ctx, lt, lp,
 							       &plan->arena) : NULL;

@@ -325,7 +325,68 @@ expect_eq "the policy was not changed" \
 	"$(pq "$DB" "SELECT pg_get_expr(polqual, polrelid) FROM pg_policy")" \
 	"(tenant_id = (current_setting('app.tenant_id'::text, true))::uuid)"
 
+# ---- PostgreSQL's predefined roles, superusers ------------------------
+manifest m5/native.yaml <<EOF
+version: 1
+postgres:
+  roles:
+    auditor_$s: {login: true, member_of: [pg_read_all_data]}
+    $user: {login: true}
+EOF
+cv apply -m m5 --db "$DB" --auto-approve -q
+expect_rc "a membership in a predefined pg_ role applies" 0
+expect_eq "the auditor reads all data" \
+	"$(pq "$DB" "SELECT pg_has_role('auditor_$s', 'pg_read_all_data', 'MEMBER')")" t
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "and rolls back" 0
+expect_eq "the auditor is gone" "$(pq "$DB" "SELECT count(*) FROM pg_roles WHERE rolname = 'auditor_$s'")" 0
+
+# Dropping a role a policy applies to: refused when postgres.rls does not
+# manage the table; else the policy goes first and comes back without it.
+manifest m7/native.yaml <<EOF
+version: 1
+postgres:
+  roles: {}
+EOF
+cv plan -m m7 --db "$DB"
+expect_rc "dropping a role an unmanaged policy applies to is refused" 1
+expect_in "and the policy is named" err.txt "but policy tenant_isolation on public.customers applies to it and postgres.rls does not manage that table"
+cat >>m7/native.yaml <<EOF
+  rls:
+    public.customers:
+      enabled: true
+      force: true
+      policies:
+        tenant_isolation:
+          using: "tenant_id = current_setting('app.tenant_id', true)::uuid"
+EOF
+cv plan -m m7 --db "$DB"
+expect_rc "with the table managed, the drop plans" 0
+steps=$(grep -n "postgres policy tenant_isolation\|postgres role $user" out.txt | cut -c1-60 | sed 's/:  */ /')
+expect_eq "policy dropped, role dropped, policy made again" \
+	"$(echo "$steps" | awk '{ print $2, $4 }' | tr '\n' ' ')" "- policy - role + policy "
+cv apply -m m7 --db "$DB" --auto-approve -q
+expect_rc "and applies" 0
+expect_eq "the policy now applies to everyone" \
+	"$(pq "$DB" "SELECT polroles = '{0}' FROM pg_policy")" t
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "rolled back" 0
+expect_eq "the role and its policy are back" \
+	"$(pq "$DB" "SELECT pg_get_userbyid(polroles[1]) FROM pg_policy")" "$user"
+
+me=$(pq "$DB" "SELECT current_user")
+manifest m6/native.yaml <<EOF
+version: 1
+postgres:
+  roles:
+    $me: {login: true}
+    $user: {login: true}
+EOF
+cv plan -m m6 --db "$DB"
+expect_rc "declaring a superuser without superuser: true is refused" 1
+expect_in "and says converge never alters superusers" err.txt "is a superuser, and converge never alters superusers"
+
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
-for r in "$user" "$readers" "owner_$s" "bystander_$s"; do
+for r in "$user" "$readers" "owner_$s" "bystander_$s" "auditor_$s"; do
 	pq "$CONVERGE_TEST_PG_URL" "DROP ROLE IF EXISTS \"$r\"" >/dev/null 2>&1
 done

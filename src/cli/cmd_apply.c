@@ -3,8 +3,9 @@
  * plan again under it, snapshot, apply in one transaction.
  *
  * The review happens before the lock is taken, so that a person reading a
- * plan at a prompt never blocks the application's writers; the plan is
- * made again once the lock is held, and a saved plan is checked again.
+ * plan at a prompt never blocks the application's writers; once the lock
+ * is held the live state is read again, and the plan is made again when
+ * it changed (a saved plan is refused then).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +25,15 @@ static int lock_and_replan(struct cv_opts *o, const struct cv_manifest *m,
 	ret = url->backend->begin(db, err);
 	if (ret)
 		return ret;
-	if (saved)
-		return cli_check_fresh(o, plan, db, url->backend, err);
+	/*
+	 * The plan is a function of the manifests and the live state: when
+	 * the state read under the lock has the reviewed plan's fingerprint,
+	 * the reviewed plan is the plan, and only the read is done again.
+	 */
+	ret = cli_check_fresh(o, plan, db, url->backend, err);
+	if (saved || ret != CV_ESTALE)
+		return ret;
+	cv_error_release(err);
 
 	cv_plan_init(&again);
 	ret = cli_plan(o, m, url, db, &again, err);

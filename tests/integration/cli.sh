@@ -233,8 +233,36 @@ if command -v script >/dev/null 2>&1; then
 	expect_eq "cancelled: no database file" "$(ls -A | grep -c tty.db)" 0
 	(sleep 1; printf 'yes\n') | script -qec "\"$CONVERGE\" apply -m m.yaml --db tty.db" /dev/null >tty.txt 2>&1
 	expect_in "yes applies" tty.txt "Apply complete: 2 steps"
+	expect_not_in "a database nobody touched is not planned again" tty.txt "plan was made again"
 	expect_eq "applied" "$(q tty.db "SELECT count(*) FROM rbac_grants")" 1
+
+	# Changed while the prompt waited: the plan is made again under the
+	# lock, shown, and asked for again.
+	manifest m2.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {permissions: [license:read]}
+grants:
+  - {subject: alice, role: viewer}
+  - {subject: bob, role: viewer}
+EOF
+	(sleep 1; q tty.db "INSERT INTO rbac_grants (subject, role, scope) VALUES ('mallory', 'viewer', '')"
+	 printf 'yes\n'; sleep 1; printf 'yes\n') |
+		script -qec "\"$CONVERGE\" apply -m m2.yaml --db tty.db" /dev/null >tty.txt 2>&1
+	expect_in "a change during the review is noticed" tty.txt \
+		"The database changed while converge waited for the lock; the plan was made again:"
+	expect_in "the new plan revokes what appeared" tty.txt "- grant viewer to mallory"
+	expect_in "and is asked for again" tty.txt "Apply the new plan?"
+	expect_eq "the new plan was applied" \
+		"$(q tty.db "SELECT group_concat(subject, ' ') FROM (SELECT subject FROM rbac_grants ORDER BY subject)")" \
+		"alice bob"
 fi
+# A database that does not exist is planned read-only first (a refused or
+# empty plan creates nothing); made under the lock, it is still empty, so
+# that plan stands and is not made a second time.
+mkdir -p once && CONVERGE_TRACE_PERFORMANCE=1 cv apply -m m.yaml --db once/planonce.db --auto-approve -q
+expect_rc "apply onto a new database" 0
+expect_eq "plans once" "$(grep -c 'performance: plan: diff' err.txt)" 1
 cv plan -m m.yaml --db fresh.db
 expect_eq "not a terminal: no escape codes" "$(grep -c "$(printf '\033')" out.txt)" 0
 

@@ -108,8 +108,10 @@ static int run_stmts(struct cv_ctx *ctx, const struct cv_step *st,
 {
 	static const char **filled;
 	static size_t filled_alloc;
+	bool app = strcmp(st->kind, "schema") == 0 ||
+		   strcmp(st->kind, "checks") == 0;
 	uint32_t i;
-	int ret = 0;
+	int ret = app ? cv_db_scope(ctx, true, err) : 0;
 
 	for (i = 0; i < st->nfwd && !ret; i++) {
 		const struct cv_stmt *s = &st->fwd[i];
@@ -127,6 +129,9 @@ static int run_stmts(struct cv_ctx *ctx, const struct cv_step *st,
 		if (ret && !err->sql)
 			cv_error_set_sql(err, NULL, s->sql);
 	}
+	/* After a failure the rollback puts the search path back. */
+	if (app && !ret)
+		ret = cv_db_scope(ctx, false, err);
 	return ret;
 }
 

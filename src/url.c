@@ -394,9 +394,11 @@ void cv_url_release(struct cv_url *url)
 	free(url->conninfo);
 	free(url->display);
 	free(url->name);
+	free(url->schema);
 	url->backend = NULL;
 	url->type = NULL;
 	url->path = url->conninfo = url->display = url->name = NULL;
+	url->schema = NULL;
 }
 
 /* Keeps a name safe to put in a file name. */

@@ -24,8 +24,10 @@ struct cv_url {
 	char *display;   /* what may be printed or recorded: no password */
 	char *name;      /* the database's name, for snapshot file names:
 			    the file name without extension, or dbname */
+	char *schema;    /* PostgreSQL: where converge keeps its tables
+			    (--schema); NULL: the first of the search path */
 };
-#define CV_URL_INIT { NULL, NULL, NULL, NULL, NULL, NULL }
+#define CV_URL_INIT { NULL, NULL, NULL, NULL, NULL, NULL, NULL }
 
 /*
  * Parses `sqlite:PATH`, `sqlite:///ABS/PATH`, a plain path ending in .db,
@@ -92,6 +94,15 @@ struct cv_backend {
 	int (*query)(struct cv_db *db, const char *sql,
 		     const char *const *params, size_t nparams,
 		     cv_row_fn fn, void *ctx, struct cv_error *err);
+
+	/*
+	 * Where unqualified names go: converge's own tables (app = false,
+	 * the default) or the application's (app = true: the SQL of
+	 * revisions and checks, and the tables they name).  PostgreSQL with
+	 * --schema puts that schema first or last in the search path; NULL
+	 * when the backend has one place for both.
+	 */
+	int (*scope)(struct cv_db *db, bool app, struct cv_error *err);
 
 	int (*table_exists)(struct cv_db *db, const char *table, bool *out,
 			    struct cv_error *err);

@@ -102,6 +102,14 @@ extern const struct cv_kind cv_kind_checks;
 extern const struct cv_kind cv_kind_store;
 
 /*
+ * Switches unqualified names to the application's tables (app) or back to
+ * converge's (backend scope hook; nothing to do without one or without a
+ * database).  Revisions, checks and the tables they name are the
+ * application's.
+ */
+int cv_db_scope(struct cv_ctx *ctx, bool app, struct cv_error *err);
+
+/*
  * Runs a check's query on ctx->db and compares its rows with `expect`
  * (canonical form).  CV_ECHECK with "check 'name' failed: expected …, got
  * …" when they differ.

@@ -83,6 +83,12 @@ struct pg_db {
 	/* The server-side names of prepared statements (malloc'd), by SQL. */
 	struct cv_stmt_cache cache;
 	unsigned long next_name;
+	/* --schema: converge's schema (quoted), the search paths to set
+	 * for converge's own SQL and for the application's; else NULL. */
+	char *schema;
+	char *schema_name;  /* unquoted */
+	char *own_path, *app_path;
+	bool app_scope;
 };
 
 static struct pg_db *to_pg(struct cv_db *db)
@@ -401,6 +407,86 @@ static int connect_error(PGconn *conn, const struct cv_url *url,
 	return code;
 }
 
+static void pg_quote_ident(struct cv_buf *out, const char *name);
+static int pg_query(struct cv_db *db, const char *sql,
+		    const char *const *params, size_t nparams, cv_row_fn fn,
+		    void *ctx, struct cv_error *err);
+
+/* SET search_path for the session (undone with the transaction it is in,
+ * when that transaction is rolled back). */
+static int set_path(struct pg_db *c, const char *path, struct cv_error *err)
+{
+	char *sql = cv_asprintf("SET search_path TO %s", path);
+	int rc = run_simple(c, sql, err);
+
+	free(sql);
+	return rc;
+}
+
+static int pg_scope(struct cv_db *db, bool app, struct cv_error *err)
+{
+	struct pg_db *c = to_pg(db);
+	int rc;
+
+	if (!c->schema || c->app_scope == app)
+		return 0;
+	rc = set_path(c, app ? c->app_path : c->own_path, err);
+	if (!rc)
+		c->app_scope = app;
+	return rc;
+}
+
+static void free_pg(struct pg_db *c)
+{
+	free(c->display);
+	free(c->schema);
+	free(c->schema_name);
+	free(c->own_path);
+	free(c->app_path);
+	free(c);
+}
+
+static int first_text(void *ctx, const char *const *cols, const size_t *lens,
+		      int ncols)
+{
+	char **out = ctx;
+
+	(void)ncols;
+	free(*out);
+	*out = cols[0] ? cv_strndup(cols[0], lens[0]) : NULL;
+	return 0;
+}
+
+/*
+ * --schema NAME (SPEC §7): converge's tables and views live in NAME.  Its
+ * own SQL runs with NAME first in the search path, so that what it
+ * creates goes there; the application's SQL (revisions, checks) runs with
+ * the search path the connection had and NAME last, so that a revision's
+ * CREATE TABLE lands where it always did and a check can still read
+ * converge's tables.  The first apply that writes makes the schema.
+ */
+static int storage_schema(struct pg_db *c, const char *name,
+			  struct cv_error *err)
+{
+	struct cv_buf q = CV_BUF_INIT;
+	char *path = NULL;
+	int rc;
+
+	rc = pg_query(&c->base, "SELECT pg_catalog.current_setting('search_path')",
+		      NULL, 0, first_text, &path, err);
+	if (rc < 0)
+		return rc;
+	pg_quote_ident(&q, name);
+	c->schema = cv_buf_detach(&q);
+	c->schema_name = cv_strdup(name);
+	c->own_path = path && *path ? cv_asprintf("%s, %s", c->schema, path) :
+				      cv_strdup(c->schema);
+	c->app_path = path && *path ? cv_asprintf("%s, %s", path, c->schema) :
+				      cv_strdup(c->schema);
+	free(path);
+	return set_path(c, c->own_path, err);
+}
+
 static int pg_open(struct cv_db **out, const struct cv_url *url,
 		   unsigned flags, struct cv_error *err)
 {
@@ -437,6 +523,11 @@ static int pg_open(struct cv_db **out, const struct cv_url *url,
 	c->readonly = flags & CV_DB_READONLY;
 	conn = NULL;
 
+	if (url->schema) {
+		rc = storage_schema(c, url->schema, err);
+		if (rc < 0)
+			goto out;
+	}
 	/* plan promises not to write: the server holds it to that. */
 	if (c->readonly) {
 		rc = run_simple(c, "SET SESSION CHARACTERISTICS AS TRANSACTION "
@@ -451,8 +542,7 @@ static int pg_open(struct cv_db **out, const struct cv_url *url,
 out:
 	if (c) {
 		PQfinish(c->conn);
-		free(c->display);
-		free(c);
+		free_pg(c);
 	}
 	PQfinish(conn);
 	return rc;
@@ -467,8 +557,7 @@ static void pg_close(struct cv_db *db)
 	cache_clear(c);
 	/* Closing ends any transaction, and with it the advisory lock. */
 	PQfinish(c->conn);
-	free(c->display);
-	free(c);
+	free_pg(c);
 }
 
 static void pg_set_lock_timeout(struct cv_db *db, long ms)
@@ -555,6 +644,14 @@ static int pg_begin(struct cv_db *db, struct cv_error *err)
 	if (rc < 0)
 		return rc;
 	rc = take_lock(c, err);
+	if (!rc && c->schema) {
+		/* Undone with the transaction when nothing is applied. */
+		char *sql = cv_asprintf("CREATE SCHEMA IF NOT EXISTS %s",
+					c->schema);
+
+		rc = run_simple(c, sql, err);
+		free(sql);
+	}
 	if (rc < 0)
 		run_simple(c, "ROLLBACK", NULL);
 	return rc;
@@ -930,20 +1027,23 @@ static int pg_query(struct cv_db *db, const char *sql,
 static int pg_table_exists(struct cv_db *db, const char *table, bool *out,
 			   struct cv_error *err)
 {
-	const char *params[] = { table };
+	struct pg_db *c = to_pg(db);
+	const char *params[] = { table, c->app_scope ? NULL : c->schema_name };
 
 	*out = false;
 	/*
 	 * Exactly this name (names are quoted wherever converge uses them),
-	 * in the schema unqualified names are created in: tables,
-	 * partitioned tables, views, materialized and foreign tables.
+	 * in the schema unqualified names are created in (--schema's, even
+	 * before it exists): tables, partitioned tables, views, materialized
+	 * and foreign tables.
 	 */
 	return pg_query(db,
 			"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
 			"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-			"WHERE n.nspname = current_schema() AND c.relname = $1 "
+			"WHERE n.nspname = COALESCE($2, current_schema()) "
+			"AND c.relname = $1 "
 			"AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))",
-			params, 1, first_bool, out, err);
+			params, 2, first_bool, out, err);
 }
 
 static void pg_quote_ident(struct cv_buf *out, const char *name)
@@ -1544,6 +1644,7 @@ const struct cv_backend cv_postgres_backend = {
 	.exec_script = pg_exec_script,
 	.exec = pg_exec,
 	.query = pg_query,
+	.scope = pg_scope,
 	.table_exists = pg_table_exists,
 	.table_has_rows = pg_table_has_rows,
 	.foreign_key_check = pg_foreign_key_check,

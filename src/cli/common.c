@@ -56,6 +56,13 @@ int cli_url(const struct cv_opts *o, struct cv_url *url, struct cv_error *err)
 		return cv_error_set(err, CV_ERR,
 				    "'%s': this build of converge has no %s backend",
 				    url->display, url->type);
+	if (o->schema && strcmp(url->type, "postgres") != 0)
+		return cv_error_set(err, CV_EUSAGE,
+				    "--schema is for PostgreSQL: a SQLite database keeps converge's tables in its one schema");
+	if (o->schema && !*o->schema)
+		return cv_error_set(err, CV_EUSAGE, "--schema needs a schema name");
+	if (o->schema)
+		url->schema = cv_strdup(o->schema);
 	return 0;
 }
 

@@ -22,6 +22,8 @@
 	"  --lock-timeout SECONDS  how long to wait for the database lock\n" \
 	"                          before giving up with exit 4 (default 0:\n" \
 	"                          do not wait)\n" \
+	"  --schema NAME           PostgreSQL: the schema for converge's own\n" \
+	"                          tables (default: the first of the search path)\n" \
 	"  -h, --help              show this help and exit\n" \
 	"  --version               print the version and exit\n"
 

@@ -449,13 +449,16 @@ static int checks_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
 				deferred = true;
 		if (deferred || c->as_role)
 			continue;
-		if (cv_check_eval(ctx, c->name, c->sql, c->expect, &e)) {
+		if (cv_db_scope(ctx, true, &e) ||
+		    cv_check_eval(ctx, c->name, c->sql, c->expect, &e)) {
 			cv_buf_addf(&msg, "%s%s", failed++ ? "; " : "", e.msg);
 			if (e.code != CV_ECHECK)
 				ret = e.code;
 		}
 		cv_error_release(&e);
 	}
+	if (!ret && cv_db_scope(ctx, false, err))
+		return err->code;
 	if (failed)
 		ret = cv_error_set(err, ret ? ret : CV_EREFUSED,
 				   "%s (against the live database; apply would fail)",

@@ -763,6 +763,8 @@ int cv_schema_mark_data_loss(struct cv_ctx *ctx, struct cv_plan *plan,
 		if (!stmts[i].script)
 			continue;
 		nd = scan_drops(stmts[i].sql, &drops);
+		if (nd && !ret)
+			ret = cv_db_scope(ctx, true, err);
 		for (k = 0; k < nd; k++) {
 			bool exists = false, rows = false;
 
@@ -791,6 +793,8 @@ int cv_schema_mark_data_loss(struct cv_ctx *ctx, struct cv_plan *plan,
 		}
 		free(drops);
 	}
+	if (!ret)
+		ret = cv_db_scope(ctx, false, err);
 	if (!ret && note.len) {
 		st->flags |= CV_STEP_DATA_LOSS;
 		st->note = cv_arena_strdup(&plan->arena, note.buf);

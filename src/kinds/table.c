@@ -20,6 +20,13 @@ const struct cv_kind *const cv_kinds[] = {
 };
 const size_t cv_nkinds = CV_ARRAY_SIZE(cv_kinds);
 
+int cv_db_scope(struct cv_ctx *ctx, bool app, struct cv_error *err)
+{
+	if (!ctx->db || !ctx->be->scope)
+		return 0;
+	return ctx->be->scope(ctx->db, app, err);
+}
+
 const struct cv_kind *cv_kind_find(const char *name)
 {
 	size_t i;

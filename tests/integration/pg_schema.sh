@@ -1,0 +1,99 @@
+# --schema NAME on PostgreSQL (SPEC §7): converge's tables — journal,
+# version table, the application-facing tables and views — live in NAME;
+# the application's revisions and checks run against the application's
+# own schemas as before.  plan creates nothing, not even the schema.
+. "$TOP/tests/integration/lib.sh"
+PGBIN=${CONVERGE_PG_BIN:-/usr/lib/postgresql/15/bin}
+
+manifest sq/m.yaml <<'EOF'
+version: 1
+roles: {viewer: {permissions: [a:read]}}
+EOF
+cv plan -m sq --db sqlite:sq.db --schema ops
+expect_rc "--schema with SQLite is a usage error" 64
+expect_in "and says so" err.txt "--schema is for PostgreSQL"
+
+if [ -z "${CONVERGE_TEST_PG_URL:-}" ]; then
+	fail "a PostgreSQL server to test against" \
+		"CONVERGE_TEST_PG_URL is not set: tests/run.sh starts one with tests/pg/harness.sh"
+	exit 1
+fi
+pq() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$1" -c "$2"; }
+dbname=schema_$$
+pq "$CONVERGE_TEST_PG_URL" "CREATE DATABASE $dbname TEMPLATE template0 ENCODING 'UTF8'"
+DB="$CONVERGE_TEST_PG_URL&dbname=$dbname"
+pq "$DB" "CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
+	INSERT INTO customers VALUES (1, 'a'), (2, 'b')"
+
+manifest m/migrations/r1.yaml <<'EOF'
+id: 1a2b3c4d5e6f
+description: orders
+up: "CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers (id))"
+down: "DROP TABLE orders"
+verify: "SELECT 1 FROM orders WHERE false"
+EOF
+manifest m/m.yaml <<'EOF'
+version: 1
+schema: {migrations: migrations, version: head}
+roles:
+  viewer: {permissions: ["orders:read"]}
+grants:
+  - {subject: alice, role: viewer}
+flags:
+  orders_v1: {enabled: true, checks: [no_orphans]}
+checks:
+  no_orphans:
+    sql: "SELECT count(*) FROM orders o LEFT JOIN customers c ON c.id = o.customer_id WHERE c.id IS NULL"
+    expect: 0
+EOF
+
+# where NAME: the schema a table or view is in, or nothing.
+where() { pq "$DB" "SELECT string_agg(n.nspname, ' ') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = '$1' AND c.relkind IN ('r', 'v')"; }
+
+cv plan -m m --db "$DB" --schema ops
+expect_rc "plan with --schema exits 0" 0
+expect_in "and plans the revision" out.txt "↑ revision 1a2b3c4d5e6f"
+expect_eq "plan does not create the schema" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_namespace WHERE nspname = 'ops'")" 0
+
+cv apply -m m --db "$DB" --schema ops --auto-approve -q
+expect_rc "apply with --schema exits 0" 0
+expect_eq "the journal is in ops" "$(where converge_runs)" ops
+expect_eq "the version table is in ops" "$(where converge_schema_version)" ops
+expect_eq "the storage tables are in ops" "$(where rbac_grants) $(where feature_flags)" "ops ops"
+expect_eq "and the views" "$(where rbac_effective_permissions)" ops
+expect_eq "the revision's table is where the application keeps its tables" "$(where orders)" public
+expect_eq "nothing of converge's is in public" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND (relname LIKE 'converge%' OR relname LIKE 'rbac%' OR relname LIKE 'feature%')")" 0
+
+cv plan -m m --db "$DB" --schema ops --detailed-exitcode
+expect_rc "planned again with --schema: no changes" 0
+cv plan -m m --db "$DB" --detailed-exitcode
+expect_rc "without --schema converge looks in public, where it finds none of its tables" 2
+cv status --db "$DB" --schema ops
+expect_in "status finds the version in ops" out.txt "1a2b3c4d5e6f"
+cv history --db "$DB" --schema ops
+expect_in "history finds the run in ops" out.txt "apply"
+
+# A check reads the application's tables; the data-loss scan looks there.
+pq "$DB" "INSERT INTO orders VALUES (1, 1)"
+manifest m/migrations/r2.yaml <<'EOF'
+id: 2b3c4d5e6f7a
+parent: 1a2b3c4d5e6f
+description: orders get a note
+up: "ALTER TABLE orders ADD COLUMN note text"
+down: "ALTER TABLE orders DROP COLUMN note"
+EOF
+cv apply -m m --db "$DB" --schema ops --auto-approve -q
+expect_rc "a second revision applies, the check reading public" 0
+cv rollback --db "$DB" --schema ops --auto-approve
+expect_rc "rollback of it" 0
+cat >m/m2.yaml <<'EOF'
+version: 1
+schema: {migrations: migrations, version: base}
+EOF
+rm m/m.yaml
+cv plan -m m --db "$DB" --schema ops
+expect_in "dropping the application's table that holds rows is flagged" out.txt "drops table orders, which holds rows"
+
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null

@@ -410,7 +410,7 @@ static int load_default(struct cv_pg *pg, const struct cv_node *e,
 	const struct cv_node *v;
 	struct cv_pg_priv p;
 	const char **privs;
-	const char *on;
+	const char *on = NULL;
 	size_t nprivs, k;
 	int ret = 0, kind;
 
@@ -2035,10 +2035,14 @@ static bool names_dropping(const struct differ *df,
 	return false;
 }
 
+/* "enabled" or "off", and ",forced" when FORCE is set (it may be on
+ * a table whose row-level security is off). */
 static const char *rls_value(const struct cv_pg_table *t, struct cv_arena *a)
 {
-	return cv_arena_strdup(a, !t ? "off" : t->force ? "enabled,forced" :
-			       t->rls ? "enabled" : "off");
+	bool rls = t && t->rls, force = t && t->force;
+
+	return cv_arena_strdup(a, rls ? (force ? "enabled,forced" : "enabled") :
+				       (force ? "off,forced" : "off"));
 }
 
 static void rls_sql(const struct cv_ctx *ctx, struct cv_buf *b,
@@ -2101,13 +2105,10 @@ static void diff_rls(struct differ *df, bool removing)
 			cv_buf_reset(&obj);
 			cv_buf_addf(&obj, "row-level security on %s.%s",
 				    wt->schema, wt->name);
-			st = add_step(df, CV_PHASE_ADD, wt->rls && !lrls ?
-				      CV_ACT_ENABLE : !wt->rls && lrls ?
-				      CV_ACT_DISABLE : CV_ACT_UPDATE,
-				      obj.buf, key, 3);
-			st->before = rls_value(lt ? lt : NULL, &plan->arena);
-			if (lt && !lrls)
-				st->before = "off";
+			st = add_step(df, CV_PHASE_ADD, lrls == wt->rls ?
+				      CV_ACT_UPDATE : wt->rls ? CV_ACT_ENABLE :
+				      CV_ACT_DISABLE, obj.buf, key, 3);
+			st->before = rls_value(lt, &plan->arena);
 			st->after = rls_value(&after, &plan->arena);
 			st->detail = st->after;
 			rls_sql(ctx, &df->sql, wt, lrls != wt->rls, wt->rls,

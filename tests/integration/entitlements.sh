@@ -354,15 +354,9 @@ expect_rc "and planned again: no changes" 0
 
 # --- the same on PostgreSQL (the server of tests/pg/harness.sh) -------------
 
-PGBIN=${CONVERGE_PG_BIN:-/usr/lib/postgresql/15/bin}
-pq() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$1" -c "$2"; }
-if [ -z "${CONVERGE_TEST_PG_URL:-}" ]; then
-	fail "a PostgreSQL server to test against" \
-		"CONVERGE_TEST_PG_URL is not set: tests/run.sh starts one with tests/pg/harness.sh"
-else
-	pgdb=ent_$$
-	pq "$CONVERGE_TEST_PG_URL" "CREATE DATABASE $pgdb TEMPLATE template0 ENCODING 'UTF8'"
-	PG="$CONVERGE_TEST_PG_URL&dbname=$pgdb"
+pgdb=ent_$$
+if pg_db "$pgdb"; then
+	PG=$DB
 	pgrows() {
 		pq "$PG" "SELECT org || ' ' || module || ' ' || status || ' ' || source
 		          FROM ent_org_modules ORDER BY org COLLATE \"C\", module COLLATE \"C\"" |

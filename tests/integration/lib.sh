@@ -70,3 +70,23 @@ appdata() {
 
 # manifest FILE: writes standard input to FILE (creating its folder).
 manifest() { mkdir -p "$(dirname "$1")"; cat >"$1"; }
+
+# ---- PostgreSQL (the server tests/run.sh starts with tests/pg/harness.sh)
+
+PGBIN=${CONVERGE_PG_BIN:-/usr/lib/postgresql/15/bin}
+
+# pq DBURL SQL: one query, unaligned, no headers.
+pq() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$1" -c "$2"; }
+
+# pg_db NAME: makes the database NAME on the test server and sets DB to
+# its URL.  Without a server it fails the test (and returns 1): tests never
+# skip PostgreSQL.
+pg_db() {
+	if [ -z "${CONVERGE_TEST_PG_URL:-}" ]; then
+		fail "a PostgreSQL server to test against" \
+			"CONVERGE_TEST_PG_URL is not set: tests/run.sh starts one with tests/pg/harness.sh"
+		return 1
+	fi
+	pq "$CONVERGE_TEST_PG_URL" "CREATE DATABASE $1 TEMPLATE template0 ENCODING 'UTF8'" &&
+		DB="$CONVERGE_TEST_PG_URL&dbname=$1"
+}

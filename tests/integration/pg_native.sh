@@ -5,7 +5,6 @@
 # roles converge created; policies compared as PostgreSQL deparses them;
 # an RLS go-live gated by a fail-closed check, its flag switched on last.
 . "$TOP/tests/integration/lib.sh"
-PGBIN=${CONVERGE_PG_BIN:-/usr/lib/postgresql/15/bin}
 
 # ---- refused before any database is read ------------------------------
 manifest bad/roles.yaml <<'EOF'
@@ -69,19 +68,10 @@ cv plan -m sq --db sqlite:sq.db
 expect_rc "a postgres section against SQLite exits 1" 1
 expect_in "and says why" err.txt "the postgres: section manages native PostgreSQL objects; the database is sqlite"
 
-if [ -z "${CONVERGE_TEST_PG_URL:-}" ]; then
-	fail "a PostgreSQL server to test against" \
-		"CONVERGE_TEST_PG_URL is not set: tests/run.sh starts one with tests/pg/harness.sh"
-	exit 1
-fi
-
-pq() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$1" -c "$2"; }
-
 # Roles are cluster-wide: every name here carries this run's suffix.
 s=$$
 dbname=native_$s
-pq "$CONVERGE_TEST_PG_URL" "CREATE DATABASE $dbname TEMPLATE template0 ENCODING 'UTF8'"
-DB="$CONVERGE_TEST_PG_URL&dbname=$dbname"
+pg_db "$dbname" || exit 1
 pq "$DB" "CREATE TABLE customers (id int PRIMARY KEY, tenant_id uuid NOT NULL, name text);
 	CREATE TABLE orders (id int PRIMARY KEY, customer_id int);
 	INSERT INTO customers VALUES (1, '00000000-0000-0000-0000-00000000000a', 'a'),

@@ -3,7 +3,6 @@
 # the application's revisions and checks run against the application's
 # own schemas as before.  plan creates nothing, not even the schema.
 . "$TOP/tests/integration/lib.sh"
-PGBIN=${CONVERGE_PG_BIN:-/usr/lib/postgresql/15/bin}
 
 manifest sq/m.yaml <<'EOF'
 version: 1
@@ -13,15 +12,8 @@ cv plan -m sq --db sqlite:sq.db --schema ops
 expect_rc "--schema with SQLite is a usage error" 64
 expect_in "and says so" err.txt "--schema is for PostgreSQL"
 
-if [ -z "${CONVERGE_TEST_PG_URL:-}" ]; then
-	fail "a PostgreSQL server to test against" \
-		"CONVERGE_TEST_PG_URL is not set: tests/run.sh starts one with tests/pg/harness.sh"
-	exit 1
-fi
-pq() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$1" -c "$2"; }
 dbname=schema_$$
-pq "$CONVERGE_TEST_PG_URL" "CREATE DATABASE $dbname TEMPLATE template0 ENCODING 'UTF8'"
-DB="$CONVERGE_TEST_PG_URL&dbname=$dbname"
+pg_db "$dbname" || exit 1
 pq "$DB" "CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
 	INSERT INTO customers VALUES (1, 'a'), (2, 'b')"
 

@@ -5,20 +5,8 @@
 # with the data intact, and restored from a pg_dump snapshot.
 . "$TOP/tests/integration/lib.sh"
 M="$TOP/manifests"
-PGBIN=${CONVERGE_PG_BIN:-/usr/lib/postgresql/15/bin}
-
-if [ -z "${CONVERGE_TEST_PG_URL:-}" ]; then
-	fail "a PostgreSQL server to test against" \
-		"CONVERGE_TEST_PG_URL is not set: tests/run.sh starts one with tests/pg/harness.sh"
-	exit 1
-fi
-
-# pq DBURL SQL: one query, unaligned, no headers.
-pq() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$1" -c "$2"; }
-
 dbname=tmws_$$
-pq "$CONVERGE_TEST_PG_URL" "CREATE DATABASE $dbname TEMPLATE template0 ENCODING 'UTF8'"
-DB="$CONVERGE_TEST_PG_URL&dbname=$dbname"
+pg_db "$dbname" || exit 1
 
 # The application's tables as the PostgreSQL variant of revision
 # e674ec434eeb creates them, the rows of examples/tmws/seed.sql, and

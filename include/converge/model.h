@@ -205,8 +205,9 @@ struct cv_pg_role {
 
 /*
  * One privilege held by one role on one object.  objtype: 't' a table
- * (or view), 'n' a schema, 'A' every table of a schema (desired only,
- * expanded against the live tables); default privileges use
+ * (or view), 's' a sequence, 'n' a schema, 'A' every table and 'B' every
+ * sequence of a schema (desired only, expanded against the live ones);
+ * default privileges use
  * pg_default_acl's letters ('r' tables, 'S' sequences, 'f' functions,
  * 'T' types, 'n' schemas) and name their `owner`.
  */
@@ -237,6 +238,7 @@ struct cv_pg_table {
 	const char *schema;
 	const char *name;
 	const char *owner;         /* live */
+	bool sequence;             /* live: a sequence (privileges only) */
 	bool rls, force;
 	struct cv_pg_policy *policies;  /* sorted by name */
 	size_t npolicies;

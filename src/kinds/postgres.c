@@ -92,6 +92,8 @@ static const char *const *privs_of(char objtype)
 
 	if (objtype == 't' || objtype == 'A')
 		return table_privs;
+	if (objtype == 's' || objtype == 'B')
+		return sequence_privs;
 	if (objtype == 'n')
 		return schema_privs;
 	k = default_kind(objtype);
@@ -307,8 +309,11 @@ static int load_grant(struct cv_pg *pg, const struct cv_node *e,
 {
 	static const char *const keys[] = { "role", "privileges", "on", NULL };
 	static const char *const on_keys[] = {
-		"tables", "all_tables_in_schema", "schemas", NULL
+		"tables", "all_tables_in_schema", "schemas", "sequences",
+		"all_sequences_in_schema", NULL
 	};
+	/* objtype per key of on_keys */
+	static const char on_types[] = { 't', 'A', 'n', 's', 'B' };
 	const struct cv_node *on, *v;
 	struct cv_pg_priv p;
 	const char **privs = NULL;
@@ -330,7 +335,7 @@ static int load_grant(struct cv_pg *pg, const struct cv_node *e,
 	}
 	if (!(on = cv_yaml_get(e, "on"))) {
 		cv_diag_error(ld->diags, &e->mark,
-			      "privilege has no 'on' (tables, all_tables_in_schema or schemas)");
+			      "privilege has no 'on' (tables, all_tables_in_schema, schemas, sequences or all_sequences_in_schema)");
 		return CV_EINVAL;
 	}
 	if (!cv_yaml_get(e, "privileges")) {
@@ -342,12 +347,16 @@ static int load_grant(struct cv_pg *pg, const struct cv_node *e,
 		return CV_EINVAL;
 	if (!on->count) {
 		cv_diag_error(ld->diags, &on->mark,
-			      "'on' is empty (tables, all_tables_in_schema or schemas)");
+			      "'on' is empty (tables, all_tables_in_schema, schemas, sequences or all_sequences_in_schema)");
 		return CV_EINVAL;
 	}
 	cv_yaml_each(o, on) {
-		char objtype = strcmp(o->key, "schemas") == 0 ? 'n' :
-			       strcmp(o->key, "tables") == 0 ? 't' : 'A';
+		size_t kk = 0;
+		char objtype;
+
+		while (strcmp(on_keys[kk], o->key) != 0)
+			kk++;
+		objtype = on_types[kk];
 
 		if (load_privs(cv_yaml_get(e, "privileges"), objtype, ld,
 			       &privs, &nprivs)) {
@@ -356,7 +365,7 @@ static int load_grant(struct cv_pg *pg, const struct cv_node *e,
 		}
 		p.objtype = objtype;
 		p.mark = o->mark;
-		if (objtype == 'A') {
+		if (objtype == 'A' || objtype == 'B') {
 			if (cv_yaml_as_string(o, o->key, ld->diags, &p.schema) ||
 			    cv_check_name(p.schema, "schema", &o->mark, ld->diags)) {
 				ret = CV_EINVAL;
@@ -376,7 +385,7 @@ static int load_grant(struct cv_pg *pg, const struct cv_node *e,
 		}
 		cv_yaml_each(t, o) {
 			p.mark = t->mark;
-			if (objtype == 't') {
+			if (objtype == 't' || objtype == 's') {
 				if (table_name(t, ld, &p.schema, &p.name)) {
 					ret = CV_EINVAL;
 					continue;
@@ -875,6 +884,7 @@ static int read_table(void *p, const char *const *cols, const size_t *lens,
 	t->owner = dup_col(rd, cols, lens, 2);
 	t->rls = pg_true(cols[3]);
 	t->force = pg_true(cols[4]);
+	t->sequence = pg_true(cols[5]);
 	return 0;
 }
 
@@ -886,9 +896,9 @@ static int read_priv(void *p, const char *const *cols, const size_t *lens,
 	struct cv_pg_priv v;
 
 	memset(&v, 0, sizeof(v));
-	v.objtype = ncols == 4 ? 't' : 'n';
-	v.schema = dup_col(rd, cols, lens, 0);
-	v.name = ncols == 4 ? dup_col(rd, cols, lens, 1) : NULL;
+	v.objtype = cols[0] ? cols[0][0] : 0;
+	v.schema = dup_col(rd, cols, lens, 1);
+	v.name = ncols == 5 ? dup_col(rd, cols, lens, 2) : NULL;
 	v.role = dup_col(rd, cols, lens, ncols - 2);
 	v.priv = find_word(privs_of(v.objtype), cols[ncols - 1]);
 	if (v.priv)
@@ -1074,9 +1084,11 @@ static int read_created(void *p, const char *const *cols, const size_t *lens,
 	return 0;
 }
 
-#define USER_RELS \
-	"c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname !~ '^pg_' " \
-	"AND n.nspname <> 'information_schema'"
+#define USER_SCHEMAS \
+	"n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'"
+#define USER_RELS "c.relkind IN ('r', 'p', 'v', 'm', 'f') AND " USER_SCHEMAS
+#define USER_RELS_AND_SEQS \
+	"c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND " USER_SCHEMAS
 
 static const char Q_ROLES[] =
 	"SELECT rolname, rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, "
@@ -1091,18 +1103,21 @@ static const char Q_MEMBERS[] =
 static const char Q_TABLES[] =
 	"SELECT n.nspname COLLATE \"C\", c.relname COLLATE \"C\", "
 	"pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity, "
-	"c.relforcerowsecurity FROM pg_catalog.pg_class c "
+	"c.relforcerowsecurity, c.relkind = 'S' FROM pg_catalog.pg_class c "
 	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-	"WHERE " USER_RELS " ORDER BY 1, 2";
+	"WHERE " USER_RELS_AND_SEQS " ORDER BY 1, 2";
 static const char Q_TABLE_PRIVS[] =
-	"SELECT DISTINCT n.nspname, c.relname, "
+	"SELECT DISTINCT CASE WHEN c.relkind = 'S' THEN 's' ELSE 't' END, "
+	"n.nspname, c.relname, "
 	"pg_catalog.pg_get_userbyid(a.grantee), a.privilege_type "
 	"FROM pg_catalog.pg_class c "
 	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace, "
 	"LATERAL pg_catalog.aclexplode(c.relacl) a "
-	"WHERE " USER_RELS " AND a.grantee <> 0 AND a.grantee <> c.relowner";
+	"WHERE " USER_RELS_AND_SEQS " AND a.grantee <> 0 "
+	"AND a.grantee <> c.relowner";
 static const char Q_SCHEMA_PRIVS[] =
-	"SELECT DISTINCT n.nspname, pg_catalog.pg_get_userbyid(a.grantee), "
+	"SELECT DISTINCT 'n', n.nspname, "
+	"pg_catalog.pg_get_userbyid(a.grantee), "
 	"a.privilege_type FROM pg_catalog.pg_namespace n, "
 	"LATERAL pg_catalog.aclexplode(n.nspacl) a "
 	"WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' "
@@ -1679,22 +1694,25 @@ static void expand_privs(const struct differ *df, struct cv_pg_priv **out,
 	for (i = 0; i < w->nprivs; i++) {
 		const struct cv_pg_priv *p = &w->privs[i];
 
-		if (p->objtype == 'A') {
+		if (p->objtype == 'A' || p->objtype == 'B') {
+			bool seqs = p->objtype == 'B';
+
 			for (k = 0; k < l->ntables; k++) {
 				const struct cv_pg_table *t = &l->tables[k];
 				struct cv_pg_priv e = *p;
 
-				if (strcmp(t->schema, p->schema) != 0 ||
+				if (t->sequence != seqs ||
+				    strcmp(t->schema, p->schema) != 0 ||
 				    own_table(df->ctx, t->name) ||
 				    cv_streq0(t->owner, p->role))
 					continue;
-				e.objtype = 't';
+				e.objtype = seqs ? 's' : 't';
 				e.name = t->name;
 				add_priv(&list, &nr, &alloc, &e);
 			}
 			continue;
 		}
-		if (p->objtype == 't') {
+		if (p->objtype == 't' || p->objtype == 's') {
 			const struct cv_pg_table *t = find_table(l, p->schema,
 								 p->name);
 
@@ -1749,6 +1767,9 @@ static void priv_sql(const struct cv_ctx *ctx, struct cv_buf *b, bool grant,
 	} else if (g->objtype == 'n') {
 		cv_buf_adds(b, "SCHEMA ");
 		qname(ctx, b, g->schema);
+	} else if (g->objtype == 's') {
+		cv_buf_adds(b, "SEQUENCE ");
+		qtable(ctx, b, g->schema, g->name);
 	} else {
 		cv_buf_adds(b, "TABLE ");
 		qtable(ctx, b, g->schema, g->name);
@@ -1767,6 +1788,9 @@ static void priv_object(struct cv_buf *b, const struct cv_pg_priv *g)
 	else if (g->objtype == 'n')
 		cv_buf_addf(b, "privileges on schema %s for %s", g->schema,
 			    g->role);
+	else if (g->objtype == 's')
+		cv_buf_addf(b, "privileges on sequence %s.%s for %s", g->schema,
+			    g->name, g->role);
 	else
 		cv_buf_addf(b, "privileges on %s.%s for %s", g->schema, g->name,
 			    g->role);
@@ -2354,7 +2378,8 @@ static void emit_privs(struct cv_emit *e, const struct cv_pg *pg,
 		} else {
 			cv_emit_str(e, "on");
 			cv_emit_map(e, true);
-			cv_emit_str(e, g->objtype == 'n' ? "schemas" : "tables");
+			cv_emit_str(e, g->objtype == 'n' ? "schemas" :
+				       g->objtype == 's' ? "sequences" : "tables");
 			cv_emit_seq(e, true);
 			obj = g->name ? cv_asprintf("%s.%s", g->schema, g->name) :
 					cv_asprintf("%s", g->schema);

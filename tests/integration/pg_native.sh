@@ -364,6 +364,35 @@ expect_rc "rolled back" 0
 expect_eq "the role and its policy are back" \
 	"$(pq "$DB" "SELECT pg_get_userbyid(polroles[1]) FROM pg_policy")" "$user"
 
+# Sequences: an app role that inserts into a table with a serial id needs
+# USAGE on its sequence.
+pq "$DB" "CREATE TABLE items (id serial PRIMARY KEY, name text)"
+manifest m8/native.yaml <<EOF
+version: 1
+postgres:
+  roles:
+    $user: {login: true}
+  privileges:
+    - {role: $user, privileges: [INSERT, SELECT], on: {tables: [items]}}
+    - {role: $user, privileges: [usage], on: {all_sequences_in_schema: public}}
+EOF
+cv plan -m m8 --db "$DB"
+expect_in "all_sequences_in_schema expands to the sequences" out.txt \
+	"+ postgres privileges on sequence public.items_id_seq for $user: USAGE"
+cv apply -m m8 --db "$DB" --auto-approve -q
+expect_rc "applies" 0
+expect_eq "the app role can insert with the serial id" \
+	"$(pq "$DB" "SET ROLE $user; INSERT INTO items (name) VALUES ('x') RETURNING id")" 1
+cv plan -m m8 --db "$DB" --detailed-exitcode
+expect_rc "no changes after" 0
+cv inspect --db "$DB"
+expect_in "inspect lists sequence privileges" out.txt \
+	"{role: $user, privileges: [USAGE], on: {sequences: [public.items_id_seq]}}"
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "rolled back" 0
+expect_eq "the sequence privilege is gone" \
+	"$(pq "$DB" "SELECT has_sequence_privilege('$user', 'items_id_seq', 'USAGE')")" f
+
 me=$(pq "$DB" "SELECT current_user")
 manifest m6/native.yaml <<EOF
 version: 1

@@ -1672,11 +1672,32 @@ static int group_cmp(const struct cv_pg_priv *x, const struct cv_pg_priv *y)
 	return priv_cmp(&a, &b);
 }
 
-/* Is this a table converge keeps its own records in? */
+/*
+ * Is this one of converge's tables (SPEC §7: the journal, the version
+ * table, and the application-facing tables and views of SPEC §2)?  They
+ * are never part of all_tables_in_schema: converge makes some of them in
+ * the same run, and their readers are granted by name.
+ */
 static bool own_table(const struct cv_ctx *ctx, const char *name)
 {
-	return strncmp(name, "converge_", 9) == 0 ||
-	       (ctx->schema_table && strcmp(name, ctx->schema_table) == 0);
+	static const char *const storage[] = {
+		"ent_effective_modules", "ent_events", "ent_modules",
+		"ent_org_modules", "ent_orgs", "ent_plan_modules", "ent_plans",
+		"feature_flag_tenants", "feature_flags",
+		"rbac_effective_permissions", "rbac_grants",
+		"rbac_role_parents", "rbac_role_permissions", "rbac_roles",
+		NULL
+	};
+
+	size_t i;
+
+	if (strncmp(name, "converge_", 9) == 0 ||
+	    (ctx->schema_table && strcmp(name, ctx->schema_table) == 0))
+		return true;
+	for (i = 0; storage[i]; i++)
+		if (strcmp(storage[i], name) == 0)
+			return true;
+	return false;
 }
 
 /*

@@ -1,0 +1,43 @@
+# The example manifest of SPEC §2, every section at once, on PostgreSQL:
+# one apply converges (a second plan has nothing to do, converge's own
+# tables being no part of all_tables_in_schema), and one rollback takes
+# all of it back.
+. "$TOP/tests/integration/lib.sh"
+M="$TOP/tests/fixtures/spec/example-pg.yaml"
+
+dbname=spec_$$
+pg_db "$dbname" || exit 1
+# The example's roles are cluster-wide names: no other test may hold them.
+for r in app_user app_readers app_owner; do
+	pq "$CONVERGE_TEST_PG_URL" "DROP ROLE IF EXISTS $r" >/dev/null 2>&1
+done
+expect_eq "the example's roles do not exist yet" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_roles WHERE rolname IN ('app_user', 'app_readers', 'app_owner')")" 0
+pq "$CONVERGE_TEST_PG_URL" "CREATE ROLE app_owner"
+pq "$DB" "CREATE TABLE customers (id int PRIMARY KEY, tenant_id uuid NOT NULL);
+	INSERT INTO customers VALUES (1, '00000000-0000-0000-0000-00000000000a')"
+# Before dana's emergency grant expires.
+export CONVERGE_NOW=2026-11-23T01:00:00Z
+
+cv plan -m "$M" --db "$DB"
+expect_rc "the SPEC's example plans" 0
+expect_in "all of it" out.txt "Plan: 26 to add, 0 to change, 0 to remove."
+cv apply -m "$M" --db "$DB" --auto-approve
+expect_rc "and applies, its fail-closed check passing" 0
+cv plan -m "$M" --db "$DB" --detailed-exitcode
+expect_rc "one apply converges" 0
+expect_eq "app_readers reads the customers, not converge's tables" \
+	"$(pq "$DB" "SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee = 'app_readers'::regrole")" \
+	customers
+expect_eq "the flag that needs the check is on" \
+	"$(pq "$DB" "SELECT enabled FROM feature_flags WHERE name = 'catalog_api_v2'")" t
+
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "one rollback" 0
+expect_eq "takes every role of the run back" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_roles WHERE rolname IN ('app_user', 'app_readers')")" 0
+expect_eq "and every grant" "$(pq "$DB" "SELECT count(*) FROM rbac_grants")" 0
+expect_eq "and RLS" "$(pq "$DB" "SELECT relrowsecurity FROM pg_class WHERE relname = 'customers'")" f
+
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
+pq "$CONVERGE_TEST_PG_URL" "DROP ROLE IF EXISTS app_owner" >/dev/null

@@ -110,11 +110,30 @@ static const char *find_word(const char *const *words, const char *s)
 	return NULL;
 }
 
+/*
+ * PostgreSQL cuts names at NAMEDATALEN - 1 bytes (with a notice): a longer
+ * one in a manifest would never match what the catalogue holds.
+ */
+#define PG_NAME_MAX 63
+
+static int long_name(const char *s, const char *what,
+		     const struct cv_mark *mark, struct cv_diags *diags)
+{
+	if (strlen(s) <= PG_NAME_MAX)
+		return 0;
+	cv_diag_error(diags, mark,
+		      "%s '%s' is longer than PostgreSQL's %d bytes for a name",
+		      what, cv_shorten(s), PG_NAME_MAX);
+	return CV_EINVAL;
+}
+
 /* A role a membership may name: anything but PUBLIC and its kin;
  * PostgreSQL's predefined roles (pg_read_all_data, …) included. */
 static int keyword_role(const char *s, const struct cv_mark *mark,
 			struct cv_diags *diags)
 {
+	if (long_name(s, "role", mark, diags))
+		return CV_EINVAL;
 	if (strcasecmp(s, "public") == 0 || strcasecmp(s, "none") == 0 ||
 	    strcasecmp(s, "current_user") == 0 ||
 	    strcasecmp(s, "session_user") == 0 ||
@@ -169,6 +188,9 @@ static int table_name(const struct cv_node *n, struct cv_loader *ld,
 			      cv_shorten(s));
 		return CV_EINVAL;
 	}
+	if (long_name(*schema, "schema", &n->mark, ld->diags) ||
+	    long_name(*name, "table", &n->mark, ld->diags))
+		return CV_EINVAL;
 	return 0;
 }
 
@@ -367,7 +389,8 @@ static int load_grant(struct cv_pg *pg, const struct cv_node *e,
 		p.mark = o->mark;
 		if (objtype == 'A' || objtype == 'B') {
 			if (cv_yaml_as_string(o, o->key, ld->diags, &p.schema) ||
-			    cv_check_name(p.schema, "schema", &o->mark, ld->diags)) {
+			    cv_check_name(p.schema, "schema", &o->mark, ld->diags) ||
+			    long_name(p.schema, "schema", &o->mark, ld->diags)) {
 				ret = CV_EINVAL;
 				continue;
 			}
@@ -393,7 +416,9 @@ static int load_grant(struct cv_pg *pg, const struct cv_node *e,
 			} else if (cv_yaml_as_string(t, "schema", ld->diags,
 						     &p.schema) ||
 				   cv_check_name(p.schema, "schema", &t->mark,
-						 ld->diags)) {
+						 ld->diags) ||
+				   long_name(p.schema, "schema", &t->mark,
+					     ld->diags)) {
 				ret = CV_EINVAL;
 				continue;
 			}
@@ -446,7 +471,8 @@ static int load_default(struct cv_pg *pg, const struct cv_node *e,
 	}
 	if ((v = cv_yaml_get(e, "schema")) && !cv_yaml_is_null(v) &&
 	    (cv_yaml_as_string(v, "schema", ld->diags, &p.schema) ||
-	     cv_check_name(p.schema, "schema", &v->mark, ld->diags)))
+	     cv_check_name(p.schema, "schema", &v->mark, ld->diags) ||
+	     long_name(p.schema, "schema", &v->mark, ld->diags)))
 		ret = CV_EINVAL;
 	if (ret)
 		return ret;
@@ -522,6 +548,7 @@ static int load_policy(struct cv_pg_policy *p, const struct cv_node *e,
 	p->command = "ALL";
 	p->permissive = true;
 	if (cv_check_name(e->key, "policy", &e->key_mark, ld->diags) ||
+	    long_name(e->key, "policy", &e->key_mark, ld->diags) ||
 	    cv_yaml_expect(e, CV_NODE_MAP, e->key, ld->diags) ||
 	    cv_yaml_check_keys(e, keys, "a policy", ld->diags))
 		return CV_EINVAL;
@@ -601,6 +628,11 @@ static int load_rls(struct cv_pg *pg, const struct cv_node *n,
 			continue;
 		}
 		split_table(e->key, ld->strings, &schema, &name);
+		if (long_name(schema, "schema", &e->key_mark, ld->diags) ||
+		    long_name(name, "table", &e->key_mark, ld->diags)) {
+			ret = CV_EINVAL;
+			continue;
+		}
 		CV_GROW(pg->tables, pg->ntables + 1, pg->tables_alloc);
 		t = &pg->tables[pg->ntables++];
 		memset(t, 0, sizeof(*t));

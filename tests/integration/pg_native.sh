@@ -42,6 +42,7 @@ postgres:
     a: {member_of: [a]}
     b: {member_of: [c]}
     c: {member_of: [b]}
+    a_role_name_that_is_longer_than_the_sixty_three_bytes_postgres_keeps: {}
   rls:
     public.t:
       enabled: false
@@ -56,6 +57,7 @@ cv plan -m bad2 --db sqlite:bad.db
 expect_rc "a contradictory postgres section exits 1" 1
 expect_in "a role is no member of itself" err.txt "PostgreSQL role 'a' cannot be a member of itself"
 expect_in "a membership cycle is refused" err.txt "PostgreSQL role 'b' is part of a cycle of 'member_of'"
+expect_in "a name PostgreSQL would cut is refused" err.txt "is longer than PostgreSQL's 63 bytes for a name"
 expect_in "a table named twice (public is the default schema)" err.txt "rls: table 'public.t' is defined twice"
 expect_in "a policy needs an expression" err.txt "policy 'q' has neither 'using' nor 'with_check'"
 

@@ -2,12 +2,19 @@
  * converge validate: check manifests offline.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 
+/* ", 2 flags", ", 1 policy", ", 3 policies" */
 static void count(const char *what, size_t n)
 {
-	printf(", %zu %s%s", n, what, n == 1 ? "" : "s");
+	size_t len = strlen(what);
+
+	if (n != 1 && len && what[len - 1] == 'y')
+		printf(", %zu %.*sies", n, (int)(len - 1), what);
+	else
+		printf(", %zu %s%s", n, what, n == 1 ? "" : "s");
 }
 
 int cmd_validate(struct cv_opts *o)
@@ -35,6 +42,15 @@ int cmd_validate(struct cv_opts *o)
 			count("module", w->nent_modules);
 			count("plan", w->nent_plans);
 			count("org", w->nent_orgs);
+		}
+		if (w->sections & CV_SEC_POSTGRES) {
+			size_t i, npolicies = 0;
+
+			for (i = 0; i < w->pg.ntables; i++)
+				npolicies += w->pg.tables[i].npolicies;
+			count("PostgreSQL role", w->pg.nroles);
+			count("RLS table", w->pg.ntables);
+			count("policy", npolicies);
 		}
 		printf(")\n");
 	}

@@ -19,6 +19,10 @@ pq "$DB" "CREATE TABLE customers (id int PRIMARY KEY, tenant_id uuid NOT NULL);
 # Before dana's emergency grant expires.
 export CONVERGE_NOW=2026-11-23T01:00:00Z
 
+cv validate -m "$M"
+expect_eq "validate counts every section" "$OUT" \
+	"ok: 1 file valid (3 roles, 3 grants, 0 revisions, 3 flags, 1 check, 6 modules, 2 plans, 2 orgs, 2 PostgreSQL roles, 1 RLS table, 1 policy)"
+
 cv plan -m "$M" --db "$DB"
 expect_rc "the SPEC's example plans" 0
 expect_in "all of it" out.txt "Plan: 26 to add, 0 to change, 0 to remove."

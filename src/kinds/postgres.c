@@ -1864,6 +1864,52 @@ static size_t priv_key(const struct cv_pg_priv *g, char *type,
 	return 6;
 }
 
+/* The names joined by `sep`, after `prefix`; NULL when there are none. */
+static const char *join(struct cv_arena *a, const char *const *v, size_t n,
+			const char *sep, const char *prefix)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	const char *s;
+	size_t i;
+
+	if (!n)
+		return NULL;
+	cv_buf_adds(&b, prefix);
+	for (i = 0; i < n; i++)
+		cv_buf_addf(&b, "%s%s", i ? sep : "", v[i]);
+	s = cv_arena_strdup(a, b.buf);
+	cv_buf_release(&b);
+	return s;
+}
+
+/* One step that grants (or revokes) `privs` on g's object to its role. */
+static struct cv_step *privs_step(struct differ *df,
+				  const struct cv_pg_priv *g, bool grant,
+				  bool some_stay, const char *const *privs,
+				  size_t n)
+{
+	struct cv_plan *plan = df->plan;
+	struct cv_buf obj = CV_BUF_INIT;
+	const char *key[6];
+	char type[2];
+	struct cv_step *st;
+
+	priv_object(&obj, g);
+	priv_key(g, type, key);
+	st = add_step(df, grant ? CV_PHASE_ADD : CV_PHASE_REMOVE,
+		      some_stay ? CV_ACT_UPDATE : grant ? CV_ACT_CREATE :
+		      CV_ACT_DELETE, obj.buf, key, 6);
+	/* The sign says it all unless some privileges stay. */
+	st->detail = join(&plan->arena, privs, n, ", ",
+			  !some_stay ? "" : grant ? "grant " : "revoke ");
+	priv_sql(df->ctx, &df->sql, grant, g, privs, n);
+	add_sql(plan, st, false, &df->sql);
+	priv_sql(df->ctx, &df->sql, !grant, g, privs, n);
+	add_sql(plan, st, true, &df->sql);
+	cv_buf_release(&obj);
+	return st;
+}
+
 /*
  * One object and grantee: the privileges to revoke go in a removal step,
  * those to grant in an addition; the last one leaves what `want` says.
@@ -1872,66 +1918,36 @@ static void diff_group(struct differ *df, const struct cv_pg_priv *w,
 		       size_t nw, const struct cv_pg_priv *l, size_t nl,
 		       bool removing)
 {
-	struct cv_plan *plan = df->plan;
+	struct cv_arena *a = &df->plan->arena;
 	const struct cv_pg_priv *g = nw ? w : l;
 	const char **add = cv_calloc(nw + 1, sizeof(*add));
 	const char **del = cv_calloc(nl + 1, sizeof(*del));
 	const char **keep = cv_calloc(nl + 1, sizeof(*keep));
 	size_t i = 0, j = 0, nadd = 0, ndel = 0, nkeep = 0;
-	const char *key[6];
-	char type[2];
-	struct cv_buf obj = CV_BUF_INIT, t = CV_BUF_INIT;
 	struct cv_step *st;
 
 	while (i < nw || j < nl) {
 		int c = i >= nw ? 1 : j >= nl ? -1 : strcmp(w[i].priv, l[j].priv);
 
-		if (c < 0)
+		if (c < 0) {
 			add[nadd++] = w[i++].priv;
-		else if (c > 0)
+		} else if (c > 0) {
 			del[ndel++] = l[j++].priv;
-		else
-			keep[nkeep++] = (i++, l[j++].priv);
+		} else {
+			keep[nkeep++] = l[j++].priv;
+			i++;
+		}
 	}
-	priv_object(&obj, g);
-	priv_key(g, type, key);
 	if (removing && ndel) {
-		st = add_step(df, CV_PHASE_REMOVE, nkeep ? CV_ACT_UPDATE :
-			      CV_ACT_DELETE, obj.buf, key, 6);
-		st->before = privs_text(l, nl, &plan->arena);
-		for (i = 0; i < nkeep; i++)
-			cv_buf_addf(&t, "%s%s", i ? "," : "", keep[i]);
-		st->after = nkeep ? cv_arena_strdup(&plan->arena, t.buf) : NULL;
-		cv_buf_reset(&t);
-		/* The sign says it all unless some privileges stay. */
-		for (i = 0; i < ndel; i++)
-			cv_buf_addf(&t, "%s%s", i ? ", " : nkeep ? "revoke " : "",
-				    del[i]);
-		st->detail = cv_arena_strdup(&plan->arena, t.buf);
-		priv_sql(df->ctx, &df->sql, false, g, del, ndel);
-		add_sql(plan, st, false, &df->sql);
-		priv_sql(df->ctx, &df->sql, true, g, del, ndel);
-		add_sql(plan, st, true, &df->sql);
+		st = privs_step(df, g, false, nkeep, del, ndel);
+		st->before = privs_text(l, nl, a);
+		st->after = join(a, keep, nkeep, ",", "");
 	}
 	if (!removing && nadd) {
-		st = add_step(df, CV_PHASE_ADD, nkeep ? CV_ACT_UPDATE :
-			      CV_ACT_CREATE, obj.buf, key, 6);
-		for (i = 0; i < nkeep; i++)
-			cv_buf_addf(&t, "%s%s", i ? "," : "", keep[i]);
-		st->before = nkeep ? cv_arena_strdup(&plan->arena, t.buf) : NULL;
-		st->after = privs_text(w, nw, &plan->arena);
-		cv_buf_reset(&t);
-		for (i = 0; i < nadd; i++)
-			cv_buf_addf(&t, "%s%s", i ? ", " : nkeep ? "grant " : "",
-				    add[i]);
-		st->detail = cv_arena_strdup(&plan->arena, t.buf);
-		priv_sql(df->ctx, &df->sql, true, g, add, nadd);
-		add_sql(plan, st, false, &df->sql);
-		priv_sql(df->ctx, &df->sql, false, g, add, nadd);
-		add_sql(plan, st, true, &df->sql);
+		st = privs_step(df, g, true, nkeep, add, nadd);
+		st->before = join(a, keep, nkeep, ",", "");
+		st->after = privs_text(w, nw, a);
 	}
-	cv_buf_release(&obj);
-	cv_buf_release(&t);
 	free(add);
 	free(del);
 	free(keep);

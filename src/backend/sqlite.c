@@ -42,6 +42,9 @@ struct sqlite_db {
 	char *path;
 	long timeout_ms;
 	struct cv_stmt_cache cache;  /* sqlite3_stmt * by SQL text */
+	/* PRAGMA data_version when the last snapshot was taken under the
+	 * write lock; -1: none.  restore checks it (see there). */
+	long long snap_version;
 };
 
 static struct sqlite_db *to_sqlite(struct cv_db *db)
@@ -400,6 +403,7 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 	c->db = db;
 	c->path = cv_strdup(path);
 	c->timeout_ms = DEFAULT_TIMEOUT_MS;
+	c->snap_version = -1;
 	db = NULL;
 	*out = &c->base;
 	rc = 0;
@@ -758,6 +762,23 @@ static void remove_partial(const char *path)
 	free(journal);
 }
 
+/*
+ * A number that changes whenever another connection commits to the
+ * database (PRAGMA data_version); -1 when it cannot be read.
+ */
+static long long data_version(sqlite3 *db)
+{
+	sqlite3_stmt *stmt = NULL;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &stmt,
+			       NULL) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
 static int sqlite_snapshot(struct cv_db *db, const char *path,
 			   struct cv_error *err)
 {
@@ -844,6 +865,10 @@ static int sqlite_snapshot(struct cv_db *db, const char *path,
 	}
 	created = false;
 	rc = 0;
+	/* Under the write lock nobody else commits: this is the state the
+	 * snapshot holds, as far as other connections go. */
+	c->snap_version = sqlite3_get_autocommit(c->db) ? -1 :
+			  data_version(c->db);
 
 out:
 	if (src && src != c->db)
@@ -910,8 +935,23 @@ static int sqlite_restore(struct cv_db *db, const char *path,
 	sqlite3_finalize(stmt);
 	stmt = NULL;
 
+	/*
+	 * restore snapshots the database under the lock first, then has to
+	 * let the lock go: the backup API takes the destination's lock
+	 * itself and cannot run inside a transaction.  A commit by another
+	 * connection since that snapshot would be overwritten without being
+	 * in it: refuse, so that the caller snapshots again.  What is left
+	 * is the moment between this check and the backup's first step.
+	 */
+	if (c->snap_version >= 0 && data_version(c->db) != c->snap_version) {
+		rc = cv_error_set(err, CV_ESTALE,
+				  "'%s' changed after its snapshot was taken; nothing was restored",
+				  c->path);
+		goto out;
+	}
 	/* The schema changes under the cached statements: start over. */
 	cache_clear(c);
+	c->snap_version = -1;
 	rc = backup(c->db, src, "restore failed", c->timeout_ms, err);
 
 out:

@@ -7,8 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
+
+/* Snapshots taken before giving up, when other writers keep committing. */
+#define RESTORE_ATTEMPTS 3
 
 int cmd_restore(struct cv_opts *o)
 {
@@ -20,7 +24,7 @@ int cmd_restore(struct cv_opts *o)
 	char *before = NULL, *question = NULL;
 	struct cv_run run;
 	struct stat st;
-	int ret, code = 0;
+	int ret, code = 0, attempt;
 
 	ret = cli_url(o, &url, &err);
 	if (ret)
@@ -44,21 +48,36 @@ int cmd_restore(struct cv_opts *o)
 		goto out;
 
 	ret = cli_open(o, &url, false, true, &db, &err);
-	if (!ret)
+	/*
+	 * The current state first: a restore must itself be undoable.  The
+	 * backend refuses to restore (CV_ESTALE) when another connection
+	 * committed after that snapshot, since the restore would overwrite
+	 * it unsaved; then the snapshot is taken again.
+	 */
+	for (attempt = 0; !ret; attempt++) {
 		ret = url.backend->begin(db, &err);
-	if (!ret)
-		ret = cv_journal_new_run_id(db, run_id, &err);
-	/* The current state first: a restore must itself be undoable. */
-	if (!ret)
-		ret = cv_snapshot_path(&url, o->snapshot_dir, run_id, &before,
-				       &err);
-	if (!ret)
-		ret = url.backend->snapshot(db, before, &err);
-	url.backend->rollback(db);
-	if (ret)
-		goto fail;
-	cv_time_format(cv_time_now(), started);
-	ret = url.backend->restore(db, snap, &err);
+		if (!ret)
+			ret = cv_journal_new_run_id(db, run_id, &err);
+		if (!ret) {
+			free(before);
+			before = NULL;
+			ret = cv_snapshot_path(&url, o->snapshot_dir, run_id,
+					       &before, &err);
+		}
+		if (!ret)
+			ret = url.backend->snapshot(db, before, &err);
+		url.backend->rollback(db);
+		if (ret)
+			goto fail;
+		cv_time_format(cv_time_now(), started);
+		ret = url.backend->restore(db, snap, &err);
+		if (ret != CV_ESTALE || attempt == RESTORE_ATTEMPTS - 1)
+			break;
+		/* That snapshot is not the state being replaced. */
+		unlink(before);
+		cv_error_release(&err);
+		ret = 0;
+	}
 	if (ret) {
 		cv_error_prefix(&err, "restore failed; the database is as it was (its snapshot: %s)",
 				before);

@@ -858,6 +858,59 @@ static void test_sqlite__restore_round_trip(void **state)
 	free(snap);
 }
 
+/*
+ * restore snapshots the database under the lock, lets the lock go (the
+ * backup API needs it), then restores: a commit by another connection in
+ * between must refuse the restore (the caller snapshots again), not be
+ * overwritten unsaved.  Our own writes do not count.
+ */
+static void test_sqlite__restore_refuses_after_foreign_commit(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	char *path = in_dir(state, "app.db");
+	char *snap = in_dir(state, "app-run1.db");
+	char *before = in_dir(state, "app-before.db");
+	char *before2 = in_dir(state, "app-before2.db");
+	struct cv_db *db, *other;
+	char *got;
+
+	make_sample(path);
+	db = open_db(path, 0);
+	assert_int_equal(be->snapshot(db, snap, &err), 0);
+	script(db, "DELETE FROM roles");
+
+	/* As restore does it: the state to replace, under the lock. */
+	assert_int_equal(be->begin(db, &err), 0);
+	assert_int_equal(be->snapshot(db, before, &err), 0);
+	assert_int_equal(be->rollback(db), 0);
+
+	other = open_db(path, 0);
+	script(other, "INSERT INTO roles (name) VALUES ('late')");
+	be->close(other);
+
+	assert_int_equal(be->restore(db, snap, &err), CV_ESTALE);
+	assert_non_null(strstr(err.msg, "changed after its snapshot was taken"));
+	cv_error_release(&err);
+	got = rows(db, "SELECT name FROM roles");
+	assert_string_equal(got, "late\n");	/* nothing restored */
+	free(got);
+
+	/* Snapshotted again, with nobody else writing: it goes through. */
+	assert_int_equal(be->begin(db, &err), 0);
+	assert_int_equal(be->snapshot(db, before2, &err), 0);
+	assert_int_equal(be->rollback(db), 0);
+	assert_int_equal(be->restore(db, snap, &err), 0);
+	got = rows(db, "SELECT count(*) FROM roles");
+	assert_string_equal(got, "2\n");
+	free(got);
+
+	be->close(db);
+	free(path);
+	free(snap);
+	free(before);
+	free(before2);
+}
+
 static void test_sqlite__restore_bad_snapshot_leaves_database(void **state)
 {
 	struct cv_error err = CV_ERROR_INIT;
@@ -1144,6 +1197,7 @@ int main(void)
 		T(test_sqlite__snapshot_empty_database),
 		T(test_sqlite__snapshot_never_overwrites),
 		T(test_sqlite__restore_round_trip),
+		T(test_sqlite__restore_refuses_after_foreign_commit),
 		T(test_sqlite__restore_bad_snapshot_leaves_database),
 		T(test_sqlite__snapshot_and_restore_wal_database),
 		T(test_sqlite__foreign_key_check),

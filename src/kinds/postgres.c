@@ -2061,7 +2061,7 @@ static const char *policy_value(struct cv_ctx *ctx,
 	cv_canon_add(&b, p->permissive ? "permissive" : "restrictive");
 	for (i = 0; i < p->nto; i++)
 		cv_canon_add(&b, p->to[i]);
-	cv_buf_addch(&b, ';');
+	cv_buf_addch(&b, '|');	/* roles | expressions, as rollback shows groups */
 	cv_canon_add(&b, normalize(ctx, t->schema, t->name, p->using_expr, a));
 	cv_canon_add(&b, normalize(ctx, t->schema, t->name, p->check_expr, a));
 	s = cv_arena_strdup(a, b.buf);

@@ -862,6 +862,10 @@ struct reader {
 	size_t npols, pols_alloc;
 	const char **pol_keys;     /* schema, table per policy */
 	size_t pol_keys_alloc;
+	const char **tos;          /* the policies' roles, in order */
+	size_t ntos, tos_alloc;
+	size_t *first_to;          /* per policy: its first in tos */
+	size_t first_to_alloc;
 };
 
 static const char *dup_col(struct reader *rd, const char *const *cols,
@@ -973,25 +977,37 @@ static const char *command_of(const char *polcmd)
 	}
 }
 
-/* schema, table, name, polcmd, permissive, using, with check */
+/*
+ * schema, table, name, polcmd, permissive, using, with check, then one of
+ * its roles: a policy comes as one row per role, in order.
+ */
 static int read_policy(void *p, const char *const *cols, const size_t *lens,
 		       int ncols)
 {
 	struct reader *rd = p;
-	struct cv_pg_policy *pol;
+	struct cv_pg_policy *pol = rd->npols ? &rd->pols[rd->npols - 1] : NULL;
 
 	(void)ncols;
-	CV_GROW(rd->pols, rd->npols + 1, rd->pols_alloc);
-	CV_GROW(rd->pol_keys, 2 * rd->npols + 2, rd->pol_keys_alloc);
-	rd->pol_keys[2 * rd->npols] = dup_col(rd, cols, lens, 0);
-	rd->pol_keys[2 * rd->npols + 1] = dup_col(rd, cols, lens, 1);
-	pol = &rd->pols[rd->npols++];
-	memset(pol, 0, sizeof(*pol));
-	pol->name = dup_col(rd, cols, lens, 2);
-	pol->command = command_of(cols[3]);
-	pol->permissive = pg_true(cols[4]);
-	pol->using_expr = dup_col(rd, cols, lens, 5);
-	pol->check_expr = dup_col(rd, cols, lens, 6);
+	if (!pol || strcmp(pol->name, cols[2]) != 0 ||
+	    strcmp(rd->pol_keys[2 * rd->npols - 1], cols[1]) != 0 ||
+	    strcmp(rd->pol_keys[2 * rd->npols - 2], cols[0]) != 0) {
+		CV_GROW(rd->pols, rd->npols + 1, rd->pols_alloc);
+		CV_GROW(rd->pol_keys, 2 * rd->npols + 2, rd->pol_keys_alloc);
+		CV_GROW(rd->first_to, rd->npols + 1, rd->first_to_alloc);
+		rd->pol_keys[2 * rd->npols] = dup_col(rd, cols, lens, 0);
+		rd->pol_keys[2 * rd->npols + 1] = dup_col(rd, cols, lens, 1);
+		rd->first_to[rd->npols] = rd->ntos;
+		pol = &rd->pols[rd->npols++];
+		memset(pol, 0, sizeof(*pol));
+		pol->name = dup_col(rd, cols, lens, 2);
+		pol->command = command_of(cols[3]);
+		pol->permissive = pg_true(cols[4]);
+		pol->using_expr = dup_col(rd, cols, lens, 5);
+		pol->check_expr = dup_col(rd, cols, lens, 6);
+	}
+	CV_GROW(rd->tos, rd->ntos + 1, rd->tos_alloc);
+	rd->tos[rd->ntos++] = dup_col(rd, cols, lens, 7);
+	pol->nto++;
 	return 0;
 }
 
@@ -1015,8 +1031,7 @@ static struct cv_pg_role *find_live_role(struct cv_pg *pg, const char *name)
 }
 
 /* Memberships and policy roles, gathered sorted, into their owners. */
-static void attach(struct reader *rd, const char **policy_roles,
-		   size_t nroles)
+static void attach(struct reader *rd)
 {
 	struct cv_arena *a = rd->ctx->live_arena;
 	struct cv_pg *pg = rd->pg;
@@ -1035,9 +1050,13 @@ static void attach(struct reader *rd, const char **policy_roles,
 		for (k = 0; k < r->nmember_of; k++)
 			r->member_of[k] = rd->pairs[i + 2 * k + 1];
 	}
-	/* Policies arrive sorted by schema, table, name; so do their roles
-	 * (schema, table, name, role), four strings each. */
-	k = 0;
+	/* Policies arrive sorted by schema, table, name. */
+	for (i = 0; i < rd->npols; i++) {
+		struct cv_pg_policy *pol = &rd->pols[i];
+
+		pol->to = cv_arena_memdup(a, rd->tos + rd->first_to[i],
+					  pol->nto * sizeof(*pol->to));
+	}
 	for (i = 0; i < rd->npols; i = j) {
 		struct cv_pg_table *t = find_table(pg, rd->pol_keys[2 * i],
 						   rd->pol_keys[2 * i + 1]);
@@ -1053,54 +1072,6 @@ static void attach(struct reader *rd, const char **policy_roles,
 					      (j - i) * sizeof(*rd->pols));
 		t->npolicies = j - i;
 	}
-	for (i = 0; i < pg->ntables; i++) {
-		struct cv_pg_table *t = &pg->tables[i];
-
-		for (j = 0; j < t->npolicies; j++) {
-			struct cv_pg_policy *pol = &t->policies[j];
-			size_t first;
-
-			while (k < nroles &&
-			       (strcmp(policy_roles[k], t->schema) < 0 ||
-				(strcmp(policy_roles[k], t->schema) == 0 &&
-				 (strcmp(policy_roles[k + 1], t->name) < 0 ||
-				  (strcmp(policy_roles[k + 1], t->name) == 0 &&
-				   strcmp(policy_roles[k + 2], pol->name) < 0)))))
-				k += 4;
-			first = k;
-			while (k < nroles &&
-			       strcmp(policy_roles[k], t->schema) == 0 &&
-			       strcmp(policy_roles[k + 1], t->name) == 0 &&
-			       strcmp(policy_roles[k + 2], pol->name) == 0)
-				k += 4;
-			pol->nto = (k - first) / 4;
-			pol->to = cv_arena_alloc(a, (pol->nto + 1) * sizeof(char *));
-			for (size_t n = 0; n < pol->nto; n++)
-				pol->to[n] = policy_roles[first + 4 * n + 3];
-			cv_sort(pol->to, pol->nto, sizeof(*pol->to),
-				cv_strptr_cmp);
-		}
-	}
-}
-
-struct quad_reader {
-	struct cv_ctx *ctx;
-	const char **items;
-	size_t nr, alloc;
-};
-
-static int read_quad(void *p, const char *const *cols, const size_t *lens,
-		     int ncols)
-{
-	struct quad_reader *q = p;
-	int i;
-
-	(void)ncols;
-	CV_GROW(q->items, q->nr + 4, q->alloc);
-	for (i = 0; i < 4; i++)
-		q->items[q->nr++] = cols[i] ?
-			cv_arena_strndup(q->ctx->live_arena, cols[i], lens[i]) : "";
-	return 0;
 }
 
 static int read_created(void *p, const char *const *cols, const size_t *lens,
@@ -1166,27 +1137,33 @@ static const char Q_POLICIES[] =
 	"SELECT n.nspname COLLATE \"C\", c.relname COLLATE \"C\", "
 	"p.polname COLLATE \"C\", p.polcmd::text, p.polpermissive, "
 	"pg_catalog.pg_get_expr(p.polqual, p.polrelid), "
-	"pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) "
-	"FROM pg_catalog.pg_policy p "
-	"JOIN pg_catalog.pg_class c ON c.oid = p.polrelid "
-	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-	"ORDER BY 1, 2, 3";
-static const char Q_POLICY_ROLES[] =
-	"SELECT n.nspname COLLATE \"C\", c.relname COLLATE \"C\", "
-	"p.polname COLLATE \"C\", CASE WHEN r.oid = 0 THEN 'public' "
+	"pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), "
+	"CASE WHEN r.oid = 0 THEN 'public' "
 	"ELSE pg_catalog.pg_get_userbyid(r.oid) END COLLATE \"C\" "
 	"FROM pg_catalog.pg_policy p "
 	"JOIN pg_catalog.pg_class c ON c.oid = p.polrelid "
 	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace, "
-	"LATERAL unnest(p.polroles) AS r(oid) ORDER BY 1, 2, 3, 4";
+	"LATERAL unnest(p.polroles) AS r(oid) ORDER BY 1, 2, 3, 8";
 
 static int postgres_read(struct cv_ctx *ctx, struct cv_error *err)
 {
 	struct cv_pg *pg = &ctx->live->pg;
+	static const struct {
+		const char *sql;
+		cv_row_fn fn;
+	} reads[] = {
+		{ Q_ROLES, read_role },
+		{ Q_MEMBERS, read_pair },
+		{ Q_TABLES, read_table },
+		{ Q_TABLE_PRIVS, read_priv },
+		{ Q_SCHEMA_PRIVS, read_priv },
+		{ Q_DEFAULTS, read_default },
+		{ Q_POLICIES, read_policy },
+	};
 	struct reader rd;
-	struct quad_reader q = { ctx, NULL, 0, 0 };
 	bool exists = false;
-	int ret;
+	size_t i;
+	int ret = 0;
 
 	if (strcmp(ctx->be->name, "postgres") != 0) {
 		if (!ctx->want)
@@ -1203,28 +1180,9 @@ static int postgres_read(struct cv_ctx *ctx, struct cv_error *err)
 	memset(&rd, 0, sizeof(rd));
 	rd.ctx = ctx;
 	rd.pg = pg;
-	ret = ctx->be->query(ctx->db, Q_ROLES, NULL, 0, read_role, &rd, err);
-	if (!ret)
-		ret = ctx->be->query(ctx->db, Q_MEMBERS, NULL, 0, read_pair,
-				     &rd, err);
-	if (!ret)
-		ret = ctx->be->query(ctx->db, Q_TABLES, NULL, 0, read_table,
-				     &rd, err);
-	if (!ret)
-		ret = ctx->be->query(ctx->db, Q_TABLE_PRIVS, NULL, 0,
-				     read_priv, &rd, err);
-	if (!ret)
-		ret = ctx->be->query(ctx->db, Q_SCHEMA_PRIVS, NULL, 0,
-				     read_priv, &rd, err);
-	if (!ret)
-		ret = ctx->be->query(ctx->db, Q_DEFAULTS, NULL, 0,
-				     read_default, &rd, err);
-	if (!ret)
-		ret = ctx->be->query(ctx->db, Q_POLICIES, NULL, 0, read_policy,
-				     &rd, err);
-	if (!ret)
-		ret = ctx->be->query(ctx->db, Q_POLICY_ROLES, NULL, 0,
-				     read_quad, &q, err);
+	for (i = 0; i < CV_ARRAY_SIZE(reads) && !ret; i++)
+		ret = ctx->be->query(ctx->db, reads[i].sql, NULL, 0,
+				     reads[i].fn, &rd, err);
 	if (!ret)
 		ret = ctx->be->table_exists(ctx->db, T_CREATED, &exists, err);
 	if (!ret && exists) {
@@ -1245,12 +1203,13 @@ static int postgres_read(struct cv_ctx *ctx, struct cv_error *err)
 			cv_strptr_cmp);
 		sort_privs(pg->privs, &pg->nprivs);
 		sort_privs(pg->defaults, &pg->ndefaults);
-		attach(&rd, q.items, q.nr);
+		attach(&rd);
 	}
 	free(rd.pairs);
 	free(rd.pols);
 	free(rd.pol_keys);
-	free(q.items);
+	free(rd.tos);
+	free(rd.first_to);
 	return ret;
 }
 

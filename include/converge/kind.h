@@ -83,6 +83,9 @@ struct cv_kind {
 		       const char *run_id, struct cv_error *err);
 	/* Creates the storage tables the kind's steps write to. */
 	int (*ensure)(struct cv_ctx *ctx, struct cv_error *err);
+	/* Their names, tables and views (NULL-terminated; NULL for none):
+	 * converge's own, which applications read (SPEC §2). */
+	const char *const *tables;
 	/* Emits the live objects as a manifest section (key and value). */
 	void (*inspect)(const struct cv_state *live, struct cv_emit *e);
 };
@@ -90,6 +93,8 @@ struct cv_kind {
 extern const struct cv_kind *const cv_kinds[];
 extern const size_t cv_nkinds;
 const struct cv_kind *cv_kind_find(const char *name);
+/* Is `name` a table or view some kind keeps its state in? */
+bool cv_kind_owns_table(const char *name);
 
 extern const struct cv_kind cv_kind_schema;
 extern const struct cv_kind cv_kind_postgres;

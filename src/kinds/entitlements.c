@@ -33,6 +33,11 @@ static const char T_PLAN_MODULES[] = "ent_plan_modules";
 static const char T_ORGS[] = "ent_orgs";
 static const char T_ORG_MODULES[] = "ent_org_modules";
 static const char T_EVENTS[] = "ent_events";
+static const char V_EFFECTIVE[] = "ent_effective_modules";
+static const char *const tables[] = {
+	T_MODULES, T_PLANS, T_PLAN_MODULES, T_ORGS, T_ORG_MODULES, T_EVENTS,
+	V_EFFECTIVE, NULL
+};
 
 /* Row values, shared so that most comparisons are pointer comparisons. */
 static const char S_ENABLED[] = "enabled";
@@ -2094,7 +2099,7 @@ static int ent_ensure(struct cv_ctx *ctx, struct cv_error *err)
 	int ret;
 
 	/* CREATE VIEW IF NOT EXISTS is SQLite's alone: ask first. */
-	ret = be->table_exists(ctx->db, "ent_effective_modules", &have_view,
+	ret = be->table_exists(ctx->db, V_EFFECTIVE, &have_view,
 			       err);
 	if (ret)
 		return ret;
@@ -2263,4 +2268,5 @@ const struct cv_kind cv_kind_entitlements = {
 	.value = ent_value,
 	.ensure = ent_ensure,
 	.inspect = ent_inspect,
+	.tables = tables,
 };

@@ -16,6 +16,7 @@
 
 static const char T_FLAGS[] = "feature_flags";
 static const char T_TENANTS[] = "feature_flag_tenants";
+static const char *const tables[] = { T_FLAGS, T_TENANTS, NULL };
 
 static int tenant_cmp(const void *a, const void *b)
 {
@@ -696,4 +697,5 @@ const struct cv_kind cv_kind_flags = {
 	.value = flags_value,
 	.ensure = flags_ensure,
 	.inspect = flags_inspect,
+	.tables = tables,
 };

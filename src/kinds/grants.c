@@ -13,6 +13,7 @@
 #include "converge/timeutil.h"
 
 static const char T_GRANTS[] = "rbac_grants";
+static const char *const tables[] = { T_GRANTS, NULL };
 static const char *const grant_cols[] = {
 	"subject", "role", "scope", "expires_at", "reason"
 };
@@ -712,4 +713,5 @@ const struct cv_kind cv_kind_grants = {
 	.value = grants_value,
 	.ensure = grants_ensure,
 	.inspect = grants_inspect,
+	.tables = tables,
 };

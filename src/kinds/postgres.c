@@ -31,6 +31,7 @@
 #include "converge/kind.h"
 
 static const char T_CREATED[] = "converge_pg_roles";
+static const char *const tables[] = { T_CREATED, NULL };
 static const char KIND[] = "postgres";
 
 /* ---- names and privileges ------------------------------------------ */
@@ -1665,30 +1666,15 @@ static int group_cmp(const struct cv_pg_priv *x, const struct cv_pg_priv *y)
 
 /*
  * Is this one of converge's tables (SPEC §7: the journal, the version
- * table, and the application-facing tables and views of SPEC §2)?  They
+ * table, and the tables and views the kinds keep their state in)?  They
  * are never part of all_tables_in_schema: converge makes some of them in
  * the same run, and their readers are granted by name.
  */
 static bool own_table(const struct cv_ctx *ctx, const char *name)
 {
-	static const char *const storage[] = {
-		"ent_effective_modules", "ent_events", "ent_modules",
-		"ent_org_modules", "ent_orgs", "ent_plan_modules", "ent_plans",
-		"feature_flag_tenants", "feature_flags",
-		"rbac_effective_permissions", "rbac_grants",
-		"rbac_role_parents", "rbac_role_permissions", "rbac_roles",
-		NULL
-	};
-
-	size_t i;
-
-	if (strncmp(name, "converge_", 9) == 0 ||
-	    (ctx->schema_table && strcmp(name, ctx->schema_table) == 0))
-		return true;
-	for (i = 0; storage[i]; i++)
-		if (strcmp(storage[i], name) == 0)
-			return true;
-	return false;
+	return strncmp(name, "converge_", 9) == 0 ||
+	       (ctx->schema_table && strcmp(name, ctx->schema_table) == 0) ||
+	       cv_kind_owns_table(name);
 }
 
 /*
@@ -2529,4 +2515,5 @@ const struct cv_kind cv_kind_postgres = {
 	.journal = postgres_journal,
 	.ensure = postgres_ensure,
 	.inspect = postgres_inspect,
+	.tables = tables,
 };

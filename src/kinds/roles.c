@@ -16,6 +16,10 @@
 static const char T_ROLES[] = "rbac_roles";
 static const char T_PARENTS[] = "rbac_role_parents";
 static const char T_PERMS[] = "rbac_role_permissions";
+static const char V_EFFECTIVE[] = "rbac_effective_permissions";
+static const char *const tables[] = {
+	T_ROLES, T_PARENTS, T_PERMS, V_EFFECTIVE, NULL
+};
 
 static const char *const role_keys[] = {
 	"description", "inherits", "permissions", NULL
@@ -719,7 +723,7 @@ static int roles_ensure(struct cv_ctx *ctx, struct cv_error *err)
 	int ret;
 
 	/* CREATE VIEW IF NOT EXISTS is SQLite's alone: ask first. */
-	ret = be->table_exists(ctx->db, "rbac_effective_permissions",
+	ret = be->table_exists(ctx->db, V_EFFECTIVE,
 			       &have_view, err);
 	if (ret)
 		return ret;
@@ -801,4 +805,5 @@ const struct cv_kind cv_kind_roles = {
 	.value = roles_value,
 	.ensure = roles_ensure,
 	.inspect = roles_inspect,
+	.tables = tables,
 };

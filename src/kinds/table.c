@@ -20,6 +20,17 @@ const struct cv_kind *const cv_kinds[] = {
 };
 const size_t cv_nkinds = CV_ARRAY_SIZE(cv_kinds);
 
+bool cv_kind_owns_table(const char *name)
+{
+	size_t i, k;
+
+	for (i = 0; i < cv_nkinds; i++)
+		for (k = 0; cv_kinds[i]->tables && cv_kinds[i]->tables[k]; k++)
+			if (strcmp(cv_kinds[i]->tables[k], name) == 0)
+				return true;
+	return false;
+}
+
 int cv_db_scope(struct cv_ctx *ctx, bool app, struct cv_error *err)
 {
 	if (!ctx->db || !ctx->be->scope)

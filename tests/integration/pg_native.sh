@@ -80,6 +80,21 @@ pq "$DB" "CREATE TABLE customers (id int PRIMARY KEY, tenant_id uuid NOT NULL, n
 		(2, '00000000-0000-0000-0000-00000000000b', 'b');
 	CREATE ROLE owner_$s; CREATE ROLE bystander_$s"
 
+# rls_customers [ROLE]: the rls section that isolates tenants on
+# customers, its policy for ROLE (for everyone without one).
+rls_customers() {
+	cat <<EOF
+  rls:
+    public.customers:
+      enabled: true
+      force: true
+      policies:
+        tenant_isolation:
+${1:+          to: [$1]
+}          using: "tenant_id = current_setting('app.tenant_id', true)::uuid"
+EOF
+}
+
 user="app_user_$s"
 readers="app_readers_$s"
 odd="o'brien \"x\" $s"
@@ -207,14 +222,7 @@ postgres:
     $user: {login: true}
   privileges:
     - {role: $user, privileges: [SELECT], on: {tables: [public.customers]}}
-  rls:
-    public.customers:
-      enabled: true
-      force: true
-      policies:
-        tenant_isolation:
-          to: [$user]
-          using: "tenant_id = current_setting('app.tenant_id', true)::uuid"
+$(rls_customers "$user")
 EOF
 cv plan -m m2 --db "$DB"
 expect_in "the undeclared created role is dropped" out.txt "- postgres role $readers"
@@ -284,14 +292,7 @@ postgres:
     $user: {login: true}
   privileges:
     - {role: $user, privileges: [SELECT], on: {tables: [public.customers]}}
-  rls:
-    public.customers:
-      enabled: true
-      force: true
-      policies:
-        tenant_isolation:
-          to: [$user]
-          using: "tenant_id = current_setting('app.tenant_id', true)::uuid"
+$(rls_customers "$user")
 checks:
   rls_fail_closed:
     sql: "SELECT count(*) FROM customers"
@@ -343,15 +344,7 @@ EOF
 cv plan -m m7 --db "$DB"
 expect_rc "dropping a role an unmanaged policy applies to is refused" 1
 expect_in "and the policy is named" err.txt "but policy tenant_isolation on public.customers applies to it and postgres.rls does not manage that table"
-cat >>m7/native.yaml <<EOF
-  rls:
-    public.customers:
-      enabled: true
-      force: true
-      policies:
-        tenant_isolation:
-          using: "tenant_id = current_setting('app.tenant_id', true)::uuid"
-EOF
+rls_customers >>m7/native.yaml
 cv plan -m m7 --db "$DB"
 expect_rc "with the table managed, the drop plans" 0
 steps=$(grep -n "postgres policy tenant_isolation\|postgres role $user" out.txt | cut -c1-60 | sed 's/:  */ /')

@@ -174,25 +174,34 @@ static void split_table(const char *s, struct cv_arena *a,
 	*name = dot + 1;
 }
 
+/* A table name as manifests write it, into its two parts, checked. */
+static int table_parts(const char *s, const struct cv_mark *mark,
+		       struct cv_loader *ld, const char **schema,
+		       const char **name)
+{
+	if (cv_check_name(s, "table", mark, ld->diags))
+		return CV_EINVAL;
+	split_table(s, ld->strings, schema, name);
+	if (!**schema || !**name) {
+		cv_diag_error(ld->diags, mark,
+			      "table '%s': expected 'schema.table' or 'table'",
+			      cv_shorten(s));
+		return CV_EINVAL;
+	}
+	if (long_name(*schema, "schema", mark, ld->diags) ||
+	    long_name(*name, "table", mark, ld->diags))
+		return CV_EINVAL;
+	return 0;
+}
+
 static int table_name(const struct cv_node *n, struct cv_loader *ld,
 		      const char **schema, const char **name)
 {
 	const char *s;
 
-	if (cv_yaml_as_string(n, "table", ld->diags, &s) ||
-	    cv_check_name(s, "table", &n->mark, ld->diags))
+	if (cv_yaml_as_string(n, "table", ld->diags, &s))
 		return CV_EINVAL;
-	split_table(s, ld->strings, schema, name);
-	if (!**schema || !**name) {
-		cv_diag_error(ld->diags, &n->mark,
-			      "table '%s': expected 'schema.table' or 'table'",
-			      cv_shorten(s));
-		return CV_EINVAL;
-	}
-	if (long_name(*schema, "schema", &n->mark, ld->diags) ||
-	    long_name(*name, "table", &n->mark, ld->diags))
-		return CV_EINVAL;
-	return 0;
+	return table_parts(s, &n->mark, ld, schema, name);
 }
 
 /* ---- load ------------------------------------------------------------ */
@@ -622,15 +631,9 @@ static int load_rls(struct cv_pg *pg, const struct cv_node *n,
 		const char *schema, *name;
 		size_t i = 0;
 
-		if (cv_check_name(e->key, "table", &e->key_mark, ld->diags) ||
+		if (table_parts(e->key, &e->key_mark, ld, &schema, &name) ||
 		    cv_yaml_expect(e, CV_NODE_MAP, e->key, ld->diags) ||
 		    cv_yaml_check_keys(e, keys, "a table's rls", ld->diags)) {
-			ret = CV_EINVAL;
-			continue;
-		}
-		split_table(e->key, ld->strings, &schema, &name);
-		if (long_name(schema, "schema", &e->key_mark, ld->diags) ||
-		    long_name(name, "table", &e->key_mark, ld->diags)) {
 			ret = CV_EINVAL;
 			continue;
 		}
@@ -2138,7 +2141,6 @@ static void diff_rls(struct differ *df, bool removing)
 		}
 		if (lrls != wt->rls || lforce != wt->force) {
 			const char *key[3] = { "rls", wt->schema, wt->name };
-			struct cv_pg_table after = *wt;
 
 			cv_buf_reset(&obj);
 			cv_buf_addf(&obj, "row-level security on %s.%s",
@@ -2147,7 +2149,7 @@ static void diff_rls(struct differ *df, bool removing)
 				      CV_ACT_UPDATE : wt->rls ? CV_ACT_ENABLE :
 				      CV_ACT_DISABLE, obj.buf, key, 3);
 			st->before = rls_value(lt, &plan->arena);
-			st->after = rls_value(&after, &plan->arena);
+			st->after = rls_value(wt, &plan->arena);
 			st->detail = st->after;
 			rls_sql(ctx, &df->sql, wt, lrls != wt->rls, wt->rls,
 				lforce != wt->force, wt->force);

@@ -49,6 +49,7 @@ postgres:
       policies:
         p: {using: "true"}
     t: {}
+    ".": {}
     u:
       policies:
         q: {command: SELECT}
@@ -59,6 +60,7 @@ expect_in "a role is no member of itself" err.txt "PostgreSQL role 'a' cannot be
 expect_in "a membership cycle is refused" err.txt "PostgreSQL role 'b' is part of a cycle of 'member_of'"
 expect_in "a name PostgreSQL would cut is refused" err.txt "is longer than PostgreSQL's 63 bytes for a name"
 expect_in "a table named twice (public is the default schema)" err.txt "rls: table 'public.t' is defined twice"
+expect_in "an rls table needs a name" err.txt "table '.': expected 'schema.table' or 'table'"
 expect_in "a policy needs an expression" err.txt "policy 'q' has neither 'using' nor 'with_check'"
 
 manifest sq/m.yaml <<'EOF'

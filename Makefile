@@ -5,6 +5,8 @@
 #   make test             unit + integration tests (SQLite files, PostgreSQL)
 #   make demo             the TMWS scenario on an embedded SQLite file
 #   make bench            benchmarks with ratios against raw SQL
+#   make fuzz             libFuzzer on each reader of untrusted text
+#                         (clang; FUZZ_TIME=seconds per target, default 60)
 #   make install PREFIX=/usr/local
 #   make SANITIZE=address,undefined test
 #   make WERROR=1 ...     warnings are errors (CI)
@@ -53,8 +55,16 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BUILD)/bench/bench_seed
+# Fuzz targets: built with replay.c for `make test`, with libFuzzer for
+# `make fuzz` (tests/fuzz/fuzz.h).
+FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_COMMON := $(BUILD)/obj/tests/fuzz/scratch.o
+REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
 
-.PHONY: all deps test unit integration demo bench install clean check-deps
+.PHONY: all deps test unit integration demo bench fuzz fuzz-targets install \
+	clean check-deps
 all: $(BUILD)/converge
 
 build/config.mk: Makefile
@@ -100,10 +110,29 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libconverge.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libconverge.a $(LDFLAGS_ALL) $(LIBS_ALL)
 
-unit: $(UNIT_BIN)
-integration: $(BUILD)/converge
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay.o \
+		$(FUZZ_COMMON) $(BUILD)/libconverge.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
-test: $(BUILD)/converge $(UNIT_BIN)
+# The same targets linked with libFuzzer, in a build of their own.
+$(BUILD)/libfuzzer/%: $(BUILD)/obj/tests/fuzz/%.o $(FUZZ_COMMON) \
+		$(BUILD)/libconverge.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(LIBS_ALL)
+
+fuzz-targets: $(FUZZ_NAMES:%=$(BUILD)/libfuzzer/%)
+
+fuzz: build/config.mk
+	@$(MAKE) --no-print-directory BUILD=build/fuzz-clang CC=$(FUZZ_CC) \
+		SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DCV_ARENA_MALLOC" \
+		fuzz-targets
+	@sh tests/fuzz/run.sh fuzz build/fuzz-clang/libfuzzer $(FUZZ_TIME) build/fuzz-work
+
+unit: $(UNIT_BIN)
+integration: $(BUILD)/converge $(REPLAY_BIN)
+
+test: $(BUILD)/converge $(UNIT_BIN) $(REPLAY_BIN)
 	@BUILD=$(BUILD) CONVERGE=$(CURDIR)/$(BUILD)/converge sh tests/run.sh $(UNIT_BIN)
 
 demo: $(BUILD)/converge
@@ -120,4 +149,5 @@ install: $(BUILD)/converge
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_BIN:=.d) \
+	$(wildcard $(BUILD)/obj/tests/fuzz/*.d)

@@ -329,7 +329,7 @@ int cv_stmts_decode(struct cv_arena *arena, const char *sql, const char *code,
 		if (*p != 's' && *p != 'q')
 			goto bad;
 		s.script = *p++ == 's';
-		if (read_len(&p, &len) || (size_t)(tend - t) < len + 1 ||
+		if (read_len(&p, &len) || len >= (size_t)(tend - t) ||
 		    t[len] != '\n' || read_len(&p, &np) || np > 65535)
 			goto bad;
 		s.sql = cv_arena_strndup(arena, t, len);

@@ -30,6 +30,7 @@ void cv_manifest_release(struct cv_manifest *m)
 
 	if (!m)
 		return;
+	cv_state_release(&m->want);
 	for (i = 0; i < m->nsources; i++)
 		free((char *)m->sources[i].text);
 	free(m->sources);

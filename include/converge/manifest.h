@@ -36,6 +36,7 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 int cv_manifest_read(struct cv_manifest *m, const char *path,
 		     const struct cv_mark *from, struct cv_diags *diags,
 		     const struct cv_source **out);
+/* Frees the texts, the strings and the desired state (want). */
 void cv_manifest_release(struct cv_manifest *m);
 
 #endif

@@ -299,10 +299,22 @@ static bool wal_without_log(const char *path)
  * from writing by query_only.  Every other database is opened read-only,
  * and then sqlite itself refuses any write.
  */
+/*
+ * With OPEN_SIBLING, a second connection to a file that this process
+ * already has open (the snapshot's source, under apply's write lock) is
+ * not probed: closing any descriptor of a file drops every POSIX lock the
+ * process holds on it, SQLite's write lock included, and a second apply
+ * would then write beside ours.  SQLite shares one descriptor between the
+ * connections of a process for that reason; only a plain open() has it.
+ * Such a file is open, so a WAL file's log is there anyway.
+ */
+#define OPEN_SIBLING (1u << 16)
+
 static int open_handle(sqlite3 **out, const char *path, unsigned flags,
 		       long timeout_ms)
 {
-	bool query_only = (flags & CV_DB_READONLY) && wal_without_log(path);
+	bool query_only = (flags & CV_DB_READONLY) &&
+			  !(flags & OPEN_SIBLING) && wal_without_log(path);
 	int rc;
 
 	rc = sqlite3_open_v2(path, out, open_flags(query_only ? 0 : flags),
@@ -829,7 +841,8 @@ static int sqlite_snapshot(struct cv_db *db, const char *path,
 	if (!sqlite3_get_autocommit(c->db)) {
 		file = sqlite3_db_filename(c->db, "main");
 		src = NULL;
-		rc = open_handle(&src, file, CV_DB_READONLY, c->timeout_ms);
+		rc = open_handle(&src, file, CV_DB_READONLY | OPEN_SIBLING,
+				 c->timeout_ms);
 		if (rc != SQLITE_OK) {
 			rc = cv_error_set(err, CV_EDB,
 					  "snapshot '%s': cannot reopen '%s': "

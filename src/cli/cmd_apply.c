@@ -208,7 +208,6 @@ out:
 	cv_plan_release(&plan);
 	cv_state_release(&live);
 	cv_arena_release(&live_arena);
-	cv_state_release(&m.want);
 	cv_manifest_release(&m);
 	cv_url_release(&url);
 	cv_error_release(&err);

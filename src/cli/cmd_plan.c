@@ -131,7 +131,6 @@ int cmd_plan(struct cv_opts *o)
 out:
 	cli_close(&url, &db);
 	cv_plan_release(&plan);
-	cv_state_release(&m.want);
 	cv_manifest_release(&m);
 	cv_url_release(&url);
 	cv_error_release(&err);

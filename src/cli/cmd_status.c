@@ -204,7 +204,6 @@ out:
 	free(version);
 	cv_arena_release(&arena);
 	cv_plan_release(&plan);
-	cv_state_release(&m.want);
 	cv_manifest_release(&m);
 	cv_url_release(&url);
 	cv_error_release(&err);

@@ -54,7 +54,6 @@ int cmd_validate(struct cv_opts *o)
 		}
 		printf(")\n");
 	}
-	cv_state_release(&m.want);
 	cv_manifest_release(&m);
 	return ret;
 }

@@ -289,6 +289,52 @@ expect_eq "it waited for the holder" "$([ $((t1 - t0)) -ge 1 ] && echo yes)" yes
 expect_eq "applied after the wait" "$(grants r.db)" "alice/viewer//B bob/viewer//-"
 wait $HOLDER
 
+# Applies that take a snapshot under the lock keep the lock: the snapshot
+# reads the file through SQLite, never through a plain open() whose
+# close() would drop the process's POSIX locks, the write lock included.
+mkdir -p slowmig
+manifest slowmig/1.yaml <<'EOF'
+id: s1
+up: CREATE TABLE s1 (x);
+down: DROP TABLE s1;
+EOF
+manifest slowmig/2.yaml <<'EOF'
+id: s2
+parent: s1
+up: |
+  CREATE TABLE slow (x);
+  WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000000)
+  INSERT INTO slow SELECT i FROM c;
+down: DROP TABLE slow;
+EOF
+manifest slow1.yaml <<'EOF'
+version: 1
+schema: {migrations: slowmig, version: s1}
+EOF
+manifest slow2.yaml <<'EOF'
+version: 1
+schema: {migrations: slowmig, version: s2}
+EOF
+cv apply -m slow1.yaml --db sqlite:s.db --auto-approve -q
+for i in 1 2 3; do
+	"$CONVERGE" apply -m slow2.yaml --db sqlite:s.db --auto-approve -q \
+		--lock-timeout 60 >slow$i.out 2>&1 &
+	eval "SLOW$i=\$!"
+done
+rcs=""
+for i in 1 2 3; do
+	eval "wait \$SLOW$i"
+	rcs="$rcs$?"
+done
+expect_eq "three applies at once, each with a snapshot: all succeed" "$rcs" 000
+expect_eq "no errors" "$(cat slow1.out slow2.out slow3.out | grep -c error)" 0
+expect_eq "one applied the revision, the others found nothing to do" \
+	"$(q s.db "SELECT count(*) FROM converge_runs WHERE status = 'applied'")" 2
+expect_eq "the revision's steps are one run's" \
+	"$(q s.db "SELECT count(DISTINCT run_id) FROM converge_steps WHERE object LIKE '%s2%'")" 1
+expect_eq "the revision is applied" "$(q s.db "SELECT version FROM converge_schema_version")" s2
+expect_eq "the database is sound" "$(q s.db "PRAGMA integrity_check")" ok
+
 # ------------------------------------------------- a step that fails
 
 # The application guards its grants with a trigger: converge's insert of

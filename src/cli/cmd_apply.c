@@ -13,6 +13,41 @@
 
 #include "cli.h"
 
+/*
+ * A saved plan's data-loss marks say what was true when it was made: a
+ * table empty then may hold rows now (the fingerprint covers the state
+ * converge manages, not the application's tables), and anyone can delete
+ * a mark from the file.  So under the lock, every step that runs SQL
+ * scripts is scanned again, as planning it now would scan it.
+ */
+static int mark_data_loss_again(const struct cv_opts *o, struct cv_db *db,
+				const struct cv_backend *be,
+				struct cv_plan *plan, struct cv_error *err)
+{
+	struct cv_state live;
+	struct cv_arena arena = CV_ARENA_INIT;
+	struct cv_ctx ctx;
+	size_t i;
+	int ret = 0;
+
+	memset(&live, 0, sizeof(live));
+	cli_ctx(o, &ctx, db, be, NULL, &live, &arena);
+	ctx.schema_table = plan->schema_table;
+	for (i = 0; i < plan->nr && !ret; i++) {
+		struct cv_step *st = &plan->steps[i];
+		uint32_t k;
+
+		for (k = 0; k < st->nfwd && !st->fwd[k].script; k++)
+			;
+		if (k < st->nfwd)
+			ret = cv_schema_mark_data_loss(&ctx, plan, st, st->fwd,
+						       st->nfwd, err);
+	}
+	cv_state_release(&live);
+	cv_arena_release(&arena);
+	return ret;
+}
+
 /* Takes the lock and checks or remakes the plan under it. */
 static int lock_and_replan(struct cv_opts *o, const struct cv_manifest *m,
 			   const struct cv_url *url, struct cv_db *db,
@@ -170,6 +205,8 @@ locked:
 	} else if (!ret) {
 		ret = lock_and_replan(o, &m, &url, db, &plan, saved, &err);
 	}
+	if (!ret && saved)
+		ret = mark_data_loss_again(o, db, url.backend, &plan, &err);
 	if (ret) {
 		if (db)
 			url.backend->rollback(db);

@@ -427,8 +427,22 @@ cv apply -m loss1.yaml --db sqlite:loss.db --auto-approve -q
 want loss.yaml loss
 cv plan -m loss.yaml --db sqlite:loss.db
 expect_not_in "dropping an empty table loses nothing" out.txt "data loss"
+cv plan -m loss.yaml --db sqlite:loss.db -o empty.plan
 q loss.db "INSERT INTO t_r1 VALUES ('precious'), ('rows')"
 cp loss.db loss.before
+# The rows are the application's, outside the fingerprint: a plan saved
+# while the table was empty is scanned again when it is applied.
+cv apply empty.plan --db sqlite:loss.db --auto-approve
+expect_rc "a saved plan that now loses data is refused" 1
+expect_in "naming the step" err.txt "step 1 (schema r2): drops table t_r1, which holds rows"
+expect_same "and changes nothing" loss.db loss.before
+cv plan -m loss.yaml --db sqlite:loss.db -o marked.plan
+grep -v 'data_loss' marked.plan >unmarked.plan
+expect_eq "a mark deleted from a saved plan file" "$(grep -c data_loss unmarked.plan)" 0
+cv apply unmarked.plan --db sqlite:loss.db --auto-approve
+expect_rc "is found again at apply" 1
+expect_in "and named" err.txt "step 1 (schema r2): drops table t_r1, which holds rows"
+expect_same "nothing changed" loss.db loss.before
 cv plan -m loss.yaml --db sqlite:loss.db
 expect_rc "a plan that loses data still plans" 0
 expect_in "the step is marked" out.txt "  ↑ revision r2

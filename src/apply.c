@@ -182,19 +182,20 @@ static void record_failure(struct cv_ctx *ctx, const struct cv_run *run,
 	struct cv_error e2 = CV_ERROR_INIT;
 	struct cv_run failed = *run;
 	char now[CV_TIME_LEN];
+	char *text = cv_error_text(cause);
 	int ret;
 
 	cv_time_format(cv_time_now(), now);
 	failed.status = "failed";
 	failed.finished_at = now;
-	failed.error = cause->msg;
+	failed.error = text;
 	ret = ctx->be->begin(ctx->db, &e2);
 	if (!ret)
 		ret = cv_journal_ensure(ctx->db, &e2);
 	if (!ret)
 		ret = run_committed ?
 		      cv_journal_finish_run(ctx->db, run->id, "failed",
-					    cause->msg, &e2) :
+					    text, &e2) :
 		      cv_journal_insert_run(ctx->db, &failed, &e2);
 	if (!ret)
 		ret = ctx->be->commit(ctx->db, &e2);
@@ -204,6 +205,7 @@ static void record_failure(struct cv_ctx *ctx, const struct cv_run *run,
 			e2.msg ? e2.msg : "unknown error");
 	}
 	cv_error_release(&e2);
+	free(text);
 }
 
 int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,

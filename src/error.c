@@ -87,6 +87,18 @@ void cv_error_release(struct cv_error *err)
 	memset(err, 0, sizeof(*err));
 }
 
+char *cv_error_text(const struct cv_error *err)
+{
+	struct cv_buf b = CV_BUF_INIT;
+
+	cv_buf_adds(&b, err->msg ? err->msg : "unknown error");
+	if (err->step)
+		cv_buf_addf(&b, "\nin step: %s", err->step);
+	if (err->sql)
+		cv_buf_addf(&b, "\nsql: %s", err->sql);
+	return cv_buf_detach(&b);
+}
+
 void cv_error_print(const struct cv_error *err, FILE *fp)
 {
 	if (err->file && err->line)

@@ -51,6 +51,11 @@ void cv_error_set_sql(struct cv_error *err, const char *step, const char *sql);
 void cv_error_release(struct cv_error *err);
 /* Prints "converge: error: msg" and the step and SQL when known. */
 void cv_error_print(const struct cv_error *err, FILE *fp);
+/*
+ * The error as the journal records it: the message, then "in step: …"
+ * and "sql: …" lines when it has them (the SQL whole); malloc'd.
+ */
+char *cv_error_text(const struct cv_error *err);
 
 /* A place in a manifest. */
 struct cv_mark {

@@ -39,7 +39,9 @@ expect_rc "a failing check exits 5" 5
 expect_in "the failure names the check, expected and actual" err.txt "check 'one_viewer' failed: expected 3, got 2"
 expect_eq "the grant was not added" "$(q c.db "SELECT group_concat(subject) FROM rbac_grants")" "bob"
 expect_eq "the failed run is recorded" "$(q c.db "SELECT status || ': ' || error FROM converge_runs ORDER BY id DESC LIMIT 1")" \
-	"failed: check 'one_viewer' failed: expected 3, got 2"
+	"failed: check 'one_viewer' failed: expected 3, got 2
+in step: 2: ? checks one_viewer
+sql: SELECT count(*) FROM rbac_grants WHERE role = 'viewer'"
 expect_eq "the application's tables are as they were" "$(sqlite3 c.db .dump | grep -v converge_ | grep -vi 'INSERT INTO converge')" \
 	"$(sqlite3 before.db .dump | grep -v converge_ | grep -vi 'INSERT INTO converge')"
 

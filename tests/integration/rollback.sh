@@ -364,7 +364,10 @@ expect_same "nothing half-applied (roles, grants, steps)" state-after.txt state-
 F=$(newest)
 expect_eq "a failed run is recorded" "$(q r.db "SELECT count(*) - $before_runs FROM converge_runs") $(q r.db "SELECT kind || ' ' || status FROM converge_runs WHERE id = '$F'")" \
 	"1 apply failed"
-expect_eq "with the error" "$(q r.db "SELECT error FROM converge_runs WHERE id = '$F'")" "sqlite: mallory may not hold a role"
+expect_eq "with the error, its step and its SQL" "$(q r.db "SELECT error FROM converge_runs WHERE id = '$F'")" \
+	'sqlite: mallory may not hold a role
+in step: 5: + grants admin to mallory
+sql: INSERT INTO "rbac_grants" ("subject", "role", "scope", "expires_at", "reason") VALUES (?1, ?2, ?3, ?4, ?5)'
 expect_eq "and no steps" "$(q r.db "SELECT count(*) FROM converge_steps WHERE run_id = '$F'")" 0
 cv history --db $DB
 expect_in "history shows the failed run" out.txt "$F  apply    failed"

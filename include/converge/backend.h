@@ -59,10 +59,12 @@ struct cv_backend {
 
 	/*
 	 * Opens a connection.  With CV_DB_READONLY a SQLite file that does not
-	 * exist gives CV_ENOTFOUND and nothing is created.
+	 * exist gives CV_ENOTFOUND and nothing is created.  The open waits
+	 * for a lock at most lock_timeout_ms (SQLite reads its schema then).
 	 */
 	int (*open)(struct cv_db **out, const struct cv_url *url,
-		    unsigned flags, struct cv_error *err);
+		    unsigned flags, long lock_timeout_ms,
+		    struct cv_error *err);
 	void (*close)(struct cv_db *db);  /* accepts NULL */
 
 	/* How long to wait for locks, in milliseconds. */

@@ -488,7 +488,7 @@ static int storage_schema(struct pg_db *c, const char *name,
 }
 
 static int pg_open(struct cv_db **out, const struct cv_url *url,
-		   unsigned flags, struct cv_error *err)
+		   unsigned flags, long lock_timeout_ms, struct cv_error *err)
 {
 	/*
 	 * The URL is expanded in place of dbname: what it sets overrides the
@@ -502,6 +502,9 @@ static int pg_open(struct cv_db **out, const struct cv_url *url,
 	PGconn *conn = NULL;
 	int rc;
 
+	/* Connecting waits for no lock; the advisory lock's wait is set
+	 * by set_lock_timeout. */
+	(void)lock_timeout_ms;
 	*out = NULL;
 	if (!url || !url->conninfo)
 		return cv_error_set(err, CV_EUSAGE, "no postgres connection string");

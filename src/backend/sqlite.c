@@ -25,8 +25,6 @@
 #include "converge/backend.h"
 #include "cache.h"
 
-/* How long to wait for a lock unless set_lock_timeout says otherwise. */
-#define DEFAULT_TIMEOUT_MS 5000L
 /*
  * Past this many statements the cache starts over: converge's own SQL is a
  * few dozen texts, so reaching it means a caller builds SQL per row, and
@@ -299,6 +297,12 @@ static bool wal_without_log(const char *path)
  * from writing by query_only.  Every other database is opened read-only,
  * and then sqlite itself refuses any write.
  */
+/* A wait in milliseconds as sqlite3_busy_timeout takes it (an int). */
+static long clamp_ms(long ms)
+{
+	return ms < 0 ? 0 : ms > 0x7fffffffL ? 0x7fffffffL : ms;
+}
+
 /*
  * With OPEN_SIBLING, a second connection to a file that this process
  * already has open (the snapshot's source, under apply's write lock) is
@@ -332,7 +336,8 @@ static int open_handle(sqlite3 **out, const char *path, unsigned flags,
 }
 
 static int sqlite_open(struct cv_db **out, const struct cv_url *url,
-		       unsigned flags, struct cv_error *err)
+		       unsigned flags, long lock_timeout_ms,
+		       struct cv_error *err)
 {
 	struct sqlite_db *c = NULL;
 	sqlite3 *db = NULL;
@@ -358,7 +363,8 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 				    path, strerror(errno));
 	}
 
-	rc = open_handle(&db, path, flags, DEFAULT_TIMEOUT_MS);
+	lock_timeout_ms = clamp_ms(lock_timeout_ms);
+	rc = open_handle(&db, path, flags, lock_timeout_ms);
 	if (rc != SQLITE_OK) {
 		rc = open_error(db, rc, path, flags, err);
 		goto out;
@@ -414,7 +420,7 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 	c->base.backend = &cv_sqlite_backend;
 	c->db = db;
 	c->path = cv_strdup(path);
-	c->timeout_ms = DEFAULT_TIMEOUT_MS;
+	c->timeout_ms = lock_timeout_ms;
 	c->snap_version = -1;
 	db = NULL;
 	*out = &c->base;
@@ -443,10 +449,7 @@ static void sqlite_set_lock_timeout(struct cv_db *db, long ms)
 {
 	struct sqlite_db *c = to_sqlite(db);
 
-	if (ms < 0)
-		ms = 0;
-	if (ms > 0x7fffffffL)
-		ms = 0x7fffffffL;
+	ms = clamp_ms(ms);
 	c->timeout_ms = ms;
 	sqlite3_busy_timeout(c->db, (int)ms);
 }

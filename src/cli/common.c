@@ -66,14 +66,39 @@ int cli_url(const struct cv_opts *o, struct cv_url *url, struct cv_error *err)
 	return 0;
 }
 
+/*
+ * How long a connection waits for a lock.  The verbs that take the lock
+ * (apply, rollback, restore), and any connection opened to write, wait
+ * exactly --lock-timeout for every lock they meet, a writer's lock that
+ * keeps them from reading included.  Connections of the verbs that only
+ * read wait at least READ_WAIT_MS for a writer to commit (a commit holds
+ * its lock for milliseconds, a large run spilling its cache longer), so
+ * that a plan in CI does not fail because the application wrote then.
+ */
+#define READ_WAIT_MS 5000L
+
+static long lock_wait_ms(const struct cv_opts *o, bool readonly)
+{
+	static const char *const lockers[] = { "apply", "rollback", "restore" };
+	size_t i;
+
+	for (i = 0; i < CV_ARRAY_SIZE(lockers); i++)
+		if (o->verb && strcmp(o->verb, lockers[i]) == 0)
+			readonly = false;
+	if (!readonly || o->lock_timeout_ms > READ_WAIT_MS)
+		return o->lock_timeout_ms;
+	return READ_WAIT_MS;
+}
+
 int cli_open(const struct cv_opts *o, const struct cv_url *url, bool readonly,
 	     bool create, struct cv_db **db, struct cv_error *err)
 {
 	unsigned flags = readonly ? CV_DB_READONLY : create ? CV_DB_CREATE : 0;
+	long wait = lock_wait_ms(o, readonly);
 	int ret;
 
 	*db = NULL;
-	ret = url->backend->open(db, url, flags, err);
+	ret = url->backend->open(db, url, flags, wait, err);
 	if (ret == CV_ENOTFOUND && readonly) {
 		cv_error_release(err);
 		*db = NULL;
@@ -81,7 +106,7 @@ int cli_open(const struct cv_opts *o, const struct cv_url *url, bool readonly,
 	}
 	if (ret)
 		return ret;
-	url->backend->set_lock_timeout(*db, o->lock_timeout_ms);
+	url->backend->set_lock_timeout(*db, wait);
 	return 0;
 }
 

@@ -251,16 +251,18 @@ rm -f fifo.db
 rm -f r.db
 cv apply -m a.yaml --db $DB --auto-approve -q
 cp r.db before.db
-# hold SECONDS: another process holds the write lock for SECONDS.
+# hold SECONDS [MODE]: another process holds the write lock for SECONDS
+# (MODE EXCLUSIVE: a lock that keeps readers out too, as a writer that
+# spills its cache mid-transaction holds).
 hold() {
 	rm -f locked
 	python3 -c '
 import sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute("BEGIN IMMEDIATE")
+c.execute("BEGIN " + sys.argv[3])
 open("locked", "w").close()
 time.sleep(float(sys.argv[2]))
-c.execute("ROLLBACK")' r.db "$1" &
+c.execute("ROLLBACK")' r.db "$1" "${2:-IMMEDIATE}" &
 	HOLDER=$!
 	i=0
 	while [ ! -f locked ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
@@ -287,6 +289,16 @@ expect_rc "with a longer timeout it waits and succeeds" 0
 LOCKED=$(newest)
 expect_eq "it waited for the holder" "$([ $((t1 - t0)) -ge 1 ] && echo yes)" yes
 expect_eq "applied after the wait" "$(grants r.db)" "alice/viewer//B bob/viewer//-"
+wait $HOLDER
+hold 4 EXCLUSIVE
+t0=$(date +%s%N)
+cv apply -m a.yaml --db $DB --auto-approve --lock-timeout 0.5
+t1=$(date +%s%N)
+expect_rc "apply while another holds an exclusive lock: exit 4" 4
+expect_eq "after --lock-timeout, not a default of its own" \
+	"$([ $(((t1 - t0) / 1000000)) -lt 2500 ] && echo yes)" yes
+cv plan -m a.yaml --db $DB --detailed-exitcode
+expect_rc "plan, which only reads, waits for the writer" 2
 wait $HOLDER
 
 # Applies that take a snapshot under the lock keep the lock: the snapshot

@@ -76,7 +76,7 @@ static int open_url(struct cv_db **out, const char *text, unsigned flags,
 	int rc = cv_url_parse(&url, text, err);
 
 	if (!rc)
-		rc = be->open(out, &url, flags, err);
+		rc = be->open(out, &url, flags, 5000, err);
 	cv_url_release(&url);
 	return rc;
 }

@@ -106,7 +106,7 @@ static struct cv_db *open_db(const char *path, unsigned flags)
 	int rc;
 
 	url.path = cv_strdup(path);
-	rc = be->open(&db, &url, flags, &err);
+	rc = be->open(&db, &url, flags, 5000, &err);
 	if (rc)
 		fail_msg("open '%s': %s", path, err.msg);
 	assert_non_null(db);
@@ -123,7 +123,7 @@ static int open_rc(const char *path, unsigned flags, struct cv_error *err)
 	int rc;
 
 	url.path = cv_strdup(path);
-	rc = be->open(&db, &url, flags, err);
+	rc = be->open(&db, &url, flags, 5000, err);
 	if (rc)
 		assert_null(db);
 	be->close(db);

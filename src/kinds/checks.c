@@ -436,8 +436,9 @@ static int checks_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
 	size_t i, k, failed = 0;
 	int ret = 0;
 
-	/* `apply` runs them where they count, in its transaction. */
-	if (!ctx->db || !ctx->dry_run)
+	/* `apply` runs them where they count, in its transaction; an apply
+	 * with nothing to change runs none, so neither does its plan. */
+	if (!ctx->db || !ctx->dry_run || !plan->nr)
 		return 0;
 	for (i = 0; i < w->nchecks; i++) {
 		const struct cv_check *c = &w->checks[i];

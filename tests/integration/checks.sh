@@ -54,9 +54,12 @@ expect_rc "rollback of a run with checks" 0
 expect_eq "rollback has no check steps" "$(grep -c 'check ' out.txt)" 0
 expect_eq "ann's grant undone" "$(q c.db "SELECT group_concat(subject) FROM rbac_grants")" "bob"
 
-# Plan runs unaffected checks against the live state.
+# Plan runs unaffected checks against the live state (the plan switches
+# the flag off: a change that no check reads).
 manifest m2/app.yaml <<'Y'
 version: 1
+flags:
+  gated: {enabled: false}
 checks:
   one_viewer:
     sql: "SELECT count(*) FROM rbac_grants WHERE role = 'viewer'"
@@ -69,6 +72,13 @@ cv plan -m m2 --db sqlite:c.db
 expect_rc "a check that fails against the live state fails the plan" 1
 expect_in "the plan says which check and why" err.txt "check 'one_viewer' failed: expected 5, got 1"
 expect_not_in "the passing check is not reported" err.txt "pairs"
+# With nothing to change, apply runs no check, and so plan runs none.
+sed -i '/^flags:/d; /gated: {enabled: false}/d' m2/app.yaml
+echo 'flags: {gated: {enabled: true, checks: [pairs]}}' >>m2/app.yaml
+cv plan -m m2 --db sqlite:c.db --detailed-exitcode
+expect_rc "a plan with no changes runs no check: exit 0" 0
+cv apply -m m2 --db sqlite:c.db --auto-approve
+expect_rc "as its apply exits 0" 0
 
 # Bad input.
 manifest bad/a.yaml <<'Y'

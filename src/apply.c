@@ -54,14 +54,23 @@ char *cv_snapshot_dir(const struct cv_url *url, const char *dir)
 int cv_snapshot_path(const struct cv_url *url, const char *dir,
 		     const char *run_id, char **out, struct cv_error *err)
 {
-	char *d = cv_snapshot_dir(url, dir);
+	char *d = cv_snapshot_dir(url, dir), *abs = NULL;
 	int ret;
 
 	*out = NULL;
 	ret = mkdirs(d, err);
+	/*
+	 * The journal records the path: absolute, so that `restore` finds
+	 * the file from whatever directory the on-call engineer is in.
+	 */
+	if (!ret && !(abs = realpath(d, NULL)))
+		ret = cv_error_set(err, CV_EIO, "cannot resolve '%s': %s", d,
+				   strerror(errno));
 	if (!ret)
-		*out = cv_asprintf("%s/%s-%s%s", d, url->name ? url->name : "db",
-				   run_id, url->backend->snapshot_ext);
+		*out = cv_asprintf("%s/%s-%s%s", abs,
+				   url->name ? url->name : "db", run_id,
+				   url->backend->snapshot_ext);
+	free(abs);
 	free(d);
 	return ret;
 }

@@ -123,6 +123,12 @@ struct cv_backend {
 	/* Replaces the database's whole content with the snapshot's. */
 	int (*restore)(struct cv_db *db, const char *path,
 		       struct cv_error *err);
+	/*
+	 * Refuses, as restore would, a file that is not a usable snapshot,
+	 * before anything is done (optional: NULL leaves it to restore).
+	 */
+	int (*check_snapshot)(struct cv_db *db, const char *path,
+			      struct cv_error *err);
 
 	/* Appends `name` quoted as an identifier ("a""b" / PQescapeIdentifier). */
 	void (*quote_ident)(struct cv_buf *out, const char *name);

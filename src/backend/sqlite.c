@@ -895,20 +895,20 @@ out:
 	return rc;
 }
 
-static int sqlite_restore(struct cv_db *db, const char *path,
-			  struct cv_error *err)
+/*
+ * Opens a snapshot to restore from and checks all of it, before the first
+ * page is copied: the backup API copies pages as they are, and a damaged
+ * snapshot must leave the database as it was.  *src is set on success.
+ */
+static int open_snapshot(const struct sqlite_db *c, const char *path,
+			 sqlite3 **src, struct cv_error *err)
 {
-	struct sqlite_db *c = to_sqlite(db);
-	sqlite3 *src = NULL;
 	sqlite3_stmt *stmt = NULL;
 	struct stat st;
 	const char *res;
 	int rc;
 
-	if (!sqlite3_get_autocommit(c->db))
-		return cv_error_set(err, CV_EDB,
-				    "cannot restore '%s' inside a transaction",
-				    path);
+	*src = NULL;
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return cv_error_set(err, CV_ENOTFOUND,
@@ -920,36 +920,61 @@ static int sqlite_restore(struct cv_db *db, const char *path,
 		return cv_error_set(err, CV_EIO, "snapshot '%s' is not a file",
 				    path);
 
-	rc = open_handle(&src, path, CV_DB_READONLY, c->timeout_ms);
+	rc = open_handle(src, path, CV_DB_READONLY, c->timeout_ms);
 	if (rc != SQLITE_OK) {
 		rc = cv_error_set(err, CV_EIO, "cannot open snapshot '%s': sqlite: %s",
-				  path, src ? sqlite3_errmsg(src) :
+				  path, *src ? sqlite3_errmsg(*src) :
 				  sqlite3_errstr(rc));
 		goto out;
 	}
-
-	/*
-	 * Check the whole snapshot before the first page is copied: the
-	 * backup API copies pages as they are, and a damaged snapshot must
-	 * leave the database as it was.
-	 */
-	rc = sqlite3_prepare_v2(src, "PRAGMA quick_check(1)", -1, &stmt, NULL);
+	rc = sqlite3_prepare_v2(*src, "PRAGMA quick_check(1)", -1, &stmt,
+				NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(stmt);
 	if (rc != SQLITE_ROW) {
 		rc = cv_error_set(err, CV_EDB,
 				  "snapshot '%s' is not a usable sqlite database: %s",
-				  path, sqlite3_errmsg(src));
+				  path, sqlite3_errmsg(*src));
 		goto out;
 	}
 	res = (const char *)sqlite3_column_text(stmt, 0);
-	if (!res || strcmp(res, "ok") != 0) {
+	rc = 0;
+	if (!res || strcmp(res, "ok") != 0)
 		rc = cv_error_set(err, CV_EDB, "snapshot '%s' is damaged: %s",
 				  path, res ? cv_shorten(res) : "unknown error");
-		goto out;
-	}
+out:
 	sqlite3_finalize(stmt);
-	stmt = NULL;
+	if (rc) {
+		sqlite3_close(*src);
+		*src = NULL;
+	}
+	return rc;
+}
+
+static int sqlite_check_snapshot(struct cv_db *db, const char *path,
+				 struct cv_error *err)
+{
+	sqlite3 *src;
+	int rc = open_snapshot(to_sqlite(db), path, &src, err);
+
+	sqlite3_close(src);
+	return rc;
+}
+
+static int sqlite_restore(struct cv_db *db, const char *path,
+			  struct cv_error *err)
+{
+	struct sqlite_db *c = to_sqlite(db);
+	sqlite3 *src = NULL;
+	int rc;
+
+	if (!sqlite3_get_autocommit(c->db))
+		return cv_error_set(err, CV_EDB,
+				    "cannot restore '%s' inside a transaction",
+				    path);
+	rc = open_snapshot(c, path, &src, err);
+	if (rc)
+		return rc;
 
 	/*
 	 * restore snapshots the database under the lock first, then has to
@@ -971,7 +996,6 @@ static int sqlite_restore(struct cv_db *db, const char *path,
 	rc = backup(c->db, src, "restore failed", c->timeout_ms, err);
 
 out:
-	sqlite3_finalize(stmt);
 	sqlite3_close(src);
 	return rc;
 }
@@ -999,6 +1023,7 @@ const struct cv_backend cv_sqlite_backend = {
 	.foreign_key_check = sqlite_foreign_key_check,
 	.snapshot = sqlite_snapshot,
 	.restore = sqlite_restore,
+	.check_snapshot = sqlite_check_snapshot,
 	.quote_ident = sqlite_quote_ident,
 	.param = sqlite_param,
 	.table_suffix = " WITHOUT ROWID",

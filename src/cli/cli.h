@@ -82,6 +82,11 @@ int cli_usage(const struct cv_opts *o, const char *fmt, ...)
 	CV_PRINTF(2, 3);
 /* Informational line on stderr unless --quiet. */
 void cli_note(const struct cv_opts *o, const char *fmt, ...) CV_PRINTF(2, 3);
+/*
+ * `s` as one word of a POSIX shell command, for the commands converge
+ * suggests (a URL's '&' or '?' must survive a paste); malloc'd.
+ */
+char *cli_shell_quote(const char *s);
 
 /* The database URL from --db or CONVERGE_DATABASE_URL. */
 int cli_url(const struct cv_opts *o, struct cv_url *url, struct cv_error *err);

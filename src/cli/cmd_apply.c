@@ -97,6 +97,7 @@ static void report(const struct cv_opts *o, const struct cv_plan *plan,
 		   const struct cv_apply_result *res)
 {
 	struct cv_plan_counts c;
+	char *db;
 
 	if (o->quiet)
 		return;
@@ -111,8 +112,9 @@ static void report(const struct cv_opts *o, const struct cv_plan *plan,
 	if (res->snapshot)
 		printf("Snapshot of the database before the run: %s\n",
 		       res->snapshot);
-	printf("Undo it with: converge rollback --db %s %s\n",
-	       plan->database ? plan->database : "URL", res->run_id);
+	db = cli_shell_quote(plan->database ? plan->database : "URL");
+	printf("Undo it with: converge rollback --db %s %s\n", db, res->run_id);
+	free(db);
 }
 
 int cmd_apply(struct cv_opts *o)

@@ -118,13 +118,19 @@ int cmd_plan(struct cv_opts *o)
 	}
 	cli_show_plan(o, &plan);
 	if (o->out) {
+		char *qfile, *qdb;
+
 		ret = cli_write_plan(&plan, o->out, &err);
 		if (ret) {
 			code = cli_fail(&err);
 			goto out;
 		}
+		qfile = cli_shell_quote(o->out);
+		qdb = cli_shell_quote(url.display);
 		cli_note(o, "Saved the plan to %s; apply it with: converge apply %s --db %s",
-			 o->out, o->out, url.display);
+			 o->out, qfile, qdb);
+		free(qfile);
+		free(qdb);
 	}
 	if (o->detailed_exitcode && plan.nr)
 		code = 2;

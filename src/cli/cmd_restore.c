@@ -48,6 +48,10 @@ int cmd_restore(struct cv_opts *o)
 		goto out;
 
 	ret = cli_open(o, &url, false, true, &db, &err);
+	/* A file that cannot be restored needs no snapshot taken first. */
+	if (!ret && url.backend->check_snapshot &&
+	    url.backend->check_snapshot(db, snap, &err))
+		goto fail;
 	/*
 	 * The current state first: a restore must itself be undoable.  The
 	 * backend refuses to restore (CV_ESTALE) when another connection

@@ -1,6 +1,7 @@
 /*
  * Steps every verb shares (cli.h).
  */
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,12 +153,31 @@ int cli_manifests(const struct cv_opts *o, struct cv_manifest *m)
 	return ret ? 1 : 0;
 }
 
+char *cli_shell_quote(const char *s)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	const char *p;
+
+	if (*s && !s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-")])
+		return cv_strdup(s);
+	cv_buf_addch(&b, '\'');
+	for (p = s; *p; p++) {
+		if (*p == '\'')
+			cv_buf_adds(&b, "'\\''");
+		else
+			cv_buf_addch(&b, *p);
+	}
+	cv_buf_addch(&b, '\'');
+	return cv_buf_detach(&b);
+}
+
 const char *cli_actor(const struct cv_opts *o)
 {
 	static const char *const vars[] = {
 		"CONVERGE_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN",
 		"BUILDKITE_BUILD_CREATOR", "USER", "LOGNAME",
 	};
+	const struct passwd *pw;
 	size_t i;
 
 	if (o->actor && *o->actor)
@@ -168,6 +188,10 @@ const char *cli_actor(const struct cv_opts *o)
 		if (v && *v)
 			return v;
 	}
+	/* A cron job or a container may set none of them: the account. */
+	pw = getpwuid(geteuid());
+	if (pw && pw->pw_name && *pw->pw_name)
+		return pw->pw_name;
 	return "unknown";
 }
 

@@ -299,3 +299,21 @@ expect_rc "status with drift still exits 0" 0
 expect_in "status -m reports drift" out.txt "drift:    0 to add, 0 to change, 1 to remove, 0 revisions up, 0 down"
 cv status --db actor.db
 expect_not_in "status without -m reports no drift" out.txt "drift:"
+
+# The commands converge suggests survive a paste into a shell: a path
+# with a space, or a URL with '&', is quoted.
+manifest q.yaml <<'Y'
+version: 1
+roles: {viewer: {}}
+Y
+cv plan -m q.yaml --db "sqlite:my db.db" -o "my plan.yaml"
+expect_in "plan -o suggests a quoted apply" err.txt \
+	"apply it with: converge apply 'my plan.yaml' --db 'sqlite:my db.db'"
+cv apply "my plan.yaml" --db "sqlite:my db.db" --auto-approve
+expect_in "apply suggests a quoted rollback" out.txt "Undo it with: converge rollback --db 'sqlite:my db.db' "
+undo=$(sed -n 's/^Undo it with: //p' out.txt)
+eval "set -- $undo"
+shift  # "converge"
+"$CONVERGE" "$@" --auto-approve -q >/dev/null 2>&1
+expect_eq "which runs as printed" "$?" 0
+expect_eq "and undoes the run" "$(q "my db.db" "SELECT count(*) FROM rbac_roles")" 0

@@ -45,7 +45,7 @@ expect_eq "all off" "$(q f.db "SELECT sum(enabled) FROM feature_flags")" 0
 cv rollback --db sqlite:f.db --auto-approve
 expect_rc "rollback exits 0" 0
 expect_eq "rollback switches off what the run switched on, first" \
-	"$(grep 'flag' out.txt | sed 's/^  \(.\) flag \([^:]*\).*/\1 \2/' | tr '\n' '|')" \
+	"$(grep '^  . flag ' out.txt | sed 's/^  \(.\) flag \([^:]*\).*/\1 \2/' | tr '\n' '|')" \
 	"- rls_enabled for globex|+ rls_enabled for acme|+ catalog_v2_columns|+ catalog_api_v2|"
 expect_eq "flags back as the first run left them" "$(q f.db "SELECT name || '=' || enabled FROM feature_flags ORDER BY name" | tr '\n' ' ')" \
 	"catalog_api_v2=1 catalog_v2_columns=1 rls_enabled=0 "

@@ -179,13 +179,13 @@ expect_eq "B4 undone" "$(q r.db "SELECT undoes FROM converge_runs WHERE id = (SE
 cv apply -m b.yaml --db $DB --auto-approve -q --snapshot-dir snaps
 SB=$(newest)
 S=$(q r.db "SELECT snapshot FROM converge_runs WHERE id = '$SB'")
-expect_eq "--snapshot-dir is used" "$(dirname "$S")" snaps
+expect_eq "--snapshot-dir is used" "$(dirname "$S")" "$(pwd -P)/snaps"
 expect_eq "the snapshot is named <db>-<run-id>.db" "$(basename "$S")" "r-$(newest).db"
 expect_eq "mode 0600" "$(stat -c %a "$S")" 600
 expect_eq "it holds the state before the run" "$(grants "$S")" "alice/viewer//-"
 cv rollback --db $DB --auto-approve --snapshot-dir rsnaps
 RS=$(q r.db "SELECT snapshot FROM converge_runs WHERE id = (SELECT max(id) FROM converge_runs)")
-expect_eq "rollback takes a snapshot first, in --snapshot-dir" "$(dirname "$RS")" rsnaps
+expect_eq "rollback takes a snapshot first, in --snapshot-dir" "$(dirname "$RS")" "$(pwd -P)/rsnaps"
 expect_eq "rollback snapshot mode 0600" "$(stat -c %a "$RS")" 600
 expect_eq "the rollback snapshot holds the state before the rollback" "$(grants "$RS")" "alice/viewer//B bob/viewer//-"
 expect_in "the rollback names its snapshot" out.txt "Snapshot of the database before the rollback: $RS"
@@ -245,6 +245,14 @@ cv restore --db $DB fifo.db --auto-approve
 expect_rc "restore of a FIFO: exit 1" 1
 expect_in "says it is not a regular file" err.txt "cannot read snapshot 'fifo.db': not a regular file"
 rm -f fifo.db
+head -c 8192 /dev/urandom >garbage.db
+cp r.db r.before-garbage
+nsnap=$(find . -name 'r-*.db' | wc -l)
+cv restore --db $DB garbage.db --auto-approve
+expect_rc "restore of a file that is not a database: exit 1" 1
+expect_in "says so" err.txt "garbage.db' is not a usable sqlite database"
+expect_eq "and takes no snapshot first" "$(find . -name 'r-*.db' | wc -l)" "$nsnap"
+expect_same "the database is as it was" r.db r.before-garbage
 
 # ------------------------------------------------------------- the lock
 

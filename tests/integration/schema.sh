@@ -186,12 +186,14 @@ expect_eq "it names the error, the step and the SQL" "$(sed 1,2d err.txt)" \
   in step: 1: ↑ schema r2
   sql: SELECT missing_column FROM t_r2"
 expect_in "it says nothing changed" err.txt "converge: nothing was changed"
-expect_in "it names the snapshot" err.txt "converge: the snapshot taken before the run is ./.converge/snapshots/vf-"
+expect_in "it names the snapshot, by its absolute path" err.txt "converge: the snapshot taken before the run is $(pwd -P)/.converge/snapshots/vf-"
 dbdump vf.db | grep -v '^INSERT INTO converge_runs ' >after.sql
 expect_same "nothing is left but the failed run" after.sql before.sql
 expect_eq "the failed run: its status, its error, no steps" \
 	"$(q vf.db "SELECT kind || '|' || status || '|' || error || '|' || (SELECT count(*) FROM converge_steps s WHERE s.run_id = r.id) FROM converge_runs r ORDER BY started_at DESC, id DESC LIMIT 1")" \
-	"apply|failed|sqlite: no such column: missing_column|0"
+	"apply|failed|sqlite: no such column: missing_column
+in step: 1: ↑ schema r2
+sql: SELECT missing_column FROM t_r2|0"
 
 # ----------------------------------- a failing up in the middle of three
 

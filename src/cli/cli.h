@@ -115,7 +115,7 @@ const char *cli_actor(const struct cv_opts *o);
  * terminal, refuses.  Returns 0 to go on, else an exit code.
  */
 int cli_confirm(const struct cv_opts *o, const char *question);
-/* Prints the plan in the chosen format on stdout unless --quiet. */
+/* Prints the plan in the chosen format on stdout (text: unless --quiet). */
 void cli_show_plan(const struct cv_opts *o, const struct cv_plan *plan);
 /*
  * The options of a run (kind "apply" or "rollback") as the command line

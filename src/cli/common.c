@@ -223,7 +223,8 @@ void cli_show_plan(const struct cv_opts *o, const struct cv_plan *plan)
 {
 	struct cv_render_opts ro = { o->color, o->verbose };
 
-	if (o->quiet)
+	/* JSON and markdown are what was asked for, not chatter. */
+	if (o->quiet && o->format == CV_FORMAT_TEXT)
 		return;
 	cv_trace_perf(NULL);
 	cv_plan_render(plan, o->format, &ro, stdout);

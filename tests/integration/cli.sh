@@ -317,3 +317,9 @@ shift  # "converge"
 "$CONVERGE" "$@" --auto-approve -q >/dev/null 2>&1
 expect_eq "which runs as printed" "$?" 0
 expect_eq "and undoes the run" "$(q "my db.db" "SELECT count(*) FROM rbac_roles")" 0
+
+# -q quiets the review, not the output a pipeline asked for.
+cv plan -m q.yaml --db sqlite:new-q.db --format json -q
+expect_eq "plan --format json -q still prints the plan" "$(printf '%s' "$OUT" | head -c 1)" "{"
+cv plan -m q.yaml --db sqlite:new-q.db -q
+expect_eq "plan -q in text prints nothing" "$OUT" ""

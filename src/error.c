@@ -40,6 +40,16 @@ int cv_error_set(struct cv_error *err, int code, const char *fmt, ...)
 	return code;
 }
 
+void cv_error_set_mark(struct cv_error *err, const struct cv_mark *mark)
+{
+	if (!err || !mark || !mark->file)
+		return;
+	free(err->file);
+	err->file = cv_strdup(mark->file);
+	err->line = mark->line;
+	err->col = mark->col;
+}
+
 int cv_error_prefix(struct cv_error *err, const char *fmt, ...)
 {
 	struct cv_buf b = CV_BUF_INIT;

@@ -48,6 +48,9 @@ int cv_error_set(struct cv_error *err, int code, const char *fmt, ...)
 int cv_error_prefix(struct cv_error *err, const char *fmt, ...)
 	CV_PRINTF(2, 3);
 void cv_error_set_sql(struct cv_error *err, const char *step, const char *sql);
+/* Places the error in a manifest or revision file (FILE:LINE:COL). */
+struct cv_mark;
+void cv_error_set_mark(struct cv_error *err, const struct cv_mark *mark);
 void cv_error_release(struct cv_error *err);
 /* Prints "converge: error: msg" and the step and SQL when known. */
 void cv_error_print(const struct cv_error *err, FILE *fp);

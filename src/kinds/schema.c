@@ -866,10 +866,11 @@ static const char *sql_for(struct cv_ctx *ctx, const struct cv_migration *m,
 {
 	const char *s = cv_sql_text_for(t, ctx->be->name);
 
-	if (!s && !cv_sql_text_empty(t))
-		cv_error_set(err, CV_EINVAL,
-			     "revision '%s' (%s) has no '%s' for %s",
-			     m->id, m->path, what, ctx->be->name);
+	if (!s && !cv_sql_text_empty(t)) {
+		cv_error_set(err, CV_EINVAL, "revision '%s' has no '%s' for %s",
+			     m->id, what, ctx->be->name);
+		cv_error_set_mark(err, &m->mark);
+	}
 	return s;
 }
 
@@ -903,10 +904,12 @@ static int step_up(struct cv_ctx *ctx, struct cv_plan *plan, long i,
 	struct cv_step *st;
 
 	up = sql_for(ctx, m, &m->up, "up", err);
-	if (!up)
-		return cv_error_set(err, CV_EINVAL,
-				    "revision '%s' (%s) has no 'up' for %s",
-				    m->id, m->path, ctx->be->name);
+	if (!up) {
+		cv_error_set(err, CV_EINVAL, "revision '%s' has no 'up' for %s",
+			     m->id, ctx->be->name);
+		cv_error_set_mark(err, &m->mark);
+		return CV_EINVAL;
+	}
 	down = sql_for(ctx, m, &m->down, "down", err);
 	if (!down && !cv_sql_text_empty(&m->down))
 		return CV_EINVAL;

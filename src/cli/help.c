@@ -177,7 +177,9 @@ static const char status_text[] =
 	"\n"
 	"Shows where the database stands: the schema version (from the version\n"
 	"table), the last runs, whether the lock is held, and, given manifests,\n"
-	"a drift summary (what a plan would change).  Read-only.\n"
+	"a drift summary (what a plan would change, and revisions changed since\n"
+	"they were applied).  Read-only.  Drift exits 0; a version table with\n"
+	"several rows is an error naming them (exit 1).\n"
 	"\n"
 	"Options:\n"
 	OPT_DB

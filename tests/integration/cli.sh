@@ -173,6 +173,11 @@ cv status --db fmt.db --format markdown
 expect_in "markdown status has a heading" out.txt '### converge status for `fmt.db`'
 cv status --db fmt.db
 expect_in "text status" out.txt "lock:     free"
+expect_eq "text status: each run says when it started" \
+	"$(grep -cE '^  [0-9a-fTZ.-]+  apply +applied +2 steps  by cli-test  at [0-9]{4}-[0-9]{2}-[0-9]{2}T' out.txt)" 1
+cv status --db fmt.db --format markdown
+expect_eq "markdown status: each run says when it started" \
+	"$(grep -cE '^- [0-9a-fTZ.-]+  apply .* by cli-test  at [0-9]{4}-[0-9]{2}-[0-9]{2}T' out.txt)" 1
 cv history --db fmt.db --format json
 expect_rc "json history exits 0" 0
 expect_eq "json history parses" \

@@ -192,7 +192,8 @@ static const char history_text[] =
 	"\n"
 	"Lists the runs in the journal, newest first: id, kind (apply, rollback,\n"
 	"restore), actor, times, status and snapshot.  With RUN_ID, that run\n"
-	"and each of its steps.  Read-only.\n"
+	"and each of its steps; with -v, also each step's forward and inverse\n"
+	"SQL.  Read-only.\n"
 	"\n"
 	"Options:\n"
 	OPT_DB

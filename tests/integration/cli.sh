@@ -187,6 +187,28 @@ cv history --db fmt.db --format markdown
 expect_in "markdown history has a heading" out.txt '### converge history for `fmt.db`'
 cv history --db fmt.db
 expect_in "text history" out.txt "apply    applied   2 steps  by cli-test"
+RUN=$(q fmt.db "SELECT id FROM converge_runs")
+cv history --db fmt.db "$RUN" -v
+expect_in "history RUN_ID -v: forward SQL" out.txt '    forward:
+      sql: INSERT INTO "rbac_grants"'
+expect_in "history RUN_ID -v: inverse SQL" out.txt '    inverse:
+      sql: DELETE FROM "rbac_grants"'
+cv history --db fmt.db "$RUN"
+expect_not_in "without -v, no SQL" out.txt "inverse:"
+cv history --db fmt.db "$RUN" -v --format markdown
+expect_in "markdown: the steps in a fenced block" out.txt '```diff'
+expect_in "markdown -v: inverse SQL too" out.txt "    inverse:"
+cv history --db fmt.db "$RUN" --format json
+expect_eq "json steps have their status and both SQL texts" \
+	"$(python3 -c 'import json; h = json.load(open("out.txt")); print([(s["status"], s["forward_sql"][:6], s["inverse_sql"][:6]) for s in h["steps_applied"]])')" \
+	"[('applied', 'INSERT', 'DELETE'), ('applied', 'INSERT', 'DELETE')]"
+mkdir -p broken
+printf 'id: r1\nup: "CREATE TABLE"\ndown: "SELECT 1"\n' >broken/r1.yaml
+printf 'version: 1\nschema: {migrations: broken, version: r1}\n' >broken.yaml
+cv apply -m broken.yaml --db failed.db --auto-approve -q
+cv history --db failed.db --format markdown
+expect_in "markdown: a failed run's error is a nested list item" out.txt "  - error: "
+expect_not_in "not a broken list item" out.txt "-     error"
 
 # ---------------------------------------------------- --detailed-exitcode
 

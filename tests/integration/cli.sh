@@ -149,6 +149,18 @@ cv plan -m m.yaml --db postgres://u:s3cret@127.0.0.1:1/x
 expect_rc "with libpq, an unreachable server is exit 1" 1
 expect_not_in "libpq was found" err.txt "PostgreSQL needs libpq"
 
+# URL schemes are case-insensitive; SQLite's own file: URIs are refused
+# (SQLite would open u9.db while snapshots were named "file:u9-…").
+cv apply -m m.yaml --db SQLITE:u10.db --auto-approve -q
+expect_rc "SQLITE:PATH applies" 0
+expect_eq "it is the file u10.db, not 'SQLITE:u10.db'" "$(ls | grep u10)" "u10.db"
+cv plan -m m.yaml --db file:u9.db
+expect_rc "file: URI: usage error" 64
+expect_in "says so, and what to use" err.txt "database URL 'file:u9.db': SQLite 'file:' URIs are not supported; use sqlite:PATH or a plain path"
+cv apply -m m.yaml --db sqlite:file:u9.db --auto-approve
+expect_rc "sqlite:file: too" 64
+expect_eq "nothing created" "$(ls | grep -c u9)" 0
+
 # ------------------------------------------------------------- formats
 
 cv plan -m m.yaml --db fmt.db --format json

@@ -17,8 +17,9 @@
 	"  --no-color              no colours (also when NO_COLOR is set)\n" \
 	"  --now TIMESTAMP         the clock for expiry, RFC 3339\n" \
 	"                          (or $CONVERGE_NOW; default: the system clock)\n" \
-	"  --actor NAME            who is recorded in the journal (default:\n" \
-	"                          $CONVERGE_ACTOR, the CI user, else $USER)\n" \
+	"  --actor NAME            who is recorded in the journal, not empty\n" \
+	"                          (default: $CONVERGE_ACTOR, the CI user, else\n" \
+	"                          $USER)\n" \
 	"  --lock-timeout SECONDS  how long to wait for the database lock\n" \
 	"                          before giving up with exit 4 (default 0:\n" \
 	"                          do not wait)\n" \

@@ -30,6 +30,9 @@ cv -h
 expect_rc "converge -h exits 0" 0
 expect_in "converge -h lists the verbs" out.txt "rollback   --db URL [RUN_ID]"
 expect_in "converge -h lists the exit codes" out.txt "64 usage error"
+cv -h plan
+expect_rc "converge -h plan exits 0" 0
+expect_eq "converge -h plan is plan's help" "$(head -n 1 out.txt | cut -d ' ' -f 1-3)" "usage: converge plan"
 cv --version
 expect_rc "--version exits 0" 0
 expect_eq "--version prints the version" "$OUT" "converge 0.1.0"
@@ -41,6 +44,13 @@ expect_eq "--version after a verb" "$OUT" "converge 0.1.0"
 cv
 expect_rc "no verb: 64" 64
 expect_in "no verb: usage on stderr" err.txt "usage: converge VERB"
+cv --bogus
+expect_rc "an unknown option and no verb: 64" 64
+expect_in "the unknown option is named" err.txt "converge: usage error: unknown option '--bogus'"
+expect_in "before the usage" err.txt "usage: converge VERB"
+cv --db x.db
+expect_rc "options but no verb: 64" 64
+expect_in "says the verb is missing" err.txt "converge: usage error: no verb given"
 cv frobnicate --db x.db
 expect_rc "unknown verb: 64" 64
 expect_in "unknown verb is named" err.txt "'frobnicate' is not a converge verb"
@@ -57,6 +67,13 @@ expect_rc "unknown format: 64" 64
 expect_in "names the formats" err.txt "unknown format 'xml' (expected text, json or markdown)"
 cv plan -m m.yaml --db x.db --lock-timeout soon
 expect_rc "bad --lock-timeout: 64" 64
+for t in nan NaN inf -1 604801; do
+	cv plan -m m.yaml --db x.db --lock-timeout $t
+	expect_rc "--lock-timeout $t: 64" 64
+done
+cv plan -m m.yaml --db x.db --actor ""
+expect_rc "an empty --actor: 64" 64
+expect_in "says it needs a name" err.txt "--actor needs a name"
 cv plan -m m.yaml --db x.db --now yesterday
 expect_rc "bad --now: 64" 64
 cv history --db x.db --limit 0

@@ -116,7 +116,9 @@ static const char plan_text[] =
 	OPT_MANIFESTS
 	OPT_DB
 	"  -o, --out FILE          also write the plan to FILE as YAML\n"
-	"                          (converge-plan/1), for 'converge apply FILE'\n"
+	"                          (converge-plan/1), for 'converge apply FILE';\n"
+	"                          '-' writes it to stdout instead of the text\n"
+	"                          plan.  Never one of the -m manifests\n"
 	OPT_FORMAT
 	"  --detailed-exitcode     exit 0 when there are no changes, 2 when\n"
 	"                          there are, 1 on error\n"

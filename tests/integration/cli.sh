@@ -239,6 +239,24 @@ cv history --db failed.db --format markdown
 expect_in "markdown: a failed run's error is a nested list item" out.txt "  - error: "
 expect_not_in "not a broken list item" out.txt "-     error"
 
+# -o - writes the YAML plan to standard output; -o never overwrites an
+# input manifest.
+cv plan -m m.yaml --db o.db -o -
+expect_rc "plan -o - exits 0" 0
+expect_eq "stdout is the YAML plan, not the text plan" "$(head -n 1 out.txt)" "format: converge-plan/1"
+cp out.txt o.plan.yaml
+cv apply o.plan.yaml --db o.db --auto-approve -q
+expect_rc "and it applies" 0
+cp m.yaml m.orig
+cv plan -m m.yaml --db o.db -o m.yaml
+expect_rc "plan -o over its own manifest: 64" 64
+expect_in "says why" err.txt "-o 'm.yaml' would overwrite or join the manifests given with -m 'm.yaml'"
+expect_same "the manifest is untouched" m.yaml m.orig
+mkdir -p mdir && cp m.yaml mdir/
+cv plan -m mdir --db o.db -o mdir/plan.yaml
+expect_rc "plan -o into a manifest directory: 64" 64
+expect_eq "nothing written there" "$(ls mdir)" "m.yaml"
+
 # ---------------------------------------------------- --detailed-exitcode
 
 cv plan -m m.yaml --db fmt.db --detailed-exitcode

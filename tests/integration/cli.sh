@@ -257,6 +257,15 @@ cv plan -m mdir --db o.db -o mdir/plan.yaml
 expect_rc "plan -o into a manifest directory: 64" 64
 expect_eq "nothing written there" "$(ls mdir)" "m.yaml"
 
+# A manifest where a saved plan is expected: say so.
+cv apply m.yaml --db o.db --auto-approve
+expect_rc "apply MANIFEST: exit 1" 1
+expect_in "hints at -m" err.txt "m.yaml:1:1: error: missing field 'format': this is not a saved plan (is it a manifest? use -m m.yaml)"
+printf 'created_at: x\n' >notaplan.yaml
+cv apply notaplan.yaml --db o.db --auto-approve
+expect_in "no hint for what is not a manifest" err.txt "notaplan.yaml:1:1: error: missing field 'format'"
+expect_not_in "no hint there" err.txt "is it a manifest"
+
 # ---------------------------------------------------- --detailed-exitcode
 
 cv plan -m m.yaml --db fmt.db --detailed-exitcode

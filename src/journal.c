@@ -2,6 +2,7 @@
  * The journal tables (journal.h).  Every write goes through the backend
  * with bound parameters; the statement texts are built once per process.
  */
+#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,32 @@ int cv_journal_new_run_id(struct cv_db *db, char out[CV_RUN_ID_MAX],
 		snprintf(out, CV_RUN_ID_MAX, "%s-%02x%02x%02x", max, rnd[0],
 			 rnd[1], rnd[2]);
 	return 0;
+}
+
+/* n characters of s, each a digit (hex: a lowercase hex digit). */
+static bool all_digits(const char *s, size_t n, bool hex)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!(isdigit((unsigned char)s[i]) ||
+		      (hex && s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+size_t cv_journal_run_id_len(const char *s)
+{
+	/* "YYYYMMDDTHHMMSS.uuuuuuZ", then "-xxxxxx" once or more. */
+	size_t n = 0;
+
+	if (strlen(s) < 30 || !all_digits(s, 8, false) || s[8] != 'T' ||
+	    !all_digits(s + 9, 6, false) || s[15] != '.' ||
+	    !all_digits(s + 16, 6, false) || s[22] != 'Z')
+		return 0;
+	n = 23;
+	while (s[n] == '-' && strlen(s + n) >= 7 &&
+	       all_digits(s + n + 1, 6, true) && n + 7 < CV_RUN_ID_MAX)
+		n += 7;
+	return n > 23 ? n : 0;
 }
 
 int cv_journal_insert_run(struct cv_db *db, const struct cv_run *r,

@@ -224,14 +224,6 @@ static void format_sql(struct cv_buf *b, const struct cv_step *s, bool inverse)
 	}
 }
 
-void cv_step_print_sql(const struct cv_step *s, bool inverse, FILE *fp)
-{
-	struct cv_buf b = CV_BUF_INIT;
-
-	format_sql(&b, s, inverse);
-	fwrite(cv_buf_str(&b), 1, b.len, fp);
-	cv_buf_release(&b);
-}
 
 static bool covers_schema(const struct cv_plan *plan)
 {
@@ -365,10 +357,35 @@ static void render_text(struct cv_buf *b, const struct cv_plan *plan,
 	format_summary(b, plan, false);
 }
 
+/*
+ * `block` in a fenced code block.  A fence closes only on a run of
+ * backticks at least as long as itself, so one longer than any run
+ * inside cannot be closed early.
+ */
+static void add_fenced(struct cv_buf *b, const struct cv_buf *block,
+		       const char *info)
+{
+	size_t i, run = 0, longest = 0, fence;
+
+	for (i = 0; i < block->len; i++) {
+		run = block->buf[i] == '`' ? run + 1 : 0;
+		if (run > longest)
+			longest = run;
+	}
+	fence = longest >= 3 ? longest + 1 : 3;
+	for (i = 0; i < fence; i++)
+		cv_buf_addch(b, '`');
+	cv_buf_addf(b, "%s\n", info);
+	cv_buf_add(b, cv_buf_str(block), block->len);
+	for (i = 0; i < fence; i++)
+		cv_buf_addch(b, '`');
+	cv_buf_addch(b, '\n');
+}
+
 static void render_markdown(struct cv_buf *b, const struct cv_plan *plan)
 {
 	struct cv_buf block = CV_BUF_INIT;
-	size_t i, run = 0, longest = 0, fence;
+	size_t i;
 
 	cv_buf_adds(b, "### converge plan for ");
 	add_user(b, plan->database ? plan->database : "(unknown)", true);
@@ -383,22 +400,42 @@ static void render_markdown(struct cv_buf *b, const struct cv_plan *plan)
 	}
 	for (i = 0; i < plan->nr; i++)
 		format_step(&block, &plan->steps[i], "", false);
-	/* A fence closes only on a run of backticks at least as long as
-	 * itself, so one longer than any run inside cannot be closed early. */
-	for (i = 0; i < block.len; i++) {
-		run = block.buf[i] == '`' ? run + 1 : 0;
-		if (run > longest)
-			longest = run;
-	}
-	fence = longest >= 3 ? longest + 1 : 3;
-	for (i = 0; i < fence; i++)
-		cv_buf_addch(b, '`');
-	cv_buf_adds(b, "diff\n");
-	cv_buf_add(b, cv_buf_str(&block), block.len);
-	for (i = 0; i < fence; i++)
-		cv_buf_addch(b, '`');
-	cv_buf_adds(b, "\n\n");
+	add_fenced(b, &block, "diff");
+	cv_buf_addch(b, '\n');
 	format_summary(b, plan, true);
+	cv_buf_release(&block);
+}
+
+/* "    forward:" (or inverse) and the statements under it. */
+static void format_sql_section(struct cv_buf *b, const struct cv_step *s,
+			       bool inverse)
+{
+	cv_buf_addf(b, "    %s:%s\n", inverse ? "inverse" : "forward",
+		    (inverse ? s->ninv : s->nfwd) ? "" : " none");
+	format_sql(b, s, inverse);
+}
+
+void cv_steps_print(const struct cv_plan *steps, enum cv_format format,
+		    const struct cv_render_opts *opts, FILE *fp)
+{
+	struct cv_buf b = CV_BUF_INIT, block = CV_BUF_INIT;
+	bool md = format == CV_FORMAT_MARKDOWN;
+	size_t i;
+
+	if (!opts)
+		opts = &no_opts;
+	for (i = 0; i < steps->nr; i++) {
+		format_step(&block, &steps->steps[i], md ? "" : "  ",
+			    opts->color && !md);
+		if (!opts->verbose)
+			continue;
+		format_sql_section(&block, &steps->steps[i], false);
+		format_sql_section(&block, &steps->steps[i], true);
+	}
+	if (md)
+		add_fenced(&b, &block, "diff");
+	fwrite(cv_buf_str(md ? &b : &block), 1, md ? b.len : block.len, fp);
+	cv_buf_release(&b);
 	cv_buf_release(&block);
 }
 

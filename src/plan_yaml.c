@@ -720,6 +720,27 @@ static void check_summary(struct reader *r, const struct cv_node *n)
 	}
 }
 
+/*
+ * A manifest given where a saved plan is expected ("apply m.yaml" for
+ * "apply -m m.yaml") has a manifest's keys: worth a hint, since "missing
+ * field 'format'" alone does not say what went wrong.
+ */
+static bool looks_like_manifest(const struct cv_node *root)
+{
+	static const char *const keys[] = {
+		"version", "roles", "grants", "entitlements", "flags", "checks",
+		"guards", "schema", "postgres", "store",
+	};
+	size_t i;
+
+	for (i = 0; i < CV_ARRAY_SIZE(keys); i++)
+		if (cv_yaml_get(root, keys[i]) &&
+		    !(strcmp(keys[i], "schema") == 0 &&
+		      cv_yaml_get(root, "steps")))
+			return true;
+	return false;
+}
+
 static void read_plan(struct reader *r, const struct cv_node *root)
 {
 	struct cv_plan *plan = r->plan;
@@ -730,6 +751,11 @@ static void read_plan(struct reader *r, const struct cv_node *root)
 	if (cv_yaml_expect(root, CV_NODE_MAP, "plan", &r->diags))
 		return;
 	/* Nothing else means anything until the version is known. */
+	if (!cv_yaml_get(root, "format") && looks_like_manifest(root)) {
+		bad(r, root, "missing field 'format': this is not a saved plan (is it a manifest? use -m %s)",
+		    cv_shorten(root->mark.file));
+		return;
+	}
 	n = need(r, root, "format", NULL);
 	if (!n || get_str(r, n, "format", false, &str))
 		return;

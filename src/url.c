@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "backend/pq.h"
 
@@ -60,6 +61,22 @@ static bool secrets_in(const struct secrets *s, const char *text)
 }
 
 static char *redact(const char *text, int depth, struct secrets *found);
+
+/*
+ * The keywords whose values are secrets: the password, and the one that
+ * unlocks the client certificate's key.
+ */
+static bool is_secret_key(const char *k, size_t n)
+{
+	return (n == 8 && strncmp(k, "password", 8) == 0) ||
+	       (n == 11 && strncmp(k, "sslpassword", 11) == 0);
+}
+
+/* "sqlite:", in any case: URL schemes are case-insensitive. */
+static bool is_sqlite_scheme(const char *s)
+{
+	return strncasecmp(s, "sqlite:", 7) == 0;
+}
 
 /* libpq tests with isspace() in the C locale. */
 static bool is_space(char c)
@@ -193,6 +210,19 @@ static const char *userinfo_end(const char *rest)
 	return at;
 }
 
+/*
+ * Does libpq end the userinfo where redaction does?  libpq takes the
+ * first '@' or '/' after "scheme://": with a raw '@' or '/' in the user
+ * name or password it reads the rest of the password as the host, and
+ * quotes it in its errors ("could not translate host name").
+ */
+static bool userinfo_ambiguous(const char *rest)
+{
+	const char *at = userinfo_end(rest);
+
+	return at && rest + strcspn(rest, "@/") != at;
+}
+
 static void redact_query(struct cv_buf *out, const char *q, int depth,
 			 struct secrets *found)
 {
@@ -209,7 +239,7 @@ static void redact_query(struct cv_buf *out, const char *q, int depth,
 		n = (size_t)(end - q);
 		eq = memchr(q, '=', n);
 		key = pct_decode(q, eq ? (size_t)(eq - q) : n);
-		if (strcmp(key, "password") == 0) {
+		if (is_secret_key(key, strlen(key))) {
 			if (eq)
 				secrets_add(found, eq + 1, (size_t)(end - eq - 1));
 		} else {
@@ -303,7 +333,7 @@ static void redact_kv(struct cv_buf *out, const char *s, int depth,
 		while (s[pos] && s[pos] != '=' && !is_space(s[pos]))
 			pos++;
 		kend = pos;
-		is_pw = kend - start == 8 && !strncmp(s + start, "password", 8);
+		is_pw = is_secret_key(s + start, kend - start);
 		while (is_space(s[pos]))
 			pos++;
 		dropped_last = false;
@@ -367,7 +397,7 @@ static char *redact(const char *text, int depth, struct secrets *found)
 	size_t hdr;
 
 	/* A SQLite path holds no password, whatever characters it has. */
-	if (cv_starts_with(text, "sqlite:"))
+	if (is_sqlite_scheme(text))
 		return cv_strdup(text);
 	hdr = scheme_len(text);
 	if (hdr)
@@ -463,6 +493,15 @@ static int parse_sqlite(struct cv_url *out, const char *text,
 				    "missing file path in database URL '%s'",
 				    cv_shorten(text));
 	}
+	/*
+	 * SQLite reads "file:" as a URI of its own (with ?mode= and other
+	 * parameters): the file it opens would not be the path converge
+	 * names its snapshots and its lock after.
+	 */
+	if (cv_starts_with(path, "file:"))
+		return cv_error_set(err, CV_EUSAGE,
+				    "database URL '%s': SQLite 'file:' URIs are not supported; use sqlite:PATH or a plain path",
+				    cv_shorten(text));
 	out->backend = &cv_sqlite_backend;
 	out->type = "sqlite";
 	out->path = cv_strdup(path);
@@ -513,10 +552,16 @@ static int parse_url(struct cv_url *out, const char *text,
 	if (!text || !*text)
 		return cv_error_set(err, CV_EUSAGE, "empty database URL");
 
-	if (cv_starts_with(text, "sqlite:"))
+	if (is_sqlite_scheme(text))
 		return parse_sqlite(out, text, text + 7, err);
 
 	display = redact(text, 0, &found);
+	if (is_pg_uri(text) && userinfo_ambiguous(text + scheme_len(text))) {
+		rc = cv_error_set(err, CV_EUSAGE,
+				  "invalid database URL '%s': a '@' or '/' in the user name or password must be percent-encoded (%%40, %%2F)",
+				  cv_shorten(display));
+		goto out;
+	}
 	if (is_pg_uri(text) || looks_kv(text)) {
 		/* libpq judges PostgreSQL strings; without it, its error. */
 		bool have_pq = !cv_pq_load(err);

@@ -45,6 +45,11 @@ int cv_journal_exists(struct cv_db *db, bool *out, struct cv_error *err);
  */
 int cv_journal_new_run_id(struct cv_db *db, char out[CV_RUN_ID_MAX],
 			  struct cv_error *err);
+/*
+ * The length of the run id s starts with ("20261123T191519.776002Z-e9f463",
+ * perhaps extended by more "-xxxxxx" after a clock went back), or 0.
+ */
+size_t cv_journal_run_id_len(const char *s);
 
 int cv_journal_insert_run(struct cv_db *db, const struct cv_run *run,
 			  struct cv_error *err);

@@ -170,9 +170,14 @@ int cv_plan_render(const struct cv_plan *plan, enum cv_format format,
  */
 void cv_step_print(const struct cv_step *s, const struct cv_render_opts *opts,
 		   FILE *fp);
-/* A step's forward (or inverse) statements as `-v` shows them, indented
- * six spaces: "sql: …" and "params: […]", scripts line by line. */
-void cv_step_print_sql(const struct cv_step *s, bool inverse, FILE *fp);
+/*
+ * A run's steps as `history RUN_ID` shows them: each as the text plan
+ * shows it, and with opts->verbose its "forward:" and "inverse:"
+ * statements ("sql: …" and "params: […]", scripts line by line).
+ * Markdown puts them in a fenced block, as the plan's.
+ */
+void cv_steps_print(const struct cv_plan *steps, enum cv_format format,
+		    const struct cv_render_opts *opts, FILE *fp);
 /* The converge-plan/1 YAML file, written with libyaml's emitter. */
 int cv_plan_write_yaml(const struct cv_plan *plan, FILE *fp,
 		       struct cv_error *err);

@@ -22,19 +22,21 @@ static json_t *run_json(const struct cv_run *r)
 
 static void print_run(const struct cv_opts *o, const struct cv_run *r)
 {
-	const char *li = o->format == CV_FORMAT_MARKDOWN ? "- " : "";
+	bool md = o->format == CV_FORMAT_MARKDOWN;
+	/* Markdown: the run a list item, its details nested items. */
+	const char *li = md ? "- " : "", *sub = md ? "  - " : "    ";
 
 	printf("%s%s  %-8s %-7s %3ld step%s  by %s  at %s\n", li, r->id,
 	       r->kind, r->status, r->nsteps, r->nsteps == 1 ? " " : "s",
 	       r->actor ? r->actor : "unknown", r->started_at);
 	if (r->undoes)
-		printf("%s    undoes %s\n", li, r->undoes);
+		printf("%sundoes %s\n", sub, r->undoes);
 	if (r->undone_by)
-		printf("%s    undone by %s\n", li, r->undone_by);
+		printf("%sundone by %s\n", sub, r->undone_by);
 	if (r->error)
-		printf("%s    error: %s\n", li, r->error);
+		printf("%serror: %s\n", sub, r->error);
 	if (r->snapshot && o->verbose)
-		printf("%s    snapshot: %s\n", li, r->snapshot);
+		printf("%ssnapshot: %s\n", sub, r->snapshot);
 }
 
 int cmd_history(struct cv_opts *o)
@@ -80,11 +82,14 @@ int cmd_history(struct cv_opts *o)
 
 				cv_stmts_text(&f, s->fwd, s->nfwd);
 				cv_stmts_text(&v, s->inv, s->ninv);
+				/* cv_journal_steps reads the applied steps only:
+				 * a failed run records none. */
 				json_array_append_new(js, json_pack(
-					"{s:I, s:I, s:s, s:s, s:s, s:s?, s:s, s:s}",
+					"{s:I, s:I, s:s, s:s, s:s, s:s?, s:s, s:s, s:s}",
 					"seq", (json_int_t)s->seq, "phase", (json_int_t)s->phase,
 					"kind", s->kind, "action", cv_action_name(s->action),
 					"object", s->object, "detail", s->detail,
+					"status", "applied",
 					"forward_sql", cv_buf_str(&f),
 					"inverse_sql", cv_buf_str(&v)));
 				cv_buf_release(&f);
@@ -111,11 +116,7 @@ int cmd_history(struct cv_opts *o)
 		struct cv_render_opts ro = { o->color, o->verbose };
 
 		printf("\n");
-		for (i = 0; i < steps.nr; i++) {
-			cv_step_print(&steps.steps[i], &ro, stdout);
-			if (o->verbose)
-				cv_step_print_sql(&steps.steps[i], false, stdout);
-		}
+		cv_steps_print(&steps, o->format, &ro, stdout);
 	}
 	goto out;
 fail:

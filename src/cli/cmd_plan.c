@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -89,6 +90,47 @@ int cli_write_plan(const struct cv_plan *plan, const char *path,
 	return ret;
 }
 
+/* Is `out` the file `m`, or (m a directory) a YAML file below it? */
+static bool out_is_manifest(const char *out, const char *m)
+{
+	struct stat so, sm;
+	char *dir = cv_dirname(out), *rdir = realpath(dir, NULL);
+	char *rm = realpath(m, NULL);
+	bool hit = false;
+
+	if (stat(m, &sm) == 0 && stat(out, &so) == 0)
+		hit = so.st_dev == sm.st_dev && so.st_ino == sm.st_ino;
+	if (!hit && rdir && rm && S_ISDIR(sm.st_mode) &&
+	    (cv_ends_with(out, ".yaml") || cv_ends_with(out, ".yml")))
+		hit = strcmp(rdir, rm) == 0 ||
+		      (cv_starts_with(rdir, rm) && rdir[strlen(rm)] == '/');
+	free(dir);
+	free(rdir);
+	free(rm);
+	return hit;
+}
+
+/*
+ * -o must not overwrite an input: a plan written over a manifest (or into
+ * a manifest directory, where the next run would read it as one) loses
+ * or corrupts the desired state.  "-" is standard output.
+ */
+static int check_out(const struct cv_opts *o)
+{
+	size_t i;
+
+	if (!o->out || strcmp(o->out, "-") == 0)
+		return 0;
+	for (i = 0; i < o->nmanifests; i++)
+		if (strcmp(o->manifests[i], "-") != 0 &&
+		    (strcmp(o->out, o->manifests[i]) == 0 ||
+		     out_is_manifest(o->out, o->manifests[i])))
+			return cli_usage(o, "-o '%s' would overwrite or join the manifests given with -m '%s'; write the plan elsewhere",
+					 cv_shorten(o->out),
+					 cv_shorten(o->manifests[i]));
+	return 0;
+}
+
 int cmd_plan(struct cv_opts *o)
 {
 	struct cv_manifest m;
@@ -100,7 +142,9 @@ int cmd_plan(struct cv_opts *o)
 
 	cv_manifest_init(&m);
 	cv_plan_init(&plan);
-	code = cli_manifests(o, &m);
+	code = check_out(o);
+	if (!code)
+		code = cli_manifests(o, &m);
 	if (code)
 		goto out;
 	ret = cli_open_read(o, &url, &db, &err);
@@ -116,8 +160,20 @@ int cmd_plan(struct cv_opts *o)
 		code = cli_fail(&err);
 		goto out;
 	}
-	cli_show_plan(o, &plan);
-	if (o->out) {
+	if (o->out && strcmp(o->out, "-") == 0) {
+		/* Standard output is the plan file, as -m - reads stdin. */
+		ret = cv_plan_write_yaml(&plan, stdout, &err);
+		if (!ret && fflush(stdout) != 0)
+			ret = cv_error_set(&err, CV_EIO, "cannot write the plan to standard output: %s",
+					   strerror(errno));
+		if (ret) {
+			code = cli_fail(&err);
+			goto out;
+		}
+	} else {
+		cli_show_plan(o, &plan);
+	}
+	if (o->out && strcmp(o->out, "-") != 0) {
 		char *qfile, *qdb;
 
 		ret = cli_write_plan(&plan, o->out, &err);

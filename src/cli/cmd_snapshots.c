@@ -12,10 +12,27 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "converge/journal.h"
 
+/* Every snapshot file name starts with this; the run id is a suffix of it
+ * (less the extension) that sorts by time. */
+struct snap {
+	char *name;
+	const char *run_id;   /* in name */
+	size_t run_id_len;
+};
+
+/* Newest first: by run id, which sorts by time.  A shorter id that is a
+ * prefix of a longer one is older (the longer one extends it). */
 static int cmp_desc(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)b, *(const char *const *)a);
+	const struct snap *x = a, *y = b;
+	size_t n = x->run_id_len < y->run_id_len ? x->run_id_len : y->run_id_len;
+	int c = strncmp(y->run_id, x->run_id, n);
+
+	if (c)
+		return c;
+	return (y->run_id_len > x->run_id_len) - (y->run_id_len < x->run_id_len);
 }
 
 /* "<db name>-": the prefix every snapshot of this database has. */
@@ -24,11 +41,32 @@ static char *prefix_of(const struct cv_url *url)
 	return cv_asprintf("%s-", url->name ? url->name : "db");
 }
 
+/*
+ * Is `name` a snapshot of this database: the prefix, exactly a run id,
+ * then the extension?  A prefix alone would take the snapshots of a-b.db
+ * ("a-b-<run id>.db") for those of a.db.  Sets the run id's span.
+ */
+static bool is_snapshot(const char *name, const char *prefix, const char *ext,
+			struct snap *out)
+{
+	size_t n;
+
+	if (!cv_starts_with(name, prefix))
+		return false;
+	name += strlen(prefix);
+	n = cv_journal_run_id_len(name);
+	if (!n || strcmp(name + n, ext) != 0)
+		return false;
+	out->run_id_len = n;
+	return true;
+}
+
 int cmd_snapshots(struct cv_opts *o)
 {
 	struct cv_url url = CV_URL_INIT;
 	struct cv_error err = CV_ERROR_INIT;
-	char *dir = NULL, *prefix = NULL, **names = NULL;
+	char *dir = NULL, *prefix = NULL;
+	struct snap *snaps = NULL, one;
 	size_t n = 0, alloc = 0, i;
 	DIR *d;
 	struct dirent *e;
@@ -48,21 +86,24 @@ int cmd_snapshots(struct cv_opts *o)
 		goto out;
 	}
 	while (d && (e = readdir(d))) {
-		if (!cv_starts_with(e->d_name, prefix) ||
-		    !cv_ends_with(e->d_name, url.backend->snapshot_ext))
+		if (!is_snapshot(e->d_name, prefix, url.backend->snapshot_ext,
+				 &one))
 			continue;
-		CV_GROW(names, n + 1, alloc);
-		names[n++] = cv_strdup(e->d_name);
+		one.name = cv_strdup(e->d_name);
+		one.run_id = one.name + strlen(prefix);
+		CV_GROW(snaps, n + 1, alloc);
+		snaps[n++] = one;
 	}
 	if (d)
 		closedir(d);
-	/* Run ids sort by time, so names do too: newest first. */
-	qsort(names, n, sizeof(*names), cmp_desc);
+	if (n)
+		qsort(snaps, n, sizeof(*snaps), cmp_desc);
 	if (o->prune >= 0) {
 		size_t removed = 0;
+		size_t kept = n < (size_t)o->prune ? n : (size_t)o->prune;
 
 		for (i = (size_t)o->prune; i < n; i++) {
-			char *path = cv_asprintf("%s/%s", dir, names[i]);
+			char *path = cv_asprintf("%s/%s", dir, snaps[i].name);
 
 			if (unlink(path) == 0) {
 				removed++;
@@ -76,15 +117,14 @@ int cmd_snapshots(struct cv_opts *o)
 			free(path);
 		}
 		if (!o->quiet)
-			printf("kept %zu snapshot%s, removed %zu\n",
-			       n < (size_t)o->prune ? n : (size_t)o->prune,
-			       n == 1 ? "" : "s", removed);
+			printf("kept %zu snapshot%s, removed %zu\n", kept,
+			       kept == 1 ? "" : "s", removed);
 		goto out;
 	}
 	if (!n && !o->quiet)
 		printf("no snapshots in %s\n", dir);
 	for (i = 0; i < n; i++) {
-		char *path = cv_asprintf("%s/%s", dir, names[i]);
+		char *path = cv_asprintf("%s/%s", dir, snaps[i].name);
 		struct stat st;
 		char when[CV_TIME_LEN] = "?";
 
@@ -96,8 +136,8 @@ int cmd_snapshots(struct cv_opts *o)
 	}
 out:
 	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+		free(snaps[i].name);
+	free(snaps);
 	free(dir);
 	free(prefix);
 	cv_url_release(&url);

@@ -10,35 +10,47 @@
 #include "cli.h"
 #include "converge/planner.h"
 
+/* What the version table holds: normally one row; several are an error
+ * (Alembic branches, SPEC §3) that status names rather than picks from. */
 struct version {
-	const char *table;
-	const char *value;
-	bool found;
+	char *table;      /* NULL: no version table */
+	char *value;      /* the first row; NULL: base, no revision */
+	struct cv_buf rows;  /* every row, ", "-separated */
+	size_t nrows;
 };
 
-static int first_col(void *p, const char *const *cols, const size_t *lens,
-		     int ncols)
+static int add_row(void *p, const char *const *cols, const size_t *lens,
+		   int ncols)
 {
-	char **out = p;
+	struct version *v = p;
+	const char *val = cols[0] ? cols[0] : "";
 
 	(void)lens;
 	(void)ncols;
-	if (!*out)
-		*out = cv_strdup(cols[0] ? cols[0] : "");
+	if (!v->value)
+		v->value = cv_strdup(val);
+	cv_buf_addf(&v->rows, "%s%s", v->nrows++ ? ", " : "", val);
 	return 0;
+}
+
+static void version_release(struct version *v)
+{
+	free(v->table);
+	free(v->value);
+	cv_buf_release(&v->rows);
 }
 
 /* The version table: the manifests', the last run's, or whichever of
  * converge's and Alembic's exists. */
-static int read_version(struct cv_db *db, const char *hint, char **table,
-			char **value, struct cv_error *err)
+static int read_version(struct cv_db *db, const char *hint, struct version *v,
+			struct cv_error *err)
 {
 	const char *candidates[3] = { hint, "converge_schema_version",
 				      "alembic_version" };
+	const char *col;
 	size_t i;
 	int ret = 0;
 
-	*table = *value = NULL;
 	for (i = 0; i < 3 && db; i++) {
 		struct cv_buf sql = CV_BUF_INIT;
 		bool exists = false;
@@ -50,17 +62,30 @@ static int read_version(struct cv_db *db, const char *hint, char **table,
 			return ret;
 		if (!exists)
 			continue;
+		col = strcmp(candidates[i], "alembic_version") ? "version" :
+		      "version_num";
 		cv_buf_adds(&sql, "SELECT ");
-		db->backend->quote_ident(&sql, strcmp(candidates[i], "alembic_version") ?
-					 "version" : "version_num");
+		db->backend->quote_ident(&sql, col);
 		cv_buf_adds(&sql, " FROM ");
 		db->backend->quote_ident(&sql, candidates[i]);
-		ret = db->backend->query(db, sql.buf, NULL, 0, first_col, value, err);
+		cv_buf_adds(&sql, " ORDER BY ");
+		db->backend->quote_ident(&sql, col);
+		ret = db->backend->query(db, sql.buf, NULL, 0, add_row, v, err);
 		cv_buf_release(&sql);
-		*table = cv_strdup(candidates[i]);
+		v->table = cv_strdup(candidates[i]);
 		return ret;
 	}
 	return ret;
+}
+
+/* Several rows: the error that names them, as plan and apply give it. */
+static void several_rows(const struct version *v, struct cv_error *err)
+{
+	cv_error_set(err, CV_EINVAL,
+		     "version table '%s' has %zu rows (%s); converge manages one linear chain%s",
+		     v->table, v->nrows, cv_buf_str(&v->rows),
+		     strcmp(v->table, "alembic_version") == 0 ?
+		     " (Alembic branches are not supported)" : " and keeps one row");
 }
 
 static const char *lock_state(const struct cv_opts *o, const struct cv_url *url)
@@ -88,25 +113,177 @@ static const char *lock_state(const struct cv_opts *o, const struct cv_url *url)
 	return state;
 }
 
+/* The drift summary of status -m: what a plan would change. */
+struct drift {
+	bool known;             /* -m given and planned */
+	struct cv_plan plan;
+	struct cv_plan_counts c;
+	char *schema;           /* why the schema was left out, or NULL */
+};
+
+/*
+ * Plans the manifests against db for the summary.  A schema that cannot
+ * be planned (a revision changed after it was applied, several version
+ * rows) is part of the answer, not a failure: the other sections are
+ * planned without it and `schema` says why.  A broken guard is drift too.
+ */
+static int plan_drift(const struct cv_opts *o, const struct cv_manifest *m,
+		      const struct cv_url *url, struct cv_db *db,
+		      const char *schema_problem, struct drift *d,
+		      struct cv_error *err)
+{
+	struct cv_manifest rest = *m;
+	int ret = CV_EDRIFT;
+
+	if (!schema_problem)
+		ret = cli_plan(o, m, url, db, &d->plan, err);
+	if (ret == CV_EDRIFT) {
+		const char *why = schema_problem ? schema_problem : err->msg;
+
+		/* The summary says "drift:" already. */
+		if (cv_starts_with(why, "drift: "))
+			why += strlen("drift: ");
+		d->schema = cv_strdup(why);
+		cv_error_release(err);
+		cv_plan_release(&d->plan);
+		cv_plan_init(&d->plan);
+		/* A shallow copy: the planner only reads the desired state. */
+		rest.want.sections &= ~(unsigned)CV_SEC_SCHEMA;
+		ret = cli_plan(o, &rest, url, db, &d->plan, err);
+	}
+	if (ret == CV_EREFUSED) {
+		cv_error_release(err);
+		ret = 0;
+	}
+	if (!ret) {
+		d->known = true;
+		cv_plan_count(&d->plan, &d->c);
+	}
+	return ret;
+}
+
+static bool in_sync(const struct drift *d)
+{
+	return !d->plan.nr && !d->schema;
+}
+
+static json_t *drift_json(const struct drift *d)
+{
+	if (!d->known)
+		return json_null();
+	return json_pack("{s:b, s:I, s:I, s:I, s:o, s:o, s:s?}",
+			 "in_sync", in_sync(d),
+			 "add", (json_int_t)d->c.add,
+			 "change", (json_int_t)d->c.change,
+			 "remove", (json_int_t)d->c.remove,
+			 "up", d->schema ? json_null() : json_integer((json_int_t)d->c.up),
+			 "down", d->schema ? json_null() : json_integer((json_int_t)d->c.down),
+			 "schema_drift", d->schema);
+}
+
+static void print_json(const struct cv_url *url, const struct version *v,
+		       const char *version_error, const char *lock,
+		       const struct cv_run *runs, size_t nruns,
+		       const struct drift *d)
+{
+	json_t *root = json_object(), *jr = json_array();
+	size_t i;
+
+	json_object_set_new(root, "database", json_string(url->display));
+	json_object_set_new(root, "schema", v->table ?
+		json_pack("{s:s, s:s?, s:s?}", "table", v->table,
+			  "version", version_error ? NULL : v->value,
+			  "error", version_error) :
+		json_null());
+	json_object_set_new(root, "lock", json_string(lock));
+	for (i = 0; i < nruns; i++)
+		json_array_append_new(jr, json_pack(
+			"{s:s, s:s, s:s?, s:s, s:s?, s:s, s:I, s:s?, s:s?, s:s?}",
+			"id", runs[i].id, "kind", runs[i].kind,
+			"actor", runs[i].actor, "started_at", runs[i].started_at,
+			"finished_at", runs[i].finished_at,
+			"status", runs[i].status, "steps", (json_int_t)runs[i].nsteps,
+			"undoes", runs[i].undoes, "undone_by", runs[i].undone_by,
+			"error", runs[i].error));
+	json_object_set_new(root, "runs", jr);
+	json_object_set_new(root, "drift", drift_json(d));
+	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(root);
+}
+
+static void print_drift(const char *li, const struct drift *d)
+{
+	if (in_sync(d)) {
+		printf("%sdrift:    none, the database matches the manifests\n", li);
+		return;
+	}
+	if (d->schema) {
+		printf("%sdrift:    %zu to add, %zu to change, %zu to remove; schema not planned\n",
+		       li, d->c.add, d->c.change, d->c.remove);
+		printf("%s          %s\n", li, d->schema);
+		return;
+	}
+	printf("%sdrift:    %zu to add, %zu to change, %zu to remove, %zu revision%s up, %zu down\n",
+	       li, d->c.add, d->c.change, d->c.remove, d->c.up,
+	       d->c.up == 1 ? "" : "s", d->c.down);
+}
+
+/* Text and markdown: the same lines, list items in markdown. */
+static void print_text(const struct cv_opts *o, const struct cv_url *url,
+		       const struct version *v, const char *version_error,
+		       const char *lock, const struct cv_run *runs,
+		       size_t nruns, const struct drift *d)
+{
+	bool md = o->format == CV_FORMAT_MARKDOWN;
+	const char *li = md ? "- " : "";
+	size_t i;
+
+	if (md)
+		printf("### converge status for `%s`\n\n", url->display);
+	else
+		printf("database: %s\n", url->display);
+	if (version_error)
+		printf("%sschema:   error: %s\n", li, version_error);
+	else if (v->table)
+		printf("%sschema:   %s (%s)\n", li,
+		       v->value ? v->value : "base, no revision applied", v->table);
+	else
+		printf("%sschema:   no version table\n", li);
+	printf("%slock:     %s\n", li, lock);
+	if (d->known)
+		print_drift(li, d);
+	printf("%s", nruns ? "\nlast runs:\n" : "\nno runs recorded\n");
+	for (i = 0; i < nruns; i++)
+		printf("%s%s  %-8s %-7s %3ld step%s  by %s  at %s%s%s%s%s\n",
+		       md ? "- " : "  ",
+		       runs[i].id, runs[i].kind, runs[i].status, runs[i].nsteps,
+		       runs[i].nsteps == 1 ? " " : "s",
+		       runs[i].actor ? runs[i].actor : "unknown",
+		       runs[i].started_at,
+		       runs[i].undoes ? ", undoes " : "",
+		       runs[i].undoes ? runs[i].undoes : "",
+		       runs[i].undone_by ? ", undone by " : "",
+		       runs[i].undone_by ? runs[i].undone_by : "");
+}
+
 int cmd_status(struct cv_opts *o)
 {
 	struct cv_url url = CV_URL_INIT;
-	struct cv_error err = CV_ERROR_INIT;
+	struct cv_error err = CV_ERROR_INIT, verr = CV_ERROR_INIT;
 	struct cv_manifest m;
 	struct cv_db *db = NULL;
 	struct cv_arena arena = CV_ARENA_INIT;
 	struct cv_run *runs = NULL;
-	struct cv_plan plan;
-	struct cv_plan_counts c;
-	size_t nruns = 0, i;
-	char *table = NULL, *version = NULL;
+	struct version v = { NULL, NULL, CV_BUF_INIT, 0 };
+	struct drift d;
+	size_t nruns = 0;
 	const char *lock = "free";
-	bool drift = false;
 	int ret, code = 0;
 
 	cv_manifest_init(&m);
-	cv_plan_init(&plan);
-	memset(&c, 0, sizeof(c));
+	memset(&d, 0, sizeof(d));
+	cv_plan_init(&d.plan);
 	if (o->nmanifests) {
 		code = cli_manifests(o, &m);
 		if (code)
@@ -118,94 +295,41 @@ int cmd_status(struct cv_opts *o)
 	if (!ret && db)
 		ret = read_version(db, o->nmanifests ? m.want.schema_table :
 				   nruns ? runs[0].schema_table : NULL,
-				   &table, &version, &err);
-	if (!ret && o->nmanifests) {
-		ret = cli_plan(o, &m, &url, db, &plan, &err);
-		if (ret == CV_EREFUSED) {
-			cv_error_release(&err);
-			ret = 0;
-		}
-		drift = true;
-		cv_plan_count(&plan, &c);
-	}
+				   &v, &err);
+	if (!ret && v.nrows > 1)
+		several_rows(&v, &verr);
+	if (!ret && o->nmanifests)
+		ret = plan_drift(o, &m, &url, db,
+				 m.want.sections & CV_SEC_SCHEMA ? verr.msg : NULL,
+				 &d, &err);
 	if (db) {
 		cli_close(&url, &db);
 		lock = lock_state(o, &url);
 	}
-	if (ret)
-		goto fail;
-
-	if (o->format == CV_FORMAT_JSON) {
-		json_t *root = json_object(), *jr = json_array();
-
-		json_object_set_new(root, "database", json_string(url.display));
-		json_object_set_new(root, "schema", table ?
-			json_pack("{s:s, s:s?}", "table", table, "version", version) :
-			json_null());
-		json_object_set_new(root, "lock", json_string(lock));
-		for (i = 0; i < nruns; i++)
-			json_array_append_new(jr, json_pack(
-				"{s:s, s:s, s:s?, s:s, s:s?, s:s, s:I, s:s?, s:s?, s:s?}",
-				"id", runs[i].id, "kind", runs[i].kind,
-				"actor", runs[i].actor, "started_at", runs[i].started_at,
-				"finished_at", runs[i].finished_at,
-				"status", runs[i].status, "steps", (json_int_t)runs[i].nsteps,
-				"undoes", runs[i].undoes, "undone_by", runs[i].undone_by,
-				"error", runs[i].error));
-		json_object_set_new(root, "runs", jr);
-		json_object_set_new(root, "drift", drift ? json_pack(
-			"{s:b, s:I, s:I, s:I, s:I, s:I}", "in_sync", plan.nr == 0,
-			"add", (json_int_t)c.add, "change", (json_int_t)c.change,
-			"remove", (json_int_t)c.remove, "up", (json_int_t)c.up,
-			"down", (json_int_t)c.down) : json_null());
-		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(root);
+	if (ret) {
+		code = cli_fail(&err);
 		goto out;
 	}
-	if (o->format == CV_FORMAT_MARKDOWN)
-		printf("### converge status for `%s`\n\n", url.display);
+	if (o->format == CV_FORMAT_JSON)
+		print_json(&url, &v, verr.msg, lock, runs, nruns, &d);
 	else
-		printf("database: %s\n", url.display);
-	if (table)
-		printf("%sschema:   %s (%s)\n", o->format == CV_FORMAT_MARKDOWN ? "- " : "",
-		       version ? version : "base, no revision applied", table);
-	else
-		printf("%sschema:   no version table\n", o->format == CV_FORMAT_MARKDOWN ? "- " : "");
-	printf("%slock:     %s\n", o->format == CV_FORMAT_MARKDOWN ? "- " : "", lock);
-	if (drift) {
-		if (!plan.nr)
-			printf("%sdrift:    none, the database matches the manifests\n",
-			       o->format == CV_FORMAT_MARKDOWN ? "- " : "");
-		else
-			printf("%sdrift:    %zu to add, %zu to change, %zu to remove, %zu revision%s up, %zu down\n",
-			       o->format == CV_FORMAT_MARKDOWN ? "- " : "",
-			       c.add, c.change, c.remove, c.up, c.up == 1 ? "" : "s",
-			       c.down);
+		print_text(o, &url, &v, verr.msg, lock, runs, nruns, &d);
+	/* Drift is not an error of status (plan --detailed-exitcode is the
+	 * gate), but a version table it cannot read is. */
+	if (verr.msg) {
+		fflush(stdout);
+		code = cli_fail(&verr);
 	}
-	printf("%s", nruns ? "\nlast runs:\n" : "\nno runs recorded\n");
-	for (i = 0; i < nruns; i++)
-		printf("%s%s  %-8s %-7s %3ld step%s  by %s%s%s%s%s\n",
-		       o->format == CV_FORMAT_MARKDOWN ? "- " : "  ",
-		       runs[i].id, runs[i].kind, runs[i].status, runs[i].nsteps,
-		       runs[i].nsteps == 1 ? " " : "s",
-		       runs[i].actor ? runs[i].actor : "unknown",
-		       runs[i].undoes ? ", undoes " : "",
-		       runs[i].undoes ? runs[i].undoes : "",
-		       runs[i].undone_by ? ", undone by " : "",
-		       runs[i].undone_by ? runs[i].undone_by : "");
-	goto out;
-fail:
-	code = cli_fail(&err);
 out:
 	if (db)
 		url.backend->close(db);
-	free(table);
-	free(version);
+	version_release(&v);
 	cv_arena_release(&arena);
-	cv_plan_release(&plan);
+	cv_plan_release(&d.plan);
+	free(d.schema);
 	cv_manifest_release(&m);
 	cv_url_release(&url);
 	cv_error_release(&err);
+	cv_error_release(&verr);
 	return code;
 }

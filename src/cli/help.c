@@ -17,8 +17,9 @@
 	"  --no-color              no colours (also when NO_COLOR is set)\n" \
 	"  --now TIMESTAMP         the clock for expiry, RFC 3339\n" \
 	"                          (or $CONVERGE_NOW; default: the system clock)\n" \
-	"  --actor NAME            who is recorded in the journal (default:\n" \
-	"                          $CONVERGE_ACTOR, the CI user, else $USER)\n" \
+	"  --actor NAME            who is recorded in the journal, not empty\n" \
+	"                          (default: $CONVERGE_ACTOR, the CI user, else\n" \
+	"                          $USER)\n" \
 	"  --lock-timeout SECONDS  how long to wait for the database lock\n" \
 	"                          before giving up with exit 4 (default 0:\n" \
 	"                          do not wait)\n" \
@@ -115,7 +116,9 @@ static const char plan_text[] =
 	OPT_MANIFESTS
 	OPT_DB
 	"  -o, --out FILE          also write the plan to FILE as YAML\n"
-	"                          (converge-plan/1), for 'converge apply FILE'\n"
+	"                          (converge-plan/1), for 'converge apply FILE';\n"
+	"                          '-' writes it to stdout instead of the text\n"
+	"                          plan.  Never one of the -m manifests\n"
 	OPT_FORMAT
 	"  --detailed-exitcode     exit 0 when there are no changes, 2 when\n"
 	"                          there are, 1 on error\n"
@@ -177,7 +180,9 @@ static const char status_text[] =
 	"\n"
 	"Shows where the database stands: the schema version (from the version\n"
 	"table), the last runs, whether the lock is held, and, given manifests,\n"
-	"a drift summary (what a plan would change).  Read-only.\n"
+	"a drift summary (what a plan would change, and revisions changed since\n"
+	"they were applied).  Read-only.  Drift exits 0; a version table with\n"
+	"several rows is an error naming them (exit 1).\n"
 	"\n"
 	"Options:\n"
 	OPT_DB
@@ -190,7 +195,8 @@ static const char history_text[] =
 	"\n"
 	"Lists the runs in the journal, newest first: id, kind (apply, rollback,\n"
 	"restore), actor, times, status and snapshot.  With RUN_ID, that run\n"
-	"and each of its steps.  Read-only.\n"
+	"and each of its steps; with -v, also each step's forward and inverse\n"
+	"SQL.  Read-only.\n"
 	"\n"
 	"Options:\n"
 	OPT_DB

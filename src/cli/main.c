@@ -102,7 +102,8 @@ static int parse_seconds(const char *s, long *ms)
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || *end || v < 0 || v > 86400.0 * 7)
+	/* Written so that NaN, which compares false with everything, fails. */
+	if (errno || end == s || *end || !(v >= 0 && v <= 86400.0 * 7))
 		return -1;
 	*ms = (long)(v * 1000.0 + 0.5);
 	return 0;
@@ -177,6 +178,10 @@ static int parse(struct cv_opts *o, const struct cv_verb *verb, int argc,
 						 cv_shorten(optarg));
 			break;
 		case LO_ACTOR:
+			/* Most likely an unset variable ("--actor $CI_USER"):
+			 * recording the default instead would hide it. */
+			if (!*optarg)
+				return cli_usage(o, "--actor needs a name (leave it out for the default)");
 			o->actor = optarg;
 			break;
 		case LO_ALLOW_DATA_LOSS:
@@ -224,6 +229,37 @@ static int parse(struct cv_opts *o, const struct cv_verb *verb, int argc,
 	return 0;
 }
 
+/* Is arg ("--db", "--db=x", "-q") one of converge's options?  Not an
+ * option at all ("plan", "-") counts as known. */
+static bool known_option(const char *arg)
+{
+	const struct option *lo;
+	size_t n;
+
+	if (arg[0] != '-' || !arg[1])
+		return true;
+	if (arg[1] != '-')
+		return strchr("moqvh", arg[1]) != NULL;
+	arg += 2;
+	n = strcspn(arg, "=");
+	for (lo = long_opts; lo->name; lo++)
+		if (strlen(lo->name) == n && strncmp(lo->name, arg, n) == 0)
+			return true;
+	return false;
+}
+
+/* No verb: says what was wrong before the usage, and returns 64. */
+static int no_verb(int argc, const char *unknown)
+{
+	if (unknown)
+		fprintf(stderr, "converge: usage error: unknown option '%s'\n\n",
+			cv_shorten(unknown));
+	else if (argc > 1)
+		fprintf(stderr, "converge: usage error: no verb given\n\n");
+	cv_help_print(NULL, stderr);
+	return 64;
+}
+
 /* --now, else CONVERGE_NOW, else the real clock. */
 static int setup_clock(struct cv_opts *o)
 {
@@ -249,6 +285,8 @@ int main(int argc, char **argv)
 	struct cv_opts o;
 	const struct cv_verb *verb;
 	char **args;
+	const char *unknown = NULL;
+	bool help = false;
 	int i, vi = 0, n = 0, ret;
 
 	/*
@@ -277,16 +315,16 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			if (!vi) {
-				cv_help_print(NULL, stdout);
-				return 0;
-			}
+			/* "converge -h plan" is plan's help. */
+			help = help || !vi;
 			continue;
 		}
 		if (argv[i][0] != '-' && !vi) {
 			vi = i;
 			continue;
 		}
+		if (!vi && !unknown && !known_option(argv[i]))
+			unknown = argv[i];
 		if (!vi && argv[i][0] == '-' && strchr(argv[i], '=') == NULL &&
 		    i + 1 < argc) {
 			/* An option with a separate value: skip the value. */
@@ -301,16 +339,22 @@ int main(int argc, char **argv)
 				i++;
 		}
 	}
-	if (!vi) {
-		cv_help_print(NULL, stderr);
-		return 64;
+	if (!vi && help) {
+		cv_help_print(NULL, stdout);
+		return 0;
 	}
+	if (!vi)
+		return no_verb(argc, unknown);
 	verb = find_verb(argv[vi]);
 	if (!verb) {
 		fprintf(stderr, "converge: '%s' is not a converge verb\n\n",
 			cv_shorten(argv[vi]));
 		cv_help_print(NULL, stderr);
 		return 64;
+	}
+	if (help) {
+		cv_help_print(verb->name, stdout);
+		return 0;
 	}
 	o.verb = verb->name;
 	args = cv_calloc((size_t)argc + 1, sizeof(char *));

@@ -30,6 +30,9 @@ cv -h
 expect_rc "converge -h exits 0" 0
 expect_in "converge -h lists the verbs" out.txt "rollback   --db URL [RUN_ID]"
 expect_in "converge -h lists the exit codes" out.txt "64 usage error"
+cv -h plan
+expect_rc "converge -h plan exits 0" 0
+expect_eq "converge -h plan is plan's help" "$(head -n 1 out.txt | cut -d ' ' -f 1-3)" "usage: converge plan"
 cv --version
 expect_rc "--version exits 0" 0
 expect_eq "--version prints the version" "$OUT" "converge 0.1.0"
@@ -41,6 +44,13 @@ expect_eq "--version after a verb" "$OUT" "converge 0.1.0"
 cv
 expect_rc "no verb: 64" 64
 expect_in "no verb: usage on stderr" err.txt "usage: converge VERB"
+cv --bogus
+expect_rc "an unknown option and no verb: 64" 64
+expect_in "the unknown option is named" err.txt "converge: usage error: unknown option '--bogus'"
+expect_in "before the usage" err.txt "usage: converge VERB"
+cv --db x.db
+expect_rc "options but no verb: 64" 64
+expect_in "says the verb is missing" err.txt "converge: usage error: no verb given"
 cv frobnicate --db x.db
 expect_rc "unknown verb: 64" 64
 expect_in "unknown verb is named" err.txt "'frobnicate' is not a converge verb"
@@ -57,6 +67,13 @@ expect_rc "unknown format: 64" 64
 expect_in "names the formats" err.txt "unknown format 'xml' (expected text, json or markdown)"
 cv plan -m m.yaml --db x.db --lock-timeout soon
 expect_rc "bad --lock-timeout: 64" 64
+for t in nan NaN inf -1 604801; do
+	cv plan -m m.yaml --db x.db --lock-timeout $t
+	expect_rc "--lock-timeout $t: 64" 64
+done
+cv plan -m m.yaml --db x.db --actor ""
+expect_rc "an empty --actor: 64" 64
+expect_in "says it needs a name" err.txt "--actor needs a name"
 cv plan -m m.yaml --db x.db --now yesterday
 expect_rc "bad --now: 64" 64
 cv history --db x.db --limit 0
@@ -149,6 +166,18 @@ cv plan -m m.yaml --db postgres://u:s3cret@127.0.0.1:1/x
 expect_rc "with libpq, an unreachable server is exit 1" 1
 expect_not_in "libpq was found" err.txt "PostgreSQL needs libpq"
 
+# URL schemes are case-insensitive; SQLite's own file: URIs are refused
+# (SQLite would open u9.db while snapshots were named "file:u9-…").
+cv apply -m m.yaml --db SQLITE:u10.db --auto-approve -q
+expect_rc "SQLITE:PATH applies" 0
+expect_eq "it is the file u10.db, not 'SQLITE:u10.db'" "$(ls | grep u10)" "u10.db"
+cv plan -m m.yaml --db file:u9.db
+expect_rc "file: URI: usage error" 64
+expect_in "says so, and what to use" err.txt "database URL 'file:u9.db': SQLite 'file:' URIs are not supported; use sqlite:PATH or a plain path"
+cv apply -m m.yaml --db sqlite:file:u9.db --auto-approve
+expect_rc "sqlite:file: too" 64
+expect_eq "nothing created" "$(ls | grep -c u9)" 0
+
 # ------------------------------------------------------------- formats
 
 cv plan -m m.yaml --db fmt.db --format json
@@ -173,6 +202,11 @@ cv status --db fmt.db --format markdown
 expect_in "markdown status has a heading" out.txt '### converge status for `fmt.db`'
 cv status --db fmt.db
 expect_in "text status" out.txt "lock:     free"
+expect_eq "text status: each run says when it started" \
+	"$(grep -cE '^  [0-9a-fTZ.-]+  apply +applied +2 steps  by cli-test  at [0-9]{4}-[0-9]{2}-[0-9]{2}T' out.txt)" 1
+cv status --db fmt.db --format markdown
+expect_eq "markdown status: each run says when it started" \
+	"$(grep -cE '^- [0-9a-fTZ.-]+  apply .* by cli-test  at [0-9]{4}-[0-9]{2}-[0-9]{2}T' out.txt)" 1
 cv history --db fmt.db --format json
 expect_rc "json history exits 0" 0
 expect_eq "json history parses" \
@@ -182,6 +216,55 @@ cv history --db fmt.db --format markdown
 expect_in "markdown history has a heading" out.txt '### converge history for `fmt.db`'
 cv history --db fmt.db
 expect_in "text history" out.txt "apply    applied   2 steps  by cli-test"
+RUN=$(q fmt.db "SELECT id FROM converge_runs")
+cv history --db fmt.db "$RUN" -v
+expect_in "history RUN_ID -v: forward SQL" out.txt '    forward:
+      sql: INSERT INTO "rbac_grants"'
+expect_in "history RUN_ID -v: inverse SQL" out.txt '    inverse:
+      sql: DELETE FROM "rbac_grants"'
+cv history --db fmt.db "$RUN"
+expect_not_in "without -v, no SQL" out.txt "inverse:"
+cv history --db fmt.db "$RUN" -v --format markdown
+expect_in "markdown: the steps in a fenced block" out.txt '```diff'
+expect_in "markdown -v: inverse SQL too" out.txt "    inverse:"
+cv history --db fmt.db "$RUN" --format json
+expect_eq "json steps have their status and both SQL texts" \
+	"$(python3 -c 'import json; h = json.load(open("out.txt")); print([(s["status"], s["forward_sql"][:6], s["inverse_sql"][:6]) for s in h["steps_applied"]])')" \
+	"[('applied', 'INSERT', 'DELETE'), ('applied', 'INSERT', 'DELETE')]"
+mkdir -p broken
+printf 'id: r1\nup: "CREATE TABLE"\ndown: "SELECT 1"\n' >broken/r1.yaml
+printf 'version: 1\nschema: {migrations: broken, version: r1}\n' >broken.yaml
+cv apply -m broken.yaml --db failed.db --auto-approve -q
+cv history --db failed.db --format markdown
+expect_in "markdown: a failed run's error is a nested list item" out.txt "  - error: "
+expect_not_in "not a broken list item" out.txt "-     error"
+
+# -o - writes the YAML plan to standard output; -o never overwrites an
+# input manifest.
+cv plan -m m.yaml --db o.db -o -
+expect_rc "plan -o - exits 0" 0
+expect_eq "stdout is the YAML plan, not the text plan" "$(head -n 1 out.txt)" "format: converge-plan/1"
+cp out.txt o.plan.yaml
+cv apply o.plan.yaml --db o.db --auto-approve -q
+expect_rc "and it applies" 0
+cp m.yaml m.orig
+cv plan -m m.yaml --db o.db -o m.yaml
+expect_rc "plan -o over its own manifest: 64" 64
+expect_in "says why" err.txt "-o 'm.yaml' would overwrite or join the manifests given with -m 'm.yaml'"
+expect_same "the manifest is untouched" m.yaml m.orig
+mkdir -p mdir && cp m.yaml mdir/
+cv plan -m mdir --db o.db -o mdir/plan.yaml
+expect_rc "plan -o into a manifest directory: 64" 64
+expect_eq "nothing written there" "$(ls mdir)" "m.yaml"
+
+# A manifest where a saved plan is expected: say so.
+cv apply m.yaml --db o.db --auto-approve
+expect_rc "apply MANIFEST: exit 1" 1
+expect_in "hints at -m" err.txt "m.yaml:1:1: error: missing field 'format': this is not a saved plan (is it a manifest? use -m m.yaml)"
+printf 'created_at: x\n' >notaplan.yaml
+cv apply notaplan.yaml --db o.db --auto-approve
+expect_in "no hint for what is not a manifest" err.txt "notaplan.yaml:1:1: error: missing field 'format'"
+expect_not_in "no hint there" err.txt "is it a manifest"
 
 # ---------------------------------------------------- --detailed-exitcode
 

@@ -197,6 +197,28 @@ expect_eq "--no-snapshot takes none" "$(find . -name 'r-*.db' | wc -l)" "$n"
 expect_eq "and records none" "$(q r.db "SELECT quote(snapshot) FROM converge_runs WHERE id = (SELECT max(id) FROM converge_runs)")" NULL
 expect_eq "default dir holds only 0600 files" "$(find .converge/snapshots -type f ! -perm 600 | wc -l)" 0
 
+# Only "<name>-<run id>.db" is a snapshot of <name>.db: a-b.db's are not
+# a.db's, nor is a file whose middle is not a run id.  Newest first is by
+# run id; an id extended after the clock went back is the newer.
+mkdir -p sn
+for f in a-20261123T191519.776002Z-e9f463.db a-20261124T080000.000001Z-000001.db \
+	 a-20261123T191519.776002Z-e9f463-0000aa.db a-b-20261125T000000.000000Z-abcdef.db \
+	 a-notes.db a-20261123T191519.776002Z-e9f463.db.bak a-20261123T191519Z-e9f463.db; do
+	: >"sn/$f"
+done
+cv snapshots --db a.db --snapshot-dir sn
+expect_eq "snapshots lists only a.db's, newest first by run id" \
+	"$(cut -d ' ' -f 1 out.txt)" "sn/a-20261124T080000.000001Z-000001.db
+sn/a-20261123T191519.776002Z-e9f463-0000aa.db
+sn/a-20261123T191519.776002Z-e9f463.db"
+cv snapshots --db a.db --snapshot-dir sn --prune 0
+expect_rc "prune 0 exits 0" 0
+expect_eq "prune 0 removes a.db's three snapshots and nothing else" "$(ls sn | sort)" \
+	"a-20261123T191519.776002Z-e9f463.db.bak
+a-20261123T191519Z-e9f463.db
+a-b-20261125T000000.000000Z-abcdef.db
+a-notes.db"
+
 # ------------------------------------------------------------ restore
 
 expect_eq "state before restore" "$(grants r.db)" "alice/viewer//-"

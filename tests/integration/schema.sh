@@ -262,6 +262,19 @@ cp drift.db drift.before
 cv apply -m drift.yaml --db sqlite:drift.db --auto-approve
 expect_rc "apply refuses too" 1
 expect_same "and changes nothing" drift.db drift.before
+cv status -m drift.yaml --db sqlite:drift.db
+expect_rc "status -m with an edited revision: exit 0, drift is not an error" 0
+expect_in "status reports the edited revision as drift" out.txt \
+	"revision changed after it was applied: 'r1' (drift/r1.yaml: applied with $old…, file now $new…)"
+expect_in "its summary leaves the schema out" out.txt "drift:    0 to add, 0 to change, 0 to remove; schema not planned"
+expect_in "with the version" out.txt "schema:   r2 (converge_schema_version)"
+expect_in "and the runs" out.txt "last runs:"
+cv status -m drift.yaml --db sqlite:drift.db --format json
+expect_eq "json: not in sync, the edited revision named" \
+	"$(python3 -c 'import json; s = json.load(open("out.txt")); d = s["drift"]; print(d["in_sync"], d["up"], "'"'"'r1'"'"'" in d["schema_drift"], s["schema"]["version"])')" \
+	"False None True r2"
+cv status -m drift.yaml --db sqlite:drift.db --format markdown
+expect_in "markdown: as a list item" out.txt "- drift:    0 to add"
 cp r1.orig drift/r1.yaml
 cv plan -m drift.yaml --db sqlite:drift.db
 expect_rc "the original file back: plans again" 0
@@ -329,6 +342,22 @@ cv plan -m alem.yaml --db sqlite:branches.db
 expect_rc "two rows in alembic_version: exit 1" 1
 expect_eq "two rows: named" "$(cat err.txt)" \
 	"converge: error: version table 'alembic_version' has 2 rows (r1, r2); converge manages one linear chain (Alembic branches are not supported)"
+cv status --db sqlite:branches.db
+expect_rc "status: two rows in alembic_version are an error, exit 1" 1
+expect_in "status names them on its schema line" out.txt \
+	"schema:   error: version table 'alembic_version' has 2 rows (r1, r2)"
+expect_in "and on stderr" err.txt "converge: error: version table 'alembic_version' has 2 rows (r1, r2)"
+expect_in "status still shows the rest" out.txt "lock:     free"
+cv status --db sqlite:branches.db -m alem.yaml --format json
+expect_rc "status -m, two rows: exit 1" 1
+expect_eq "json: the error, no version, the schema left out of the drift" \
+	"$(python3 -c 'import json; s = json.load(open("out.txt")); print(s["schema"]["error"][:42], s["schema"]["version"], s["drift"]["in_sync"], s["drift"]["up"], "2 rows" in s["drift"]["schema_drift"])')" \
+	"version table 'alembic_version' has 2 rows None False None True"
+sqlite3 cbranches.db "CREATE TABLE converge_schema_version (version TEXT NOT NULL);
+	INSERT INTO converge_schema_version VALUES ('zzz999'), ('bbb222');"
+cv status --db sqlite:cbranches.db --format markdown
+expect_rc "status: two rows in converge_schema_version, exit 1" 1
+expect_in "named too" out.txt "- schema:   error: version table 'converge_schema_version' has 2 rows (bbb222, zzz999)"
 
 # Going down past the first revision deletes the row, keeps the table.
 want alem-base.yaml alem base alembic_version

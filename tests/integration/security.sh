@@ -28,7 +28,13 @@ for url in \
 	'password=s3cr3t host=127.0.0.1 port=1 dbname=x' \
 	"host=127.0.0.1 port=1 password='s3cr3t s3cr3t'" \
 	'host=127.0.0.1 port=1 password = s3cr3t' \
-	"host=127.0.0.1 port=1 password='s3cr3t"
+	"host=127.0.0.1 port=1 password='s3cr3t" \
+	'host=127.0.0.1 port=1 sslpassword=s3cr3t' \
+	'host=127.0.0.1 port=1 sslpassword=s3cr3t bogus=1' \
+	'postgres://user@127.0.0.1:1/db?sslpassword=s3cr3t' \
+	'postgres://user@127.0.0.1:1/db?sslpassword=s3cr3t&bogus=1' \
+	'postgresql://user:s3cr3t@s3cr3t@127.0.0.1:1/db' \
+	'postgresql://user:s3cr3t/s3cr3t@127.0.0.1:1/db'
 do
 	for verb in plan apply rollback restore status history snapshots inspect; do
 		set --
@@ -57,6 +63,14 @@ do
 	done
 done
 expect_eq "no password in any of $checked outputs" "$leaks" 0
+
+# libpq ends a URL's userinfo at its first '@': a raw '@' in the password
+# would make the rest of it the host, quoted in libpq's errors.
+cv status --db 'postgresql://u:S3cret@PW@127.0.0.1:1/db'
+expect_rc "a raw '@' in a URL's password: usage error" 64
+expect_in "says to percent-encode it" err.txt \
+	"invalid database URL 'postgresql://u@127.0.0.1:1/db': a '@' or '/' in the user name or password must be percent-encoded (%40, %2F)"
+expect_not_in "no part of the password" err.txt "PW"
 
 cv status --db 'postgres://user:s3cr3t@127.0.0.1:1/db'
 expect_rc "status against a closed port: exit 1" 1

@@ -97,6 +97,20 @@ static void test_url__sqlite_forms(void **state)
 	check_sqlite("a=b.db", "a=b.db");
 	/* A path with characters that mean something in a URI. */
 	check_sqlite("sqlite:/tmp/u:x@y.db", "/tmp/u:x@y.db");
+	/* URL schemes are case-insensitive. */
+	check_sqlite("SQLITE:u10.db", "u10.db");
+	check_sqlite("SQLite:///abs/u10.db", "/abs/u10.db");
+}
+
+static void test_url__sqlite_file_uri(void **state)
+{
+	(void)state;
+	/* SQLite would open u9.db, converge would name snapshots file:u9-…. */
+	check_invalid("file:u9.db", NULL, "SQLite 'file:' URIs are not supported");
+	check_invalid("sqlite:file:u9.db?mode=ro", NULL,
+		      "SQLite 'file:' URIs are not supported");
+	check_invalid("sqlite://file:u9.db", NULL,
+		      "SQLite 'file:' URIs are not supported");
 }
 
 static void test_url__sqlite_missing_path(void **state)
@@ -124,6 +138,11 @@ static void test_url__postgres_uri(void **state)
 	/* A percent-encoded keyword is still the password for libpq. */
 	check_postgres("postgres://h/db?pass%77ord=s3cret&application_name=x",
 		       "postgres://h/db?application_name=x", "s3cret");
+	check_postgres("postgresql://h/db?sslpassword=s3cret&sslmode=require",
+		       "postgresql://h/db?sslmode=require", "s3cret");
+	/* A percent-encoded '@' is how a password holds one. */
+	check_postgres("postgresql://u:S3cret%40PW@h/db", "postgresql://u@h/db",
+		       "S3cret");
 }
 
 static void test_url__postgres_key_value(void **state)
@@ -141,6 +160,10 @@ static void test_url__postgres_key_value(void **state)
 		       "dbname='postgresql://u@h/d' connect_timeout=3", "s3cret");
 	check_postgres("dbname='host=h password=s3cret'", "dbname='host=h'",
 		       "s3cret");
+	/* The client key's passphrase is a secret too. */
+	check_postgres("host=h sslpassword=s3cret dbname=d", "host=h dbname=d",
+		       "s3cret");
+	check_postgres("host=h sslpassword='s3 cret'", "host=h", "s3");
 }
 
 static void test_url__invalid(void **state)
@@ -162,6 +185,18 @@ static void test_url__invalid(void **state)
 	check_invalid("postgres://u:t0psecret%zz@h/db", "t0psecret",
 		      "invalid database URL 'postgres://u@h/db': libpq refuses");
 	check_invalid("host=h password s3cret", "s3cret", "invalid database URL");
+	/*
+	 * libpq ends the userinfo at the first '@' or '/', and would take
+	 * "PW@127.0.0.1" for the host and quote it: refused, showing no part
+	 * of the password.
+	 */
+	check_invalid("postgresql://u:S3cret@PW@127.0.0.1:1/db", "PW",
+		      "'postgresql://u@127.0.0.1:1/db': a '@' or '/' in the user name or password must be percent-encoded");
+	check_invalid("postgresql://u:S3cret@PW@127.0.0.1:1/db", "S3cret", NULL);
+	check_invalid("postgres://u:x9q/z7k@h/db", "x9q", "must be percent-encoded");
+	check_invalid("postgres://me@corp@h/db", NULL, "must be percent-encoded");
+	check_invalid("host=h sslpassword=s3cret bogus=1", "s3cret",
+		      "invalid database URL 'host=h bogus=1'");
 }
 
 static void test_url__redact(void **state)
@@ -191,6 +226,9 @@ static void test_url__redact(void **state)
 	check_redact("host=h password='it\\'s' user=u", "host=h user=u");
 	check_redact("password=", "");
 	check_redact("host=h user=u", "host=h user=u");
+	check_redact("host=h sslpassword=s3cret", "host=h");
+	check_redact("postgres://h/db?sslpassword=s3cret", "postgres://h/db");
+	check_redact("SQLITE:u:x@y.db", "SQLITE:u:x@y.db");
 }
 
 int main(void)
@@ -198,6 +236,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_url__sqlite_forms),
 		cmocka_unit_test(test_url__sqlite_missing_path),
+		cmocka_unit_test(test_url__sqlite_file_uri),
 		cmocka_unit_test(test_url__postgres_uri),
 		cmocka_unit_test(test_url__postgres_key_value),
 		cmocka_unit_test(test_url__invalid),

@@ -174,6 +174,10 @@ char *cv_sql_select(const struct cv_backend *be, const char *table,
 		    const char *const *cols, size_t ncols,
 		    const char *const *order, size_t norder);
 
+/* The error for a version table with several rows (SPEC §3), naming
+ * them (`rows`: their versions, comma-separated); returns CV_EINVAL. */
+int cv_schema_several_rows(struct cv_error *err, const char *table,
+			   size_t n, const char *rows);
 /*
  * Marks step st as losing data when its scripts drop a table or column
  * that holds rows in ctx->db (schema.c; used for rollbacks too).

@@ -81,11 +81,7 @@ static int read_version(struct cv_db *db, const char *hint, struct version *v,
 /* Several rows: the error that names them, as plan and apply give it. */
 static void several_rows(const struct version *v, struct cv_error *err)
 {
-	cv_error_set(err, CV_EINVAL,
-		     "version table '%s' has %zu rows (%s); converge manages one linear chain%s",
-		     v->table, v->nrows, cv_buf_str(&v->rows),
-		     strcmp(v->table, "alembic_version") == 0 ?
-		     " (Alembic branches are not supported)" : " and keeps one row");
+	cv_schema_several_rows(err, v->table, v->nrows, cv_buf_str(&v->rows));
 }
 
 static const char *lock_state(const struct cv_opts *o, const struct cv_url *url)

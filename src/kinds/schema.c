@@ -439,12 +439,8 @@ static int schema_read(struct cv_ctx *ctx, struct cv_error *err)
 		if (ret)
 			goto out;
 		if (vr.n > 1) {
-			ret = cv_error_set(err, CV_EINVAL,
-					   "version table '%s' has %zu rows (%s); converge manages one linear chain%s",
-					   table, vr.n, vr.all.buf,
-					   strcmp(table, ALEMBIC_TABLE) == 0 ?
-					   " (Alembic branches are not supported)" :
-					   " and keeps one row");
+			ret = cv_schema_several_rows(err, table, vr.n,
+						     vr.all.buf);
 			goto out;
 		}
 	}
@@ -742,6 +738,17 @@ static size_t scan_drops(const char *sql, struct drop **out)
 	free(tok);
 	*out = drops;
 	return n;
+}
+
+int cv_schema_several_rows(struct cv_error *err, const char *table,
+			   size_t n, const char *rows)
+{
+	return cv_error_set(err, CV_EINVAL,
+			    "version table '%s' has %zu rows (%s); converge manages one linear chain%s",
+			    table, n, rows,
+			    strcmp(table, ALEMBIC_TABLE) == 0 ?
+			    " (Alembic branches are not supported)" :
+			    " and keeps one row");
 }
 
 /*

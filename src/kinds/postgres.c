@@ -13,9 +13,11 @@
  * name keeps whatever row-level security it has, because switching RLS
  * off where nobody said so would open data.
  *
- * Policies are compared as PostgreSQL deparses them: each expression is
- * put through EXPLAIN (VERBOSE) of a one-table SELECT, which prints it in
- * PostgreSQL's own spelling, so "a=1" and "(a = 1)" are the same.
+ * Policies are compared as PostgreSQL deparses them: each expression, the
+ * manifest's and pg_get_expr's of the live policy alike, is put through
+ * EXPLAIN (VERBOSE) of a one-table SELECT, which prints it in
+ * PostgreSQL's own spelling, so "a=1" and "(a = 1)" are the same; with a
+ * subquery the whole plan is compared (see normalize).
  *
  * Order (phases keep the order steps are added in, see planner.c): the
  * removals go policies, privileges, default privileges, memberships,
@@ -1936,8 +1938,9 @@ static void diff_privs(struct differ *df, const struct cv_pg_priv *w,
 /* ---- row-level security -------------------------------------------------- */
 
 struct explain {
-	const char *out;   /* the first Output: line, in the arena */
-	bool opaque;       /* a subquery: its text is not shown */
+	struct cv_buf plan; /* every line, trimmed, joined by single spaces */
+	const char *out;    /* the first Output: line, in the arena */
+	bool subplan;       /* the expression has a subquery */
 	struct cv_arena *a;
 };
 
@@ -1952,17 +1955,27 @@ static int explain_row(void *p, const char *const *cols, const size_t *lens,
 	if (!s)
 		return 0;
 	if (strstr(s, "SubPlan") || strstr(s, "InitPlan"))
-		x->opaque = true;
+		x->subplan = true;
 	if (!x->out && (o = strstr(s, "Output: ")))
 		x->out = cv_arena_strdup(x->a, o + 8);
+	while (*s == ' ')
+		s++;
+	if (x->plan.len)
+		cv_buf_addch(&x->plan, ' ');
+	cv_buf_adds(&x->plan, s);
 	return 0;
 }
 
 /*
- * An expression as PostgreSQL spells it: the Output line of EXPLAIN
- * (VERBOSE) of `SELECT (expr) FROM ONLY table`.  When the table does not
- * exist yet (the same plan creates it) or the expression hides in a
- * subquery plan, the text as written is all there is.
+ * An expression as PostgreSQL spells it, from EXPLAIN (VERBOSE) of
+ * `SELECT (expr) FROM ONLY table`: the Output line.  A subquery shows
+ * there only as "(SubPlan 1)", so for one the whole plan is the spelling:
+ * the subplans print their own expressions, and the manifest's text and
+ * pg_get_expr's of the live policy plan the same in one transaction.
+ * (The target list keeps a subquery a SubPlan; in a WHERE it could become
+ * a join.)  Nothing is created, so this works in plan's READ ONLY
+ * transaction.  When the table does not exist yet (the same plan creates
+ * it), the text as written is all there is.
  */
 static const char *normalize(struct cv_ctx *ctx, const char *schema,
 			     const char *table, const char *expr,
@@ -1970,7 +1983,8 @@ static const char *normalize(struct cv_ctx *ctx, const char *schema,
 {
 	struct cv_error err = CV_ERROR_INIT;
 	struct cv_buf b = CV_BUF_INIT;
-	struct explain x = { NULL, false, a };
+	struct explain x = { CV_BUF_INIT, NULL, false, a };
+	const char *s;
 	int ret;
 
 	if (!expr || !ctx->db || !find_table(&ctx->live->pg, schema, table))
@@ -1990,9 +2004,14 @@ static const char *normalize(struct cv_ctx *ctx, const char *schema,
 		ctx->be->exec_script(ctx->db, "RELEASE SAVEPOINT converge_expr",
 				     &err);
 	}
+	if (ret || !x.out)
+		s = expr;
+	else
+		s = x.subplan ? cv_arena_strdup(a, x.plan.buf) : x.out;
 	cv_error_release(&err);
 	cv_buf_release(&b);
-	return ret || x.opaque || !x.out ? expr : x.out;
+	cv_buf_release(&x.plan);
+	return s;
 }
 
 static const char *policy_value(struct cv_ctx *ctx,

@@ -390,6 +390,54 @@ expect_rc "rolled back" 0
 expect_eq "the sequence privilege is gone" \
 	"$(pq "$DB" "SELECT has_sequence_privilege('$user', 'items_id_seq', 'USAGE')")" f
 
+# Policies with a subquery: EXPLAIN shows it only as a SubPlan, so the
+# whole plan is compared; applied, they are not drift, spelt differently
+# by hand they are not either, and a changed subquery is.
+manifest m9/native.yaml <<EOF
+version: 1
+postgres:
+  roles: {$user: {login: true}}
+  rls:
+    public.orders:
+      enabled: true
+      policies:
+        sub:
+          command: SELECT
+          to: [$user]
+          using: "customer_id in (select id from customers c2 where c2.tenant_id is not null)"
+        ex:
+          command: SELECT
+          to: [$user]
+          using: "exists (select 1 from customers c where c.id = customer_id)"
+EOF
+cv apply -m m9 --db "$DB" --auto-approve -q
+expect_rc "policies with subqueries apply" 0
+cv plan -m m9 --db "$DB" --detailed-exitcode
+expect_rc "and are not drift" 0
+pq "$DB" "DROP POLICY sub ON orders; DROP POLICY ex ON orders;
+	CREATE POLICY sub ON orders FOR SELECT TO $user
+	USING (((customer_id)) IN (SELECT c2.id FROM public.customers AS c2 WHERE NOT (c2.tenant_id IS NULL)));
+	CREATE POLICY ex ON orders FOR SELECT TO $user
+	USING (EXISTS (SELECT FROM customers c WHERE customer_id = c.id))"
+cv plan -m m9 --db "$DB" --detailed-exitcode
+expect_rc "spelt differently by hand, they are not drift" 0
+pq "$DB" "ALTER POLICY sub ON orders USING (customer_id IN (SELECT id FROM customers c2 WHERE c2.tenant_id IS NULL))"
+cv plan -m m9 --db "$DB" --detailed-exitcode
+expect_rc "a changed subquery is drift" 2
+expect_in "and is put back" out.txt "~ postgres policy sub on public.orders: SELECT"
+expect_not_in "the other one is not" out.txt "policy ex"
+cv apply -m m9 --db "$DB" --auto-approve -q
+expect_rc "applied" 0
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "the repair rolls back over the policy it left" 0
+expect_eq "and puts back the changed subquery" \
+	"$(pq "$DB" "SELECT pg_get_expr(polqual, polrelid) LIKE '%tenant_id IS NULL%' FROM pg_policy WHERE polname = 'sub'")" t
+pq "$DB" "ALTER POLICY sub ON orders USING (customer_id IN (SELECT id FROM customers c2 WHERE c2.tenant_id IS NOT NULL))"
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "the first apply rolls back once the policy is as it left it" 0
+expect_eq "the subquery policies are gone" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_policy WHERE polrelid = 'orders'::regclass")" 0
+
 me=$(pq "$DB" "SELECT current_user")
 manifest m6/native.yaml <<EOF
 version: 1

@@ -320,6 +320,39 @@ expect_eq "the policy was not changed" \
 	"$(pq "$DB" "SELECT pg_get_expr(polqual, polrelid) FROM pg_policy")" \
 	"(tenant_id = (current_setting('app.tenant_id'::text, true))::uuid)"
 
+# Checks with as_role run in plan too, as that role, when no step of the
+# plan can affect them; a role that does not exist is a plan error, and
+# one the plan creates makes the check wait for apply.
+manifest asrole/m.yaml <<EOF
+version: 1
+checks:
+  c_as: {sql: "SELECT current_user", as_role: $user, expect: "$user"}
+  c_me: {sql: "SELECT current_user", expect: "$(pq "$DB" "SELECT current_user")"}
+EOF
+cv plan -m asrole --db "$DB" --detailed-exitcode
+expect_rc "a passing as_role check plans" 0
+expect_eq "and the role is reset after it" "$(grep -c c_me err.txt)" 0
+sed "/c_as/s/expect: .*/expect: postgres}/" asrole/m.yaml >asrole/m.tmp && mv asrole/m.tmp asrole/m.yaml
+cv plan -m asrole --db "$DB"
+expect_rc "a failing as_role check fails the plan" 1
+expect_in "and is named" err.txt "check 'c_as' failed: expected postgres, got $user"
+expect_not_in "the role is reset after a failure too" err.txt c_me
+manifest asrole2/m.yaml <<EOF
+version: 1
+checks:
+  c_ghost: {sql: "SELECT 1", as_role: ghost_$s, expect: 1}
+EOF
+cv plan -m asrole2 --db "$DB"
+expect_rc "an as_role that does not exist fails the plan" 1
+expect_in "naming the check" err.txt "check 'c_ghost' could not run as_role 'ghost_$s'"
+cat >>asrole2/m.yaml <<EOF
+postgres:
+  roles: {ghost_$s: {}, $user: {login: true}}
+EOF
+cv plan -m asrole2 --db "$DB"
+expect_rc "created by the same plan, the check waits for apply" 0
+expect_in "and is listed so" out.txt "Checks run at apply: c_ghost"
+
 # ---- PostgreSQL's predefined roles, superusers ------------------------
 manifest m5/native.yaml <<EOF
 version: 1

@@ -6,7 +6,8 @@
  * Ownership.  `roles` manages the roles it declares and those converge
  * created earlier (converge_pg_roles, kept by the journal hook); a created
  * role no longer declared is dropped.  Other roles, superusers and pg_*
- * roles are never dropped.  Privileges are managed for managed roles
+ * roles are never dropped, and a superuser's attributes, memberships and
+ * privileges are never changed, even when it is declared.  Privileges are managed for managed roles
  * only (declared, named by a privilege, or created by converge), and an
  * owner's own privileges are never looked at.  `rls` manages the tables
  * it names: their flags and every policy on them; a table it does not
@@ -1435,6 +1436,15 @@ static void dropping_roles(struct differ *df)
 	}
 }
 
+/* A superuser now: converge never alters one (SPEC §7), so neither its
+ * memberships nor its privileges are planned, even when it is declared. */
+static bool is_superuser(const struct differ *df, const char *name)
+{
+	const struct cv_pg_role *lr = find_role(df->live, name);
+
+	return lr && (lr->attrs & CV_PG_SUPERUSER);
+}
+
 static bool is_managed(const struct differ *df, const char *name)
 {
 	return df->nmanaged &&
@@ -1525,6 +1535,8 @@ static int diff_roles(struct differ *df, bool removing)
 			const struct cv_pg_role *wr = &w->roles[i];
 			const struct cv_pg_role *lr = find_role(l, wr->name);
 
+			if (is_superuser(df, wr->name))
+				continue;
 			for (k = 0; lr && k < lr->nmember_of; k++) {
 				const char *key[3] = { "member", wr->name,
 						       lr->member_of[k] };
@@ -1631,6 +1643,8 @@ static int diff_roles(struct differ *df, bool removing)
 		const struct cv_pg_role *wr = &w->roles[i];
 		const struct cv_pg_role *lr = find_role(l, wr->name);
 
+		if (is_superuser(df, wr->name))
+			continue;
 		for (k = 0; k < wr->nmember_of; k++) {
 			const char *parent = wr->member_of[k];
 			const char *key[3] = { "member", wr->name, parent };
@@ -1905,7 +1919,8 @@ static void diff_group(struct differ *df, const struct cv_pg_priv *w,
 
 /*
  * Sorted merge of two privilege lists, a group (object, grantee) at a
- * time; live groups of roles converge does not manage are left alone.
+ * time; live groups of roles converge does not manage are left alone,
+ * and so is every group of a superuser.
  * Not `whole` (the manifests do not define this part): only the
  * privileges of the roles about to be dropped are revoked, because
  * PostgreSQL drops no role that still holds any.
@@ -1926,9 +1941,9 @@ static void diff_privs(struct differ *df, const struct cv_pg_priv *w,
 		if (c >= 0)
 			while (j2 < nl && group_cmp(&l[j2], &l[j]) == 0)
 				j2++;
-		if (c <= 0 ||
-		    (whole ? is_managed(df, l[j].role) :
-			     is_dropping(df, l[j].role)))
+		if (!is_superuser(df, c <= 0 ? w[i].role : l[j].role) &&
+		    (c <= 0 || (whole ? is_managed(df, l[j].role) :
+					is_dropping(df, l[j].role))))
 			diff_group(df, w + i, i2 - i, l + j, j2 - j, removing);
 		i = i2;
 		j = j2;

@@ -471,6 +471,23 @@ expect_rc "the first apply rolls back once the policy is as it left it" 0
 expect_eq "the subquery policies are gone" \
 	"$(pq "$DB" "SELECT count(*) FROM pg_policy WHERE polrelid = 'orders'::regclass")" 0
 
+# A declared superuser keeps its memberships and privileges: converge
+# never alters a superuser.
+pq "$DB" "CREATE ROLE su_$s SUPERUSER LOGIN; GRANT bystander_$s TO su_$s;
+	GRANT SELECT ON customers TO su_$s"
+manifest m10/native.yaml <<EOF
+version: 1
+postgres:
+  roles: {su_$s: {superuser: true, login: true}, $user: {login: true}}
+  privileges:
+    - {role: su_$s, privileges: [INSERT], on: {tables: [public.orders]}}
+    - {role: $user, privileges: [SELECT], on: {tables: [public.orders]}}
+EOF
+cv plan -m m10 --db "$DB"
+expect_rc "a declared superuser plans" 0
+expect_not_in "its memberships and privileges are left alone" out.txt "su_$s"
+expect_in "those of the other role are not" out.txt "postgres privileges on public.customers for $user"
+
 me=$(pq "$DB" "SELECT current_user")
 manifest m6/native.yaml <<EOF
 version: 1
@@ -484,6 +501,6 @@ expect_rc "declaring a superuser without superuser: true is refused" 1
 expect_in "and says converge never alters superusers" err.txt "is a superuser, and converge never alters superusers"
 
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
-for r in "$user" "$readers" "owner_$s" "bystander_$s" "auditor_$s"; do
+for r in "$user" "$readers" "owner_$s" "bystander_$s" "auditor_$s" "su_$s"; do
 	pq "$CONVERGE_TEST_PG_URL" "DROP ROLE IF EXISTS \"$r\"" >/dev/null 2>&1
 done

@@ -89,3 +89,28 @@ cv plan -m m --db "$DB" --schema ops
 expect_in "dropping the application's table that holds rows is flagged" out.txt "drops table orders, which holds rows"
 
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
+
+# Without --schema, converge's tables are in public even when the search
+# path puts another schema first; the application's revisions still land
+# in that one.
+dbname2=schema2_$$
+pg_db "$dbname2" || exit 1
+pq "$DB" "CREATE SCHEMA app; CREATE TABLE app.customers (id int PRIMARY KEY, name text NOT NULL);
+	ALTER DATABASE $dbname2 SET search_path TO app, public"
+rm -f m/m2.yaml
+rm -f m/migrations/r2.yaml
+manifest m/m.yaml <<'EOF'
+version: 1
+schema: {migrations: migrations, version: head}
+roles: {viewer: {permissions: ["orders:read"]}}
+grants: [{subject: alice, role: viewer}]
+EOF
+cv apply -m m --db "$DB" --auto-approve -q
+expect_rc "apply without --schema exits 0" 0
+expect_eq "the journal is in public" "$(where converge_runs)" public
+expect_eq "so are the version table and the storage tables" \
+	"$(where converge_schema_version) $(where rbac_grants)" "public public"
+expect_eq "the revision's table is in the search path's first schema" "$(where orders)" app
+cv plan -m m --db "$DB" --detailed-exitcode
+expect_rc "planned again: no changes" 0
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname2" >/dev/null

@@ -31,6 +31,7 @@
 #include <strings.h>
 
 #include "converge/emit.h"
+#include "converge/journal.h"
 #include "converge/kind.h"
 
 static const char T_CREATED[] = "converge_pg_roles";
@@ -1201,6 +1202,9 @@ static int postgres_read(struct cv_ctx *ctx, struct cv_error *err)
 				     err);
 		free(sql);
 	}
+	if (!ret)
+		ret = cv_journal_version_tables(ctx->db, ctx->live_arena,
+						&pg->version_tables, err);
 	if (!ret) {
 		/* The server's sort order is "C" for names; the privilege
 		 * rows come unsorted (DISTINCT over several columns). */
@@ -1687,13 +1691,24 @@ static int group_cmp(const struct cv_pg_priv *x, const struct cv_pg_priv *y)
  * Is this one of converge's tables (SPEC §7: the journal, the version
  * table, and the tables and views the kinds keep their state in)?  They
  * are never part of all_tables_in_schema: converge makes some of them in
- * the same run, and their readers are granted by name.
+ * the same run, and their readers are granted by name.  The version table
+ * is any of them: the manifests' (converge_schema_version by default),
+ * alembic_version, and every one a run recorded, because manifests
+ * without a schema: section still leave the table a chain used.
  */
 static bool own_table(const struct cv_ctx *ctx, const char *name)
 {
-	return strncmp(name, "converge_", 9) == 0 ||
-	       (ctx->schema_table && strcmp(name, ctx->schema_table) == 0) ||
-	       cv_kind_owns_table(name);
+	const char *const *v = (const char *const *)ctx->live->pg.version_tables;
+
+	if (strncmp(name, "converge_", 9) == 0 ||
+	    strcmp(name, "alembic_version") == 0 ||
+	    (ctx->schema_table && strcmp(name, ctx->schema_table) == 0) ||
+	    cv_kind_owns_table(name))
+		return true;
+	for (; v && *v; v++)
+		if (strcmp(name, *v) == 0)
+			return true;
+	return false;
 }
 
 /*

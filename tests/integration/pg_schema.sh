@@ -113,4 +113,33 @@ expect_eq "so are the version table and the storage tables" \
 expect_eq "the revision's table is in the search path's first schema" "$(where orders)" app
 cv plan -m m --db "$DB" --detailed-exitcode
 expect_rc "planned again: no changes" 0
+# The version tables are converge's, never part of all_tables_in_schema,
+# even in manifests without a schema: section: alembic_version, and the
+# one a run recorded.
+manifest v1/migrations/r1.yaml <<'EOF'
+id: 3c4d5e6f7a8b
+description: things
+up: "CREATE TABLE things (id int PRIMARY KEY)"
+down: "DROP TABLE things"
+EOF
+manifest v1/m.yaml <<'EOF'
+version: 1
+schema: {migrations: migrations, version: head, table: app_versions}
+EOF
+cv apply -m v1 --db "$DB" --auto-approve -q
+expect_rc "a chain with its own version table applies" 0
+pq "$DB" "CREATE TABLE public.alembic_version (version_num varchar(32) NOT NULL);
+	CREATE TABLE public.extras (id int)"
+manifest v2/m.yaml <<EOF
+version: 1
+postgres:
+  privileges:
+    - {role: reader_$$, privileges: [SELECT], on: {all_tables_in_schema: public}}
+  roles: {reader_$$: {}}
+EOF
+cv plan -m v2 --db "$DB"
+expect_rc "all_tables_in_schema without a schema: section plans" 0
+expect_in "it takes the application's tables" out.txt "privileges on public.extras for reader_$$"
+expect_not_in "not the version table a run recorded" out.txt "app_versions"
+expect_not_in "nor alembic_version" out.txt "alembic_version"
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname2" >/dev/null

@@ -1373,6 +1373,11 @@ static int pg_snapshot(struct cv_db *db, const char *path,
 	if (rc < 0)
 		goto out;
 	child_wait(&dump);
+	if (dump.exec_errno == ENOENT) {
+		rc = cv_error_set(err, CV_ENOTFOUND, "pg_dump not found; install "
+				  "the PostgreSQL client tools");
+		goto out;
+	}
 	if (!child_ok(&dump)) {
 		rc = child_error(c, &dump, msg_fd, what, err);
 		goto out;

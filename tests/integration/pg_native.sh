@@ -488,6 +488,29 @@ expect_rc "a declared superuser plans" 0
 expect_not_in "its memberships and privileges are left alone" out.txt "su_$s"
 expect_in "those of the other role are not" out.txt "postgres privileges on public.customers for $user"
 
+# Without pg_dump, apply goes on without a snapshot, says so, and records
+# none (SPEC §5: "when available").
+printf '#!/bin/sh\nPATH=/nonexistent exec "%s" "$@"\n' "$CONVERGE" >converge-nodump
+chmod +x converge-nodump
+manifest m11/native.yaml <<EOF
+version: 1
+postgres:
+  roles: {nosnap_$s: {}, $user: {login: true}}
+EOF
+real=$CONVERGE
+CONVERGE=$PWD/converge-nodump
+cv apply -m m11 --db "$DB" --auto-approve -q
+CONVERGE=$real
+expect_rc "apply without pg_dump goes on" 0
+expect_in "and warns" err.txt "converge: warning: no snapshot: pg_dump not found; install the PostgreSQL client tools, or pass --no-snapshot"
+expect_eq "the role is made" "$(pq "$DB" "SELECT count(*) FROM pg_roles WHERE rolname = 'nosnap_$s'")" 1
+expect_eq "the run records no snapshot" \
+	"$(pq "$DB" "SELECT snapshot IS NULL FROM converge_runs ORDER BY id DESC LIMIT 1")" t
+expect_eq "and no snapshot file is left for it" \
+	"$(ls .converge/snapshots | grep -c "$(pq "$DB" "SELECT id FROM converge_runs ORDER BY id DESC LIMIT 1")")" 0
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "it rolls back" 0
+
 me=$(pq "$DB" "SELECT current_user")
 manifest m6/native.yaml <<EOF
 version: 1
@@ -501,6 +524,6 @@ expect_rc "declaring a superuser without superuser: true is refused" 1
 expect_in "and says converge never alters superusers" err.txt "is a superuser, and converge never alters superusers"
 
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
-for r in "$user" "$readers" "owner_$s" "bystander_$s" "auditor_$s" "su_$s"; do
+for r in "$user" "$readers" "owner_$s" "bystander_$s" "auditor_$s" "su_$s" "nosnap_$s"; do
 	pq "$CONVERGE_TEST_PG_URL" "DROP ROLE IF EXISTS \"$r\"" >/dev/null 2>&1
 done

@@ -2284,6 +2284,43 @@ static int check_roles_named(const struct differ *df)
 			    what, missing);
 }
 
+/* Does the plan run revisions (the schema kind plans first)? */
+static bool has_schema_steps(const struct cv_plan *plan)
+{
+	size_t i;
+
+	for (i = 0; i < plan->nr; i++)
+		if (strcmp(plan->steps[i].kind, "schema") == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A privilege on a table or sequence that does not exist would fail only
+ * at apply: refused at plan, unless a revision of the same plan may make
+ * it.
+ */
+static int check_tables_named(const struct differ *df)
+{
+	size_t i;
+
+	if (!df->ctx->db || has_schema_steps(df->plan))
+		return 0;
+	for (i = 0; i < df->want->nprivs; i++) {
+		const struct cv_pg_priv *p = &df->want->privs[i];
+
+		if ((p->objtype != 't' && p->objtype != 's') ||
+		    find_table(df->live, p->schema, p->name))
+			continue;
+		return cv_error_set(df->err, CV_EINVAL,
+				    "a privilege names %s '%s.%s', which does not exist (%s:%u:%u)",
+				    p->objtype == 's' ? "sequence" : "table",
+				    p->schema, p->name, p->mark.file,
+				    p->mark.line, p->mark.col);
+	}
+	return 0;
+}
+
 static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 			 struct cv_error *err)
 {
@@ -2300,6 +2337,8 @@ static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	df.live = &ctx->live->pg;
 	df.err = err;
 	ret = check_roles_named(&df);
+	if (!ret)
+		ret = check_tables_named(&df);
 	if (ret)
 		return ret;
 	managed_roles(&df);

@@ -263,6 +263,29 @@ cv plan -m m4 --db "$DB"
 expect_rc "a privilege for a role that does not exist is refused at plan" 1
 expect_in "and names it" err.txt "a privilege names PostgreSQL role 'ghost_$s', which neither exists nor is declared"
 
+# A privilege on a table that does not exist fails at plan, not at apply,
+# unless a revision of the same plan may make the table.
+manifest m4b/native.yaml <<EOF
+version: 1
+postgres:
+  privileges:
+    - {role: $user, privileges: [SELECT], on: {tables: [public.later_$s]}}
+EOF
+cv plan -m m4b --db "$DB"
+expect_rc "a privilege on a table that does not exist is refused at plan" 1
+expect_in "and names it" err.txt "a privilege names table 'public.later_$s', which does not exist (m4b/native.yaml:4:"
+manifest m4b/migrations/r1.yaml <<EOF
+id: 4d5e6f7a8b9c
+description: the table comes
+up: "CREATE TABLE later_$s (id int)"
+down: "DROP TABLE later_$s"
+EOF
+cat >>m4b/native.yaml <<'EOF'
+schema: {migrations: migrations, version: head}
+EOF
+cv plan -m m4b --db "$DB"
+expect_rc "with a revision in the same plan, it plans" 0
+
 # ---- rollback walks back ---------------------------------------------
 cv rollback --db "$DB" --auto-approve -q
 expect_rc "rollback of the drop" 0

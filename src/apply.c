@@ -217,6 +217,32 @@ static void record_failure(struct cv_ctx *ctx, const struct cv_run *run,
 	free(text);
 }
 
+/*
+ * The snapshot before the first change, its path in res->snapshot.  A
+ * backend whose snapshot program is not installed takes none (SPEC §5:
+ * "when available"): the run goes on, says so, and records no snapshot.
+ */
+static int take_snapshot(struct cv_ctx *ctx, const struct cv_apply_opts *opts,
+			 struct cv_apply_result *res, struct cv_error *err)
+{
+	int ret;
+
+	ret = cv_snapshot_path(opts->url, opts->snapshot_dir, res->run_id,
+			       &res->snapshot, err);
+	if (!ret)
+		ret = ctx->be->snapshot(ctx->db, res->snapshot, err);
+	if (!ret)
+		return 0;
+	free(res->snapshot);
+	res->snapshot = NULL;
+	if (ret != CV_ENOTFOUND)
+		return cv_error_prefix(err, "cannot take the snapshot");
+	fprintf(stderr, "converge: warning: no snapshot: %s, or pass "
+		"--no-snapshot\n", err->msg);
+	cv_error_release(err);
+	return 0;
+}
+
 int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 		  const struct cv_apply_opts *opts,
 		  struct cv_apply_result *res, struct cv_error *err)
@@ -237,16 +263,9 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 	if (ret)
 		goto fail_early;
 	if (!opts->no_snapshot) {
-		ret = cv_snapshot_path(opts->url, opts->snapshot_dir,
-				       res->run_id, &res->snapshot, err);
-		if (!ret)
-			ret = ctx->be->snapshot(ctx->db, res->snapshot, err);
-		if (ret) {
-			cv_error_prefix(err, "cannot take the snapshot");
-			free(res->snapshot);
-			res->snapshot = NULL;
+		ret = take_snapshot(ctx, opts, res, err);
+		if (ret)
 			goto fail_early;
-		}
 	}
 	cv_time_format(cv_time_now(), started);
 	run.id = res->run_id;

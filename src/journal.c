@@ -528,22 +528,29 @@ static char *runs_query(const struct cv_backend *be, bool one, size_t limit)
 	return cv_buf_detach(&b);
 }
 
+/* Runs sql (and frees it) when there is a journal; else no rows. */
+static int journal_query(struct cv_db *db, char *sql, cv_row_fn fn,
+			 void *ctx, struct cv_error *err)
+{
+	bool exists = false;
+	int ret = cv_journal_exists(db, &exists, err);
+
+	if (!ret && exists)
+		ret = db->backend->query(db, sql, NULL, 0, fn, ctx, err);
+	free(sql);
+	return ret;
+}
+
 int cv_journal_runs(struct cv_db *db, struct cv_arena *arena, size_t limit,
 		    struct cv_run **out, size_t *nout, struct cv_error *err)
 {
 	struct run_reader rd = { arena, NULL, 0, 0 };
-	bool exists = false;
-	char *sql;
 	int ret;
 
 	*out = NULL;
 	*nout = 0;
-	ret = cv_journal_exists(db, &exists, err);
-	if (ret || !exists)
-		return ret;
-	sql = runs_query(db->backend, false, limit);
-	ret = db->backend->query(db, sql, NULL, 0, read_run, &rd, err);
-	free(sql);
+	ret = journal_query(db, runs_query(db->backend, false, limit),
+			    read_run, &rd, err);
 	if (ret) {
 		free(rd.runs);
 		return ret;
@@ -553,6 +560,44 @@ int cv_journal_runs(struct cv_db *db, struct cv_arena *arena, size_t limit,
 	*nout = rd.nr;
 	free(rd.runs);
 	return 0;
+}
+
+struct names {
+	struct cv_arena *arena;
+	const char **v;
+	size_t n, alloc;
+};
+
+/* A sorted column's values, each once, NULLs left out. */
+static int read_name(void *p, const char *const *cols, const size_t *lens,
+		     int ncols)
+{
+	struct names *r = p;
+
+	(void)ncols;
+	if (!cols[0] || (r->n && strcmp(r->v[r->n - 1], cols[0]) == 0))
+		return 0;
+	CV_GROW(r->v, r->n + 2, r->alloc);
+	r->v[r->n++] = cv_arena_strndup(r->arena, cols[0], lens[0]);
+	r->v[r->n] = NULL;
+	return 0;
+}
+
+int cv_journal_version_tables(struct cv_db *db, struct cv_arena *arena,
+			      const char ***out, struct cv_error *err)
+{
+	static const char *const col[] = { "schema_table" };
+	struct names r = { arena, NULL, 0, 0 };
+	int ret;
+
+	*out = NULL;
+	ret = journal_query(db, cv_sql_select(db->backend, "converge_runs",
+					      col, 1, col, 1),
+			    read_name, &r, err);
+	if (!ret && r.n)
+		*out = cv_arena_memdup(arena, r.v, (r.n + 1) * sizeof(*r.v));
+	free(r.v);
+	return ret;
 }
 
 int cv_journal_run(struct cv_db *db, struct cv_arena *arena, const char *id,

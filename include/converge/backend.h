@@ -116,7 +116,9 @@ struct cv_backend {
 	/*
 	 * Writes a consistent copy of the database to `path` (mode 0600,
 	 * created exclusively).  May be called inside the write transaction
-	 * before anything was written.
+	 * before anything was written.  CV_ENOTFOUND, with nothing left at
+	 * `path`, when the program it needs is not installed: apply then
+	 * goes on without a snapshot (SPEC §5, "when available").
 	 */
 	int (*snapshot)(struct cv_db *db, const char *path,
 			struct cv_error *err);

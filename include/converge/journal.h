@@ -68,6 +68,12 @@ int cv_journal_add_step(struct cv_db *db, const char *run_id,
  */
 int cv_journal_runs(struct cv_db *db, struct cv_arena *arena, size_t limit,
 		    struct cv_run **out, size_t *nout, struct cv_error *err);
+/*
+ * Every version table the runs recorded (schema_table), once each, as a
+ * NULL-terminated array in arena; NULL without a journal.
+ */
+int cv_journal_version_tables(struct cv_db *db, struct cv_arena *arena,
+			      const char ***out, struct cv_error *err);
 /* One run by id: CV_ENOTFOUND when there is none. */
 int cv_journal_run(struct cv_db *db, struct cv_arena *arena, const char *id,
 		   struct cv_run *out, struct cv_error *err);

@@ -257,6 +257,9 @@ struct cv_pg {
 	size_t ntables, tables_alloc;
 	const char **created;      /* live: roles converge created, sorted */
 	size_t ncreated, created_alloc;
+	/* live: the version tables the journal's runs recorded, in the
+	 * arena, NULL-terminated (or NULL) */
+	const char **version_tables;
 };
 
 /* The contents of the sections, desired or live. */

@@ -83,8 +83,8 @@ struct pg_db {
 	/* The server-side names of prepared statements (malloc'd), by SQL. */
 	struct cv_stmt_cache cache;
 	unsigned long next_name;
-	/* --schema: converge's schema (quoted), the search paths to set
-	 * for converge's own SQL and for the application's; else NULL. */
+	/* converge's schema (quoted; --schema's, else public), the search
+	 * paths to set for converge's own SQL and for the application's. */
 	char *schema;
 	char *schema_name;  /* unquoted */
 	char *own_path, *app_path;
@@ -458,7 +458,9 @@ static int first_text(void *ctx, const char *const *cols, const size_t *lens,
 }
 
 /*
- * --schema NAME (SPEC §7): converge's tables and views live in NAME.  Its
+ * --schema NAME (SPEC §7): converge's tables and views live in NAME, and
+ * without it in public (not the first schema of the search path, which
+ * may be "$user" or whatever a role's settings say).  Its
  * own SQL runs with NAME first in the search path, so that what it
  * creates goes there; the application's SQL (revisions, checks) runs with
  * the search path the connection had and NAME last, so that a revision's
@@ -526,11 +528,9 @@ static int pg_open(struct cv_db **out, const struct cv_url *url,
 	c->readonly = flags & CV_DB_READONLY;
 	conn = NULL;
 
-	if (url->schema) {
-		rc = storage_schema(c, url->schema, err);
-		if (rc < 0)
-			goto out;
-	}
+	rc = storage_schema(c, url->schema ? url->schema : "public", err);
+	if (rc < 0)
+		goto out;
 	/* plan promises not to write: the server holds it to that. */
 	if (c->readonly) {
 		rc = run_simple(c, "SET SESSION CHARACTERISTICS AS TRANSACTION "
@@ -636,6 +636,30 @@ static int take_lock(struct pg_db *c, struct cv_error *err)
 	return run_simple(c, "SET LOCAL lock_timeout = DEFAULT", err);
 }
 
+/*
+ * converge's schema, made when it is missing (undone with the transaction
+ * when nothing is applied).  Only then: CREATE SCHEMA IF NOT EXISTS needs
+ * CREATE on the database even when the schema is there, and a role that
+ * owns its tables in public seldom has that.
+ */
+static int make_schema(struct pg_db *c, struct cv_error *err)
+{
+	const char *params[] = { c->schema_name };
+	bool exists = false;
+	char *sql;
+	int rc;
+
+	rc = pg_query(&c->base, "SELECT EXISTS (SELECT 1 FROM "
+		      "pg_catalog.pg_namespace WHERE nspname = $1)",
+		      params, 1, first_bool, &exists, err);
+	if (rc < 0 || exists)
+		return rc;
+	sql = cv_asprintf("CREATE SCHEMA %s", c->schema);
+	rc = run_simple(c, sql, err);
+	free(sql);
+	return rc;
+}
+
 static int pg_begin(struct cv_db *db, struct cv_error *err)
 {
 	struct pg_db *c = to_pg(db);
@@ -647,14 +671,8 @@ static int pg_begin(struct cv_db *db, struct cv_error *err)
 	if (rc < 0)
 		return rc;
 	rc = take_lock(c, err);
-	if (!rc && c->schema) {
-		/* Undone with the transaction when nothing is applied. */
-		char *sql = cv_asprintf("CREATE SCHEMA IF NOT EXISTS %s",
-					c->schema);
-
-		rc = run_simple(c, sql, err);
-		free(sql);
-	}
+	if (!rc)
+		rc = make_schema(c, err);
 	if (rc < 0)
 		run_simple(c, "ROLLBACK", NULL);
 	return rc;
@@ -1358,6 +1376,11 @@ static int pg_snapshot(struct cv_db *db, const char *path,
 	if (rc < 0)
 		goto out;
 	child_wait(&dump);
+	if (dump.exec_errno == ENOENT) {
+		rc = cv_error_set(err, CV_ENOTFOUND, "pg_dump not found; install "
+				  "the PostgreSQL client tools");
+		goto out;
+	}
 	if (!child_ok(&dump)) {
 		rc = child_error(c, &dump, msg_fd, what, err);
 		goto out;

@@ -24,7 +24,7 @@
 	"                          before giving up with exit 4 (default 0:\n" \
 	"                          do not wait)\n" \
 	"  --schema NAME           PostgreSQL: the schema for converge's own\n" \
-	"                          tables (default: the first of the search path)\n" \
+	"                          tables (default: public)\n" \
 	"  -h, --help              show this help and exit\n" \
 	"  --version               print the version and exit\n"
 

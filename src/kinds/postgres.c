@@ -6,16 +6,19 @@
  * Ownership.  `roles` manages the roles it declares and those converge
  * created earlier (converge_pg_roles, kept by the journal hook); a created
  * role no longer declared is dropped.  Other roles, superusers and pg_*
- * roles are never dropped.  Privileges are managed for managed roles
+ * roles are never dropped, and a superuser's attributes, memberships and
+ * privileges are never changed, even when it is declared.  Privileges are managed for managed roles
  * only (declared, named by a privilege, or created by converge), and an
  * owner's own privileges are never looked at.  `rls` manages the tables
  * it names: their flags and every policy on them; a table it does not
  * name keeps whatever row-level security it has, because switching RLS
  * off where nobody said so would open data.
  *
- * Policies are compared as PostgreSQL deparses them: each expression is
- * put through EXPLAIN (VERBOSE) of a one-table SELECT, which prints it in
- * PostgreSQL's own spelling, so "a=1" and "(a = 1)" are the same.
+ * Policies are compared as PostgreSQL deparses them: each expression, the
+ * manifest's and pg_get_expr's of the live policy alike, is put through
+ * EXPLAIN (VERBOSE) of a one-table SELECT, which prints it in
+ * PostgreSQL's own spelling, so "a=1" and "(a = 1)" are the same; with a
+ * subquery the whole plan is compared (see normalize).
  *
  * Order (phases keep the order steps are added in, see planner.c): the
  * removals go policies, privileges, default privileges, memberships,
@@ -28,6 +31,7 @@
 #include <strings.h>
 
 #include "converge/emit.h"
+#include "converge/journal.h"
 #include "converge/kind.h"
 
 static const char T_CREATED[] = "converge_pg_roles";
@@ -1198,6 +1202,9 @@ static int postgres_read(struct cv_ctx *ctx, struct cv_error *err)
 				     err);
 		free(sql);
 	}
+	if (!ret)
+		ret = cv_journal_version_tables(ctx->db, ctx->live_arena,
+						&pg->version_tables, err);
 	if (!ret) {
 		/* The server's sort order is "C" for names; the privilege
 		 * rows come unsorted (DISTINCT over several columns). */
@@ -1433,6 +1440,15 @@ static void dropping_roles(struct differ *df)
 	}
 }
 
+/* A superuser now: converge never alters one (SPEC §7), so neither its
+ * memberships nor its privileges are planned, even when it is declared. */
+static bool is_superuser(const struct differ *df, const char *name)
+{
+	const struct cv_pg_role *lr = find_role(df->live, name);
+
+	return lr && (lr->attrs & CV_PG_SUPERUSER);
+}
+
 static bool is_managed(const struct differ *df, const char *name)
 {
 	return df->nmanaged &&
@@ -1523,6 +1539,8 @@ static int diff_roles(struct differ *df, bool removing)
 			const struct cv_pg_role *wr = &w->roles[i];
 			const struct cv_pg_role *lr = find_role(l, wr->name);
 
+			if (is_superuser(df, wr->name))
+				continue;
 			for (k = 0; lr && k < lr->nmember_of; k++) {
 				const char *key[3] = { "member", wr->name,
 						       lr->member_of[k] };
@@ -1629,6 +1647,8 @@ static int diff_roles(struct differ *df, bool removing)
 		const struct cv_pg_role *wr = &w->roles[i];
 		const struct cv_pg_role *lr = find_role(l, wr->name);
 
+		if (is_superuser(df, wr->name))
+			continue;
 		for (k = 0; k < wr->nmember_of; k++) {
 			const char *parent = wr->member_of[k];
 			const char *key[3] = { "member", wr->name, parent };
@@ -1671,13 +1691,24 @@ static int group_cmp(const struct cv_pg_priv *x, const struct cv_pg_priv *y)
  * Is this one of converge's tables (SPEC §7: the journal, the version
  * table, and the tables and views the kinds keep their state in)?  They
  * are never part of all_tables_in_schema: converge makes some of them in
- * the same run, and their readers are granted by name.
+ * the same run, and their readers are granted by name.  The version table
+ * is any of them: the manifests' (converge_schema_version by default),
+ * alembic_version, and every one a run recorded, because manifests
+ * without a schema: section still leave the table a chain used.
  */
 static bool own_table(const struct cv_ctx *ctx, const char *name)
 {
-	return strncmp(name, "converge_", 9) == 0 ||
-	       (ctx->schema_table && strcmp(name, ctx->schema_table) == 0) ||
-	       cv_kind_owns_table(name);
+	const char *const *v = (const char *const *)ctx->live->pg.version_tables;
+
+	if (strncmp(name, "converge_", 9) == 0 ||
+	    strcmp(name, "alembic_version") == 0 ||
+	    (ctx->schema_table && strcmp(name, ctx->schema_table) == 0) ||
+	    cv_kind_owns_table(name))
+		return true;
+	for (; v && *v; v++)
+		if (strcmp(name, *v) == 0)
+			return true;
+	return false;
 }
 
 /*
@@ -1903,7 +1934,8 @@ static void diff_group(struct differ *df, const struct cv_pg_priv *w,
 
 /*
  * Sorted merge of two privilege lists, a group (object, grantee) at a
- * time; live groups of roles converge does not manage are left alone.
+ * time; live groups of roles converge does not manage are left alone,
+ * and so is every group of a superuser.
  * Not `whole` (the manifests do not define this part): only the
  * privileges of the roles about to be dropped are revoked, because
  * PostgreSQL drops no role that still holds any.
@@ -1924,9 +1956,9 @@ static void diff_privs(struct differ *df, const struct cv_pg_priv *w,
 		if (c >= 0)
 			while (j2 < nl && group_cmp(&l[j2], &l[j]) == 0)
 				j2++;
-		if (c <= 0 ||
-		    (whole ? is_managed(df, l[j].role) :
-			     is_dropping(df, l[j].role)))
+		if (!is_superuser(df, c <= 0 ? w[i].role : l[j].role) &&
+		    (c <= 0 || (whole ? is_managed(df, l[j].role) :
+					is_dropping(df, l[j].role))))
 			diff_group(df, w + i, i2 - i, l + j, j2 - j, removing);
 		i = i2;
 		j = j2;
@@ -1936,8 +1968,9 @@ static void diff_privs(struct differ *df, const struct cv_pg_priv *w,
 /* ---- row-level security -------------------------------------------------- */
 
 struct explain {
-	const char *out;   /* the first Output: line, in the arena */
-	bool opaque;       /* a subquery: its text is not shown */
+	struct cv_buf plan; /* every line, trimmed, joined by single spaces */
+	const char *out;    /* the first Output: line, in the arena */
+	bool subplan;       /* the expression has a subquery */
 	struct cv_arena *a;
 };
 
@@ -1952,17 +1985,27 @@ static int explain_row(void *p, const char *const *cols, const size_t *lens,
 	if (!s)
 		return 0;
 	if (strstr(s, "SubPlan") || strstr(s, "InitPlan"))
-		x->opaque = true;
+		x->subplan = true;
 	if (!x->out && (o = strstr(s, "Output: ")))
 		x->out = cv_arena_strdup(x->a, o + 8);
+	while (*s == ' ')
+		s++;
+	if (x->plan.len)
+		cv_buf_addch(&x->plan, ' ');
+	cv_buf_adds(&x->plan, s);
 	return 0;
 }
 
 /*
- * An expression as PostgreSQL spells it: the Output line of EXPLAIN
- * (VERBOSE) of `SELECT (expr) FROM ONLY table`.  When the table does not
- * exist yet (the same plan creates it) or the expression hides in a
- * subquery plan, the text as written is all there is.
+ * An expression as PostgreSQL spells it, from EXPLAIN (VERBOSE) of
+ * `SELECT (expr) FROM ONLY table`: the Output line.  A subquery shows
+ * there only as "(SubPlan 1)", so for one the whole plan is the spelling:
+ * the subplans print their own expressions, and the manifest's text and
+ * pg_get_expr's of the live policy plan the same in one transaction.
+ * (The target list keeps a subquery a SubPlan; in a WHERE it could become
+ * a join.)  Nothing is created, so this works in plan's READ ONLY
+ * transaction.  When the table does not exist yet (the same plan creates
+ * it), the text as written is all there is.
  */
 static const char *normalize(struct cv_ctx *ctx, const char *schema,
 			     const char *table, const char *expr,
@@ -1970,7 +2013,8 @@ static const char *normalize(struct cv_ctx *ctx, const char *schema,
 {
 	struct cv_error err = CV_ERROR_INIT;
 	struct cv_buf b = CV_BUF_INIT;
-	struct explain x = { NULL, false, a };
+	struct explain x = { CV_BUF_INIT, NULL, false, a };
+	const char *s;
 	int ret;
 
 	if (!expr || !ctx->db || !find_table(&ctx->live->pg, schema, table))
@@ -1990,9 +2034,14 @@ static const char *normalize(struct cv_ctx *ctx, const char *schema,
 		ctx->be->exec_script(ctx->db, "RELEASE SAVEPOINT converge_expr",
 				     &err);
 	}
+	if (ret || !x.out)
+		s = expr;
+	else
+		s = x.subplan ? cv_arena_strdup(a, x.plan.buf) : x.out;
 	cv_error_release(&err);
 	cv_buf_release(&b);
-	return ret || x.opaque || !x.out ? expr : x.out;
+	cv_buf_release(&x.plan);
+	return s;
 }
 
 static const char *policy_value(struct cv_ctx *ctx,
@@ -2235,6 +2284,43 @@ static int check_roles_named(const struct differ *df)
 			    what, missing);
 }
 
+/* Does the plan run revisions (the schema kind plans first)? */
+static bool has_schema_steps(const struct cv_plan *plan)
+{
+	size_t i;
+
+	for (i = 0; i < plan->nr; i++)
+		if (strcmp(plan->steps[i].kind, "schema") == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A privilege on a table or sequence that does not exist would fail only
+ * at apply: refused at plan, unless a revision of the same plan may make
+ * it.
+ */
+static int check_tables_named(const struct differ *df)
+{
+	size_t i;
+
+	if (!df->ctx->db || has_schema_steps(df->plan))
+		return 0;
+	for (i = 0; i < df->want->nprivs; i++) {
+		const struct cv_pg_priv *p = &df->want->privs[i];
+
+		if ((p->objtype != 't' && p->objtype != 's') ||
+		    find_table(df->live, p->schema, p->name))
+			continue;
+		return cv_error_set(df->err, CV_EINVAL,
+				    "a privilege names %s '%s.%s', which does not exist (%s:%u:%u)",
+				    p->objtype == 's' ? "sequence" : "table",
+				    p->schema, p->name, p->mark.file,
+				    p->mark.line, p->mark.col);
+	}
+	return 0;
+}
+
 static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 			 struct cv_error *err)
 {
@@ -2251,6 +2337,8 @@ static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	df.live = &ctx->live->pg;
 	df.err = err;
 	ret = check_roles_named(&df);
+	if (!ret)
+		ret = check_tables_named(&df);
 	if (ret)
 		return ret;
 	managed_roles(&df);

@@ -263,6 +263,29 @@ cv plan -m m4 --db "$DB"
 expect_rc "a privilege for a role that does not exist is refused at plan" 1
 expect_in "and names it" err.txt "a privilege names PostgreSQL role 'ghost_$s', which neither exists nor is declared"
 
+# A privilege on a table that does not exist fails at plan, not at apply,
+# unless a revision of the same plan may make the table.
+manifest m4b/native.yaml <<EOF
+version: 1
+postgres:
+  privileges:
+    - {role: $user, privileges: [SELECT], on: {tables: [public.later_$s]}}
+EOF
+cv plan -m m4b --db "$DB"
+expect_rc "a privilege on a table that does not exist is refused at plan" 1
+expect_in "and names it" err.txt "a privilege names table 'public.later_$s', which does not exist (m4b/native.yaml:4:"
+manifest m4b/migrations/r1.yaml <<EOF
+id: 4d5e6f7a8b9c
+description: the table comes
+up: "CREATE TABLE later_$s (id int)"
+down: "DROP TABLE later_$s"
+EOF
+cat >>m4b/native.yaml <<'EOF'
+schema: {migrations: migrations, version: head}
+EOF
+cv plan -m m4b --db "$DB"
+expect_rc "with a revision in the same plan, it plans" 0
+
 # ---- rollback walks back ---------------------------------------------
 cv rollback --db "$DB" --auto-approve -q
 expect_rc "rollback of the drop" 0
@@ -319,6 +342,39 @@ expect_in "the check is named" err.txt "rls_fail_closed"
 expect_eq "the policy was not changed" \
 	"$(pq "$DB" "SELECT pg_get_expr(polqual, polrelid) FROM pg_policy")" \
 	"(tenant_id = (current_setting('app.tenant_id'::text, true))::uuid)"
+
+# Checks with as_role run in plan too, as that role, when no step of the
+# plan can affect them; a role that does not exist is a plan error, and
+# one the plan creates makes the check wait for apply.
+manifest asrole/m.yaml <<EOF
+version: 1
+checks:
+  c_as: {sql: "SELECT current_user", as_role: $user, expect: "$user"}
+  c_me: {sql: "SELECT current_user", expect: "$(pq "$DB" "SELECT current_user")"}
+EOF
+cv plan -m asrole --db "$DB" --detailed-exitcode
+expect_rc "a passing as_role check plans" 0
+expect_eq "and the role is reset after it" "$(grep -c c_me err.txt)" 0
+sed "/c_as/s/expect: .*/expect: postgres}/" asrole/m.yaml >asrole/m.tmp && mv asrole/m.tmp asrole/m.yaml
+cv plan -m asrole --db "$DB"
+expect_rc "a failing as_role check fails the plan" 1
+expect_in "and is named" err.txt "check 'c_as' failed: expected postgres, got $user"
+expect_not_in "the role is reset after a failure too" err.txt c_me
+manifest asrole2/m.yaml <<EOF
+version: 1
+checks:
+  c_ghost: {sql: "SELECT 1", as_role: ghost_$s, expect: 1}
+EOF
+cv plan -m asrole2 --db "$DB"
+expect_rc "an as_role that does not exist fails the plan" 1
+expect_in "naming the check" err.txt "check 'c_ghost' could not run as_role 'ghost_$s'"
+cat >>asrole2/m.yaml <<EOF
+postgres:
+  roles: {ghost_$s: {}, $user: {login: true}}
+EOF
+cv plan -m asrole2 --db "$DB"
+expect_rc "created by the same plan, the check waits for apply" 0
+expect_in "and is listed so" out.txt "Checks run at apply: c_ghost"
 
 # ---- PostgreSQL's predefined roles, superusers ------------------------
 manifest m5/native.yaml <<EOF
@@ -390,6 +446,94 @@ expect_rc "rolled back" 0
 expect_eq "the sequence privilege is gone" \
 	"$(pq "$DB" "SELECT has_sequence_privilege('$user', 'items_id_seq', 'USAGE')")" f
 
+# Policies with a subquery: EXPLAIN shows it only as a SubPlan, so the
+# whole plan is compared; applied, they are not drift, spelt differently
+# by hand they are not either, and a changed subquery is.
+manifest m9/native.yaml <<EOF
+version: 1
+postgres:
+  roles: {$user: {login: true}}
+  rls:
+    public.orders:
+      enabled: true
+      policies:
+        sub:
+          command: SELECT
+          to: [$user]
+          using: "customer_id in (select id from customers c2 where c2.tenant_id is not null)"
+        ex:
+          command: SELECT
+          to: [$user]
+          using: "exists (select 1 from customers c where c.id = customer_id)"
+EOF
+cv apply -m m9 --db "$DB" --auto-approve -q
+expect_rc "policies with subqueries apply" 0
+cv plan -m m9 --db "$DB" --detailed-exitcode
+expect_rc "and are not drift" 0
+pq "$DB" "DROP POLICY sub ON orders; DROP POLICY ex ON orders;
+	CREATE POLICY sub ON orders FOR SELECT TO $user
+	USING (((customer_id)) IN (SELECT c2.id FROM public.customers AS c2 WHERE NOT (c2.tenant_id IS NULL)));
+	CREATE POLICY ex ON orders FOR SELECT TO $user
+	USING (EXISTS (SELECT FROM customers c WHERE customer_id = c.id))"
+cv plan -m m9 --db "$DB" --detailed-exitcode
+expect_rc "spelt differently by hand, they are not drift" 0
+pq "$DB" "ALTER POLICY sub ON orders USING (customer_id IN (SELECT id FROM customers c2 WHERE c2.tenant_id IS NULL))"
+cv plan -m m9 --db "$DB" --detailed-exitcode
+expect_rc "a changed subquery is drift" 2
+expect_in "and is put back" out.txt "~ postgres policy sub on public.orders: SELECT"
+expect_not_in "the other one is not" out.txt "policy ex"
+cv apply -m m9 --db "$DB" --auto-approve -q
+expect_rc "applied" 0
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "the repair rolls back over the policy it left" 0
+expect_eq "and puts back the changed subquery" \
+	"$(pq "$DB" "SELECT pg_get_expr(polqual, polrelid) LIKE '%tenant_id IS NULL%' FROM pg_policy WHERE polname = 'sub'")" t
+pq "$DB" "ALTER POLICY sub ON orders USING (customer_id IN (SELECT id FROM customers c2 WHERE c2.tenant_id IS NOT NULL))"
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "the first apply rolls back once the policy is as it left it" 0
+expect_eq "the subquery policies are gone" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_policy WHERE polrelid = 'orders'::regclass")" 0
+
+# A declared superuser keeps its memberships and privileges: converge
+# never alters a superuser.
+pq "$DB" "CREATE ROLE su_$s SUPERUSER LOGIN; GRANT bystander_$s TO su_$s;
+	GRANT SELECT ON customers TO su_$s"
+manifest m10/native.yaml <<EOF
+version: 1
+postgres:
+  roles: {su_$s: {superuser: true, login: true}, $user: {login: true}}
+  privileges:
+    - {role: su_$s, privileges: [INSERT], on: {tables: [public.orders]}}
+    - {role: $user, privileges: [SELECT], on: {tables: [public.orders]}}
+EOF
+cv plan -m m10 --db "$DB"
+expect_rc "a declared superuser plans" 0
+expect_not_in "its memberships and privileges are left alone" out.txt "su_$s"
+expect_in "those of the other role are not" out.txt "postgres privileges on public.customers for $user"
+
+# Without pg_dump, apply goes on without a snapshot, says so, and records
+# none (SPEC §5: "when available").
+printf '#!/bin/sh\nPATH=/nonexistent exec "%s" "$@"\n' "$CONVERGE" >converge-nodump
+chmod +x converge-nodump
+manifest m11/native.yaml <<EOF
+version: 1
+postgres:
+  roles: {nosnap_$s: {}, $user: {login: true}}
+EOF
+real=$CONVERGE
+CONVERGE=$PWD/converge-nodump
+cv apply -m m11 --db "$DB" --auto-approve -q
+CONVERGE=$real
+expect_rc "apply without pg_dump goes on" 0
+expect_in "and warns" err.txt "converge: warning: no snapshot: pg_dump not found; install the PostgreSQL client tools, or pass --no-snapshot"
+expect_eq "the role is made" "$(pq "$DB" "SELECT count(*) FROM pg_roles WHERE rolname = 'nosnap_$s'")" 1
+expect_eq "the run records no snapshot" \
+	"$(pq "$DB" "SELECT snapshot IS NULL FROM converge_runs ORDER BY id DESC LIMIT 1")" t
+expect_eq "and no snapshot file is left for it" \
+	"$(ls .converge/snapshots | grep -c "$(pq "$DB" "SELECT id FROM converge_runs ORDER BY id DESC LIMIT 1")")" 0
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "it rolls back" 0
+
 me=$(pq "$DB" "SELECT current_user")
 manifest m6/native.yaml <<EOF
 version: 1
@@ -403,6 +547,6 @@ expect_rc "declaring a superuser without superuser: true is refused" 1
 expect_in "and says converge never alters superusers" err.txt "is a superuser, and converge never alters superusers"
 
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
-for r in "$user" "$readers" "owner_$s" "bystander_$s" "auditor_$s"; do
+for r in "$user" "$readers" "owner_$s" "bystander_$s" "auditor_$s" "su_$s" "nosnap_$s"; do
 	pq "$CONVERGE_TEST_PG_URL" "DROP ROLE IF EXISTS \"$r\"" >/dev/null 2>&1
 done

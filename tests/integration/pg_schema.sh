@@ -89,3 +89,57 @@ cv plan -m m --db "$DB" --schema ops
 expect_in "dropping the application's table that holds rows is flagged" out.txt "drops table orders, which holds rows"
 
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
+
+# Without --schema, converge's tables are in public even when the search
+# path puts another schema first; the application's revisions still land
+# in that one.
+dbname2=schema2_$$
+pg_db "$dbname2" || exit 1
+pq "$DB" "CREATE SCHEMA app; CREATE TABLE app.customers (id int PRIMARY KEY, name text NOT NULL);
+	ALTER DATABASE $dbname2 SET search_path TO app, public"
+rm -f m/m2.yaml
+rm -f m/migrations/r2.yaml
+manifest m/m.yaml <<'EOF'
+version: 1
+schema: {migrations: migrations, version: head}
+roles: {viewer: {permissions: ["orders:read"]}}
+grants: [{subject: alice, role: viewer}]
+EOF
+cv apply -m m --db "$DB" --auto-approve -q
+expect_rc "apply without --schema exits 0" 0
+expect_eq "the journal is in public" "$(where converge_runs)" public
+expect_eq "so are the version table and the storage tables" \
+	"$(where converge_schema_version) $(where rbac_grants)" "public public"
+expect_eq "the revision's table is in the search path's first schema" "$(where orders)" app
+cv plan -m m --db "$DB" --detailed-exitcode
+expect_rc "planned again: no changes" 0
+# The version tables are converge's, never part of all_tables_in_schema,
+# even in manifests without a schema: section: alembic_version, and the
+# one a run recorded.
+manifest v1/migrations/r1.yaml <<'EOF'
+id: 3c4d5e6f7a8b
+description: things
+up: "CREATE TABLE things (id int PRIMARY KEY)"
+down: "DROP TABLE things"
+EOF
+manifest v1/m.yaml <<'EOF'
+version: 1
+schema: {migrations: migrations, version: head, table: app_versions}
+EOF
+cv apply -m v1 --db "$DB" --auto-approve -q
+expect_rc "a chain with its own version table applies" 0
+pq "$DB" "CREATE TABLE public.alembic_version (version_num varchar(32) NOT NULL);
+	CREATE TABLE public.extras (id int)"
+manifest v2/m.yaml <<EOF
+version: 1
+postgres:
+  privileges:
+    - {role: reader_$$, privileges: [SELECT], on: {all_tables_in_schema: public}}
+  roles: {reader_$$: {}}
+EOF
+cv plan -m v2 --db "$DB"
+expect_rc "all_tables_in_schema without a schema: section plans" 0
+expect_in "it takes the application's tables" out.txt "privileges on public.extras for reader_$$"
+expect_not_in "not the version table a run recorded" out.txt "app_versions"
+expect_not_in "nor alembic_version" out.txt "alembic_version"
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname2" >/dev/null

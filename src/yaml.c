@@ -980,6 +980,18 @@ int cv_yaml_parse(struct cv_yaml_doc *out, const char *path,
 	st->str_pool.chunk = 256;
 	while (st->str_pool.chunk < POOL_FIRST && st->str_pool.chunk < len / 4)
 		st->str_pool.chunk *= 2;
+	/*
+	 * A UTF-8 byte order mark is not content.  libyaml would skip it
+	 * only when left to guess the encoding (and UTF-8 is set, so that
+	 * UTF-16 is refused); told the encoding, it reads the mark as a
+	 * character in column 0 that puts the first key in column 1, and
+	 * the second line's key at column 0 then ends the document.  Cut
+	 * off here, it leaves libyaml's marks and ours on the same text.
+	 */
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+		text += 3;
+		len -= 3;
+	}
 	st->diags = diags;
 	st->path = path;
 	st->text = text;

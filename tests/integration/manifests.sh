@@ -72,6 +72,19 @@ printf 'version: 1\nroles:\n  viewer: {}\n  vie\000wer: {}\n' >nul.yaml
 golden nul -m nul.yaml
 printf 'version: 1\nroles:\n  caf\303\251: {}\n  bad\377name: {}\n' >utf8.yaml
 golden utf8 -m utf8.yaml
+
+# A UTF-8 byte order mark (Windows editors write one) is not content: a
+# file of several lines reads, and columns and carets count from after it.
+printf '\357\273\277version: 1\nroles: {a: {}}\n' >bom.yaml
+run validate -m bom.yaml
+expect_rc "a byte order mark: the file validates" 0
+printf '\357\273\277roles: {a: {permisions: []}}\nversion: 1\n' >bom-error.yaml
+run validate -m bom-error.yaml
+expect_eq "a byte order mark: the column and caret of line 1 leave it out" \
+	"$(cat err.txt)" "bom-error.yaml:1:13: error: unknown key 'permisions' in a role (did you mean 'permissions'?)
+    roles: {a: {permisions: []}}
+                ^
+converge: 1 error in the manifests; nothing was changed"
 # The first bytes of a gzip file.
 printf '\037\213\010\000\000\000\000\000\000\003\313H\315\311\311W(\317/\312I\341\002\000' >garbage.yaml
 golden garbage -m garbage.yaml

@@ -319,6 +319,17 @@ static void test_yaml__bom_is_skipped(void **state)
 	parse_ok(&f, "\xef\xbb\xbf" "a: 1\n");
 	assert_scalar(get(f.doc.root, "a"), "1", CV_SCALAR_PLAIN);
 	done(&f);
+	/*
+	 * More than one line: the mark is not a character in column 0 that
+	 * would indent the first key past the second, and columns count
+	 * from after it.
+	 */
+	parse_ok(&f, "\xef\xbb\xbf" "a: 1\nb: {c: 2}\n");
+	assert_scalar(get(f.doc.root, "a"), "1", CV_SCALAR_PLAIN);
+	assert_int_equal(get(f.doc.root, "a")->mark.col, 4);
+	assert_int_equal(get(get(f.doc.root, "b"), "c")->mark.line, 2);
+	assert_int_equal(get(get(f.doc.root, "b"), "c")->mark.col, 8);
+	done(&f);
 }
 
 static void test_yaml__alias_shares_the_anchored_node(void **state)

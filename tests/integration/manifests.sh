@@ -65,6 +65,22 @@ expect_eq "three errors: three located error lines" \
 expect_eq "three errors: the count line" "$(tail -n 1 err.txt)" \
 	"converge: 3 errors in the manifests; nothing was changed"
 
+# No error hides another: a missing version next to an unknown key, and a
+# grant's unknown key next to its undefined role, in file order.
+printf 'roles:\n  a: {permisions: []}\n' >noversion-and-key.yaml
+run validate -m noversion-and-key.yaml
+expect_eq "a missing version is reported beside other errors" "$(grep ': error: ' err.txt)" \
+	"noversion-and-key.yaml: error: no manifest says 'version: 1' (required in at least one file)
+noversion-and-key.yaml:2:7: error: unknown key 'permisions' in a role (did you mean 'permissions'?)"
+printf 'version: 1\nroles: {a: {}}\ngrants:\n  - {subject: z, role: nobody, scpe: x}\n  - {role: a, scpe: x, sbject: y}\n' >grant-errors.yaml
+run validate -m grant-errors.yaml
+expect_eq "a grant's every error, in the order of the file" "$(grep ': error: ' err.txt)" \
+	"grant-errors.yaml:4:5: error: grant names undefined role 'nobody'
+grant-errors.yaml:4:32: error: unknown key 'scpe' in a grant (did you mean 'scope'?)
+grant-errors.yaml:5:5: error: grant has no 'subject'
+grant-errors.yaml:5:15: error: unknown key 'scpe' in a grant (did you mean 'scope'?)
+grant-errors.yaml:5:24: error: unknown key 'sbject' in a grant (did you mean 'subject'?)"
+
 # Bytes that are not a manifest at all.
 : >empty.yaml
 golden empty -m empty.yaml

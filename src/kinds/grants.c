@@ -62,7 +62,7 @@ static int load_grant(struct cv_state *want, const struct cv_node *g,
 				continue;
 			if (cv_yaml_as_string(f, k, ld->diags, &s)) {
 				ret = CV_EINVAL;
-			} else if (cv_time_parse_ceil(s, &t)) {
+			} else if (cv_time_parse(s, &t)) {
 				cv_diag_error(ld->diags, &f->mark,
 					      "invalid timestamp '%s' for 'expires' (expected RFC 3339, e.g. 2026-11-24T02:00:00Z)",
 					      cv_shorten(s));

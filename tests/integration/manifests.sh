@@ -81,6 +81,16 @@ grant-errors.yaml:5:5: error: grant has no 'subject'
 grant-errors.yaml:5:15: error: unknown key 'scpe' in a grant (did you mean 'scope'?)
 grant-errors.yaml:5:24: error: unknown key 'sbject' in a grant (did you mean 'subject'?)"
 
+# An unterminated flow sequence: libyaml places it past the last line;
+# it is shown at the end of the last line, with its caret.
+printf 'version: 1\nroles: [a,\n  b\n' >mal.yaml
+run validate -m mal.yaml
+expect_eq "an error at the end of the stream is placed on the last line" "$(cat err.txt)" \
+	"mal.yaml:3:4: error: while parsing a flow sequence at line 2, column 8: did not find expected ',' or ']'
+      b
+       ^
+converge: 1 error in the manifests; nothing was changed"
+
 # Bytes that are not a manifest at all.
 : >empty.yaml
 golden empty -m empty.yaml

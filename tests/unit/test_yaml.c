@@ -910,9 +910,11 @@ static void test_yaml__syntax_errors(void **state)
 	parse(&f, "a: b: c\n");
 	assert_one_error(&f, 1, 5, "mapping values are not allowed in this context");
 	done(&f);
+	/* The end of the stream is the end of the last line, not a line
+	 * after it that the file does not have (no caret could show). */
 	parse(&f, "- a\n"
 		  "- b: [x\n");
-	assert_one_error(&f, 3, 1,
+	assert_one_error(&f, 2, 8,
 			 "while parsing a flow sequence at line 2, column 6: did not find expected ',' or ']'");
 	done(&f);
 	parse(&f, "a: [x}\n");

@@ -201,6 +201,10 @@ static void print_caret(struct cv_buf *out, struct cursor *cur,
 	cur->at = p;
 	if (p >= end)
 		return;
+	/* A byte order mark is not a column (the YAML parser skips it). */
+	if (p == src->text && (size_t)(end - p) >= 3 &&
+	    memcmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
 	eol = memchr(p, '\n', (size_t)(end - p));
 	if (!eol)
 		eol = end;

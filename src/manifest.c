@@ -220,6 +220,9 @@ static int load_version(const struct cv_node *node, bool *seen,
 {
 	long long v;
 
+	/* A version written, even a wrong one, is reported as wrong, not
+	 * also as missing. */
+	*seen = true;
 	if (cv_yaml_as_int(node, "version", diags, &v))
 		return CV_EINVAL;
 	if (v != 1) {
@@ -228,9 +231,8 @@ static int load_version(const struct cv_node *node, bool *seen,
 			      v);
 		return CV_EINVAL;
 	}
-	if (!*seen)
+	if (!first->file)
 		*first = node->mark;
-	*seen = true;
 	return 0;
 }
 
@@ -355,6 +357,66 @@ static bool not_after(const struct cv_mark *a, const struct cv_mark *b)
 	return a->line < b->line || (a->line == b->line && a->col <= b->col);
 }
 
+/* Where a diagnostic sorts: its file in the order read, then its place. */
+struct diag_place {
+	size_t source;    /* 0: no file (about the arguments) */
+	unsigned line, col;
+	size_t index;     /* the order it was reported in, for ties */
+};
+
+static int place_cmp(const void *a, const void *b)
+{
+	const struct diag_place *x = a, *y = b;
+
+	if (x->source != y->source)
+		return x->source < y->source ? -1 : 1;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * Puts the diagnostics from `start` on in the order of the files and of
+ * the places in them.  The loader reports each file as it reads it and
+ * the kinds' validation comes after (an undefined role, a cycle): in file
+ * order, a grant's unknown key and its undefined role come together.
+ */
+static void sort_diags(struct cv_diags *d, size_t start,
+		       const struct cv_manifest *m)
+{
+	struct diag_place *places;
+	struct cv_diag *sorted;
+	size_t n = d->nr - start, i, k;
+
+	if (n < 2)
+		return;
+	places = cv_malloc(n * sizeof(*places));
+	for (i = 0; i < n; i++) {
+		const struct cv_mark *mark = &d->items[start + i].mark;
+
+		places[i].source = 0;
+		for (k = 0; mark->file && k < m->nsources; k++)
+			if (same_file(mark, m->sources[k].path)) {
+				places[i].source = k + 1;
+				break;
+			}
+		if (mark->file && !places[i].source)
+			places[i].source = m->nsources + 1;
+		places[i].line = mark->line;
+		places[i].col = mark->col;
+		places[i].index = i;
+	}
+	cv_sort(places, n, sizeof(*places), place_cmp);
+	sorted = cv_malloc(n * sizeof(*sorted));
+	for (i = 0; i < n; i++)
+		sorted[i] = d->items[start + places[i].index];
+	memcpy(d->items + start, sorted, n * sizeof(*sorted));
+	free(sorted);
+	free(places);
+}
+
 /*
  * Appends what the parser and then the loader said about one file to
  * `to`, in the order of the places in that file (what the loader says
@@ -401,6 +463,8 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 	char **skip = NULL;
 	size_t nskip = 0, i, j, kept;
 	bool *from_dir = NULL, *drop, seen_version = false, stdin_used = false;
+	bool unread = false;    /* a file not read as a mapping of sections */
+	size_t first_diag = diags->nr;
 	struct cv_mark version_mark = { NULL, 0, 0 };
 	const char *first_path = NULL;
 	struct cv_digest *digest = NULL;
@@ -424,6 +488,7 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 		}
 		if (cv_manifest_read(m, files.items[i], NULL, diags, &src)) {
 			ret = ret ? ret : CV_EIO;
+			unread = true;
 			continue;
 		}
 		p->src = (size_t)(src - m->sources);
@@ -469,6 +534,10 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 		if ((p->doc.root || !p->bad) &&
 		    load_sections(m, p, &seen_version, &version_mark, &loaded))
 			ret = CV_EINVAL;
+		/* An empty file or one that is not a mapping is reported as
+		 * that; that it has no version would only repeat it. */
+		if (!p->doc.root || p->doc.root->type != CV_NODE_MAP)
+			unread = true;
 		take_diags(diags, m->sources[p->src].path, &p->diags, &loaded);
 	}
 	m->digest = cv_digest_finish(digest, &m->strings);
@@ -492,7 +561,12 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 		cv_diag_error(diags, NULL, "no manifests given (use -m PATH)");
 		ret = CV_EUSAGE;
 	}
-	if (!ret && !seen_version) {
+	/*
+	 * Missing only when every manifest was read to the end: a file cut
+	 * short by a syntax error may say it further down.  Other errors
+	 * do not hide it (every error is reported, not just the first).
+	 */
+	if (first_path && !seen_version && !unread && ret != CV_EUSAGE) {
 		struct cv_mark mark = { first_path, 0, 0 };
 
 		cv_diag_error(diags, &mark,
@@ -512,6 +586,7 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 	}
 	if (diags->errors && !ret)
 		ret = CV_EINVAL;
+	sort_diags(diags, first_diag, m);
 	cv_trace_perf("manifests: validate");
 
 	for (i = 0; i < files.nr; i++) {

@@ -8,8 +8,18 @@
 #include "converge/apply.h"
 #include "converge/planner.h"
 
-static enum cv_phase phase_of(enum cv_action a)
+/*
+ * The phase that undoes step `o` by action `a`.  A flag's switch stays a
+ * flag's switch whatever its action (a new flag or override is a create,
+ * undone by a delete): what the run switched on last is switched off
+ * first, and back.
+ */
+static enum cv_phase phase_of(const struct cv_step *o, enum cv_action a)
 {
+	if (o->phase == CV_PHASE_ENABLE_FLAGS)
+		return CV_PHASE_DISABLE_FLAGS;
+	if (o->phase == CV_PHASE_DISABLE_FLAGS)
+		return CV_PHASE_ENABLE_FLAGS;
 	switch (a) {
 	case CV_ACT_DELETE:
 		return CV_PHASE_REMOVE;
@@ -277,7 +287,7 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 
 		if (o->action == CV_ACT_CHECK)
 			continue;
-		st = cv_plan_add(out, phase_of(act), act,
+		st = cv_plan_add(out, phase_of(o, act), act,
 				 cv_arena_strdup(&out->arena, o->kind),
 				 cv_arena_strdup(&out->arena, o->object));
 		/* A change's detail says what the run did; undoing it does

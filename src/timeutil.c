@@ -3,7 +3,6 @@
  */
 #include <ctype.h>
 #include <stdio.h>
-#include <stdbool.h>
 #include <string.h>
 
 #include "converge/timeutil.h"
@@ -30,21 +29,8 @@ static int days_in_month(int y, int m)
 	return days[m - 1];
 }
 
-static int parse(const char *s, time_t *out, bool ceil_frac);
-
 int cv_time_parse(const char *s, time_t *out)
 {
-	return parse(s, out, false);
-}
-
-int cv_time_parse_ceil(const char *s, time_t *out)
-{
-	return parse(s, out, true);
-}
-
-static int parse(const char *s, time_t *out, bool ceil_frac)
-{
-	bool frac = false;
 	struct tm tm;
 	int y, mo, d, h = 0, mi = 0, sec = 0, off = 0;
 	const char *p;
@@ -70,8 +56,7 @@ static int parse(const char *s, time_t *out, bool ceil_frac)
 				if (!isdigit((unsigned char)*p))
 					return -1;
 				while (isdigit((unsigned char)*p))
-					if (*p++ != '0')
-						frac = true;
+					p++;
 			}
 		}
 		if (h > 23 || mi > 59 || sec > 60)
@@ -98,7 +83,7 @@ static int parse(const char *s, time_t *out, bool ceil_frac)
 	tm.tm_hour = h;
 	tm.tm_min = mi;
 	tm.tm_sec = sec == 60 ? 59 : sec;
-	*out = timegm(&tm) - off + (ceil_frac && frac);
+	*out = timegm(&tm) - off;
 	return 0;
 }
 

@@ -892,6 +892,29 @@ static const char *char_at(const struct state *st, size_t line, size_t col)
 	return NULL;
 }
 
+/*
+ * libyaml puts an error at the end of the stream on the line after the
+ * last newline, a line the file does not have: no source line nor caret
+ * could be shown.  Such a mark goes to the end of the last line.
+ */
+static void clamp_to_text(const struct state *st, struct cv_mark *mark)
+{
+	struct cv_mark end;
+	size_t len = st->len;
+
+	if (!mark->line)
+		return;
+	if (len && st->text[len - 1] == '\n')
+		len--;
+	if (len && st->text[len - 1] == '\r')
+		len--;
+	end = mark_at_offset(st, len);
+	if (mark->line > end.line) {
+		mark->line = end.line;
+		mark->col = end.col;
+	}
+}
+
 /* Turns libyaml's error into one located diagnostic. */
 static void report_parser_error(struct state *st, const yaml_parser_t *p)
 {
@@ -951,6 +974,7 @@ static void report_parser_error(struct state *st, const yaml_parser_t *p)
 	}
 	if (msg.buf[0] >= 'A' && msg.buf[0] <= 'Z' && msg.buf[1] >= 'a')
 		msg.buf[0] = (char)(msg.buf[0] - 'A' + 'a');
+	clamp_to_text(st, &mark);
 	cv_diag_error(st->diags, &mark, "%s", msg.buf);
 	cv_buf_release(&msg);
 }
@@ -980,6 +1004,18 @@ int cv_yaml_parse(struct cv_yaml_doc *out, const char *path,
 	st->str_pool.chunk = 256;
 	while (st->str_pool.chunk < POOL_FIRST && st->str_pool.chunk < len / 4)
 		st->str_pool.chunk *= 2;
+	/*
+	 * A UTF-8 byte order mark is not content.  libyaml would skip it
+	 * only when left to guess the encoding (and UTF-8 is set, so that
+	 * UTF-16 is refused); told the encoding, it reads the mark as a
+	 * character in column 0 that puts the first key in column 1, and
+	 * the second line's key at column 0 then ends the document.  Cut
+	 * off here, it leaves libyaml's marks and ours on the same text.
+	 */
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+		text += 3;
+		len -= 3;
+	}
 	st->diags = diags;
 	st->path = path;
 	st->text = text;

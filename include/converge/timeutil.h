@@ -12,11 +12,14 @@
  * Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.frac]]" followed by "Z" or
  * "+HH:MM"/"-HH:MM" (a space may stand for "T"; a time without zone is
  * an error, so that nobody's clock depends on TZ).  Returns 0 or -1.
+ *
+ * A fraction of a second is dropped: the time rounds down, expiry times
+ * and --now alike.  Rounding never reorders two times (a <= b gives
+ * floor(a) <= floor(b)), so a grant that has expired at --now is seen as
+ * expired; one that ends within a second is dropped up to a second
+ * early, never kept late.
  */
 int cv_time_parse(const char *s, time_t *out);
-/* The same, but a fraction of a second rounds up (for expiry times: a
- * grant that ends at 02:00:00.5 is still held at 02:00:00). */
-int cv_time_parse_ceil(const char *s, time_t *out);
 /* Writes t as UTC "YYYY-MM-DDTHH:MM:SSZ" into out[CV_TIME_LEN]. */
 void cv_time_format(time_t t, char *out);
 /* The real clock (run ids, journal times); --now is the CLI's business. */

@@ -461,6 +461,39 @@ static int eval_as_role(struct cv_ctx *ctx, const struct cv_check *c,
 	return ret;
 }
 
+static int checks_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
+			 struct cv_error *err);
+
+/*
+ * A SQLite file that does not exist is planned as an empty database
+ * (SPEC §4), so its live state is an empty database: the checks no step
+ * can affect run against one, in memory, and fail the plan as they would
+ * against an empty file, not first at apply.  (A PostgreSQL database
+ * cannot be made for the purpose; its checks run at apply.)
+ */
+static int verify_on_empty(struct cv_ctx *ctx, const struct cv_plan *plan,
+			   struct cv_error *err)
+{
+	char memory[] = ":memory:";
+	struct cv_url url = CV_URL_INIT;
+	struct cv_db *empty = NULL;
+	int ret;
+
+	if (strcmp(ctx->be->name, "sqlite") != 0)
+		return 0;
+	url.backend = ctx->be;
+	url.type = ctx->be->name;
+	url.path = memory;
+	ret = ctx->be->open(&empty, &url, CV_DB_CREATE, 0, err);
+	if (ret)
+		return ret;
+	ctx->db = empty;
+	ret = checks_verify(ctx, plan, err);
+	ctx->db = NULL;
+	ctx->be->close(empty);
+	return ret;
+}
+
 /* `plan` runs, read-only, the checks no step of the plan can affect. */
 static int checks_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
 			 struct cv_error *err)
@@ -472,8 +505,10 @@ static int checks_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
 
 	/* `apply` runs them where they count, in its transaction; an apply
 	 * with nothing to change runs none, so neither does its plan. */
-	if (!ctx->db || !ctx->dry_run || !plan->nr)
+	if (!ctx->dry_run || !plan->nr)
 		return 0;
+	if (!ctx->db)
+		return verify_on_empty(ctx, plan, err);
 	for (i = 0; i < w->nchecks; i++) {
 		const struct cv_check *c = &w->checks[i];
 		struct cv_error e = CV_ERROR_INIT;

@@ -81,24 +81,23 @@ static int flags_load(struct cv_state *want, const struct cv_node *node,
 		f->mark = e->key_mark;
 		if (cv_yaml_check_keys(e, keys, "a flag", ld->diags))
 			ret = CV_EINVAL;
-		v = cv_yaml_get(e, "enabled");
-		if (!v) {
-			cv_diag_error(ld->diags, &e->key_mark,
-				      "flag '%s' has no 'enabled' (true or false)",
-				      cv_shorten(e->key));
+		/* Off unless it says on: a flag is declared before it ships. */
+		if ((v = cv_yaml_get(e, "enabled")) && !cv_yaml_is_null(v) &&
+		    cv_yaml_as_bool(v, "enabled", ld->diags, &f->enabled))
 			ret = CV_EINVAL;
-		} else if (cv_yaml_as_bool(v, "enabled", ld->diags, &f->enabled)) {
-			ret = CV_EINVAL;
-		}
 		if ((v = cv_yaml_get(e, "description")) && !cv_yaml_is_null(v) &&
 		    cv_yaml_as_string(v, "description", ld->diags,
 				      &f->description))
 			ret = CV_EINVAL;
+		/* Each key is loaded whatever the others gave: one run shows
+		 * every error. */
 		if (cv_load_names(cv_yaml_get(e, "requires"), "requires", "flag",
-				  NULL, ld, &f->requires, &f->nrequires) ||
-		    cv_load_names(cv_yaml_get(e, "checks"), "checks", "check",
-				  NULL, ld, &f->checks, &f->nchecks) ||
-		    load_tenants(cv_yaml_get(e, "tenants"), ld, f))
+				  NULL, ld, &f->requires, &f->nrequires))
+			ret = CV_EINVAL;
+		if (cv_load_names(cv_yaml_get(e, "checks"), "checks", "check",
+				  NULL, ld, &f->checks, &f->nchecks))
+			ret = CV_EINVAL;
+		if (load_tenants(cv_yaml_get(e, "tenants"), ld, f))
 			ret = CV_EINVAL;
 	}
 	return ret;
@@ -110,15 +109,61 @@ static int flag_cmp(const void *a, const void *b)
 		      ((const struct cv_flag *)b)->name);
 }
 
-/* A flag's effective value for a tenant: its override, else its own. */
-static bool effective(const struct cv_flag *f, const char *tenant)
+static const struct cv_flag_tenant *find_tenant(const struct cv_flag *f,
+						const char *tenant)
 {
 	size_t i;
 
-	for (i = 0; tenant && i < f->ntenants; i++)
+	for (i = 0; f && i < f->ntenants; i++)
 		if (strcmp(f->tenants[i].tenant, tenant) == 0)
-			return f->tenants[i].enabled;
-	return f->enabled;
+			return &f->tenants[i];
+	return NULL;
+}
+
+/* A flag's effective value for a tenant: its override, else its own. */
+static bool effective(const struct cv_flag *f, const char *tenant)
+{
+	const struct cv_flag_tenant *t = find_tenant(f, tenant);
+
+	return t ? t->enabled : f->enabled;
+}
+
+static void tenant_conflict(const struct cv_flag *f, const struct cv_flag *r,
+			    const struct cv_flag_tenant *t,
+			    struct cv_diags *diags)
+{
+	cv_diag_error(diags, &t->mark,
+		      "flag '%s' is enabled for tenant '%s' but requires '%s', which is not enabled for it",
+		      cv_shorten(f->name), cv_shorten(t->tenant),
+		      cv_shorten(r->name));
+}
+
+/*
+ * The tenants for which `f` is on while `r`, a flag it requires, is off.
+ * An override on either flag can make one: f switched on for a tenant that
+ * r is off for, or r switched off for a tenant that f is on for by its own
+ * value.  Each is reported at the override that makes it.  (f on and r off
+ * as a whole is reported once, by the caller, not once per tenant.)
+ */
+static int check_tenants(const struct cv_flag *f, const struct cv_flag *r,
+			 struct cv_diags *diags)
+{
+	size_t t;
+	int ret = 0;
+
+	for (t = 0; t < f->ntenants; t++)
+		if (f->tenants[t].enabled &&
+		    !effective(r, f->tenants[t].tenant)) {
+			tenant_conflict(f, r, &f->tenants[t], diags);
+			ret = CV_EINVAL;
+		}
+	for (t = 0; f->enabled && r->enabled && t < r->ntenants; t++)
+		if (!r->tenants[t].enabled &&
+		    !find_tenant(f, r->tenants[t].tenant)) {
+			tenant_conflict(f, r, &r->tenants[t], diags);
+			ret = CV_EINVAL;
+		}
+	return ret;
 }
 
 /*
@@ -158,7 +203,7 @@ static int flags_validate(struct cv_state *want, struct cv_arena *strings,
 {
 	unsigned char *seen;
 	int *memo;
-	size_t i, k, t;
+	size_t i, k;
 	int ret = 0;
 
 	(void)strings;
@@ -196,16 +241,8 @@ static int flags_validate(struct cv_state *want, struct cv_arena *strings,
 					      cv_shorten(f->name), cv_shorten(r->name));
 				ret = CV_EINVAL;
 			}
-			for (t = 0; t < f->ntenants; t++)
-				if (f->tenants[t].enabled &&
-				    !effective(r, f->tenants[t].tenant)) {
-					cv_diag_error(diags, &f->tenants[t].mark,
-						      "flag '%s' is enabled for tenant '%s' but requires '%s', which is not enabled for it",
-						      cv_shorten(f->name),
-						      cv_shorten(f->tenants[t].tenant),
-						      cv_shorten(r->name));
-					ret = CV_EINVAL;
-				}
+			if (check_tenants(f, r, diags))
+				ret = CV_EINVAL;
 		}
 		for (k = 0; k < f->nchecks; k++)
 			if (!(want->sections & CV_SEC_CHECKS)) {
@@ -372,17 +409,6 @@ static const char *flag_value(const struct cv_flag *f, struct cv_arena *a)
 	return s;
 }
 
-static const struct cv_flag_tenant *find_tenant(const struct cv_flag *f,
-						const char *tenant)
-{
-	size_t i;
-
-	for (i = 0; f && i < f->ntenants; i++)
-		if (strcmp(f->tenants[i].tenant, tenant) == 0)
-			return &f->tenants[i];
-	return NULL;
-}
-
 static const char *flags_value(struct cv_ctx *ctx, const char *const *key,
 			       size_t nkey, struct cv_arena *arena)
 {
@@ -494,10 +520,12 @@ static void diff_tenants(struct cv_plan *plan, struct gather *g,
 			continue;
 		object = cv_asprintf("%s for %s", w->name, any->tenant);
 		if (wt) {
+			/* A new override is an add (+), one that flips a
+			 * change (~); either switches in its flag phase. */
 			st = pend(plan, g, d, wt->enabled ? CV_PHASE_ENABLE_FLAGS :
 				  CV_PHASE_DISABLE_FLAGS,
-				  wt->enabled ? CV_ACT_ENABLE : CV_ACT_DISABLE,
-				  object, key, 2);
+				  lt ? CV_ACT_UPDATE : CV_ACT_CREATE, object,
+				  key, 2);
 			st->detail = wt->enabled ? "on" : "off";
 			st->after = bool_text(wt->enabled);
 			tenant_params(w->name, wt, p);
@@ -530,6 +558,30 @@ static void diff_tenants(struct cv_plan *plan, struct gather *g,
 		}
 		free(object);
 	}
+}
+
+/* "off", "on; description 'New text'", "description removed"… */
+static const char *change_detail(struct cv_plan *plan,
+				 const struct cv_flag *w,
+				 const struct cv_flag *l)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	const char *s;
+
+	if (w->enabled != l->enabled)
+		cv_buf_adds(&b, w->enabled ? "on" : "off");
+	if (!cv_streq0(w->description, l->description)) {
+		if (b.len)
+			cv_buf_adds(&b, "; ");
+		if (w->description)
+			cv_buf_addf(&b, "description '%s'",
+				    cv_shorten(w->description));
+		else
+			cv_buf_adds(&b, "description removed");
+	}
+	s = cv_arena_strdup(&plan->arena, cv_buf_str(&b));
+	cv_buf_release(&b);
+	return s;
 }
 
 static void delete_flag(struct cv_plan *plan, struct gather *g,
@@ -600,13 +652,16 @@ static int flags_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 			enum cv_phase ph = wf->enabled == lf->enabled ? CV_PHASE_ADD :
 					   wf->enabled ? CV_PHASE_ENABLE_FLAGS :
 					   CV_PHASE_DISABLE_FLAGS;
-			enum cv_action act = wf->enabled == lf->enabled ?
-					     CV_ACT_UPDATE : wf->enabled ?
-					     CV_ACT_ENABLE : CV_ACT_DISABLE;
 
-			st = pend(plan, &g, d, ph, act, wf->name, &wf->name, 1);
-			st->detail = wf->enabled == lf->enabled ? "description" :
-				     wf->enabled ? "on" : "off";
+			/*
+			 * A flag that exists and is switched is changed (~),
+			 * not added or removed (SPEC §4): CV_ACT_ENABLE and
+			 * _DISABLE read as + and -.  Its phase still says
+			 * when: off first, on last.
+			 */
+			st = pend(plan, &g, d, ph, CV_ACT_UPDATE, wf->name,
+				  &wf->name, 1);
+			st->detail = change_detail(plan, wf, lf);
 			st->before = flag_value(lf, &plan->arena);
 			st->after = flag_value(wf, &plan->arena);
 			cv_step_fwd(plan, st, q.upd, up, 3);

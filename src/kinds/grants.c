@@ -25,6 +25,7 @@ static int load_grant(struct cv_state *want, const struct cv_node *g,
 		"subject", "role", "scope", "expires", "reason", NULL
 	};
 	struct cv_grant gr;
+	bool unknown = false;
 	int ret = 0;
 
 	memset(&gr, 0, sizeof(gr));
@@ -61,7 +62,7 @@ static int load_grant(struct cv_state *want, const struct cv_node *g,
 				continue;
 			if (cv_yaml_as_string(f, k, ld->diags, &s)) {
 				ret = CV_EINVAL;
-			} else if (cv_time_parse_ceil(s, &t)) {
+			} else if (cv_time_parse(s, &t)) {
 				cv_diag_error(ld->diags, &f->mark,
 					      "invalid timestamp '%s' for 'expires' (expected RFC 3339, e.g. 2026-11-24T02:00:00Z)",
 					      cv_shorten(s));
@@ -74,25 +75,31 @@ static int load_grant(struct cv_state *want, const struct cv_node *g,
 			if (!cv_yaml_is_null(f) &&
 			    cv_yaml_as_string(f, k, ld->diags, &gr.reason))
 				ret = CV_EINVAL;
-		} else {
+		} else if (!unknown) {
+			/* Reports every unknown key of the grant at once. */
 			cv_yaml_check_keys(g, keys, "a grant", ld->diags);
+			unknown = true;
 			ret = CV_EINVAL;
-			break;
 		}
 	}
-	if (!gr.subject && !ret) {
+	if (!cv_yaml_get(g, "subject")) {
 		cv_diag_error(ld->diags, &g->mark, "grant has no 'subject'");
 		ret = CV_EINVAL;
 	}
-	if (!gr.role && !ret) {
+	if (!cv_yaml_get(g, "role")) {
 		cv_diag_error(ld->diags, &g->mark, "grant has no 'role'");
 		ret = CV_EINVAL;
 	}
-	if (ret)
-		return ret;
+	/*
+	 * A grant with another error still names a subject and a role: it
+	 * is kept, so that validation says too whether the role exists or
+	 * the grant is there twice (the load has failed all the same).
+	 */
+	if (!gr.subject || !gr.role)
+		return CV_EINVAL;
 	CV_GROW(want->grants, want->ngrants + 1, want->grants_alloc);
 	want->grants[want->ngrants++] = gr;
-	return 0;
+	return ret;
 }
 
 static int grants_load(struct cv_state *want, const struct cv_node *node,

@@ -80,6 +80,28 @@ expect_rc "a plan with no changes runs no check: exit 0" 0
 cv apply -m m2 --db sqlite:c.db --auto-approve
 expect_rc "as its apply exits 0" 0
 
+# A database file that does not exist is planned as an empty database: a
+# check no step affects runs against one, as it would against an empty file.
+manifest m3/app.yaml <<'Y'
+version: 1
+flags:
+  f1: {enabled: true, checks: [bad]}
+checks:
+  bad: {sql: "SELECT 1", expect: 0}
+Y
+cv plan -m m3 --db sqlite:new.db --detailed-exitcode
+expect_rc "a failing check fails the plan of a new database" 1
+expect_in "it says which check and why" err.txt \
+	"check 'bad' failed: expected 0, got 1 (against the live database; apply would fail)"
+expect_eq "plan created no database" "$(ls new.db* 2>/dev/null)" ""
+sqlite3 empty.db "VACUUM"
+cv plan -m m3 --db sqlite:empty.db --detailed-exitcode
+expect_rc "as it does on an empty file" 1
+sed -i 's/expect: 0}/expect: 1}/' m3/app.yaml
+cv plan -m m3 --db sqlite:new.db --detailed-exitcode
+expect_rc "a passing one leaves changes to apply" 2
+expect_eq "still no database" "$(ls new.db* 2>/dev/null)" ""
+
 # Bad input.
 manifest bad/a.yaml <<'Y'
 version: 1

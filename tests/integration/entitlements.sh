@@ -293,22 +293,23 @@ entitlements:
 Y
 cv plan -m bad --db sqlite:bad.db
 expect_rc "bad manifests: exit 1" 1
+# Every error, in the order of the files and of the places in them.
 expect_eq "every error, with its place" "$(grep ': error: ' err.txt)" \
 "bad/a.yaml:4:24: error: expected true or false for 'always_on', got 'yes'
 bad/a.yaml:5:42: error: module 'crm' lists submodule 'leads' twice
 bad/a.yaml:6:5: error: module name 'bad.name' must not contain '.' (a submodule is listed in its module's 'submodules' and named 'module.sub')
 bad/a.yaml:7:17: error: unknown key 'submodule' in a module (did you mean 'submodules'?)
-bad/a.yaml:12:75: error: org 'acme': 'inventory' must be 'enabled' or 'disabled', not 'on'
-bad/a.yaml:14:30: error: unknown key 'moduls' in an org (did you mean 'modules'?)
-bad/b.yaml:3:5: error: module 'crm' is defined twice (first at bad/a.yaml:5:5)
+bad/a.yaml:9:20: error: plan 'starter' lists submodule 'crm.leads' and its module 'crm', which brings it already
 bad/a.yaml:10:16: error: plan 'pro' names undefined module 'inventry' (did you mean 'inventory'?)
 bad/a.yaml:10:26: error: plan 'pro' lists 'crm' twice (first at bad/a.yaml:10:11)
-bad/b.yaml:5:5: error: plan 'pro' is defined twice (first at bad/a.yaml:10:5)
-bad/a.yaml:9:20: error: plan 'starter' lists submodule 'crm.leads' and its module 'crm', which brings it already
 bad/a.yaml:12:18: error: org 'acme' names undefined plan 'enterprise'
 bad/a.yaml:12:40: error: org 'acme' names undefined module 'crm.campaign' (did you mean 'crm.campaigns'?)
-bad/b.yaml:7:5: error: org 'acme' is defined twice (first at bad/a.yaml:12:5)
-bad/a.yaml:13:50: error: org 'globex' enables 'crm.leads' but disables its module 'crm' (disabling a module disables its submodules)"
+bad/a.yaml:12:75: error: org 'acme': 'inventory' must be 'enabled' or 'disabled', not 'on'
+bad/a.yaml:13:50: error: org 'globex' enables 'crm.leads' but disables its module 'crm' (disabling a module disables its submodules)
+bad/a.yaml:14:30: error: unknown key 'moduls' in an org (did you mean 'modules'?)
+bad/b.yaml:3:5: error: module 'crm' is defined twice (first at bad/a.yaml:5:5)
+bad/b.yaml:5:5: error: plan 'pro' is defined twice (first at bad/a.yaml:10:5)
+bad/b.yaml:7:5: error: org 'acme' is defined twice (first at bad/a.yaml:12:5)"
 expect_in "and the count" err.txt "converge: 15 errors in the manifests; nothing was changed"
 [ -f bad.db ] && fail "bad input created a database" || pass "bad input created no database"
 
@@ -324,12 +325,12 @@ cp e.db untouched.db
 cv apply -m bad2 --db sqlite:untouched.db --auto-approve
 expect_rc "wrong types: exit 1" 1
 expect_eq "wrong types, placed" "$(grep ': error: ' err.txt)" \
-"bad2/a.yaml:6:3: error: unknown key 'extra' in entitlements
-bad2/a.yaml:3:12: error: expected a mapping for 'modules', got a list
+"bad2/a.yaml:3:12: error: expected a mapping for 'modules', got a list
 bad2/a.yaml:4:16: error: expected a list for 'pro', got 'crm'
+bad2/a.yaml:5:23: error: org 'acme' names undefined plan 'pro'
 bad2/a.yaml:5:37: error: expected a mapping for 'modules', got a list
 bad2/a.yaml:5:53: error: expected a mapping for 'globex', got 'x'
-bad2/a.yaml:5:23: error: org 'acme' names undefined plan 'pro'"
+bad2/a.yaml:6:3: error: unknown key 'extra' in entitlements"
 expect_same "the database is untouched" untouched.db e.db
 
 # --- 2,000 orgs: one read per table, a no-op plan ------------------------------

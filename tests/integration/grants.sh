@@ -293,6 +293,25 @@ CONVERGE_NOW=2026-11-24T04:00:00+02:00 cv apply -m exp.yaml --db sqlite:exp.db -
 expect_rc "apply at expiry" 0
 expect_eq "expired grants revoked" "$(q exp.db "SELECT count(*) FROM rbac_grants")" 0
 
+# Fractions of a second: an expiry at or before --now is absent even when
+# both have fractions; the expiry is stored rounded down to the second.
+manifest frac.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {}
+grants:
+  - {subject: fay, role: viewer, expires: "2027-01-01T00:00:00.001Z"}
+EOF
+cv plan -m frac.yaml --db sqlite:frac.db --now 2027-01-01T00:00:00.9999Z
+expect_eq "expires .001 before --now .9999: not granted" "$(grep -c 'grant' out.txt)" 0
+cv apply -m frac.yaml --db sqlite:frac.db --now 2026-12-31T23:59:59.5Z --auto-approve -q
+expect_rc "apply before the expiry" 0
+expect_eq "the expiry is stored rounded down" "$(q frac.db "SELECT expires_at FROM rbac_grants")" \
+	"2027-01-01T00:00:00Z"
+cv plan -m frac.yaml --db sqlite:frac.db --now 2027-01-01T00:00:00.0005Z
+expect_in "within its last second the grant is revoked, never kept late" out.txt \
+	"- grant viewer to fay: expired 2027-01-01T00:00:00Z"
+
 # ---------------------------------------------------- guards.min_grants
 
 manifest guard.yaml <<'EOF'

@@ -65,6 +65,32 @@ expect_eq "three errors: three located error lines" \
 expect_eq "three errors: the count line" "$(tail -n 1 err.txt)" \
 	"converge: 3 errors in the manifests; nothing was changed"
 
+# No error hides another: a missing version next to an unknown key, and a
+# grant's unknown key next to its undefined role, in file order.
+printf 'roles:\n  a: {permisions: []}\n' >noversion-and-key.yaml
+run validate -m noversion-and-key.yaml
+expect_eq "a missing version is reported beside other errors" "$(grep ': error: ' err.txt)" \
+	"noversion-and-key.yaml: error: no manifest says 'version: 1' (required in at least one file)
+noversion-and-key.yaml:2:7: error: unknown key 'permisions' in a role (did you mean 'permissions'?)"
+printf 'version: 1\nroles: {a: {}}\ngrants:\n  - {subject: z, role: nobody, scpe: x}\n  - {role: a, scpe: x, sbject: y}\n' >grant-errors.yaml
+run validate -m grant-errors.yaml
+expect_eq "a grant's every error, in the order of the file" "$(grep ': error: ' err.txt)" \
+	"grant-errors.yaml:4:5: error: grant names undefined role 'nobody'
+grant-errors.yaml:4:32: error: unknown key 'scpe' in a grant (did you mean 'scope'?)
+grant-errors.yaml:5:5: error: grant has no 'subject'
+grant-errors.yaml:5:15: error: unknown key 'scpe' in a grant (did you mean 'scope'?)
+grant-errors.yaml:5:24: error: unknown key 'sbject' in a grant (did you mean 'subject'?)"
+
+# An unterminated flow sequence: libyaml places it past the last line;
+# it is shown at the end of the last line, with its caret.
+printf 'version: 1\nroles: [a,\n  b\n' >mal.yaml
+run validate -m mal.yaml
+expect_eq "an error at the end of the stream is placed on the last line" "$(cat err.txt)" \
+	"mal.yaml:3:4: error: while parsing a flow sequence at line 2, column 8: did not find expected ',' or ']'
+      b
+       ^
+converge: 1 error in the manifests; nothing was changed"
+
 # Bytes that are not a manifest at all.
 : >empty.yaml
 golden empty -m empty.yaml
@@ -72,6 +98,19 @@ printf 'version: 1\nroles:\n  viewer: {}\n  vie\000wer: {}\n' >nul.yaml
 golden nul -m nul.yaml
 printf 'version: 1\nroles:\n  caf\303\251: {}\n  bad\377name: {}\n' >utf8.yaml
 golden utf8 -m utf8.yaml
+
+# A UTF-8 byte order mark (Windows editors write one) is not content: a
+# file of several lines reads, and columns and carets count from after it.
+printf '\357\273\277version: 1\nroles: {a: {}}\n' >bom.yaml
+run validate -m bom.yaml
+expect_rc "a byte order mark: the file validates" 0
+printf '\357\273\277roles: {a: {permisions: []}}\nversion: 1\n' >bom-error.yaml
+run validate -m bom-error.yaml
+expect_eq "a byte order mark: the column and caret of line 1 leave it out" \
+	"$(cat err.txt)" "bom-error.yaml:1:13: error: unknown key 'permisions' in a role (did you mean 'permissions'?)
+    roles: {a: {permisions: []}}
+                ^
+converge: 1 error in the manifests; nothing was changed"
 # The first bytes of a gzip file.
 printf '\037\213\010\000\000\000\000\000\000\003\313H\315\311\311W(\317/\312I\341\002\000' >garbage.yaml
 golden garbage -m garbage.yaml

@@ -52,6 +52,25 @@ cv rollback --db sqlite:app.db --auto-approve
 expect_rc "a rollback refuses when the column changed by hand" 1
 expect_in "and names the object" err.txt "grants admin to admin-agent-id"
 
+# A row whose role is NULL holds no grant, as one holding the default does:
+# an unmentioned one is left NULL, not given the default role (which would
+# grant, unasked, what the default role allows).
+sqlite3 nul.db "CREATE TABLE members (id TEXT PRIMARY KEY, role TEXT);
+INSERT INTO members VALUES ('ann', NULL), ('bob', 'admin'), ('cat', 'viewer');"
+manifest mn/store.yaml <<'Y'
+version: 1
+roles: {viewer: {}, admin: {}}
+store:
+  grants: {table: members, subject: id, role: role, default: viewer}
+grants: []
+Y
+cv plan -m mn --db sqlite:nul.db
+expect_eq "only the row holding a role is revoked" "$(grep '^  [-+~] grant' out.txt)" "  - grant admin to bob"
+cv apply -m mn --db sqlite:nul.db --auto-approve -q
+expect_eq "bob back to the default, ann still NULL" \
+	"$(q nul.db "SELECT id || '=' || coalesce(role, 'NULL') FROM members ORDER BY id" | tr '\n' ' ')" \
+	"ann=NULL bob=viewer cat=viewer "
+
 # Bad input.
 manifest bad/a.yaml <<'Y'
 version: 1

@@ -319,6 +319,17 @@ static void test_yaml__bom_is_skipped(void **state)
 	parse_ok(&f, "\xef\xbb\xbf" "a: 1\n");
 	assert_scalar(get(f.doc.root, "a"), "1", CV_SCALAR_PLAIN);
 	done(&f);
+	/*
+	 * More than one line: the mark is not a character in column 0 that
+	 * would indent the first key past the second, and columns count
+	 * from after it.
+	 */
+	parse_ok(&f, "\xef\xbb\xbf" "a: 1\nb: {c: 2}\n");
+	assert_scalar(get(f.doc.root, "a"), "1", CV_SCALAR_PLAIN);
+	assert_int_equal(get(f.doc.root, "a")->mark.col, 4);
+	assert_int_equal(get(get(f.doc.root, "b"), "c")->mark.line, 2);
+	assert_int_equal(get(get(f.doc.root, "b"), "c")->mark.col, 8);
+	done(&f);
 }
 
 static void test_yaml__alias_shares_the_anchored_node(void **state)
@@ -899,9 +910,11 @@ static void test_yaml__syntax_errors(void **state)
 	parse(&f, "a: b: c\n");
 	assert_one_error(&f, 1, 5, "mapping values are not allowed in this context");
 	done(&f);
+	/* The end of the stream is the end of the last line, not a line
+	 * after it that the file does not have (no caret could show). */
 	parse(&f, "- a\n"
 		  "- b: [x\n");
-	assert_one_error(&f, 3, 1,
+	assert_one_error(&f, 2, 8,
 			 "while parsing a flow sequence at line 2, column 6: did not find expected ',' or ']'");
 	done(&f);
 	parse(&f, "a: [x}\n");

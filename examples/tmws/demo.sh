@@ -76,6 +76,7 @@ cv_rc() {
 	sed 's/^/    /' "$work/last.out"
 	[ "$rc" -eq "$want" ] ||
 		die "'converge $1' exited with $rc (expected $want)"
+	printf '    (exit %d)\n' "$rc"
 }
 
 cv() {
@@ -232,10 +233,12 @@ cv rollback --db "$url" --auto-approve --actor tmws-demo
 
 # ---------------------------------------------------------------------------
 section "Roll back: undo the run"
-say "rollback undoes the newest run that changed something (the apply of"
-say "the saved plan; the second apply recorded no run).  It runs that run's"
-say "inverse steps in reverse order, as a new run, after a snapshot: grants"
-say "and roles go, then 571948cc671b and 096325207c82 go down."
+say "rollback undoes the newest run that changed something and is still"
+say "undoable: the apply of the saved plan (the flag run is rolled back"
+say "already, a rollback is never a candidate, neither is the failed run,"
+say "and the second apply recorded no run).  It runs that run's inverse"
+say "steps in reverse order, as a new run, after a snapshot: grants and"
+say "roles go, then 571948cc671b and 096325207c82 go down."
 cv rollback --db "$url" --auto-approve --actor tmws-demo
 
 # ---------------------------------------------------------------------------

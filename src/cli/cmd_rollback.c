@@ -113,11 +113,12 @@ int cmd_rollback(struct cv_opts *o)
 
 		for (i = 0; i < plan.nr; i++)
 			if (plan.steps[i].flags & CV_STEP_DATA_LOSS)
-				fprintf(stderr, "converge: step %u (%s %s) %s; %s\n",
+				fprintf(stderr, "converge: step %u (%s %s) %s; %s%s\n",
 					plan.steps[i].seq, plan.steps[i].kind,
 					plan.steps[i].object, plan.steps[i].note,
-					res.snapshot ? "the rows are kept in the snapshot above" :
-					"no snapshot was taken (--no-snapshot)");
+					res.snapshot ? "the rows are kept in the snapshot " :
+					"no snapshot was taken (--no-snapshot)",
+					res.snapshot ? res.snapshot : "");
 	}
 	goto out;
 fail:

@@ -177,6 +177,47 @@ struct cursor {
 	const char *at;   /* start of `line` */
 };
 
+/*
+ * The length of the line break at p, or 0: YAML's breaks, as libyaml
+ * counts lines (CR LF, CR, LF, and NEL, LS, PS in UTF-8).  A file with
+ * old Mac line ends, or a U+2028 in a string, has more lines than '\n's.
+ */
+static size_t line_break(const char *p, const char *end)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t left = (size_t)(end - p);
+
+	if (u[0] == '\n')
+		return 1;
+	if (u[0] == '\r')
+		return left >= 2 && u[1] == '\n' ? 2 : 1;
+	if (u[0] == 0xc2 && left >= 2 && u[1] == 0x85)
+		return 2;
+	if (u[0] == 0xe2 && left >= 3 && u[1] == 0x80 &&
+	    (u[2] == 0xa8 || u[2] == 0xa9))
+		return 3;
+	return 0;
+}
+
+/* The start of the next line after p, or NULL when p is on the last. */
+static const char *next_line(const char *p, const char *end)
+{
+	size_t n;
+
+	for (; p < end; p++)
+		if ((n = line_break(p, end)))
+			return p + n;
+	return NULL;
+}
+
+/* The end of p's line (its break, or the end of the text). */
+static const char *line_end(const char *p, const char *end)
+{
+	for (; p < end && !line_break(p, end); p++)
+		;
+	return p;
+}
+
 /* Adds source line `line` of src with a caret under column `col`. */
 static void print_caret(struct cv_buf *out, struct cursor *cur,
 			const struct cv_source *src, unsigned line,
@@ -191,10 +232,9 @@ static void print_caret(struct cv_buf *out, struct cursor *cur,
 		i = cur->line;
 	}
 	for (; i < line && p < end; i++) {
-		p = memchr(p, '\n', (size_t)(end - p));
+		p = next_line(p, end);
 		if (!p)
 			return;
-		p++;
 	}
 	cur->src = src;
 	cur->line = i;
@@ -205,12 +245,8 @@ static void print_caret(struct cv_buf *out, struct cursor *cur,
 	if (p == src->text && (size_t)(end - p) >= 3 &&
 	    memcmp(p, "\xef\xbb\xbf", 3) == 0)
 		p += 3;
-	eol = memchr(p, '\n', (size_t)(end - p));
-	if (!eol)
-		eol = end;
+	eol = line_end(p, end);
 	n = (unsigned)(eol - p);
-	if (n > 0 && p[n - 1] == '\r')
-		n--;
 	if (n > 200)
 		n = 200;
 	/* Binary garbage is not worth echoing back. */

@@ -17,12 +17,23 @@
 
 static FILE *devnull;
 
+/* Lines as YAML counts them: CR LF, CR, LF, NEL, LS and PS break. */
 static int line_count(const uint8_t *data, size_t size)
 {
 	int n = 1;
 
-	for (size_t i = 0; i < size; i++)
-		n += data[i] == '\n';
+	for (size_t i = 0; i < size; i++) {
+		if (data[i] == '\r' && i + 1 < size && data[i + 1] == '\n')
+			i++;
+		else if (data[i] == 0xc2 && i + 1 < size && data[i + 1] == 0x85)
+			i++;
+		else if (data[i] == 0xe2 && i + 2 < size && data[i + 1] == 0x80 &&
+			 (data[i + 2] == 0xa8 || data[i + 2] == 0xa9))
+			i += 2;
+		else if (data[i] != '\r' && data[i] != '\n')
+			continue;
+		n++;
+	}
 	return n;
 }
 

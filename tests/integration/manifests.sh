@@ -462,3 +462,13 @@ run apply -m ok.yaml -m three-errors.yaml --db sqlite:fresh.db --auto-approve
 expect_rc "apply of invalid manifests: 1" 1
 expect_same "a refused apply leaves it byte-for-byte" fresh.db fresh.before
 expect_eq "and takes no snapshot" "$(ls .converge/snapshots | grep -c '^fresh-')" 1
+
+# Lines end where YAML says they do: a lone CR (old Mac files) or U+2028
+# breaks a line for libyaml, so the caret finds the line it names.
+printf 'version: 1\rroles:\r  a: {inherits: [zz]}\r' >cr.yaml
+run validate -m cr.yaml
+expect_rc "a file with CR line ends: its error" 1
+expect_eq "is placed and shown with its caret" "$(cat err.txt)" "cr.yaml:3:3: error: role 'a' inherits from undefined role 'zz'
+      a: {inherits: [zz]}
+      ^
+converge: 1 error in the manifests; nothing was changed"

@@ -178,6 +178,22 @@ static void warn(struct adoption *ad, const char *fmt, ...)
 }
 
 /*
+ * A submodule the application lists while the org's plan brings its
+ * module and the application does not: the module's override disables
+ * the submodule with it.  Each name is shortened once: cv_shorten has
+ * only a few buffers, and naming five would overwrite the first.
+ */
+static void warn_lost_submodule(struct adoption *ad, const char *org,
+				const char *module, const char *sub)
+{
+	const char *o = cv_shorten(org), *m = cv_shorten(module),
+		   *s = cv_shorten(sub);
+
+	warn(ad, "org '%s': '%s' is listed without its module '%s', which its plan brings; disabling '%s' disables '%s' too",
+	     o, s, m, m, s);
+}
+
+/*
  * The overrides that take an org from what its plan and the always-on
  * modules give (base) to exactly the modules the application lists (app):
  * a module enabled brings its submodules, so the ones the application
@@ -205,10 +221,7 @@ static void adopt_relative(struct adoption *ad, const struct cv_state *live,
 			bool sb = in_a || (!in_b && has(b->items, b->nr, s));
 
 			if (in_b && !in_a && sa)
-				warn(ad, "org '%s': '%s' is listed without its module '%s', which its plan brings; disabling '%s' disables '%s' too",
-				     cv_shorten(org), cv_shorten(s),
-				     cv_shorten(m->key), cv_shorten(m->key),
-				     cv_shorten(s));
+				warn_lost_submodule(ad, org, m->key, s);
 			else if (sa != sb)
 				override(ad, org, s, sa);
 		}

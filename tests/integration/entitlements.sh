@@ -255,6 +255,10 @@ cv apply -m adopt --db sqlite:app.db --auto-approve -q
 expect_rc "apply the adopted orgs" 0
 expect_eq "converge's view is what the application's arrays said" \
 	"$(q app.db "SELECT count(*) FROM (SELECT org, module FROM ent_effective_modules EXCEPT $two)") $(q app.db "SELECT count(*) FROM ($two EXCEPT SELECT org, module FROM ent_effective_modules)")" "0 0"
+cv inspect --db sqlite:app.db --orgs-from "SELECT 'half', 'crm.leads', 'pro'"
+expect_rc "--orgs-from with a row it cannot keep: exit 0" 0
+expect_in "a submodule without its module: the warning names the submodule lost" err.txt \
+	"converge: warning: org 'half': 'crm.leads' is listed without its module 'crm', which its plan brings; disabling 'crm' disables 'crm.leads' too"
 cv inspect --db sqlite:app.db --orgs-from "SELECT slug FROM organizations"
 expect_rc "--orgs-from with one column: usage error" 64
 expect_in "it says what the query must return" err.txt "must return (org, module) or (org, module, plan) rows"

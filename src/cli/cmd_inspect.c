@@ -9,7 +9,8 @@
  * or (org, module, plan).  When the database already holds converge's
  * module and plan definitions, each org is written as its plan plus the
  * overrides that give it exactly the modules the query lists; without
- * them, every module listed is an `enabled` override.
+ * them, every module and submodule listed is an `enabled` override,
+ * as written: validate judges the names once the definitions exist.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -328,7 +329,7 @@ static int print_adoption(struct cv_opts *o, struct cv_ctx *ctx,
 	cv_emit_map(e, false);
 	cv_emit_str(e, "version");
 	cv_emit_int(e, 1);
-	cv_kind_entitlements.inspect(&ad.out, e);
+	cv_ent_inspect_adopted(&ad.out, e);
 	cv_emit_end(e);
 	ret = cv_emit_finish(e, err);
 out:

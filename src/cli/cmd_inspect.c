@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "converge/emit.h"
+#include "converge/journal.h"
 #include "converge/planner.h"
 
 /* One (org, module, plan) row of the adoption query. */
@@ -340,6 +341,49 @@ out:
 	return ret;
 }
 
+/*
+ * The schema version, as a comment: a `schema:` section needs
+ * `migrations:`, a directory of revision files that the database cannot
+ * give, so a section printed without it would not load, let alone plan
+ * as no changes.  The comment says what to write instead.
+ */
+static int print_schema_note(struct cv_db *db, struct cv_arena *arena,
+			     struct cv_error *err)
+{
+	struct cli_version v = CLI_VERSION_INIT;
+	struct cv_run *runs = NULL;
+	size_t nruns = 0;
+	const char *table, *at;
+	bool dflt;
+	int ret;
+
+	ret = cv_journal_runs(db, arena, 1, &runs, &nruns, err);
+	if (!ret)
+		ret = cli_read_version(db, nruns ? runs[0].schema_table : NULL,
+				       &v, err);
+	if (ret || !v.table)
+		goto out;
+	/* Shortened, so that no newline in a value ends the comment. */
+	table = cv_shorten(v.table);
+	if (v.nrows > 1) {
+		printf("# schema: %s holds several versions (%s), branches converge does not plan from\n",
+		       table, cv_shorten(cv_buf_str(&v.rows)));
+		goto out;
+	}
+	at = v.value ? cv_shorten(v.value) : "base";
+	dflt = strcmp(v.table, "converge_schema_version") == 0;
+	if (v.value)
+		printf("# schema: at revision %s in %s", at, table);
+	else
+		printf("# schema: no revision applied (base) in %s", table);
+	printf("; add a schema: section with migrations: DIR%s version: %s%s%s to manage it\n",
+	       dflt ? " and" : ",", at, dflt ? "" : " and table: ",
+	       dflt ? "" : table);
+out:
+	cli_version_release(&v);
+	return ret;
+}
+
 int cmd_inspect(struct cv_opts *o)
 {
 	struct cv_url url = CV_URL_INIT;
@@ -379,6 +423,9 @@ int cmd_inspect(struct cv_opts *o)
 	}
 
 	printf("# converge inspect of %s at %s\n", url.display, o->now);
+	ret = print_schema_note(db, &arena, &err);
+	if (ret)
+		goto fail;
 	e = cv_emit_new(stdout);
 	cv_emit_map(e, false);
 	cv_emit_str(e, "version");

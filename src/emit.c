@@ -2,6 +2,7 @@
  * A thin layer over libyaml's emitter for documents converge prints
  * (emit.h).
  */
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -88,10 +89,74 @@ void cv_emit_end(struct cv_emit *e)
 	emit(e, &ev);
 }
 
-static bool needs_quotes(const char *s)
+/*
+ * Plain scalars that some YAML resolver reads as something other than a
+ * string.  converge's loader reads them back as text, but other tools do
+ * not: PyYAML (YAML 1.1) turns `on`, `yes` and `true` into one boolean key
+ * and `0755` into 493.  Each pattern is the union of the YAML 1.1 type
+ * repository's regular expression (yaml.org/type), PyYAML's variant of it
+ * and the YAML 1.2 core schema's, so that a string matching none of them
+ * is a string to all three.
+ */
+static const char *const implicit_patterns[] = {
+	/* null (1.1, 1.2); the empty string is handled by the caller */
+	"~|null|Null|NULL",
+	/* bool: 1.1's full list (1.2 and PyYAML keep a subset) */
+	"y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|"
+	"on|On|ON|off|Off|OFF",
+	/* int: 1.1 binary, octal, decimal, hex, sexagesimal */
+	"[-+]?0b[01_]+",
+	"[-+]?0[0-7_]+",
+	"[-+]?(0|[1-9][0-9_]*)",
+	"[-+]?0x[0-9a-fA-F_]+",
+	"[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+",
+	/* int: 1.2 decimal (leading zeros allowed), octal, hex */
+	"[-+]?[0-9]+",
+	"0o[0-7]+",
+	/* float: 1.1 with PyYAML's underscores, sexagesimal, inf, nan */
+	"[-+]?([0-9][0-9_]*)?\\.[0-9._]*([eE][-+][0-9]+)?",
+	"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\\.[0-9_]*",
+	"[-+]?\\.(inf|Inf|INF)",
+	"\\.(nan|NaN|NAN)",
+	/* float: 1.2, where the exponent needs no dot nor sign */
+	"[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?",
+	/* timestamp (1.1): a date, or a date and a time */
+	"[0-9]{4}-[0-9]{2}-[0-9]{2}",
+	"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}"
+	"(\\.[0-9]*)?([ \t]*(Z|[-+][0-9]{1,2}(:[0-9]{2})?))?",
+	/* merge key and PyYAML's value key: converge reads `<<` as a merge */
+	"<<|=",
+};
+
+/* One anchored alternation of the patterns above, compiled once. */
+static const regex_t *implicit_regex(void)
 {
-	return !*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
-	       strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+	static regex_t re;
+	static bool compiled;
+	struct cv_buf b = CV_BUF_INIT;
+	size_t i;
+
+	if (compiled)
+		return &re;
+	cv_buf_adds(&b, "^(");
+	for (i = 0; i < CV_ARRAY_SIZE(implicit_patterns); i++)
+		cv_buf_addf(&b, "%s(%s)", i ? "|" : "", implicit_patterns[i]);
+	cv_buf_adds(&b, ")$");
+	if (regcomp(&re, cv_buf_str(&b), REG_EXTENDED | REG_NOSUB))
+		cv_die("cannot compile the YAML type patterns");
+	cv_buf_release(&b);
+	compiled = true;
+	return &re;
+}
+
+bool cv_emit_needs_quotes(const char *s)
+{
+	/* Every pattern starts with one of these: most names skip the regex. */
+	if (!*s)
+		return true;
+	if (!strchr("~yYnNtTfFoO0123456789+-.<=", *s))
+		return false;
+	return regexec(implicit_regex(), s, 0, NULL, 0) == 0;
 }
 
 static void scalar(struct cv_emit *e, const char *s, yaml_scalar_style_t style)
@@ -108,7 +173,7 @@ void cv_emit_str(struct cv_emit *e, const char *s)
 	if (!s)
 		scalar(e, "null", YAML_PLAIN_SCALAR_STYLE);
 	else
-		scalar(e, s, needs_quotes(s) ? YAML_DOUBLE_QUOTED_SCALAR_STYLE :
+		scalar(e, s, cv_emit_needs_quotes(s) ? YAML_DOUBLE_QUOTED_SCALAR_STYLE :
 		       YAML_ANY_SCALAR_STYLE);
 }
 

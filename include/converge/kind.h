@@ -187,6 +187,14 @@ int cv_schema_mark_data_loss(struct cv_ctx *ctx, struct cv_plan *plan,
 			     size_t n, struct cv_error *err);
 
 /*
+ * inspect --orgs-from: the `entitlements.orgs` section of the orgs in
+ * `adopted`, every override row written as it is (none is implied by its
+ * module's: without the catalogue, converge cannot tell a submodule's).
+ */
+void cv_ent_inspect_adopted(const struct cv_state *adopted,
+			    struct cv_emit *e);
+
+/*
  * A grants store binding in one string (canonical encoding), as plans and
  * the keys of steps carry it: saved plans and rollbacks have no manifests.
  */

@@ -106,6 +106,26 @@ int cli_open_read(const struct cv_opts *o, struct cv_url *url,
 /* Rolls back what is open on *db and closes it; *db may be NULL, and is
  * NULL after. */
 void cli_close(const struct cv_url *url, struct cv_db **db);
+/*
+ * What a database's version table holds (SPEC §3): normally one row;
+ * several are an error (Alembic branches) that callers name rather than
+ * pick from.
+ */
+struct cli_version {
+	char *table;         /* NULL: no version table */
+	char *value;         /* the first row; NULL: base, no revision */
+	struct cv_buf rows;  /* every row, ", "-separated */
+	size_t nrows;
+};
+#define CLI_VERSION_INIT { NULL, NULL, CV_BUF_INIT, 0 }
+/*
+ * Reads the version table: `hint` (the manifests' or the last run's) when
+ * it exists, else whichever of converge's and Alembic's exists.  v->table
+ * stays NULL when there is none, or no database (db NULL).
+ */
+int cli_read_version(struct cv_db *db, const char *hint,
+		     struct cli_version *v, struct cv_error *err);
+void cli_version_release(struct cli_version *v);
 /* Loads -m manifests; prints every diagnostic; returns an exit code. */
 int cli_manifests(const struct cv_opts *o, struct cv_manifest *m);
 /* The actor recorded in the journal. */

@@ -9,7 +9,8 @@
  * or (org, module, plan).  When the database already holds converge's
  * module and plan definitions, each org is written as its plan plus the
  * overrides that give it exactly the modules the query lists; without
- * them, every module listed is an `enabled` override.
+ * them, every module and submodule listed is an `enabled` override,
+ * as written: validate judges the names once the definitions exist.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include "cli.h"
 #include "converge/emit.h"
+#include "converge/journal.h"
 #include "converge/planner.h"
 
 /* One (org, module, plan) row of the adoption query. */
@@ -178,6 +180,22 @@ static void warn(struct adoption *ad, const char *fmt, ...)
 }
 
 /*
+ * A submodule the application lists while the org's plan brings its
+ * module and the application does not: the module's override disables
+ * the submodule with it.  Each name is shortened once: cv_shorten has
+ * only a few buffers, and naming five would overwrite the first.
+ */
+static void warn_lost_submodule(struct adoption *ad, const char *org,
+				const char *module, const char *sub)
+{
+	const char *o = cv_shorten(org), *m = cv_shorten(module),
+		   *s = cv_shorten(sub);
+
+	warn(ad, "org '%s': '%s' is listed without its module '%s', which its plan brings; disabling '%s' disables '%s' too",
+	     o, s, m, m, s);
+}
+
+/*
  * The overrides that take an org from what its plan and the always-on
  * modules give (base) to exactly the modules the application lists (app):
  * a module enabled brings its submodules, so the ones the application
@@ -205,10 +223,7 @@ static void adopt_relative(struct adoption *ad, const struct cv_state *live,
 			bool sb = in_a || (!in_b && has(b->items, b->nr, s));
 
 			if (in_b && !in_a && sa)
-				warn(ad, "org '%s': '%s' is listed without its module '%s', which its plan brings; disabling '%s' disables '%s' too",
-				     cv_shorten(org), cv_shorten(s),
-				     cv_shorten(m->key), cv_shorten(m->key),
-				     cv_shorten(s));
+				warn_lost_submodule(ad, org, m->key, s);
 			else if (sa != sb)
 				override(ad, org, s, sa);
 		}
@@ -315,7 +330,7 @@ static int print_adoption(struct cv_opts *o, struct cv_ctx *ctx,
 	cv_emit_map(e, false);
 	cv_emit_str(e, "version");
 	cv_emit_int(e, 1);
-	cv_kind_entitlements.inspect(&ad.out, e);
+	cv_ent_inspect_adopted(&ad.out, e);
 	cv_emit_end(e);
 	ret = cv_emit_finish(e, err);
 out:
@@ -323,6 +338,49 @@ out:
 	free(ad.base.items);
 	free(ad.app.items);
 	cv_state_release(&ad.out);
+	return ret;
+}
+
+/*
+ * The schema version, as a comment: a `schema:` section needs
+ * `migrations:`, a directory of revision files that the database cannot
+ * give, so a section printed without it would not load, let alone plan
+ * as no changes.  The comment says what to write instead.
+ */
+static int print_schema_note(struct cv_db *db, struct cv_arena *arena,
+			     struct cv_error *err)
+{
+	struct cli_version v = CLI_VERSION_INIT;
+	struct cv_run *runs = NULL;
+	size_t nruns = 0;
+	const char *table, *at;
+	bool dflt;
+	int ret;
+
+	ret = cv_journal_runs(db, arena, 1, &runs, &nruns, err);
+	if (!ret)
+		ret = cli_read_version(db, nruns ? runs[0].schema_table : NULL,
+				       &v, err);
+	if (ret || !v.table)
+		goto out;
+	/* Shortened, so that no newline in a value ends the comment. */
+	table = cv_shorten(v.table);
+	if (v.nrows > 1) {
+		printf("# schema: %s holds several versions (%s), branches converge does not plan from\n",
+		       table, cv_shorten(cv_buf_str(&v.rows)));
+		goto out;
+	}
+	at = v.value ? cv_shorten(v.value) : "base";
+	dflt = strcmp(v.table, "converge_schema_version") == 0;
+	if (v.value)
+		printf("# schema: at revision %s in %s", at, table);
+	else
+		printf("# schema: no revision applied (base) in %s", table);
+	printf("; add a schema: section with migrations: DIR%s version: %s%s%s to manage it\n",
+	       dflt ? " and" : ",", at, dflt ? "" : " and table: ",
+	       dflt ? "" : table);
+out:
+	cli_version_release(&v);
 	return ret;
 }
 
@@ -365,6 +423,9 @@ int cmd_inspect(struct cv_opts *o)
 	}
 
 	printf("# converge inspect of %s at %s\n", url.display, o->now);
+	ret = print_schema_note(db, &arena, &err);
+	if (ret)
+		goto fail;
 	e = cv_emit_new(stdout);
 	cv_emit_map(e, false);
 	cv_emit_str(e, "version");

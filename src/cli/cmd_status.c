@@ -10,76 +10,8 @@
 #include "cli.h"
 #include "converge/planner.h"
 
-/* What the version table holds: normally one row; several are an error
- * (Alembic branches, SPEC §3) that status names rather than picks from. */
-struct version {
-	char *table;      /* NULL: no version table */
-	char *value;      /* the first row; NULL: base, no revision */
-	struct cv_buf rows;  /* every row, ", "-separated */
-	size_t nrows;
-};
-
-static int add_row(void *p, const char *const *cols, const size_t *lens,
-		   int ncols)
-{
-	struct version *v = p;
-	const char *val = cols[0] ? cols[0] : "";
-
-	(void)lens;
-	(void)ncols;
-	if (!v->value)
-		v->value = cv_strdup(val);
-	cv_buf_addf(&v->rows, "%s%s", v->nrows++ ? ", " : "", val);
-	return 0;
-}
-
-static void version_release(struct version *v)
-{
-	free(v->table);
-	free(v->value);
-	cv_buf_release(&v->rows);
-}
-
-/* The version table: the manifests', the last run's, or whichever of
- * converge's and Alembic's exists. */
-static int read_version(struct cv_db *db, const char *hint, struct version *v,
-			struct cv_error *err)
-{
-	const char *candidates[3] = { hint, "converge_schema_version",
-				      "alembic_version" };
-	const char *col;
-	size_t i;
-	int ret = 0;
-
-	for (i = 0; i < 3 && db; i++) {
-		struct cv_buf sql = CV_BUF_INIT;
-		bool exists = false;
-
-		if (!candidates[i])
-			continue;
-		ret = db->backend->table_exists(db, candidates[i], &exists, err);
-		if (ret)
-			return ret;
-		if (!exists)
-			continue;
-		col = strcmp(candidates[i], "alembic_version") ? "version" :
-		      "version_num";
-		cv_buf_adds(&sql, "SELECT ");
-		db->backend->quote_ident(&sql, col);
-		cv_buf_adds(&sql, " FROM ");
-		db->backend->quote_ident(&sql, candidates[i]);
-		cv_buf_adds(&sql, " ORDER BY ");
-		db->backend->quote_ident(&sql, col);
-		ret = db->backend->query(db, sql.buf, NULL, 0, add_row, v, err);
-		cv_buf_release(&sql);
-		v->table = cv_strdup(candidates[i]);
-		return ret;
-	}
-	return ret;
-}
-
 /* Several rows: the error that names them, as plan and apply give it. */
-static void several_rows(const struct version *v, struct cv_error *err)
+static void several_rows(const struct cli_version *v, struct cv_error *err)
 {
 	cv_schema_several_rows(err, v->table, v->nrows, cv_buf_str(&v->rows));
 }
@@ -177,7 +109,7 @@ static json_t *drift_json(const struct drift *d)
 			 "schema_drift", d->schema);
 }
 
-static void print_json(const struct cv_url *url, const struct version *v,
+static void print_json(const struct cv_url *url, const struct cli_version *v,
 		       const char *version_error, const char *lock,
 		       const struct cv_run *runs, size_t nruns,
 		       const struct drift *d)
@@ -227,7 +159,7 @@ static void print_drift(const char *li, const struct drift *d)
 
 /* Text and markdown: the same lines, list items in markdown. */
 static void print_text(const struct cv_opts *o, const struct cv_url *url,
-		       const struct version *v, const char *version_error,
+		       const struct cli_version *v, const char *version_error,
 		       const char *lock, const struct cv_run *runs,
 		       size_t nruns, const struct drift *d)
 {
@@ -271,7 +203,7 @@ int cmd_status(struct cv_opts *o)
 	struct cv_db *db = NULL;
 	struct cv_arena arena = CV_ARENA_INIT;
 	struct cv_run *runs = NULL;
-	struct version v = { NULL, NULL, CV_BUF_INIT, 0 };
+	struct cli_version v = CLI_VERSION_INIT;
 	struct drift d;
 	size_t nruns = 0;
 	const char *lock = "free";
@@ -289,7 +221,7 @@ int cmd_status(struct cv_opts *o)
 	if (!ret && db)
 		ret = cv_journal_runs(db, &arena, 5, &runs, &nruns, &err);
 	if (!ret && db)
-		ret = read_version(db, o->nmanifests ? m.want.schema_table :
+		ret = cli_read_version(db, o->nmanifests ? m.want.schema_table :
 				   nruns ? runs[0].schema_table : NULL,
 				   &v, &err);
 	if (!ret && v.nrows > 1)
@@ -319,7 +251,7 @@ int cmd_status(struct cv_opts *o)
 out:
 	if (db)
 		url.backend->close(db);
-	version_release(&v);
+	cli_version_release(&v);
 	cv_arena_release(&arena);
 	cv_plan_release(&d.plan);
 	free(d.schema);

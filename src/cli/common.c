@@ -296,3 +296,61 @@ int cli_check_data_loss(const struct cv_opts *o, const struct cv_plan *plan)
 	fprintf(stderr, "converge: nothing was changed; pass --allow-data-loss to apply it anyway (a snapshot is taken first)\n");
 	return 1;
 }
+
+static int add_version_row(void *p, const char *const *cols,
+			   const size_t *lens, int ncols)
+{
+	struct cli_version *v = p;
+	const char *val = cols[0] ? cols[0] : "";
+
+	(void)lens;
+	(void)ncols;
+	if (!v->value)
+		v->value = cv_strdup(val);
+	cv_buf_addf(&v->rows, "%s%s", v->nrows++ ? ", " : "", val);
+	return 0;
+}
+
+void cli_version_release(struct cli_version *v)
+{
+	free(v->table);
+	free(v->value);
+	cv_buf_release(&v->rows);
+}
+
+int cli_read_version(struct cv_db *db, const char *hint,
+		     struct cli_version *v, struct cv_error *err)
+{
+	const char *candidates[3] = { hint, "converge_schema_version",
+				      "alembic_version" };
+	const char *col;
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < 3 && db; i++) {
+		struct cv_buf sql = CV_BUF_INIT;
+		bool exists = false;
+
+		if (!candidates[i])
+			continue;
+		ret = db->backend->table_exists(db, candidates[i], &exists, err);
+		if (ret)
+			return ret;
+		if (!exists)
+			continue;
+		col = strcmp(candidates[i], "alembic_version") ? "version" :
+		      "version_num";
+		cv_buf_adds(&sql, "SELECT ");
+		db->backend->quote_ident(&sql, col);
+		cv_buf_adds(&sql, " FROM ");
+		db->backend->quote_ident(&sql, candidates[i]);
+		cv_buf_adds(&sql, " ORDER BY ");
+		db->backend->quote_ident(&sql, col);
+		ret = db->backend->query(db, sql.buf, NULL, 0, add_version_row,
+					 v, err);
+		cv_buf_release(&sql);
+		v->table = cv_strdup(candidates[i]);
+		return ret;
+	}
+	return ret;
+}

@@ -2170,15 +2170,20 @@ static bool implied(const struct cv_ent_row *rows, size_t n,
 	return p && same(p->source, S_OVERRIDE) && same(p->status, r->status);
 }
 
+/*
+ * An org as its plan and overrides.  With `elide`, an override that its
+ * module's override implies is left out: the live table holds one row per
+ * submodule, which the manifest says once, at the module.
+ */
 static void inspect_org(const struct cv_state *live, const struct cv_ent_org *o,
-			struct cv_emit *e)
+			bool elide, struct cv_emit *e)
 {
 	const struct cv_ent_row *rows = live->ent_rows + o->first_row;
 	size_t i, n = 0;
 
 	for (i = 0; i < o->nrows; i++)
 		if (same(rows[i].source, S_OVERRIDE) &&
-		    !implied(rows, o->nrows, &rows[i]))
+		    !(elide && implied(rows, o->nrows, &rows[i])))
 			n++;
 	cv_emit_str(e, o->org);
 	cv_emit_map(e, true);
@@ -2189,11 +2194,32 @@ static void inspect_org(const struct cv_state *live, const struct cv_ent_org *o,
 		cv_emit_map(e, true);
 		for (i = 0; i < o->nrows; i++)
 			if (same(rows[i].source, S_OVERRIDE) &&
-			    !implied(rows, o->nrows, &rows[i]))
+			    !(elide && implied(rows, o->nrows, &rows[i])))
 				cv_emit_pair(e, rows[i].module,
 					     rows[i].status);
 		cv_emit_end(e);
 	}
+	cv_emit_end(e);
+}
+
+static void inspect_orgs(const struct cv_state *s, bool elide,
+			 struct cv_emit *e)
+{
+	size_t i;
+
+	cv_emit_str(e, "orgs");
+	cv_emit_map(e, false);
+	for (i = 0; i < s->nent_orgs; i++)
+		inspect_org(s, &s->ent_orgs[i], elide, e);
+	cv_emit_end(e);
+}
+
+void cv_ent_inspect_adopted(const struct cv_state *adopted, struct cv_emit *e)
+{
+	cv_emit_str(e, "entitlements");
+	cv_emit_map(e, false);
+	if (adopted->nent_orgs)
+		inspect_orgs(adopted, false, e);
 	cv_emit_end(e);
 }
 
@@ -2247,13 +2273,8 @@ static void ent_inspect(const struct cv_state *live, struct cv_emit *e)
 		}
 		cv_emit_end(e);
 	}
-	if (live->nent_orgs) {
-		cv_emit_str(e, "orgs");
-		cv_emit_map(e, false);
-		for (i = 0; i < live->nent_orgs; i++)
-			inspect_org(live, &live->ent_orgs[i], e);
-		cv_emit_end(e);
-	}
+	if (live->nent_orgs)
+		inspect_orgs(live, true, e);
 	cv_emit_end(e);
 }
 

@@ -231,13 +231,17 @@ two="SELECT o.slug, j.value FROM organizations o, json_each(o.enabled_modules) j
 three="SELECT o.slug, j.value, o.plan FROM organizations o LEFT JOIN json_each(o.enabled_modules) j"
 cv inspect --db sqlite:app.db --orgs-from "$two"
 expect_rc "--orgs-from with (org, module) rows" 0
-expect_eq "without definitions, every module listed is an override" \
+expect_eq "without definitions, every module and submodule listed is an override" \
 	"$(grep -v '^#' out.txt)" "version: 1
 entitlements:
   orgs:
-    a1: {modules: {crm: enabled, dashboard: enabled, email: enabled, inventory: enabled}}
-    a2: {modules: {billing: enabled, crm: enabled, dashboard: enabled, email: enabled}}
+    a1: {modules: {crm: enabled, crm.leads: enabled, dashboard: enabled, email: enabled, inventory: enabled}}
+    a2: {modules: {billing: enabled, crm: enabled, crm.campaigns: enabled, crm.leads: enabled, dashboard: enabled, email: enabled}}
     a3: {modules: {crm.leads: enabled, email: enabled}}"
+expect_eq "without definitions, no warning" "$(cat err.txt)" ""
+mkdir -p early && cp m/catalogue.yaml early/ && grep -v '^#' out.txt >early/orgs.yaml
+cv validate -m early
+expect_rc "the submodules kept without definitions validate with the catalogue" 0
 cv apply -m m/catalogue.yaml --db sqlite:app.db --auto-approve -q
 expect_rc "publish the catalogue in the application's database" 0
 cv inspect --db sqlite:app.db --orgs-from "$three"
@@ -255,6 +259,16 @@ cv apply -m adopt --db sqlite:app.db --auto-approve -q
 expect_rc "apply the adopted orgs" 0
 expect_eq "converge's view is what the application's arrays said" \
 	"$(q app.db "SELECT count(*) FROM (SELECT org, module FROM ent_effective_modules EXCEPT $two)") $(q app.db "SELECT count(*) FROM ($two EXCEPT SELECT org, module FROM ent_effective_modules)")" "0 0"
+cv inspect --db sqlite:app.db --orgs-from "SELECT 'half', 'crm.leads', 'pro'
+  UNION ALL SELECT 'odd', 'crm', NULL UNION ALL SELECT 'odd', 'crm.leads', NULL
+  UNION ALL SELECT 'odd', 'crm.nope', NULL"
+expect_rc "--orgs-from with rows it cannot keep as they are: exit 0" 0
+expect_in "a submodule without its module: the warning names the submodule lost" err.txt \
+	"converge: warning: org 'half': 'crm.leads' is listed without its module 'crm', which its plan brings; disabling 'crm' disables 'crm.leads' too"
+expect_in "a submodule converge does not define: a warning" err.txt \
+	"converge: warning: org 'odd': module 'crm.nope' is not defined in the database"
+expect_in "... and an enabled override that validate reports, even under its module's" out.txt \
+	"odd: {modules: {crm: enabled, crm.campaigns: disabled, crm.nope: enabled, dashboard: disabled, email: disabled}}"
 cv inspect --db sqlite:app.db --orgs-from "SELECT slug FROM organizations"
 expect_rc "--orgs-from with one column: usage error" 64
 expect_in "it says what the query must return" err.txt "must return (org, module) or (org, module, plan) rows"

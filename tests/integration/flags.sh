@@ -60,6 +60,7 @@ expect_eq "overrides back" "$(q f.db "SELECT tenant || '=' || enabled FROM featu
 
 cv inspect --db sqlite:f.db
 expect_in "inspect prints the flags" out.txt "catalog_api_v2: {enabled: true, description: API v2}"
+expect_not_in "requires is not stored, so not printed" out.txt "requires"
 mkdir -p ins && cp out.txt ins/live.yaml
 cv plan -m ins --db sqlite:f.db --detailed-exitcode
 expect_rc "inspect's output plans as no changes" 0

@@ -529,3 +529,45 @@ expect_in "four errors" err.txt "converge: 4 errors in the manifests"
 cv plan -m guard.yaml --db $DB -o refused.plan.yaml
 expect_rc "plan -o refused by a guard: exit 1" 1
 expect_eq "no plan file written" "$(ls refused.plan.yaml* 2>/dev/null)" ""
+
+# ---------------------------------------------------------------- inspect
+
+# Names a YAML 1.1 or 1.2 resolver would type (booleans, numbers, nulls,
+# timestamps) come out quoted, so that other tools read them as strings
+# too: PyYAML would fold roles on, yes and true into one key True.
+manifest typed.yaml <<'EOF'
+version: 1
+roles:
+  "on": {permissions: [a:read]}
+  "yes": {}
+  "true": {}
+  "123": {}
+  "0x1F": {}
+  "1:20": {}
+  plain: {}
+grants:
+  - {subject: "true", role: "true", reason: "yes"}
+  - {subject: "12345", role: "123", expires: 2030-01-01T00:00:00Z}
+  - {subject: "null", role: "0x1F", scope: "2001-12-14"}
+  - {subject: "~", role: "1:20", reason: ".inf"}
+flags:
+  "off": {enabled: true, tenants: {"NO": true}}
+EOF
+cv apply -m typed.yaml --db sqlite:typed.db --auto-approve -q
+expect_rc "typed names: applied" 0
+cv inspect --db sqlite:typed.db
+cp out.txt typed.out.yaml
+expect_in "inspect quotes a boolean name" typed.out.yaml '  "yes": {}'
+expect_in "inspect quotes numbers and booleans in a grant" typed.out.yaml \
+	'{subject: "12345", role: "123", expires: "2030-01-01T00:00:00Z"}'
+expect_in "inspect leaves a plain name plain" typed.out.yaml '  plain: {}'
+expect_eq "PyYAML reads every name and text back as a string" \
+	"$(python3 -c 'import yaml
+m = yaml.safe_load(open("typed.out.yaml"))
+names = list(m["roles"]) + list(m["flags"]) + list(m["flags"]["off"]["tenants"])
+for g in m["grants"]:
+    names += [v for k, v in g.items()]
+print(sorted(set(type(n).__name__ for n in names)), len(m["roles"]), len(m["grants"]))')" \
+	"['str'] 7 4"
+cv plan -m typed.out.yaml --db sqlite:typed.db --detailed-exitcode
+expect_rc "inspect's quoted output plans as no changes" 0

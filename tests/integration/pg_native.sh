@@ -189,6 +189,10 @@ expect_in "inspect prints the policy as PostgreSQL keeps it" inspected.yaml \
 	"using: (tenant_id = (current_setting('app.tenant_id'::text, true))::uuid)"
 expect_in "inspect prints the role" inspected.yaml "$user: {login: true, member_of: [$readers]}"
 expect_not_in "inspect leaves superusers out" inspected.yaml "converge:"
+expect_eq "other YAML tools read the privileges' on: key as a string" \
+	"$(python3 -c 'import yaml
+m = yaml.safe_load(open("inspected.yaml"))
+print(all("on" in p for p in m["postgres"]["privileges"]))')" True
 cv plan -m inspected.yaml --db "$DB" --detailed-exitcode
 expect_rc "the inspected manifest plans no changes" 0
 
@@ -443,7 +447,7 @@ cv plan -m m8 --db "$DB" --detailed-exitcode
 expect_rc "no changes after" 0
 cv inspect --db "$DB"
 expect_in "inspect lists sequence privileges" out.txt \
-	"{role: $user, privileges: [USAGE], on: {sequences: [public.items_id_seq]}}"
+	"{role: $user, privileges: [USAGE], \"on\": {sequences: [public.items_id_seq]}}"
 cv rollback --db "$DB" --auto-approve -q
 expect_rc "rolled back" 0
 expect_eq "the sequence privilege is gone" \

@@ -155,15 +155,30 @@ expect_rc "down to base applies" 0
 expect_eq "base: the version table has no row" "$(q up.db 'SELECT count(*) FROM converge_schema_version')" 0
 expect_eq "base: no revision's table is left" "$(tables up.db)" ""
 expect_eq "base: no checksum is left" "$(q up.db 'SELECT count(*) FROM converge_migrations')" 0
+cv inspect --db sqlite:up.db
+expect_in "inspect at base: a comment says how to manage it" out.txt \
+	"# schema: no revision applied (base) in converge_schema_version; add a schema: section with migrations: DIR and version: base to manage it"
 cv apply -m up.yaml --db sqlite:up.db --auto-approve -q
 expect_rc "from base to head again" 0
 expect_eq "head again: one row" "$(q up.db 'SELECT group_concat(version) FROM converge_schema_version')" r3
+cv inspect --db sqlite:up.db
+expect_in "inspect: the version and its table, as a comment" out.txt \
+	"# schema: at revision r3 in converge_schema_version; add a schema: section with migrations: DIR and version: r3 to manage it"
+expect_eq "inspect: no schema section, which would need migrations" \
+	"$(grep -c '^schema:' out.txt)" 0
+cp out.txt inspected.yaml && want inspected-schema.yaml chain r3
+cv plan -m inspected.yaml -m inspected-schema.yaml --db sqlite:up.db --detailed-exitcode
+expect_rc "inspect's output with the section its comment gives: no changes" 0
 
 q up.db "INSERT INTO converge_schema_version VALUES ('r2')"
 cv plan -m up.yaml --db sqlite:up.db
 expect_rc "two rows in the version table: exit 1" 1
 expect_eq "two rows: named" "$(cat err.txt)" \
 	"converge: error: version table 'converge_schema_version' has 2 rows (r2, r3); converge manages one linear chain and keeps one row"
+cv inspect --db sqlite:up.db
+expect_rc "inspect with two version rows: exit 0" 0
+expect_in "inspect names the rows in its comment" out.txt \
+	"# schema: converge_schema_version holds several versions (r2, r3), branches converge does not plan from"
 q up.db "DELETE FROM converge_schema_version; INSERT INTO converge_schema_version VALUES ('r9')"
 cv plan -m up.yaml --db sqlite:up.db
 expect_rc "a version outside the chain: exit 1" 1
@@ -322,6 +337,9 @@ expect_eq "Alembic's table is not recreated" \
 	"$(q taken.db "SELECT sql FROM sqlite_master WHERE name = 'alembic_version'")" "$ALEMBIC_DDL"
 expect_eq "no converge version table beside it" \
 	"$(q taken.db "SELECT count(*) FROM sqlite_master WHERE name = 'converge_schema_version'")" 0
+cv inspect --db sqlite:taken.db
+expect_in "inspect: another table is named in the section to write" out.txt \
+	"# schema: at revision r3 in alembic_version; add a schema: section with migrations: DIR, version: r3 and table: alembic_version to manage it"
 
 # A database without it gets it as Alembic makes it.
 cv apply -m alem.yaml --db sqlite:fresh.db --auto-approve -q

@@ -35,6 +35,13 @@ expect_eq "roles set in agents.role" "$(q app.db "SELECT agent_id || '=' || role
 expect_eq "rbac_grants untouched by the binding" "$(q app.db "SELECT count(*) FROM rbac_grants")" 4
 cv plan -m m --db sqlite:app.db --detailed-exitcode
 expect_rc "re-plan shows no changes" 0
+cv inspect --db sqlite:app.db
+expect_rc "inspect with a binding: exit 0" 0
+expect_not_in "inspect does not print the grants kept through the binding" out.txt \
+	"{subject: ci-bot, role: editor}"
+expect_in "it prints converge's own grants table" out.txt \
+	"{subject: ci-bot, role: editor, scope: 'tenant:acme'}"
+expect_not_in "nor the binding, which the database does not hold" out.txt "store:"
 
 # Ownership: an agent the manifests no longer grant goes back to the default.
 sed -i '/ci-bot/d' m/store.yaml

@@ -2012,10 +2012,16 @@ static void org_step(struct differ *d, const struct cv_ent_org *w,
 				    d->changes[i].from->module;
 	st = add_step(d, false, false, "org", org);
 	cv_step_set_key(plan, st, d->touched, n + 2);
-	st->before = org_value(l, lr, nl, d->touched + 2, n, &d->value,
-			       &plan->arena);
-	st->after = org_value(w, wr, nw, d->touched + 2, n, &d->value,
-			      &plan->arena);
+	/*
+	 * The values cover the rows the step touches.  A step that touches
+	 * none (the plan alone changed) has the key of a whole org, and a
+	 * whole org's value has all its rows (ent_value reads the key so):
+	 * they are the same on both sides, as nothing differs.
+	 */
+	st->before = org_value(l, lr, nl, n ? d->touched + 2 : NULL, n,
+			       &d->value, &plan->arena);
+	st->after = org_value(w, wr, nw, n ? d->touched + 2 : NULL, n,
+			      &d->value, &plan->arena);
 
 	names_start(d, NULL);
 	if (plan_changed)

@@ -424,3 +424,20 @@ RC=$?
 expect_rc "examples/entitlements-v16/run.sh runs to the end" 0
 expect_in "it adopted the orgs" v16.out "Same as the reviewed manifests/orgs.yaml in the example folder: yes"
 expect_in "it rolled the plan change back" v16.out "Entitlements as before the plan change, org by org: yes"
+
+# A run that changes an org's plan and none of its rows (the new plan
+# gives what the override already decides) rolls back like any other.
+manifest planonly/a.yaml <<'Y'
+version: 1
+entitlements:
+  modules: {crm: {submodules: [leads]}}
+  plans: {solo: [crm.leads], starter: [crm]}
+  orgs: {c: {plan: solo, modules: {crm: disabled}}}
+Y
+sed 's/plan: solo/plan: starter/' planonly/a.yaml >planonly/b.yaml
+cv apply -m planonly/a.yaml --db sqlite:planonly.db --auto-approve -q
+cv apply -m planonly/b.yaml --db sqlite:planonly.db --auto-approve
+expect_in "only the plan changes" out.txt "~ entitlement org c: plan solo -> starter"
+cv rollback --db sqlite:planonly.db --auto-approve -q
+expect_rc "and the run rolls back" 0
+expect_eq "to the plan before" "$(q planonly.db "SELECT plan FROM ent_orgs WHERE org = 'c'")" solo

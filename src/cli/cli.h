@@ -7,8 +7,11 @@
 
 #include <time.h>
 
+#include <jansson.h>
+
 #include "converge/apply.h"
 #include "converge/backend.h"
+#include "converge/journal.h"
 #include "converge/manifest.h"
 #include "converge/plan.h"
 #include "converge/timeutil.h"
@@ -87,6 +90,10 @@ void cli_note(const struct cv_opts *o, const char *fmt, ...) CV_PRINTF(2, 3);
  * suggests (a URL's '&' or '?' must survive a paste); malloc'd.
  */
 char *cli_shell_quote(const char *s);
+/* A run as JSON, with every field the journal records (status, history). */
+json_t *cli_run_json(const struct cv_run *r);
+/* Text a user wrote (an actor), escaped for markdown; malloc'd. */
+char *cli_md_escape(const char *s);
 
 /* The database URL from --db or CONVERGE_DATABASE_URL. */
 int cli_url(const struct cv_opts *o, struct cv_url *url, struct cv_error *err);

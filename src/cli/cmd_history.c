@@ -9,15 +9,32 @@
 
 #include "cli.h"
 
-static json_t *run_json(const struct cv_run *r)
+/*
+ * A failed run's error: its message, then "in step:" and "sql:" lines.
+ * Text indents them under the first; markdown fences them, SQL and all.
+ */
+static void print_error(bool md, const char *sub, const char *error)
 {
-	return json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s, s:I, s:s?, s:s?, s:s?, s:s?, s:s?}",
-			 "id", r->id, "kind", r->kind, "actor", r->actor,
-			 "started_at", r->started_at, "finished_at", r->finished_at,
-			 "status", r->status, "steps", (json_int_t)r->nsteps,
-			 "snapshot", r->snapshot, "undoes", r->undoes,
-			 "undone_by", r->undone_by, "fingerprint", r->fingerprint,
-			 "error", r->error);
+	const char *p, *nl;
+
+	if (md) {
+		printf("%serror:\n\n      ```\n", sub);
+		for (p = error; *p; p = nl + 1) {
+			nl = strchr(p, '\n');
+			printf("      %.*s\n", nl ? (int)(nl - p) : (int)strlen(p), p);
+			if (!nl)
+				break;
+		}
+		printf("      ```\n");
+		return;
+	}
+	for (p = error; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		printf("%s%s%.*s\n", sub, p == error ? "error: " : "       ",
+		       nl ? (int)(nl - p) : (int)strlen(p), p);
+		if (!nl)
+			break;
+	}
 }
 
 static void print_run(const struct cv_opts *o, const struct cv_run *r)
@@ -26,15 +43,20 @@ static void print_run(const struct cv_opts *o, const struct cv_run *r)
 	/* Markdown: the run a list item, its details nested items. */
 	const char *li = md ? "- " : "", *sub = md ? "  - " : "    ";
 
+	char *actor = md ? cli_md_escape(r->actor ? r->actor : "unknown") :
+		      NULL;
+
 	printf("%s%s  %-8s %-7s %3ld step%s  by %s  at %s\n", li, r->id,
 	       r->kind, r->status, r->nsteps, r->nsteps == 1 ? " " : "s",
-	       r->actor ? r->actor : "unknown", r->started_at);
+	       actor ? actor : r->actor ? r->actor : "unknown",
+	       r->started_at);
+	free(actor);
 	if (r->undoes)
 		printf("%sundoes %s\n", sub, r->undoes);
 	if (r->undone_by)
 		printf("%sundone by %s\n", sub, r->undone_by);
 	if (r->error)
-		printf("%serror: %s\n", sub, r->error);
+		print_error(md, sub, r->error);
 	if (r->snapshot && o->verbose)
 		printf("%ssnapshot: %s\n", sub, r->snapshot);
 }
@@ -75,7 +97,7 @@ int cmd_history(struct cv_opts *o)
 		if (o->nargs) {
 			json_t *js = json_array();
 
-			root = run_json(&one);
+			root = cli_run_json(&one);
 			for (i = 0; i < steps.nr; i++) {
 				const struct cv_step *s = &steps.steps[i];
 				struct cv_buf f = CV_BUF_INIT, v = CV_BUF_INIT;
@@ -99,7 +121,7 @@ int cmd_history(struct cv_opts *o)
 		} else {
 			root = json_array();
 			for (i = 0; i < nruns; i++)
-				json_array_append_new(root, run_json(&runs[i]));
+				json_array_append_new(root, cli_run_json(&runs[i]));
 		}
 		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);

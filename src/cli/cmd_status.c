@@ -125,14 +125,7 @@ static void print_json(const struct cv_url *url, const struct cli_version *v,
 		json_null());
 	json_object_set_new(root, "lock", json_string(lock));
 	for (i = 0; i < nruns; i++)
-		json_array_append_new(jr, json_pack(
-			"{s:s, s:s, s:s?, s:s, s:s?, s:s, s:I, s:s?, s:s?, s:s?}",
-			"id", runs[i].id, "kind", runs[i].kind,
-			"actor", runs[i].actor, "started_at", runs[i].started_at,
-			"finished_at", runs[i].finished_at,
-			"status", runs[i].status, "steps", (json_int_t)runs[i].nsteps,
-			"undoes", runs[i].undoes, "undone_by", runs[i].undone_by,
-			"error", runs[i].error));
+		json_array_append_new(jr, cli_run_json(&runs[i]));
 	json_object_set_new(root, "runs", jr);
 	json_object_set_new(root, "drift", drift_json(d));
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -182,17 +175,21 @@ static void print_text(const struct cv_opts *o, const struct cv_url *url,
 	if (d->known)
 		print_drift(li, d);
 	printf("%s", nruns ? "\nlast runs:\n" : "\nno runs recorded\n");
-	for (i = 0; i < nruns; i++)
+	for (i = 0; i < nruns; i++) {
+		const char *who = runs[i].actor ? runs[i].actor : "unknown";
+		char *actor = md ? cli_md_escape(who) : NULL;
+
 		printf("%s%s  %-8s %-7s %3ld step%s  by %s  at %s%s%s%s%s\n",
 		       md ? "- " : "  ",
 		       runs[i].id, runs[i].kind, runs[i].status, runs[i].nsteps,
-		       runs[i].nsteps == 1 ? " " : "s",
-		       runs[i].actor ? runs[i].actor : "unknown",
+		       runs[i].nsteps == 1 ? " " : "s", actor ? actor : who,
 		       runs[i].started_at,
 		       runs[i].undoes ? ", undoes " : "",
 		       runs[i].undoes ? runs[i].undoes : "",
 		       runs[i].undone_by ? ", undone by " : "",
 		       runs[i].undone_by ? runs[i].undone_by : "");
+		free(actor);
+	}
 }
 
 int cmd_status(struct cv_opts *o)

@@ -153,6 +153,36 @@ int cli_manifests(const struct cv_opts *o, struct cv_manifest *m)
 	return ret ? 1 : 0;
 }
 
+json_t *cli_run_json(const struct cv_run *r)
+{
+	return json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s, s:I, s:s?, s:s?, s:s?,"
+			 " s:s?, s:s?, s:s?, s:s?, s:s?}",
+			 "id", r->id, "kind", r->kind, "actor", r->actor,
+			 "started_at", r->started_at,
+			 "finished_at", r->finished_at, "status", r->status,
+			 "steps", (json_int_t)r->nsteps,
+			 "snapshot", r->snapshot, "undoes", r->undoes,
+			 "undone_by", r->undone_by,
+			 "fingerprint", r->fingerprint,
+			 "database", r->database,
+			 "schema_table", r->schema_table,
+			 "manifests_digest", r->manifests_digest,
+			 "error", r->error);
+}
+
+char *cli_md_escape(const char *s)
+{
+	struct cv_buf b = CV_BUF_INIT;
+
+	for (; s && *s; s++) {
+		/* Mid-line, these are what markdown (or its HTML) acts on. */
+		if (strchr("\\`*_[]<>|~&", *s))
+			cv_buf_addch(&b, '\\');
+		cv_buf_addch(&b, *s);
+	}
+	return cv_buf_detach(&b);
+}
+
 char *cli_shell_quote(const char *s)
 {
 	struct cv_buf b = CV_BUF_INIT;

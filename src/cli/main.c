@@ -307,7 +307,9 @@ int main(int argc, char **argv)
 	o.prune = -1;
 	o.limit = 20;
 	o.lock_timeout_ms = 0;
-	o.color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+	/* no-color.org: NO_COLOR set to anything but the empty string. */
+	o.color = isatty(STDOUT_FILENO) &&
+		  !(getenv("NO_COLOR") && *getenv("NO_COLOR"));
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--version") == 0) {

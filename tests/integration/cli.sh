@@ -236,7 +236,8 @@ printf 'id: r1\nup: "CREATE TABLE"\ndown: "SELECT 1"\n' >broken/r1.yaml
 printf 'version: 1\nschema: {migrations: broken, version: r1}\n' >broken.yaml
 cv apply -m broken.yaml --db failed.db --auto-approve -q
 cv history --db failed.db --format markdown
-expect_in "markdown: a failed run's error is a nested list item" out.txt "  - error: "
+expect_eq "markdown: a failed run's error is a nested list item" "$(grep -c '^  - error:$' out.txt)" 1
+expect_eq "its text fenced under it" "$(grep -c '^      ```$' out.txt)" 2
 expect_not_in "not a broken list item" out.txt "-     error"
 
 # -o - writes the YAML plan to standard output; -o never overwrites an
@@ -406,3 +407,26 @@ cv plan -m q.yaml --db sqlite:new-q.db --format json -q
 expect_eq "plan --format json -q still prints the plan" "$(printf '%s' "$OUT" | head -c 1)" "{"
 cv plan -m q.yaml --db sqlite:new-q.db -q
 expect_eq "plan -q in text prints nothing" "$OUT" ""
+
+# history and status: JSON has every recorded field; markdown escapes what
+# a user wrote; a failed run's step and SQL sit under its error.
+manifest hj.yaml <<'Y'
+version: 1
+roles: {a: {}}
+Y
+cv apply -m hj.yaml --db sqlite:hj.db --auto-approve -q --actor '<!-- hidden'
+sqlite3 hj.db "CREATE TRIGGER t BEFORE INSERT ON rbac_roles BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+printf 'version: 1\nroles: {a: {}, b: {}}\n' >hj2.yaml
+cv apply -m hj2.yaml --db sqlite:hj.db --auto-approve -q
+cv status --db sqlite:hj.db --format json
+expect_eq "status JSON runs have every journal field" \
+	"$(python3 -c 'import json,sys; print(" ".join(sorted(json.load(open("out.txt"))["runs"][0])))')" \
+	"actor database error fingerprint finished_at id kind manifests_digest schema_table snapshot started_at status steps undoes undone_by"
+cv history --db sqlite:hj.db --format json
+expect_in "so does history's" out.txt '"manifests_digest"'
+cv history --db sqlite:hj.db --format markdown
+expect_in "markdown escapes an actor" out.txt 'by \<!-- hidden'
+expect_in "and fences a failed run's SQL" out.txt '      sql: INSERT INTO "rbac_roles"'
+cv history --db sqlite:hj.db
+expect_in "text indents the step under the error" out.txt "
+           in step: 1: + roles b"

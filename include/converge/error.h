@@ -25,6 +25,7 @@ enum cv_code {
 	CV_EREFUSED = -9,   /* refused: guard, data loss, no terminal: exit 1 */
 	CV_ENOTFOUND = -10, /* no such run, snapshot, table: exit 1 */
 	CV_EDRIFT = -11,    /* applied revision edited: exit 1 */
+	CV_EINTERRUPTED = -12, /* a crashed write to roll back first: exit 1 */
 };
 
 /* Maps a CV_E* code to the process exit code of SPEC §1. */

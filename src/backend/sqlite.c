@@ -382,10 +382,12 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 					  "'%s' is not a sqlite database: %s",
 					  path, sqlite3_errmsg(db));
 		else if (primary(rc) == SQLITE_READONLY)
-			rc = cv_error_set(err, CV_EDB,
+			rc = cv_error_set(err, CV_EINTERRUPTED,
 					  "cannot read database '%s' read-only: "
-					  "an interrupted write must be rolled "
-					  "back first (sqlite: %s)",
+					  "an interrupted write (a process killed "
+					  "mid-transaction) must be rolled back "
+					  "first; apply, rollback and restore do "
+					  "it (sqlite: %s)",
 					  path, sqlite3_errmsg(db));
 		else
 			rc = cv_error_set(err, is_busy(rc) ? CV_ELOCKED : CV_EDB,

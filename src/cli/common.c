@@ -78,14 +78,21 @@ int cli_url(const struct cv_opts *o, struct cv_url *url, struct cv_error *err)
  */
 #define READ_WAIT_MS 5000L
 
-static long lock_wait_ms(const struct cv_opts *o, bool readonly)
+static bool takes_lock(const struct cv_opts *o)
 {
 	static const char *const lockers[] = { "apply", "rollback", "restore" };
 	size_t i;
 
 	for (i = 0; i < CV_ARRAY_SIZE(lockers); i++)
 		if (o->verb && strcmp(o->verb, lockers[i]) == 0)
-			readonly = false;
+			return true;
+	return false;
+}
+
+static long lock_wait_ms(const struct cv_opts *o, bool readonly)
+{
+	if (takes_lock(o))
+		readonly = false;
 	if (!readonly || o->lock_timeout_ms > READ_WAIT_MS)
 		return o->lock_timeout_ms;
 	return READ_WAIT_MS;
@@ -100,6 +107,17 @@ int cli_open(const struct cv_opts *o, const struct cv_url *url, bool readonly,
 
 	*db = NULL;
 	ret = url->backend->open(db, url, flags, wait, err);
+	/*
+	 * A process killed mid-transaction left SQLite's journal behind: a
+	 * read-only connection cannot roll it back, a writing one does so
+	 * when it first reads.  The verbs that write are allowed to.
+	 */
+	if (ret == CV_EINTERRUPTED && takes_lock(o)) {
+		cv_error_release(err);
+		*db = NULL;
+		ret = url->backend->open(db, url, flags & ~CV_DB_READONLY,
+					 wait, err);
+	}
 	if (ret == CV_ENOTFOUND && readonly) {
 		cv_error_release(err);
 		*db = NULL;

@@ -429,3 +429,34 @@ expect_rc "re-run after the fix converges" 0
 expect_eq "every grant applied" "$(grants r.db)" "alice/viewer//- mallory/admin//- zed/viewer//-"
 cv plan -m f.yaml --db $DB --detailed-exitcode
 expect_rc "and nothing is left to do" 0
+
+# ------------------------------------- a writer killed mid-transaction
+
+# Its journal is left "hot": the file holds half a transaction.  Read-only
+# verbs say what to do; apply rolls it back (as SQLite does when a writing
+# connection reads) and converges, with no manual repair.
+manifest hot.yaml <<'Y'
+version: 1
+roles: {a: {}}
+grants: [{subject: s, role: a}]
+Y
+cv apply -m hot.yaml --db sqlite:hot.db --auto-approve -q
+python3 - <<'Y' 2>/dev/null
+import sqlite3, os
+c = sqlite3.connect('hot.db', isolation_level=None)
+c.execute('PRAGMA cache_size=1')
+c.execute('BEGIN')
+c.execute('CREATE TABLE junk (x)')
+for i in range(2000):
+    c.execute('INSERT INTO junk VALUES (?)', ('x' * 500,))
+c.execute('DELETE FROM rbac_grants')
+os.kill(os.getpid(), 9)
+Y
+expect_eq "a killed writer leaves a hot journal" "$(ls hot.db-journal 2>/dev/null)" hot.db-journal
+cv plan -m hot.yaml --db sqlite:hot.db
+expect_rc "plan, read-only, cannot read it: exit 1" 1
+expect_in "and says what to do" err.txt "apply, rollback and restore do it"
+cv apply -m hot.yaml --db sqlite:hot.db --auto-approve
+expect_rc "apply rolls the interrupted write back and goes on" 0
+expect_in "finding the state before the killed transaction" out.txt "No changes"
+expect_eq "its half-written rows are gone" "$(q hot.db "SELECT count(*) FROM sqlite_master WHERE name = 'junk'") $(q hot.db "SELECT count(*) FROM rbac_grants")" "0 1"

@@ -185,6 +185,10 @@ static int journal_steps(struct cv_ctx *ctx, const struct cv_plan *plan,
 	return ret;
 }
 
+#define UNFINISHED "the run did not finish: it ended while a revision " \
+	"ran outside a transaction (its steps journaled as applied stay " \
+	"applied); apply again to go on"
+
 static void record_failure(struct cv_ctx *ctx, const struct cv_run *run,
 			   bool run_committed, const struct cv_error *cause)
 {
@@ -297,6 +301,16 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 		if (st->flags & CV_STEP_NO_TXN) {
 			ret = journal_steps(ctx, plan, journaled, i, res->run_id,
 					    err);
+			/*
+			 * From here the run's record is committed before the
+			 * run ends: until it does, the record says it did not,
+			 * so that a process killed while the revision runs
+			 * leaves a failed run, never an applied one.
+			 */
+			if (!ret && !run_committed)
+				ret = cv_journal_finish_run(ctx->db, res->run_id,
+							    "failed", UNFINISHED,
+							    err);
 			if (!ret)
 				ret = ctx->be->commit(ctx->db, err);
 			if (ret)

@@ -458,13 +458,29 @@ static void sqlite_set_lock_timeout(struct cv_db *db, long ms)
 
 /* ---- transactions ------------------------------------------------- */
 
+/*
+ * Once the lock is held, writing pages (a commit, a cache spill) needs the
+ * readers gone: SQLite keeps new ones out and waits for those reading.
+ * That wait is not for the lock --lock-timeout is about (0 would fail any
+ * apply while the application reads), so it gets at least this long.
+ */
+#define READERS_WAIT_MS 10000L
+
+static void wait_for(struct sqlite_db *c, long ms)
+{
+	sqlite3_busy_timeout(c->db, (int)clamp_ms(ms));
+}
+
 static int sqlite_begin(struct cv_db *db, struct cv_error *err)
 {
 	struct sqlite_db *c = to_sqlite(db);
 	int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK) {
+		wait_for(c, c->timeout_ms > READERS_WAIT_MS ? c->timeout_ms :
+			 READERS_WAIT_MS);
 		return 0;
+	}
 	if (is_busy(rc))
 		return cv_error_set(err, CV_ELOCKED,
 				    "database is locked by another apply "
@@ -506,14 +522,17 @@ static int sqlite_commit(struct cv_db *db, struct cv_error *err)
 	struct sqlite_db *c = to_sqlite(db);
 	int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK) {
+		wait_for(c, c->timeout_ms);
 		return 0;
+	}
 	/* Readers kept the commit out; the transaction is still open. */
 	if (is_busy(rc))
 		return cv_error_set(err, CV_ELOCKED,
 				    "cannot commit: database is in use by "
 				    "readers (waited %g s)",
-				    seconds(c->timeout_ms));
+				    seconds(c->timeout_ms > READERS_WAIT_MS ?
+					    c->timeout_ms : READERS_WAIT_MS));
 	return db_error(c, rc, "COMMIT", err);
 }
 
@@ -523,6 +542,7 @@ static int sqlite_rollback(struct cv_db *db)
 
 	if (!c || sqlite3_get_autocommit(c->db))
 		return 0;
+	wait_for(c, c->timeout_ms);
 	return sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK ?
 	       0 : CV_EDB;
 }

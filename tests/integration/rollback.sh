@@ -460,3 +460,44 @@ cv apply -m hot.yaml --db sqlite:hot.db --auto-approve
 expect_rc "apply rolls the interrupted write back and goes on" 0
 expect_in "finding the state before the killed transaction" out.txt "No changes"
 expect_eq "its half-written rows are gone" "$(q hot.db "SELECT count(*) FROM sqlite_master WHERE name = 'junk'") $(q hot.db "SELECT count(*) FROM rbac_grants")" "0 1"
+
+# A run killed while a revision runs outside a transaction: the segment
+# before it is committed, so the run's record is too; it must say failed
+# (the run did not finish), never applied.
+mkdir -p killmig
+manifest killmig/1.yaml <<'Y'
+id: k1
+up: CREATE TABLE k1 (x);
+down: DROP TABLE k1;
+Y
+manifest killmig/2.yaml <<'Y'
+id: k2
+parent: k1
+transaction: false
+up: |
+  CREATE TABLE k2 (x);
+  WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20000000)
+  INSERT INTO k2 SELECT i FROM c;
+down: DROP TABLE k2;
+Y
+manifest kill.yaml <<'Y'
+version: 1
+schema: {migrations: killmig, version: k2}
+Y
+"$CONVERGE" apply -m kill.yaml --db sqlite:kill.db --auto-approve -q >/dev/null 2>&1 &
+KILLED=$!
+# The snapshot shows the run has begun (the database itself is locked
+# while the revision writes); the first segment is a moment, the
+# revision's 20M rows take seconds.
+i=0
+while [ -z "$(find .converge -name 'kill-*.db' 2>/dev/null)" ] && [ $i -lt 400 ]; do
+	sleep 0.05; i=$((i + 1))
+done
+sleep 1.5
+kill -9 $KILLED
+wait $KILLED 2>/dev/null
+expect_eq "the killed run is recorded as failed, not applied" \
+	"$(sqlite3 -cmd '.timeout 5000' kill.db "SELECT status FROM converge_runs")" failed
+expect_in "saying it did not finish" /dev/stdin "the run did not finish" <<Z
+$(sqlite3 -cmd '.timeout 5000' kill.db "SELECT error FROM converge_runs")
+Z

@@ -335,6 +335,45 @@ static int subject_cmp(const void *a, const void *b)
 		      ((const struct cv_grant *)b)->subject);
 }
 
+/*
+ * The binding's table and columns exist.  Asked before reading them:
+ * SQLite takes a double-quoted name it does not know for a string, so a
+ * misspelt role column would read as that string in every row.
+ */
+static int store_check(struct cv_ctx *ctx, struct cv_error *err)
+{
+	const struct cv_grants_store *gs = ctx->grants_store;
+	const char *cols[3] = { NULL, gs->subject, gs->role };
+	const char *what[3] = { NULL, "subject", "role" };
+	const struct cv_mark *marks[3] = {
+		&gs->table_mark, &gs->subject_mark, &gs->role_mark
+	};
+	bool exists;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < 3; i++) {
+		ret = ctx->be->column_exists(ctx->db, gs->table, cols[i],
+					     &exists, err);
+		if (ret)
+			return ret;
+		if (exists)
+			continue;
+		if (!cols[i])
+			cv_error_set(err, CV_ENOTFOUND,
+				     "no table '%s' in the database, which store.grants names to keep the grants",
+				     cv_shorten(gs->table));
+		else
+			cv_error_set(err, CV_ENOTFOUND,
+				     "table '%s' has no column '%s', which store.grants names as its %s column",
+				     cv_shorten(gs->table), cv_shorten(cols[i]),
+				     what[i]);
+		cv_error_set_mark(err, marks[i]);
+		return CV_ENOTFOUND;
+	}
+	return 0;
+}
+
 static int store_read(struct cv_ctx *ctx, struct cv_error *err)
 {
 	const struct cv_grants_store *gs = ctx->grants_store;
@@ -343,6 +382,9 @@ static int store_read(struct cv_ctx *ctx, struct cv_error *err)
 	char *sql;
 	int ret;
 
+	ret = store_check(ctx, err);
+	if (ret)
+		return ret;
 	sql = cv_sql_select(ctx->be, gs->table, cols, 2, cols, 1);
 	ret = ctx->be->query(ctx->db, sql, NULL, 0, read_store_row, &rd, err);
 	free(sql);

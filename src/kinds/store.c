@@ -8,6 +8,30 @@
 
 #include "converge/kind.h"
 
+/*
+ * Reads one name of the binding into *out, with its place; a missing
+ * key is an error only when `required`.
+ */
+static int load_name(const struct cv_node *g, const char *key,
+		     const char *what, bool required, const char **out,
+		     struct cv_mark *mark, struct cv_loader *ld)
+{
+	const struct cv_node *v = cv_yaml_get(g, key);
+
+	if (!v && required) {
+		cv_diag_error(ld->diags, &g->mark, "store.grants has no '%s'",
+			      key);
+		return CV_EINVAL;
+	}
+	if (!v || (!required && cv_yaml_is_null(v)))
+		return 0;
+	*mark = v->mark;
+	if (cv_yaml_as_string(v, key, ld->diags, out) ||
+	    cv_check_name(*out, what, &v->mark, ld->diags))
+		return CV_EINVAL;
+	return 0;
+}
+
 static int store_load(struct cv_state *want, const struct cv_node *node,
 		      struct cv_loader *ld)
 {
@@ -16,7 +40,7 @@ static int store_load(struct cv_state *want, const struct cv_node *node,
 		"table", "subject", "role", "default", NULL
 	};
 	struct cv_grants_store *gs;
-	const struct cv_node *g, *v;
+	const struct cv_node *g;
 	int ret = 0;
 
 	if (cv_yaml_is_null(node))
@@ -42,28 +66,20 @@ static int store_load(struct cv_state *want, const struct cv_node *node,
 		ret = CV_EINVAL;
 	gs = cv_arena_alloc(ld->strings, sizeof(*gs));
 	gs->mark = g->mark;
-	if (!(v = cv_yaml_get(g, "table")) ||
-	    cv_yaml_as_string(v, "table", ld->diags, &gs->table) ||
-	    cv_check_name(gs->table, "table", &v->mark, ld->diags))
+	if (load_name(g, "table", "table", true, &gs->table, &gs->table_mark,
+		      ld))
 		ret = CV_EINVAL;
-	if (!(v = cv_yaml_get(g, "subject")) ||
-	    cv_yaml_as_string(v, "subject", ld->diags, &gs->subject) ||
-	    cv_check_name(gs->subject, "subject column", &v->mark, ld->diags))
+	if (load_name(g, "subject", "subject column", true, &gs->subject,
+		      &gs->subject_mark, ld))
 		ret = CV_EINVAL;
-	if (!(v = cv_yaml_get(g, "role")) ||
-	    cv_yaml_as_string(v, "role", ld->diags, &gs->role) ||
-	    cv_check_name(gs->role, "role column", &v->mark, ld->diags))
+	if (load_name(g, "role", "role column", true, &gs->role,
+		      &gs->role_mark, ld))
 		ret = CV_EINVAL;
-	if ((v = cv_yaml_get(g, "default")) && !cv_yaml_is_null(v) &&
-	    (cv_yaml_as_string(v, "default", ld->diags, &gs->dflt) ||
-	     cv_check_name(gs->dflt, "default role", &v->mark, ld->diags)))
+	if (load_name(g, "default", "default role", false, &gs->dflt,
+		      &gs->dflt_mark, ld))
 		ret = CV_EINVAL;
-	if (!gs->table || !gs->subject || !gs->role) {
-		if (!ret)
-			cv_diag_error(ld->diags, &g->mark,
-				      "store.grants needs 'table', 'subject' and 'role'");
+	if (!gs->table || !gs->subject || !gs->role)
 		return CV_EINVAL;
-	}
 	want->grants_store = gs;
 	return ret;
 }

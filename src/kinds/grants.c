@@ -374,6 +374,41 @@ static int store_check(struct cv_ctx *ctx, struct cv_error *err)
 	return 0;
 }
 
+/*
+ * A subject with several rows has no one role: the plan would both
+ * revoke one row's role and grant another's, and a rollback would set
+ * every row to the same one.  Rows in strcmp order.
+ */
+static int store_unique(struct cv_ctx *ctx, struct cv_error *err)
+{
+	enum { SHOWN = 5 };
+	const struct cv_grants_store *gs = ctx->grants_store;
+	const struct cv_grant *g = ctx->live->grants;
+	struct cv_buf b = CV_BUF_INIT;
+	size_t i, n = 0;
+
+	for (i = 1; i < ctx->live->ngrants; i++) {
+		/* The second row of a subject only, not the third. */
+		if (strcmp(g[i - 1].subject, g[i].subject) != 0 ||
+		    (i > 1 && strcmp(g[i - 2].subject, g[i].subject) == 0))
+			continue;
+		if (++n <= SHOWN)
+			cv_buf_addf(&b, "%s'%s'", n > 1 ? ", " : "",
+				    cv_shorten(g[i].subject));
+	}
+	if (!n)
+		return 0;
+	if (n > SHOWN)
+		cv_buf_addf(&b, " and %zu more", n - SHOWN);
+	cv_error_set(err, CV_EINVAL,
+		     "%s %s several rows in %s, but store.grants keeps one role per subject: %s.%s must be unique",
+		     b.buf, n > 1 ? "have" : "has", cv_shorten(gs->table),
+		     cv_shorten(gs->table), cv_shorten(gs->subject));
+	cv_error_set_mark(err, &gs->subject_mark);
+	cv_buf_release(&b);
+	return CV_EINVAL;
+}
+
 static int store_read(struct cv_ctx *ctx, struct cv_error *err)
 {
 	const struct cv_grants_store *gs = ctx->grants_store;
@@ -394,7 +429,7 @@ static int store_read(struct cv_ctx *ctx, struct cv_error *err)
 	if (!rd.sorted)
 		cv_sort(ctx->live->grants, ctx->live->ngrants,
 			sizeof(*ctx->live->grants), subject_cmp);
-	return 0;
+	return store_unique(ctx, err);
 }
 
 static const char *store_value(struct cv_ctx *ctx, const char *subject,

@@ -142,3 +142,18 @@ cv apply cols.plan.yaml --db sqlite:cols.db --auto-approve
 expect_rc "apply of a saved plan checks the columns again" 1
 expect_in "a saved plan has no manifest place to give" err.txt \
 	"converge: error: table 'agents' has no column 'role', which store.grants names as its role column"
+
+# One role per subject: a subject column that is not unique is refused
+# before a plan would both revoke one row's role and grant another's.
+sqlite3 dup.db "CREATE TABLE agents (agent_id TEXT, role TEXT);
+INSERT INTO agents VALUES ('a1', 'viewer'), ('a1', 'admin'), ('a2', 'admin'),
+('a3', 'viewer'), ('a3', 'viewer'), ('a3', 'admin');"
+store_manifest md "table: agents, subject: agent_id, role: role, default: viewer"
+cv plan -m md --db sqlite:dup.db
+expect_rc "a subject with several rows: exit 1" 1
+expect_in "the subjects are named once each" err.txt \
+	"md/store.yaml:4:36: error: 'a1', 'a3' have several rows in agents, but store.grants keeps one role per subject: agents.agent_id must be unique"
+cv apply -m md --db sqlite:dup.db --auto-approve -q
+expect_rc "apply refuses too" 1
+expect_eq "no row was changed" "$(q dup.db "SELECT group_concat(agent_id || '=' || role, ' ') FROM agents")" \
+	"a1=viewer a1=admin a2=admin a3=viewer a3=viewer a3=admin"

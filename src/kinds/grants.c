@@ -165,13 +165,8 @@ static int grants_validate(struct cv_state *want, struct cv_arena *strings,
 				      m->col);
 			ret = CV_EINVAL;
 		}
-		if ((want->sections & CV_SEC_ROLES) &&
-		    !cv_state_role(want, g->role)) {
-			cv_diag_error(diags, &g->mark,
-				      "grant names undefined role '%s'",
-				      cv_shorten(g->role));
+		if (cv_check_role(want, g->role, "grant", &g->mark, diags))
 			ret = CV_EINVAL;
-		}
 	}
 	return ret;
 }
@@ -480,6 +475,17 @@ static int store_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	const char *enc = cv_grants_store_encode(gs, &plan->arena);
 	size_t i = 0, j = 0;
 
+	/* Without a roles section, the default is one of the database's
+	 * roles, as a grant's role is; a database without rbac_roles has
+	 * none to check against (the application keeps its roles). */
+	if (gs->dflt && !(w->sections & CV_SEC_ROLES) &&
+	    (l->stored & CV_SEC_ROLES) && !cv_state_role(l, gs->dflt)) {
+		cv_error_set(err, CV_EINVAL,
+			     "store.grants default names role '%s': no such role in the database",
+			     cv_shorten(gs->dflt));
+		cv_error_set_mark(err, &gs->dflt_mark);
+		return CV_EINVAL;
+	}
 	plan->grants_store = enc;
 	while (i < w->ngrants || j < l->ngrants) {
 		int c = i >= w->ngrants ? 1 : j >= l->ngrants ? -1 :

@@ -5,6 +5,7 @@
  * storage; the grants kind reads and writes through it.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "converge/kind.h"
 
@@ -84,6 +85,49 @@ static int store_load(struct cv_state *want, const struct cv_node *node,
 	return ret;
 }
 
+/*
+ * Is `name` one of converge's tables: the journal (converge_runs,
+ * converge_steps, converge_migrations, converge_pg_roles), a version
+ * table, or one a kind keeps its state in?  Compared without case, as
+ * SQLite finds tables, and because no application table should come
+ * that close to one of them.
+ */
+static bool own_table(const struct cv_state *want, const char *name,
+		      struct cv_arena *strings)
+{
+	char *lower = cv_arena_strdup(strings, name);
+	char *p;
+
+	for (p = lower; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return strncmp(lower, "converge_", 9) == 0 ||
+	       strcmp(lower, "alembic_version") == 0 ||
+	       (want->schema_table && strcasecmp(name, want->schema_table) == 0) ||
+	       cv_kind_owns_table(lower);
+}
+
+/* The binding itself: a table of the application, a role that exists. */
+static int check_binding(struct cv_state *want, struct cv_arena *strings,
+			 struct cv_diags *diags)
+{
+	const struct cv_grants_store *gs = want->grants_store;
+	int ret = 0;
+
+	if (own_table(want, gs->table, strings)) {
+		cv_diag_error(diags, &gs->table_mark,
+			      "store.grants cannot bind '%s', one of converge's own tables: it binds an application's table",
+			      cv_shorten(gs->table));
+		ret = CV_EINVAL;
+	}
+	/* As a grant's role; without a roles section, grants_diff checks
+	 * it against the database's. */
+	if (gs->dflt && cv_check_role(want, gs->dflt, "store.grants default",
+				      &gs->dflt_mark, diags))
+		ret = CV_EINVAL;
+	return ret;
+}
+
 /* The grants a binding cannot keep: several roles, scopes, expiry. */
 static int store_validate(struct cv_state *want, struct cv_arena *strings,
 			  struct cv_diags *diags)
@@ -92,7 +136,6 @@ static int store_validate(struct cv_state *want, struct cv_arena *strings,
 	size_t i;
 	int ret = 0;
 
-	(void)strings;
 	if (!gs)
 		return 0;
 	if (!(want->sections & CV_SEC_GRANTS)) {
@@ -100,6 +143,7 @@ static int store_validate(struct cv_state *want, struct cv_arena *strings,
 			      "store.grants binds the grants, but no manifest has a 'grants' section");
 		return CV_EINVAL;
 	}
+	ret = check_binding(want, strings, diags);
 	for (i = 0; i < want->ngrants; i++) {
 		const struct cv_grant *g = &want->grants[i];
 

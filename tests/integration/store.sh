@@ -157,3 +157,31 @@ cv apply -m md --db sqlite:dup.db --auto-approve -q
 expect_rc "apply refuses too" 1
 expect_eq "no row was changed" "$(q dup.db "SELECT group_concat(agent_id || '=' || role, ' ') FROM agents")" \
 	"a1=viewer a1=admin a2=admin a3=viewer a3=viewer a3=admin"
+
+# converge's own tables are not the application's to bind, and the
+# default is a role like any grant's.
+store_manifest mo "table: converge_runs, subject: id, role: kind, default: restore" "[]"
+cv validate -m mo
+expect_rc "binding converge's journal: exit 1" 1
+expect_in "the table is refused where it is named" err.txt \
+	"mo/store.yaml:4:19: error: store.grants cannot bind 'converge_runs', one of converge's own tables"
+expect_in "an undefined default role is an error" err.txt \
+	"mo/store.yaml:4:68: error: store.grants default names undefined role 'restore'"
+for t in converge_steps converge_migrations converge_pg_roles converge_schema_version alembic_version RBAC_Grants feature_flags; do
+	sed -i "s/table: [A-Za-z_]*,/table: $t,/" mo/store.yaml
+	cv validate -m mo
+	expect_in "$t is converge's" err.txt "cannot bind '$t', one of converge's own tables"
+done
+manifest mr/store.yaml <<'Y'
+version: 1
+store:
+  grants: {table: agents, subject: agent_id, role: role, default: viewr}
+grants: []
+Y
+cv plan -m mr --db sqlite:app.db
+expect_rc "without a roles section, a default the database lacks: exit 1" 1
+expect_in "is named with its place" err.txt \
+	"mr/store.yaml:3:67: error: store.grants default names role 'viewr': no such role in the database"
+sed -i 's/viewr/viewer/' mr/store.yaml
+cv plan -m mr --db sqlite:app.db
+expect_rc "a default the database has: exit 0" 0

@@ -110,6 +110,15 @@ struct cv_backend {
 			    struct cv_error *err);
 	int (*table_has_rows)(struct cv_db *db, const char *table, bool *out,
 			      struct cv_error *err);
+	/*
+	 * Does the table or view an unqualified `table` finds in a query
+	 * (the application's as well as converge's, unlike table_exists)
+	 * have `column`?  column NULL asks whether there is such a table at
+	 * all.  Names are matched as the database does for quoted ones.
+	 */
+	int (*column_exists)(struct cv_db *db, const char *table,
+			     const char *column, bool *out,
+			     struct cv_error *err);
 	/* Ends with CV_EDB naming the violations when foreign keys broke. */
 	int (*foreign_key_check)(struct cv_db *db, struct cv_error *err);
 

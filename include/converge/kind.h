@@ -142,6 +142,15 @@ const char *cv_canon_head(char head[CV_CANON_HEAD], size_t len, size_t *n);
  */
 int cv_check_name(const char *s, const char *what, const struct cv_mark *mark,
 		  struct cv_diags *diags);
+/*
+ * A role named by `who` ("grant", "store.grants default") is one the
+ * manifests define, when they have a roles section (else the planner
+ * checks it against the database).  Adds a located error and returns
+ * CV_EINVAL otherwise.
+ */
+int cv_check_role(const struct cv_state *want, const char *role,
+		  const char *who, const struct cv_mark *mark,
+		  struct cv_diags *diags);
 
 /*
  * Reads a list of names (`what` in messages, each an `item`): every one a

@@ -168,7 +168,10 @@ struct cv_grants_store {
 	const char *subject;
 	const char *role;
 	const char *dflt;          /* or NULL */
-	struct cv_mark mark;
+	struct cv_mark mark;       /* the binding */
+	/* Each value's, for the errors about it (no file when the binding
+	 * was read back from a saved plan). */
+	struct cv_mark table_mark, subject_mark, role_mark, dflt_mark;
 };
 
 /*

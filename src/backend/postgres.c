@@ -1067,6 +1067,27 @@ static int pg_table_exists(struct cv_db *db, const char *table, bool *out,
 			params, 2, first_bool, out, err);
 }
 
+static int pg_column_exists(struct cv_db *db, const char *table,
+			    const char *column, bool *out,
+			    struct cv_error *err)
+{
+	const char *params[] = { table, column };
+
+	*out = false;
+	/*
+	 * to_regclass finds the relation through the search path, as the
+	 * statements naming it do (with --schema, both schemas), and gives
+	 * NULL rather than an error when there is none.
+	 */
+	return pg_query(db,
+			"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute "
+			"WHERE attrelid = pg_catalog.to_regclass("
+			"pg_catalog.quote_ident($1)) "
+			"AND attnum > 0 AND NOT attisdropped "
+			"AND ($2::text IS NULL OR attname::text = $2))",
+			params, 2, first_bool, out, err);
+}
+
 static void pg_quote_ident(struct cv_buf *out, const char *name)
 {
 	/*
@@ -1673,6 +1694,7 @@ const struct cv_backend cv_postgres_backend = {
 	.scope = pg_scope,
 	.table_exists = pg_table_exists,
 	.table_has_rows = pg_table_has_rows,
+	.column_exists = pg_column_exists,
 	.foreign_key_check = pg_foreign_key_check,
 	.snapshot = pg_snapshot,
 	.restore = pg_restore,

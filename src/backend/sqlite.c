@@ -689,6 +689,24 @@ static int sqlite_table_exists(struct cv_db *db, const char *table, bool *out,
 			    params, 1, set_true, out, err);
 }
 
+static int sqlite_column_exists(struct cv_db *db, const char *table,
+				const char *column, bool *out,
+				struct cv_error *err)
+{
+	const char *params[] = { table, column };
+
+	*out = false;
+	/*
+	 * table_info looks in temp, main and the attached databases, as an
+	 * unqualified name in a query does, and lists a view's columns too;
+	 * a table has at least one column.  Names are ASCII-case-insensitive.
+	 */
+	return sqlite_query(db,
+			    "SELECT 1 FROM pragma_table_info(?1) "
+			    "WHERE ?2 IS NULL OR name = ?2 COLLATE NOCASE LIMIT 1",
+			    params, 2, set_true, out, err);
+}
+
 static void sqlite_quote_ident(struct cv_buf *out, const char *name)
 {
 	cv_buf_addch(out, '"');
@@ -1042,6 +1060,7 @@ const struct cv_backend cv_sqlite_backend = {
 	.query = sqlite_query,
 	.table_exists = sqlite_table_exists,
 	.table_has_rows = sqlite_table_has_rows,
+	.column_exists = sqlite_column_exists,
 	.foreign_key_check = sqlite_foreign_key_check,
 	.snapshot = sqlite_snapshot,
 	.restore = sqlite_restore,

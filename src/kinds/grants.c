@@ -165,13 +165,8 @@ static int grants_validate(struct cv_state *want, struct cv_arena *strings,
 				      m->col);
 			ret = CV_EINVAL;
 		}
-		if ((want->sections & CV_SEC_ROLES) &&
-		    !cv_state_role(want, g->role)) {
-			cv_diag_error(diags, &g->mark,
-				      "grant names undefined role '%s'",
-				      cv_shorten(g->role));
+		if (cv_check_role(want, g->role, "grant", &g->mark, diags))
 			ret = CV_EINVAL;
-		}
 	}
 	return ret;
 }
@@ -335,6 +330,80 @@ static int subject_cmp(const void *a, const void *b)
 		      ((const struct cv_grant *)b)->subject);
 }
 
+/*
+ * The binding's table and columns exist.  Asked before reading them:
+ * SQLite takes a double-quoted name it does not know for a string, so a
+ * misspelt role column would read as that string in every row.
+ */
+static int store_check(struct cv_ctx *ctx, struct cv_error *err)
+{
+	const struct cv_grants_store *gs = ctx->grants_store;
+	const char *cols[3] = { NULL, gs->subject, gs->role };
+	const char *what[3] = { NULL, "subject", "role" };
+	const struct cv_mark *marks[3] = {
+		&gs->table_mark, &gs->subject_mark, &gs->role_mark
+	};
+	bool exists;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < 3; i++) {
+		ret = ctx->be->column_exists(ctx->db, gs->table, cols[i],
+					     &exists, err);
+		if (ret)
+			return ret;
+		if (exists)
+			continue;
+		if (!cols[i])
+			cv_error_set(err, CV_ENOTFOUND,
+				     "no table '%s' in the database, which store.grants names to keep the grants",
+				     cv_shorten(gs->table));
+		else
+			cv_error_set(err, CV_ENOTFOUND,
+				     "table '%s' has no column '%s', which store.grants names as its %s column",
+				     cv_shorten(gs->table), cv_shorten(cols[i]),
+				     what[i]);
+		cv_error_set_mark(err, marks[i]);
+		return CV_ENOTFOUND;
+	}
+	return 0;
+}
+
+/*
+ * A subject with several rows has no one role: the plan would both
+ * revoke one row's role and grant another's, and a rollback would set
+ * every row to the same one.  Rows in strcmp order.
+ */
+static int store_unique(struct cv_ctx *ctx, struct cv_error *err)
+{
+	enum { SHOWN = 5 };
+	const struct cv_grants_store *gs = ctx->grants_store;
+	const struct cv_grant *g = ctx->live->grants;
+	struct cv_buf b = CV_BUF_INIT;
+	size_t i, n = 0;
+
+	for (i = 1; i < ctx->live->ngrants; i++) {
+		/* The second row of a subject only, not the third. */
+		if (strcmp(g[i - 1].subject, g[i].subject) != 0 ||
+		    (i > 1 && strcmp(g[i - 2].subject, g[i].subject) == 0))
+			continue;
+		if (++n <= SHOWN)
+			cv_buf_addf(&b, "%s'%s'", n > 1 ? ", " : "",
+				    cv_shorten(g[i].subject));
+	}
+	if (!n)
+		return 0;
+	if (n > SHOWN)
+		cv_buf_addf(&b, " and %zu more", n - SHOWN);
+	cv_error_set(err, CV_EINVAL,
+		     "%s %s several rows in %s, but store.grants keeps one role per subject: %s.%s must be unique",
+		     b.buf, n > 1 ? "have" : "has", cv_shorten(gs->table),
+		     cv_shorten(gs->table), cv_shorten(gs->subject));
+	cv_error_set_mark(err, &gs->subject_mark);
+	cv_buf_release(&b);
+	return CV_EINVAL;
+}
+
 static int store_read(struct cv_ctx *ctx, struct cv_error *err)
 {
 	const struct cv_grants_store *gs = ctx->grants_store;
@@ -343,6 +412,9 @@ static int store_read(struct cv_ctx *ctx, struct cv_error *err)
 	char *sql;
 	int ret;
 
+	ret = store_check(ctx, err);
+	if (ret)
+		return ret;
 	sql = cv_sql_select(ctx->be, gs->table, cols, 2, cols, 1);
 	ret = ctx->be->query(ctx->db, sql, NULL, 0, read_store_row, &rd, err);
 	free(sql);
@@ -352,7 +424,7 @@ static int store_read(struct cv_ctx *ctx, struct cv_error *err)
 	if (!rd.sorted)
 		cv_sort(ctx->live->grants, ctx->live->ngrants,
 			sizeof(*ctx->live->grants), subject_cmp);
-	return 0;
+	return store_unique(ctx, err);
 }
 
 static const char *store_value(struct cv_ctx *ctx, const char *subject,
@@ -403,6 +475,17 @@ static int store_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	const char *enc = cv_grants_store_encode(gs, &plan->arena);
 	size_t i = 0, j = 0;
 
+	/* Without a roles section, the default is one of the database's
+	 * roles, as a grant's role is; a database without rbac_roles has
+	 * none to check against (the application keeps its roles). */
+	if (gs->dflt && !(w->sections & CV_SEC_ROLES) &&
+	    (l->stored & CV_SEC_ROLES) && !cv_state_role(l, gs->dflt)) {
+		cv_error_set(err, CV_EINVAL,
+			     "store.grants default names role '%s': no such role in the database",
+			     cv_shorten(gs->dflt));
+		cv_error_set_mark(err, &gs->dflt_mark);
+		return CV_EINVAL;
+	}
 	plan->grants_store = enc;
 	while (i < w->ngrants || j < l->ngrants) {
 		int c = i >= w->ngrants ? 1 : j >= l->ngrants ? -1 :

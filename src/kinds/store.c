@@ -5,8 +5,33 @@
  * storage; the grants kind reads and writes through it.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "converge/kind.h"
+
+/*
+ * Reads one name of the binding into *out, with its place; a missing
+ * key is an error only when `required`.
+ */
+static int load_name(const struct cv_node *g, const char *key,
+		     const char *what, bool required, const char **out,
+		     struct cv_mark *mark, struct cv_loader *ld)
+{
+	const struct cv_node *v = cv_yaml_get(g, key);
+
+	if (!v && required) {
+		cv_diag_error(ld->diags, &g->mark, "store.grants has no '%s'",
+			      key);
+		return CV_EINVAL;
+	}
+	if (!v || (!required && cv_yaml_is_null(v)))
+		return 0;
+	*mark = v->mark;
+	if (cv_yaml_as_string(v, key, ld->diags, out) ||
+	    cv_check_name(*out, what, &v->mark, ld->diags))
+		return CV_EINVAL;
+	return 0;
+}
 
 static int store_load(struct cv_state *want, const struct cv_node *node,
 		      struct cv_loader *ld)
@@ -16,7 +41,7 @@ static int store_load(struct cv_state *want, const struct cv_node *node,
 		"table", "subject", "role", "default", NULL
 	};
 	struct cv_grants_store *gs;
-	const struct cv_node *g, *v;
+	const struct cv_node *g;
 	int ret = 0;
 
 	if (cv_yaml_is_null(node))
@@ -42,29 +67,64 @@ static int store_load(struct cv_state *want, const struct cv_node *node,
 		ret = CV_EINVAL;
 	gs = cv_arena_alloc(ld->strings, sizeof(*gs));
 	gs->mark = g->mark;
-	if (!(v = cv_yaml_get(g, "table")) ||
-	    cv_yaml_as_string(v, "table", ld->diags, &gs->table) ||
-	    cv_check_name(gs->table, "table", &v->mark, ld->diags))
+	if (load_name(g, "table", "table", true, &gs->table, &gs->table_mark,
+		      ld))
 		ret = CV_EINVAL;
-	if (!(v = cv_yaml_get(g, "subject")) ||
-	    cv_yaml_as_string(v, "subject", ld->diags, &gs->subject) ||
-	    cv_check_name(gs->subject, "subject column", &v->mark, ld->diags))
+	if (load_name(g, "subject", "subject column", true, &gs->subject,
+		      &gs->subject_mark, ld))
 		ret = CV_EINVAL;
-	if (!(v = cv_yaml_get(g, "role")) ||
-	    cv_yaml_as_string(v, "role", ld->diags, &gs->role) ||
-	    cv_check_name(gs->role, "role column", &v->mark, ld->diags))
+	if (load_name(g, "role", "role column", true, &gs->role,
+		      &gs->role_mark, ld))
 		ret = CV_EINVAL;
-	if ((v = cv_yaml_get(g, "default")) && !cv_yaml_is_null(v) &&
-	    (cv_yaml_as_string(v, "default", ld->diags, &gs->dflt) ||
-	     cv_check_name(gs->dflt, "default role", &v->mark, ld->diags)))
+	if (load_name(g, "default", "default role", false, &gs->dflt,
+		      &gs->dflt_mark, ld))
 		ret = CV_EINVAL;
-	if (!gs->table || !gs->subject || !gs->role) {
-		if (!ret)
-			cv_diag_error(ld->diags, &g->mark,
-				      "store.grants needs 'table', 'subject' and 'role'");
+	if (!gs->table || !gs->subject || !gs->role)
 		return CV_EINVAL;
-	}
 	want->grants_store = gs;
+	return ret;
+}
+
+/*
+ * Is `name` one of converge's tables: the journal (converge_runs,
+ * converge_steps, converge_migrations, converge_pg_roles), a version
+ * table, or one a kind keeps its state in?  Compared without case, as
+ * SQLite finds tables, and because no application table should come
+ * that close to one of them.
+ */
+static bool own_table(const struct cv_state *want, const char *name,
+		      struct cv_arena *strings)
+{
+	char *lower = cv_arena_strdup(strings, name);
+	char *p;
+
+	for (p = lower; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return strncmp(lower, "converge_", 9) == 0 ||
+	       strcmp(lower, "alembic_version") == 0 ||
+	       (want->schema_table && strcasecmp(name, want->schema_table) == 0) ||
+	       cv_kind_owns_table(lower);
+}
+
+/* The binding itself: a table of the application, a role that exists. */
+static int check_binding(struct cv_state *want, struct cv_arena *strings,
+			 struct cv_diags *diags)
+{
+	const struct cv_grants_store *gs = want->grants_store;
+	int ret = 0;
+
+	if (own_table(want, gs->table, strings)) {
+		cv_diag_error(diags, &gs->table_mark,
+			      "store.grants cannot bind '%s', one of converge's own tables: it binds an application's table",
+			      cv_shorten(gs->table));
+		ret = CV_EINVAL;
+	}
+	/* As a grant's role; without a roles section, grants_diff checks
+	 * it against the database's. */
+	if (gs->dflt && cv_check_role(want, gs->dflt, "store.grants default",
+				      &gs->dflt_mark, diags))
+		ret = CV_EINVAL;
 	return ret;
 }
 
@@ -76,7 +136,6 @@ static int store_validate(struct cv_state *want, struct cv_arena *strings,
 	size_t i;
 	int ret = 0;
 
-	(void)strings;
 	if (!gs)
 		return 0;
 	if (!(want->sections & CV_SEC_GRANTS)) {
@@ -84,6 +143,7 @@ static int store_validate(struct cv_state *want, struct cv_arena *strings,
 			      "store.grants binds the grants, but no manifest has a 'grants' section");
 		return CV_EINVAL;
 	}
+	ret = check_binding(want, strings, diags);
 	for (i = 0; i < want->ngrants; i++) {
 		const struct cv_grant *g = &want->grants[i];
 

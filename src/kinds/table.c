@@ -96,6 +96,17 @@ int cv_check_name(const char *s, const char *what, const struct cv_mark *mark,
 	return 0;
 }
 
+int cv_check_role(const struct cv_state *want, const char *role,
+		  const char *who, const struct cv_mark *mark,
+		  struct cv_diags *diags)
+{
+	if (!(want->sections & CV_SEC_ROLES) || cv_state_role(want, role))
+		return 0;
+	cv_diag_error(diags, mark, "%s names undefined role '%s'", who,
+		      cv_shorten(role));
+	return CV_EINVAL;
+}
+
 static void add_list(const struct cv_backend *be, struct cv_buf *b,
 		     const char *const *cols, size_t n, const char *sep,
 		     unsigned *param)

@@ -71,6 +71,22 @@ appdata() {
 # manifest FILE: writes standard input to FILE (creating its folder).
 manifest() { mkdir -p "$(dirname "$1")"; cat >"$1"; }
 
+# store_manifest DIR KEYS [GRANTS]: DIR/store.yaml alone in DIR, with the
+# roles viewer and admin, the grants bound by store.grants {KEYS} (from
+# line 4, column 11), and GRANTS (a grant of admin to a1 by default).
+store_manifest() {
+	set -- "$1" "$2" "${3-}"
+	[ -n "$3" ] || set -- "$1" "$2" '[{subject: a1, role: admin}]'
+	rm -rf "$1"
+	manifest "$1/store.yaml" <<Y
+version: 1
+roles: {viewer: {}, admin: {}}
+store:
+  grants: {$2}
+grants: $3
+Y
+}
+
 # ---- PostgreSQL (the server tests/run.sh starts with tests/pg/harness.sh)
 
 PGBIN=${CONVERGE_PG_BIN:-/usr/lib/postgresql/15/bin}

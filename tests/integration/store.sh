@@ -105,3 +105,83 @@ Y
 cv plan -m bad2 --db sqlite:app.db
 expect_rc "a subject without a row: exit 1" 1
 expect_in "converge does not add application rows" err.txt "'nobody-here' has no row in agents"
+store_manifest bad3 "subject: agent_id" "[]"
+cv validate -m bad3
+expect_rc "a binding without a table or role column: exit 1" 1
+expect_in "the missing table is said" err.txt "bad3/store.yaml:4:11: error: store.grants has no 'table'"
+expect_in "and the missing role column" err.txt "bad3/store.yaml:4:11: error: store.grants has no 'role'"
+
+# The binding names a table and columns the database has: SQLite reads an
+# unknown double-quoted name as a string, which would plan a grant of
+# 'nope' to every row.  The errors point at the name in the manifest.
+sqlite3 cols.db "CREATE TABLE agents (agent_id TEXT PRIMARY KEY, role TEXT);
+INSERT INTO agents VALUES ('a1', 'viewer'), ('a2', 'admin');"
+# binding KEYS: a manifest binding the grants with KEYS, then its plan.
+binding() {
+	store_manifest mb "$1"
+	cv plan -m mb --db sqlite:cols.db
+}
+binding "table: agents, subject: agent_id, role: nope"
+expect_rc "a role column the table lacks: exit 1" 1
+expect_in "it is named, with its place" err.txt \
+	"mb/store.yaml:4:52: error: table 'agents' has no column 'nope', which store.grants names as its role column"
+expect_not_in "and no grant is planned" out.txt "grant"
+binding "table: agents, subject: nope, role: role"
+expect_rc "a subject column the table lacks: exit 1" 1
+expect_in "the subject column is named" err.txt \
+	"mb/store.yaml:4:36: error: table 'agents' has no column 'nope', which store.grants names as its subject column"
+binding "table: nope, subject: agent_id, role: role"
+expect_rc "a table the database lacks: exit 1" 1
+expect_in "the table is named" err.txt \
+	"mb/store.yaml:4:19: error: no table 'nope' in the database, which store.grants names to keep the grants"
+binding "table: agents, subject: agent_id, role: role"
+cv plan -m mb --db sqlite:cols.db -o cols.plan.yaml -q
+expect_rc "the binding is right: a plan" 0
+sqlite3 cols.db "ALTER TABLE agents RENAME COLUMN role TO rank"
+cv apply cols.plan.yaml --db sqlite:cols.db --auto-approve
+expect_rc "apply of a saved plan checks the columns again" 1
+expect_in "a saved plan has no manifest place to give" err.txt \
+	"converge: error: table 'agents' has no column 'role', which store.grants names as its role column"
+
+# One role per subject: a subject column that is not unique is refused
+# before a plan would both revoke one row's role and grant another's.
+sqlite3 dup.db "CREATE TABLE agents (agent_id TEXT, role TEXT);
+INSERT INTO agents VALUES ('a1', 'viewer'), ('a1', 'admin'), ('a2', 'admin'),
+('a3', 'viewer'), ('a3', 'viewer'), ('a3', 'admin');"
+store_manifest md "table: agents, subject: agent_id, role: role, default: viewer"
+cv plan -m md --db sqlite:dup.db
+expect_rc "a subject with several rows: exit 1" 1
+expect_in "the subjects are named once each" err.txt \
+	"md/store.yaml:4:36: error: 'a1', 'a3' have several rows in agents, but store.grants keeps one role per subject: agents.agent_id must be unique"
+cv apply -m md --db sqlite:dup.db --auto-approve -q
+expect_rc "apply refuses too" 1
+expect_eq "no row was changed" "$(q dup.db "SELECT group_concat(agent_id || '=' || role, ' ') FROM agents")" \
+	"a1=viewer a1=admin a2=admin a3=viewer a3=viewer a3=admin"
+
+# converge's own tables are not the application's to bind, and the
+# default is a role like any grant's.
+store_manifest mo "table: converge_runs, subject: id, role: kind, default: restore" "[]"
+cv validate -m mo
+expect_rc "binding converge's journal: exit 1" 1
+expect_in "the table is refused where it is named" err.txt \
+	"mo/store.yaml:4:19: error: store.grants cannot bind 'converge_runs', one of converge's own tables"
+expect_in "an undefined default role is an error" err.txt \
+	"mo/store.yaml:4:68: error: store.grants default names undefined role 'restore'"
+for t in converge_steps converge_migrations converge_pg_roles converge_schema_version alembic_version RBAC_Grants feature_flags; do
+	sed -i "s/table: [A-Za-z_]*,/table: $t,/" mo/store.yaml
+	cv validate -m mo
+	expect_in "$t is converge's" err.txt "cannot bind '$t', one of converge's own tables"
+done
+manifest mr/store.yaml <<'Y'
+version: 1
+store:
+  grants: {table: agents, subject: agent_id, role: role, default: viewr}
+grants: []
+Y
+cv plan -m mr --db sqlite:app.db
+expect_rc "without a roles section, a default the database lacks: exit 1" 1
+expect_in "is named with its place" err.txt \
+	"mr/store.yaml:3:67: error: store.grants default names role 'viewr': no such role in the database"
+sed -i 's/viewr/viewer/' mr/store.yaml
+cv plan -m mr --db sqlite:app.db
+expect_rc "a default the database has: exit 0" 0

@@ -255,6 +255,7 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 	struct cv_run run;
 	char started[CV_TIME_LEN];
 	bool in_txn = true, run_committed = false, schema_steps = false;
+	bool held = false;
 	size_t i, journaled = 0;
 	int ret;
 
@@ -311,6 +312,12 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 				ret = cv_journal_finish_run(ctx->db, res->run_id,
 							    "failed", UNFINISHED,
 							    err);
+			/* The lock must outlive this transaction: the
+			 * revision runs outside any. */
+			if (!ret && !held && ctx->be->hold_lock) {
+				ret = ctx->be->hold_lock(ctx->db, err);
+				held = !ret;
+			}
 			if (!ret)
 				ret = ctx->be->commit(ctx->db, err);
 			if (ret)
@@ -379,6 +386,8 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 	if (ret)
 		goto fail;
 	cv_trace_perf("apply: commit");
+	if (held)
+		ctx->be->release_lock(ctx->db);
 	cv_buf_release(&label);
 	return 0;
 
@@ -386,6 +395,8 @@ fail:
 	if (in_txn)
 		ctx->be->rollback(ctx->db);
 	record_failure(ctx, &run, run_committed, err);
+	if (held)
+		ctx->be->release_lock(ctx->db);
 	res->applied = 0;
 	cv_buf_release(&label);
 	return ret ? ret : CV_ERR;

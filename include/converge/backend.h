@@ -79,6 +79,15 @@ struct cv_backend {
 	int (*begin_read)(struct cv_db *db, struct cv_error *err);
 	int (*commit)(struct cv_db *db, struct cv_error *err);
 	int (*rollback)(struct cv_db *db);  /* best effort; accepts no txn */
+	/*
+	 * Optional: keeps the lock that begin took past the end of its
+	 * transaction, until release_lock or the connection's end, so that
+	 * a run whose revisions commit in segments (transaction: false)
+	 * holds it throughout.  PostgreSQL: a session advisory lock.  NULL
+	 * when the backend cannot (SQLite: the lock is the transaction).
+	 */
+	int (*hold_lock)(struct cv_db *db, struct cv_error *err);
+	void (*release_lock)(struct cv_db *db);
 
 	/* Runs a script of any number of statements, without parameters. */
 	int (*exec_script)(struct cv_db *db, const char *sql,

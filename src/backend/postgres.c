@@ -575,6 +575,23 @@ static void pg_set_lock_timeout(struct cv_db *db, long ms)
 	c->timeout_ms = ms;
 }
 
+/* The session lock of a run in segments (backend.h: hold_lock); taken
+ * while the transaction's own lock is held, so it never waits. */
+static int pg_hold_lock(struct cv_db *db, struct cv_error *err)
+{
+	return run_simple(to_pg(db), "SELECT pg_advisory_lock(" LOCK_KEY ")",
+			  err);
+}
+
+static void pg_release_lock(struct cv_db *db)
+{
+	struct cv_error ignored = CV_ERROR_INIT;
+
+	run_simple(to_pg(db), "SELECT pg_advisory_unlock(" LOCK_KEY ")",
+		   &ignored);
+	cv_error_release(&ignored);
+}
+
 /* ---- transactions ------------------------------------------------- */
 
 static int first_bool(void *ctx, const char *const *cols, const size_t *lens,
@@ -1688,6 +1705,8 @@ const struct cv_backend cv_postgres_backend = {
 	.begin_read = pg_begin_read,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
+	.hold_lock = pg_hold_lock,
+	.release_lock = pg_release_lock,
 	.exec_script = pg_exec_script,
 	.exec = pg_exec,
 	.query = pg_query,

@@ -143,3 +143,31 @@ expect_in "it takes the application's tables" out.txt "privileges on public.extr
 expect_not_in "not the version table a run recorded" out.txt "app_versions"
 expect_not_in "nor alembic_version" out.txt "alembic_version"
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname2" >/dev/null
+
+# A revision outside a transaction: the run holds the lock through it (a
+# session advisory lock), so a second apply waits or exits 4.
+pg_db "nt_$$" || exit 1
+manifest nt/migrations/r1.yaml <<'Y'
+id: nt1
+transaction: false
+up: SELECT pg_sleep(4)
+down: SELECT 1
+Y
+manifest nt/m.yaml <<'Y'
+version: 1
+schema: {migrations: migrations, version: head}
+Y
+"$CONVERGE" apply -m nt --db "$DB" --auto-approve -q >nt.out 2>&1 &
+NT=$!
+i=0
+while [ "$(pq "$DB" "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(4)' AND state = 'active'")" != 1 ] &&
+	[ $i -lt 200 ]; do
+	sleep 0.05; i=$((i + 1))
+done
+cv apply -m nt --db "$DB" --auto-approve --lock-timeout 0.5
+expect_rc "a second apply while a revision runs outside a transaction: exit 4" 4
+wait $NT
+expect_eq "the first apply ends well" "$?" 0
+expect_eq "the lock is free after it" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" 0
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE nt_$$" >/dev/null

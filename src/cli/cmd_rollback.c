@@ -80,10 +80,25 @@ int cmd_rollback(struct cv_opts *o)
 	if (!ret)
 		ret = url.backend->begin(db, &err);
 	if (!ret) {
-		/* Under the lock: the run, and what it left, once more. */
+		/*
+		 * Under the lock: the run, and what it left, once more.  The
+		 * run is chosen again too: another apply or rollback may
+		 * have ended while this one waited for the lock.
+		 */
 		cv_plan_release(&plan);
 		cv_plan_init(&plan);
-		ret = make_plan(o, &url, db, target, &plan, &chosen, &err);
+		ret = make_plan(o, &url, db, run_id, &plan, &chosen, &err);
+	}
+	if (!ret && strcmp(chosen, target) != 0) {
+		cli_note(o, "\nThe history changed while converge waited for the lock; the newest run to undo is now %s:\n",
+			 chosen);
+		free(target);
+		target = cv_strdup(chosen);
+		cli_show_plan(o, &plan);
+		if (!o->auto_approve &&
+		    cli_confirm(o, "Roll back this run instead?"))
+			ret = cv_error_set(&err, CV_EREFUSED,
+					   "rollback cancelled");
 	}
 	if (ret) {
 		if (db)

@@ -501,3 +501,39 @@ expect_eq "the killed run is recorded as failed, not applied" \
 expect_in "saying it did not finish" /dev/stdin "the run did not finish" <<Z
 $(sqlite3 -cmd '.timeout 5000' kill.db "SELECT error FROM converge_runs")
 Z
+
+# Two bare rollbacks that wait for the same lock walk back two runs: the
+# run to undo is chosen again once the lock is held.
+manifest w1.yaml <<'Y'
+version: 1
+roles: {a: {}}
+Y
+manifest w2.yaml <<'Y'
+version: 1
+roles: {a: {}, b: {}}
+Y
+manifest w3.yaml <<'Y'
+version: 1
+roles: {a: {}, b: {}, c: {}}
+Y
+for m in w1 w2 w3; do cv apply -m $m.yaml --db sqlite:walk.db --auto-approve -q; done
+rm -f locked
+python3 -c '
+import sqlite3, sys, time
+c = sqlite3.connect("walk.db", isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+open("locked", "w").close()
+time.sleep(2)
+c.execute("ROLLBACK")' &
+HOLDER=$!
+i=0
+while [ ! -f locked ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+"$CONVERGE" rollback --db sqlite:walk.db --auto-approve -q --lock-timeout 20 >w1.out 2>&1 &
+R1=$!
+"$CONVERGE" rollback --db sqlite:walk.db --auto-approve -q --lock-timeout 20 >w2.out 2>&1 &
+R2=$!
+wait $R1; rc1=$?
+wait $R2; rc2=$?
+wait $HOLDER
+expect_eq "two rollbacks waiting for the lock both succeed" "$rc1$rc2" 00
+expect_eq "and undo the two newest runs" "$(q walk.db "SELECT group_concat(name) FROM (SELECT name FROM rbac_roles ORDER BY name)")" a

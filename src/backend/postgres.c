@@ -34,6 +34,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1231,6 +1232,7 @@ static int child_start(struct child *ch, const char *const *argv,
 		       const char *what, struct cv_error *err)
 {
 	int ep[2];
+	pid_t parent;
 
 	memset(ch, 0, sizeof(*ch));
 	ch->prog = argv[0];
@@ -1239,6 +1241,7 @@ static int child_start(struct child *ch, const char *const *argv,
 	if (pipe2(ep, O_CLOEXEC) < 0)
 		return cv_error_set(err, CV_EIO, "%s: cannot run %s: %s", what,
 				    argv[0], strerror(errno));
+	parent = getpid();
 	ch->pid = fork();
 	if (ch->pid < 0) {
 		close(ep[0]);
@@ -1251,6 +1254,11 @@ static int child_start(struct child *ch, const char *const *argv,
 		int e;
 		ssize_t n;
 
+		/* A pg_dump of a converge that was killed ends with it,
+		 * rather than dump on alone for nobody. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 ||
+		    getppid() != parent)
+			_exit(127);
 		if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 ||
 		    dup2(err_fd, 2) < 0)
 			_exit(127);

@@ -538,6 +538,28 @@ expect_eq "the run records no snapshot" \
 	"$(pq "$DB" "SELECT snapshot IS NULL FROM converge_runs ORDER BY id DESC LIMIT 1")" t
 expect_eq "and no snapshot file is left for it" \
 	"$(ls .converge/snapshots | grep -c "$(pq "$DB" "SELECT id FROM converge_runs ORDER BY id DESC LIMIT 1")")" 0
+
+# A pg_dump ends with the converge that started it: one killed while its
+# snapshot runs leaves no pg_dump dumping on for nobody.
+mkdir -p slowdump
+printf '#!/bin/sh\nexec sleep 30\n' >slowdump/pg_dump
+chmod +x slowdump/pg_dump
+manifest m12/native.yaml <<EOF
+version: 1
+postgres:
+  roles: {slowdump_$s: {}, $user: {login: true}}
+EOF
+PATH=$PWD/slowdump:$PATH "$CONVERGE" apply -m m12 --db "$DB" --auto-approve -q >/dev/null 2>&1 &
+CV=$!
+i=0
+while ! pgrep -P $CV sleep >/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+DUMP=$(pgrep -P $CV sleep)
+kill -9 $CV
+wait $CV 2>/dev/null
+i=0
+while kill -0 "$DUMP" 2>/dev/null && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
+expect_eq "a killed apply's pg_dump ends with it" "$(kill -0 "$DUMP" 2>/dev/null && echo running || echo gone)" gone
+expect_eq "and the apply changed nothing" "$(pq "$DB" "SELECT count(*) FROM pg_roles WHERE rolname = 'slowdump_$s'")" 0
 cv rollback --db "$DB" --auto-approve -q
 expect_rc "it rolls back" 0
 

@@ -47,11 +47,14 @@ say "3. The guard refuses to remove the last admin"
 cp "$here/manifests/roles.yaml" "$work/lockout/roles.yaml"
 grep -v 'alice@example.com' "$here/manifests/grants.yaml" >"$work/lockout/grants.yaml"
 cp "$db" "$work/before-guard.db"
-if "$CONVERGE" apply -m "$work/lockout" --db "$url" --now "$later" --auto-approve; then
-	die "the guard let the last admin go"
-fi
+rc=0
+"$CONVERGE" plan -m "$work/lockout" --db "$url" --now "$later" || rc=$?
+[ "$rc" -eq 1 ] || die "plan exited $rc, not 1: the guard did not refuse the plan"
+rc=0
+"$CONVERGE" apply -m "$work/lockout" --db "$url" --now "$later" --auto-approve || rc=$?
+[ "$rc" -eq 1 ] || die "apply exited $rc, not 1: the guard let the last admin go"
 cmp -s "$db" "$work/before-guard.db" || die "a refused apply changed the database"
-echo "refused, and the database is unchanged"
+echo "plan and apply refused (exit 1), and the database is unchanged"
 
 say "4. A lockout by mistake, and one command out of it"
 # The same change, with the guard deleted too: nothing stops it now.

@@ -121,6 +121,10 @@ $(BUILD)/libfuzzer/%: $(BUILD)/obj/tests/fuzz/%.o $(FUZZ_COMMON) \
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(LIBS_ALL)
 
+# Objects of the fuzz targets are kept, not deleted as intermediates.
+.SECONDARY: $(FUZZ_NAMES:%=$(BUILD)/obj/tests/fuzz/%.o) \
+	$(BUILD)/obj/tests/fuzz/replay.o $(FUZZ_COMMON)
+
 fuzz-targets: $(FUZZ_NAMES:%=$(BUILD)/libfuzzer/%)
 
 fuzz: build/config.mk

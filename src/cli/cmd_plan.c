@@ -153,6 +153,14 @@ int cmd_plan(struct cv_opts *o)
 	if (ret == CV_EREFUSED) {
 		/* A broken guard: show what would break it, then refuse. */
 		cli_show_plan(o, &plan);
+		/* A pull-request comment is made of stdout alone. */
+		if (o->format == CV_FORMAT_MARKDOWN) {
+			char *why = cli_md_escape(err.msg ? err.msg : "");
+
+			printf("\n**converge refused this plan** (exit 1): %s\n",
+			       why);
+			free(why);
+		}
 		code = cli_fail(&err);
 		goto out;
 	}

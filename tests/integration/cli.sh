@@ -430,3 +430,10 @@ expect_in "and fences a failed run's SQL" out.txt '      sql: INSERT INTO "rbac_
 cv history --db sqlite:hj.db
 expect_in "text indents the step under the error" out.txt "
            in step: 1: + roles b"
+
+# A plan a guard refuses says so in the markdown itself: a pull-request
+# comment is made of stdout, where the exit code does not show.
+printf 'version: 1\nroles: {admin: {}}\ngrants: []\nguards: {min_grants: {admin: 1}}\n' >guarded.yaml
+cv plan -m guarded.yaml --db sqlite:guarded.db --format markdown
+expect_rc "a refused plan in markdown: exit 1" 1
+expect_in "and its markdown says it was refused" out.txt "**converge refused this plan** (exit 1): plan refused by guard"

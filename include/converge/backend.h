@@ -144,8 +144,9 @@ struct cv_backend {
 	int (*restore)(struct cv_db *db, const char *path,
 		       struct cv_error *err);
 	/*
-	 * Refuses, as restore would, a file that is not a usable snapshot,
-	 * before anything is done (optional: NULL leaves it to restore).
+	 * Refuses a file that is plainly not a snapshot (no database at all)
+	 * before anything is done; restore still checks all of it (optional:
+	 * NULL leaves it to restore).
 	 */
 	int (*check_snapshot)(struct cv_db *db, const char *path,
 			      struct cv_error *err);

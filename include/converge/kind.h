@@ -93,8 +93,13 @@ struct cv_kind {
 extern const struct cv_kind *const cv_kinds[];
 extern const size_t cv_nkinds;
 const struct cv_kind *cv_kind_find(const char *name);
-/* Is `name` a table or view some kind keeps its state in? */
-bool cv_kind_owns_table(const char *name);
+/*
+ * Is `name` one of converge's tables (SPEC §7): the journal (converge_*),
+ * a version table (alembic_version, or `version_table` when not NULL), or
+ * a table or view some kind keeps its state in?  `nocase`: compared
+ * without case, as SQLite finds tables.
+ */
+bool cv_own_table(const char *name, const char *version_table, bool nocase);
 
 extern const struct cv_kind cv_kind_schema;
 extern const struct cv_kind cv_kind_postgres;
@@ -183,6 +188,9 @@ char *cv_sql_select(const struct cv_backend *be, const char *table,
 		    const char *const *cols, size_t ncols,
 		    const char *const *order, size_t norder);
 
+/* The version table's column: version_num for alembic_version (as
+ * Alembic keeps it), else version. */
+const char *cv_schema_version_column(const char *table);
 /* The error for a version table with several rows (SPEC §3), naming
  * them (`rows`: their versions, comma-separated); returns CV_EINVAL. */
 int cv_schema_several_rows(struct cv_error *err, const char *table,

@@ -33,16 +33,11 @@ static int mark_data_loss_again(const struct cv_opts *o, struct cv_db *db,
 	memset(&live, 0, sizeof(live));
 	cli_ctx(o, &ctx, db, be, NULL, &live, &arena);
 	ctx.schema_table = plan->schema_table;
-	for (i = 0; i < plan->nr && !ret; i++) {
-		struct cv_step *st = &plan->steps[i];
-		uint32_t k;
-
-		for (k = 0; k < st->nfwd && !st->fwd[k].script; k++)
-			;
-		if (k < st->nfwd)
-			ret = cv_schema_mark_data_loss(&ctx, plan, st, st->fwd,
-						       st->nfwd, err);
-	}
+	/* It looks at SQL scripts only: steps without are passed over. */
+	for (i = 0; i < plan->nr && !ret; i++)
+		ret = cv_schema_mark_data_loss(&ctx, plan, &plan->steps[i],
+					       plan->steps[i].fwd,
+					       plan->steps[i].nfwd, err);
 	cv_state_release(&live);
 	cv_arena_release(&arena);
 	return ret;

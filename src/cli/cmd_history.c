@@ -17,24 +17,20 @@ static void print_error(bool md, const char *sub, const char *error)
 {
 	const char *p, *nl;
 
-	if (md) {
+	if (md)
 		printf("%serror:\n\n      ```\n", sub);
-		for (p = error; *p; p = nl + 1) {
-			nl = strchr(p, '\n');
-			printf("      %.*s\n", nl ? (int)(nl - p) : (int)strlen(p), p);
-			if (!nl)
-				break;
-		}
-		printf("      ```\n");
-		return;
-	}
 	for (p = error; *p; p = nl + 1) {
 		nl = strchr(p, '\n');
-		printf("%s%s%.*s\n", sub, p == error ? "error: " : "       ",
-		       nl ? (int)(nl - p) : (int)strlen(p), p);
+		if (md)
+			fputs("      ", stdout);
+		else
+			printf("%s%s", sub, p == error ? "error: " : "       ");
+		printf("%.*s\n", nl ? (int)(nl - p) : (int)strlen(p), p);
 		if (!nl)
 			break;
 	}
+	if (md)
+		printf("      ```\n");
 }
 
 static void print_run(const struct cv_opts *o, const struct cv_run *r)

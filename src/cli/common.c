@@ -376,8 +376,8 @@ int cli_read_version(struct cv_db *db, const char *hint,
 	int ret = 0;
 
 	for (i = 0; i < 3 && db; i++) {
-		struct cv_buf sql = CV_BUF_INIT;
 		bool exists = false;
+		char *sql;
 
 		if (!candidates[i])
 			continue;
@@ -386,17 +386,11 @@ int cli_read_version(struct cv_db *db, const char *hint,
 			return ret;
 		if (!exists)
 			continue;
-		col = strcmp(candidates[i], "alembic_version") ? "version" :
-		      "version_num";
-		cv_buf_adds(&sql, "SELECT ");
-		db->backend->quote_ident(&sql, col);
-		cv_buf_adds(&sql, " FROM ");
-		db->backend->quote_ident(&sql, candidates[i]);
-		cv_buf_adds(&sql, " ORDER BY ");
-		db->backend->quote_ident(&sql, col);
-		ret = db->backend->query(db, sql.buf, NULL, 0, add_version_row,
-					 v, err);
-		cv_buf_release(&sql);
+		col = cv_schema_version_column(candidates[i]);
+		sql = cv_sql_select(db->backend, candidates[i], &col, 1, &col, 1);
+		ret = db->backend->query(db, sql, NULL, 0, add_version_row, v,
+					 err);
+		free(sql);
 		v->table = cv_strdup(candidates[i]);
 		return ret;
 	}

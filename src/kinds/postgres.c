@@ -1700,10 +1700,7 @@ static bool own_table(const struct cv_ctx *ctx, const char *name)
 {
 	const char *const *v = (const char *const *)ctx->live->pg.version_tables;
 
-	if (strncmp(name, "converge_", 9) == 0 ||
-	    strcmp(name, "alembic_version") == 0 ||
-	    (ctx->schema_table && strcmp(name, ctx->schema_table) == 0) ||
-	    cv_kind_owns_table(name))
+	if (cv_own_table(name, ctx->schema_table, false))
 		return true;
 	for (; v && *v; v++)
 		if (strcmp(name, *v) == 0)

@@ -19,7 +19,7 @@
 #define DEFAULT_TABLE "converge_schema_version"
 #define ALEMBIC_TABLE "alembic_version"
 
-static const char *version_column(const char *table)
+const char *cv_schema_version_column(const char *table)
 {
 	return strcmp(table, ALEMBIC_TABLE) == 0 ? "version_num" : "version";
 }
@@ -430,7 +430,7 @@ static int schema_read(struct cv_ctx *ctx, struct cv_error *err)
 	if (ret)
 		goto out;
 	if (exists) {
-		col = version_column(table);
+		col = cv_schema_version_column(table);
 		sql = cv_sql_select(ctx->be, table, &col, 1, &col, 1);
 		ret = ctx->be->query(ctx->db, sql, NULL, 0, read_version, &vr,
 				     err);
@@ -489,7 +489,7 @@ struct version_sql {
 static void version_sql(struct version_sql *vs, struct cv_plan *plan,
 			const struct cv_backend *be, const char *table)
 {
-	const char *col = version_column(table);
+	const char *col = cv_schema_version_column(table);
 
 	vs->insert = cv_sql_insert(be, &plan->arena, table, &col, 1);
 	vs->update = cv_sql_update(be, &plan->arena, table, &col, 1, NULL, 0);

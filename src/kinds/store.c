@@ -5,7 +5,6 @@
  * storage; the grants kind reads and writes through it.
  */
 #include <string.h>
-#include <strings.h>
 
 #include "converge/kind.h"
 
@@ -86,35 +85,16 @@ static int store_load(struct cv_state *want, const struct cv_node *node,
 }
 
 /*
- * Is `name` one of converge's tables: the journal (converge_runs,
- * converge_steps, converge_migrations, converge_pg_roles), a version
- * table, or one a kind keeps its state in?  Compared without case, as
- * SQLite finds tables, and because no application table should come
- * that close to one of them.
+ * The binding itself: a table of the application (converge's own are
+ * compared without case, as SQLite finds tables, and because no
+ * application table should come that close to one), a role that exists.
  */
-static bool own_table(const struct cv_state *want, const char *name,
-		      struct cv_arena *strings)
-{
-	char *lower = cv_arena_strdup(strings, name);
-	char *p;
-
-	for (p = lower; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	return strncmp(lower, "converge_", 9) == 0 ||
-	       strcmp(lower, "alembic_version") == 0 ||
-	       (want->schema_table && strcasecmp(name, want->schema_table) == 0) ||
-	       cv_kind_owns_table(lower);
-}
-
-/* The binding itself: a table of the application, a role that exists. */
-static int check_binding(struct cv_state *want, struct cv_arena *strings,
-			 struct cv_diags *diags)
+static int check_binding(struct cv_state *want, struct cv_diags *diags)
 {
 	const struct cv_grants_store *gs = want->grants_store;
 	int ret = 0;
 
-	if (own_table(want, gs->table, strings)) {
+	if (cv_own_table(gs->table, want->schema_table, true)) {
 		cv_diag_error(diags, &gs->table_mark,
 			      "store.grants cannot bind '%s', one of converge's own tables: it binds an application's table",
 			      cv_shorten(gs->table));
@@ -136,6 +116,7 @@ static int store_validate(struct cv_state *want, struct cv_arena *strings,
 	size_t i;
 	int ret = 0;
 
+	(void)strings;
 	if (!gs)
 		return 0;
 	if (!(want->sections & CV_SEC_GRANTS)) {
@@ -143,7 +124,7 @@ static int store_validate(struct cv_state *want, struct cv_arena *strings,
 			      "store.grants binds the grants, but no manifest has a 'grants' section");
 		return CV_EINVAL;
 	}
-	ret = check_binding(want, strings, diags);
+	ret = check_binding(want, diags);
 	for (i = 0; i < want->ngrants; i++) {
 		const struct cv_grant *g = &want->grants[i];
 

@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "converge/kind.h"
 
@@ -20,13 +21,18 @@ const struct cv_kind *const cv_kinds[] = {
 };
 const size_t cv_nkinds = CV_ARRAY_SIZE(cv_kinds);
 
-bool cv_kind_owns_table(const char *name)
+bool cv_own_table(const char *name, const char *version_table, bool nocase)
 {
+	int (*cmp)(const char *, const char *) = nocase ? strcasecmp : strcmp;
 	size_t i, k;
 
+	if ((nocase ? strncasecmp : strncmp)(name, "converge_", 9) == 0 ||
+	    cmp(name, "alembic_version") == 0 ||
+	    (version_table && cmp(name, version_table) == 0))
+		return true;
 	for (i = 0; i < cv_nkinds; i++)
 		for (k = 0; cv_kinds[i]->tables && cv_kinds[i]->tables[k]; k++)
-			if (strcmp(cv_kinds[i]->tables[k], name) == 0)
+			if (cmp(cv_kinds[i]->tables[k], name) == 0)
 				return true;
 	return false;
 }

@@ -381,9 +381,11 @@ static bool quotes_password(const char *text, const char *conninfo,
 }
 
 /*
- * Why the connection failed, in words; CV_ENOTFOUND when the server said
- * the database does not exist (libpq reports no SQLSTATE for a failed
- * connection, so the server's message decides).
+ * Why the connection failed, in words.  A database that does not exist
+ * is an error like any other, not an empty database as a SQLite file that
+ * does not exist is (SPEC §4): apply cannot create it, so a plan against
+ * it would promise what no apply can do, and a typo in the name would
+ * turn a pull request's plan into "create everything".
  */
 static int connect_error(PGconn *conn, const struct cv_url *url,
 			 struct cv_error *err)
@@ -391,11 +393,7 @@ static int connect_error(PGconn *conn, const struct cv_url *url,
 	const char *display = url->display ? url->display : "(postgres)";
 	char *msg = trimmed(conn ? PQerrorMessage(conn) : "out of memory");
 	int code = CV_EDB;
-	const char *p;
 
-	if ((p = strstr(msg, "database \"")) &&
-	    strstr(p + 10, "\" does not exist"))
-		code = CV_ENOTFOUND;
 	if (quotes_password(msg, url->conninfo, conn))
 		cv_error_set(err, code,
 			     "cannot connect to '%s': libpq's message quotes "

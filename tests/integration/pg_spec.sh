@@ -45,3 +45,17 @@ expect_eq "and RLS" "$(pq "$DB" "SELECT relrowsecurity FROM pg_class WHERE relna
 
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
 pq "$CONVERGE_TEST_PG_URL" "DROP ROLE IF EXISTS app_owner" >/dev/null
+
+# A database that does not exist is an error for every verb (a typo in a
+# pipeline's URL must not plan "create everything"): SPEC §4 says that
+# only of a SQLite file, which apply creates; apply cannot create this one.
+nodb="$CONVERGE_TEST_PG_URL&dbname=spec_nosuch_$$"
+for verb in plan status history; do
+	if [ $verb = plan ]; then
+		cv plan -m "$M" --db "$nodb" --detailed-exitcode
+	else
+		cv $verb --db "$nodb"
+	fi
+	expect_rc "$verb of a PostgreSQL database that does not exist: exit 1" 1
+	expect_in "$verb says so" err.txt "\"spec_nosuch_$$\" does not exist"
+done

@@ -94,6 +94,11 @@ char *cli_shell_quote(const char *s);
 json_t *cli_run_json(const struct cv_run *r);
 /* Text a user wrote (an actor), escaped for markdown; malloc'd. */
 char *cli_md_escape(const char *s);
+/* s for a terminal or markdown: control characters as \xNN (and the
+ * markdown escapes when md).  The caller frees it. */
+char *cli_display(const char *s, bool md);
+/* A name fit to record as the actor: not blank, no control characters. */
+bool cli_actor_ok(const char *s);
 
 /* The database URL from --db or CONVERGE_DATABASE_URL. */
 int cli_url(const struct cv_opts *o, struct cv_url *url, struct cv_error *err);

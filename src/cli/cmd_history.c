@@ -39,12 +39,11 @@ static void print_run(const struct cv_opts *o, const struct cv_run *r)
 	/* Markdown: the run a list item, its details nested items. */
 	const char *li = md ? "- " : "", *sub = md ? "  - " : "    ";
 
-	char *actor = md ? cli_md_escape(r->actor ? r->actor : "unknown") :
-		      NULL;
+	char *actor = cli_display(r->actor ? r->actor : "unknown", md);
 
 	printf("%s%s  %-8s %-7s %3ld step%s  by %s  at %s\n", li, r->id,
 	       r->kind, r->status, r->nsteps, r->nsteps == 1 ? " " : "s",
-	       actor ? actor : r->actor ? r->actor : "unknown",
+	       actor,
 	       r->started_at);
 	free(actor);
 	if (r->undoes)

@@ -177,12 +177,12 @@ static void print_text(const struct cv_opts *o, const struct cv_url *url,
 	printf("%s", nruns ? "\nlast runs:\n" : "\nno runs recorded\n");
 	for (i = 0; i < nruns; i++) {
 		const char *who = runs[i].actor ? runs[i].actor : "unknown";
-		char *actor = md ? cli_md_escape(who) : NULL;
+		char *actor = cli_display(who, md);
 
 		printf("%s%s  %-8s %-7s %3ld step%s  by %s  at %s%s%s%s%s\n",
 		       md ? "- " : "  ",
 		       runs[i].id, runs[i].kind, runs[i].status, runs[i].nsteps,
-		       runs[i].nsteps == 1 ? " " : "s", actor ? actor : who,
+		       runs[i].nsteps == 1 ? " " : "s", actor,
 		       runs[i].started_at,
 		       runs[i].undoes ? ", undoes " : "",
 		       runs[i].undoes ? runs[i].undoes : "",

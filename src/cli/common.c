@@ -190,15 +190,44 @@ json_t *cli_run_json(const struct cv_run *r)
 
 char *cli_md_escape(const char *s)
 {
+	return cli_display(s, true);
+}
+
+/*
+ * Control characters as \xNN: a name stored by another tool (or by an
+ * older converge) must not end a line early and forge the next one, nor
+ * send a terminal escape sequence.
+ */
+char *cli_display(const char *s, bool md)
+{
 	struct cv_buf b = CV_BUF_INIT;
 
 	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f) {
+			cv_buf_addf(&b, "\\x%02x", c);
+			continue;
+		}
 		/* Mid-line, these are what markdown (or its HTML) acts on. */
-		if (strchr("\\`*_[]<>|~&", *s))
+		if (md && strchr("\\`*_[]<>|~&", c))
 			cv_buf_addch(&b, '\\');
-		cv_buf_addch(&b, *s);
+		cv_buf_addch(&b, (char)c);
 	}
 	return cv_buf_detach(&b);
+}
+
+/* An actor is a name (SPEC §6): not blank, no control characters. */
+bool cli_actor_ok(const char *s)
+{
+	const char *p;
+
+	if (!s || !s[strspn(s, " \t")])
+		return false;
+	for (p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
 }
 
 char *cli_shell_quote(const char *s)
@@ -233,7 +262,7 @@ const char *cli_actor(const struct cv_opts *o)
 	for (i = 0; i < CV_ARRAY_SIZE(vars); i++) {
 		const char *v = getenv(vars[i]);
 
-		if (v && *v)
+		if (cli_actor_ok(v))
 			return v;
 	}
 	/* A cron job or a container may set none of them: the account. */

@@ -180,8 +180,10 @@ static int parse(struct cv_opts *o, const struct cv_verb *verb, int argc,
 		case LO_ACTOR:
 			/* Most likely an unset variable ("--actor $CI_USER"):
 			 * recording the default instead would hide it. */
-			if (!*optarg)
+			if (!optarg[strspn(optarg, " \t")])
 				return cli_usage(o, "--actor needs a name (leave it out for the default)");
+			if (!cli_actor_ok(optarg))
+				return cli_usage(o, "--actor: control characters are not allowed in a name");
 			o->actor = optarg;
 			break;
 		case LO_ALLOW_DATA_LOSS:
@@ -265,6 +267,10 @@ static int setup_clock(struct cv_opts *o)
 {
 	const char *now = o->now_arg ? o->now_arg : getenv("CONVERGE_NOW");
 
+	/* As for --actor: an empty --now is most likely an unset variable,
+	 * and the real clock instead would make a review's plan differ. */
+	if (o->now_arg && !*o->now_arg)
+		return cli_usage(o, "--now needs a timestamp (leave it out for the system clock)");
 	if (now && *now) {
 		if (cv_time_parse(now, &o->now_t))
 			return cli_usage(o, "invalid timestamp '%s' for --now/CONVERGE_NOW (expected RFC 3339, e.g. 2026-11-23T12:00:00Z)",

@@ -74,6 +74,17 @@ done
 cv plan -m m.yaml --db x.db --actor ""
 expect_rc "an empty --actor: 64" 64
 expect_in "says it needs a name" err.txt "--actor needs a name"
+cv plan -m m.yaml --db x.db --actor "   "
+expect_rc "a blank --actor: 64" 64
+# A newline would forge a second run line in history and status, an
+# escape sequence would reach the terminal (SPEC §6: no control
+# characters in names).
+cv plan -m m.yaml --db x.db --actor "$(printf 'mallory\n- 20261207T000000.000000Z-000000  rollback')"
+expect_rc "an --actor with a newline: 64" 64
+expect_in "says why" err.txt "control characters are not allowed in a name"
+cv plan -m m.yaml --db x.db --now ""
+expect_rc "an empty --now (an unset variable): 64" 64
+expect_in "says it needs a timestamp" err.txt "--now needs a timestamp"
 cv plan -m m.yaml --db x.db --now yesterday
 expect_rc "bad --now: 64" 64
 cv history --db x.db --limit 0
@@ -371,6 +382,16 @@ cv history --db actor.db 20990101T000000.000000Z-000000
 expect_rc "history of an unknown run: exit 1" 1
 cv history --db actor.db --limit 1
 expect_eq "--limit 1 shows one run" "$(grep -c '^2' out.txt)" 1
+# An actor stored with control characters (by another tool, or taken
+# from the environment) is shown escaped, on its own line.
+CONVERGE_ACTOR="$(printf 'esc\033[31m')" USER=fallback cv apply -m m.yaml --db actor2.db --auto-approve -q
+expect_eq "an environment actor with control characters is passed over" "$(q actor2.db "SELECT actor FROM converge_runs")" fallback
+q actor.db "UPDATE converge_runs SET actor = 'ev' || char(10) || 'il' || char(27) || '[31m'"
+cv history --db actor.db
+expect_in "history escapes control characters" out.txt "by ev\x0ail\x1b[31m  at"
+expect_eq "and forges no line" "$(grep -c 'il' out.txt)" "$(grep -c '^2' out.txt)"
+cv status --db actor.db --format markdown
+expect_in "status too" out.txt "by ev\x0ail\x1b\[31m  at"
 
 manifest none.yaml <<'EOF2'
 version: 1

@@ -64,12 +64,19 @@ static char *redact(const char *text, int depth, struct secrets *found);
 
 /*
  * The keywords whose values are secrets: the password, and the one that
- * unlocks the client certificate's key.
+ * unlocks the client certificate's key.  libpq knows them in lower case
+ * only, but a key it refuses ("PASSWORD=", "passwd=") still holds what
+ * the user meant as a password, and its value must not reach the error
+ * that says the key is unknown: any key with "pass" in it, in any case.
  */
 static bool is_secret_key(const char *k, size_t n)
 {
-	return (n == 8 && strncmp(k, "password", 8) == 0) ||
-	       (n == 11 && strncmp(k, "sslpassword", 11) == 0);
+	size_t i;
+
+	for (i = 0; i + 4 <= n; i++)
+		if (strncasecmp(k + i, "pass", 4) == 0)
+			return true;
+	return false;
 }
 
 /* "sqlite:", in any case: URL schemes are case-insensitive. */

@@ -34,7 +34,10 @@ for url in \
 	'postgres://user@127.0.0.1:1/db?sslpassword=s3cr3t' \
 	'postgres://user@127.0.0.1:1/db?sslpassword=s3cr3t&bogus=1' \
 	'postgresql://user:s3cr3t@s3cr3t@127.0.0.1:1/db' \
-	'postgresql://user:s3cr3t/s3cr3t@127.0.0.1:1/db'
+	'postgresql://user:s3cr3t/s3cr3t@127.0.0.1:1/db' \
+	'dbname=shop PASSWORD=s3cr3t' \
+	'host=127.0.0.1 port=1 passwd=s3cr3t' \
+	'postgresql://127.0.0.1:1/shop?Password=s3cr3t'
 do
 	for verb in plan apply rollback restore status history snapshots inspect; do
 		set --

@@ -195,6 +195,9 @@ static void test_url__invalid(void **state)
 	check_invalid("postgresql://u:S3cret@PW@127.0.0.1:1/db", "S3cret", NULL);
 	check_invalid("postgres://u:x9q/z7k@h/db", "x9q", "must be percent-encoded");
 	check_invalid("postgres://me@corp@h/db", NULL, "must be percent-encoded");
+	/* Keys libpq does not know, meant as a password all the same. */
+	check_invalid("host=h PASSWORD=s3cret", "s3cret", "PASSWORD");
+	check_invalid("postgresql://h/db?Password=s3cret", "s3cret", "Password");
 	check_invalid("host=h sslpassword=s3cret bogus=1", "s3cret",
 		      "invalid database URL 'host=h bogus=1'");
 }

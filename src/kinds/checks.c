@@ -284,6 +284,20 @@ static int add_row(void *p, const char *const *cols, const size_t *lens,
 	return 0;
 }
 
+/*
+ * A check whose SQL fails has failed (exit 5, docs/manifest.md): a table
+ * renamed, a permission as_role lacks are what a fail-closed check is
+ * there to catch, and a pipeline that tells a failed check by its exit
+ * code must see them.  Waiting too long for a lock stays what it is.
+ */
+static int check_failed(struct cv_error *err, int ret)
+{
+	if (ret != CV_EDB)
+		return ret;
+	err->code = CV_ECHECK;
+	return CV_ECHECK;
+}
+
 int cv_check_eval(struct cv_ctx *ctx, const char *name, const char *sql,
 		  const char *expect, struct cv_error *err)
 {
@@ -295,7 +309,7 @@ int cv_check_eval(struct cv_ctx *ctx, const char *name, const char *sql,
 	if (ret) {
 		cv_error_prefix(err, "check '%s' could not run", name);
 		cv_buf_release(&r.canon);
-		return ret;
+		return check_failed(err, ret);
 	}
 	if (strcmp(cv_buf_str(&r.canon), expect) == 0) {
 		cv_buf_release(&r.canon);
@@ -447,10 +461,11 @@ static int eval_as_role(struct cv_ctx *ctx, const struct cv_check *c,
 	cv_buf_adds(&b, "SET LOCAL ROLE ");
 	ctx->be->quote_ident(&b, c->as_role);
 	ret = ctx->be->exec_script(ctx->db, b.buf, err);
-	if (ret)
+	if (ret) {
 		cv_error_prefix(err, "check '%s' could not run as_role '%s'",
 				c->name, c->as_role);
-	else
+		ret = check_failed(err, ret);
+	} else
 		ret = cv_check_eval(ctx, c->name, c->sql, c->expect, err);
 	if (ctx->be->exec_script(ctx->db, "ROLLBACK TO SAVEPOINT converge_check",
 				 &ignored) == 0)

@@ -45,6 +45,15 @@ sql: SELECT count(*) FROM rbac_grants WHERE role = 'viewer'"
 expect_eq "the application's tables are as they were" "$(sqlite3 c.db .dump | grep -v converge_ | grep -vi 'INSERT INTO converge')" \
 	"$(sqlite3 before.db .dump | grep -v converge_ | grep -vi 'INSERT INTO converge')"
 
+# A check whose SQL fails (a table renamed, a permission missing) has
+# failed too: exit 5, as docs/manifest.md says, nothing applied.
+sed -i 's/FROM rbac_grants WHERE role/FROM rbac_grantz WHERE role/' m/app.yaml
+cv apply -m m --db sqlite:c.db --auto-approve
+expect_rc "a check whose SQL fails exits 5" 5
+expect_in "and says it could not run" err.txt "check 'one_viewer' could not run"
+expect_eq "nothing was applied" "$(q c.db "SELECT group_concat(subject) FROM rbac_grants")" "bob"
+sed -i 's/FROM rbac_grantz WHERE role/FROM rbac_grants WHERE role/' m/app.yaml
+
 # Rollback undoes the changes, not the checks.
 sed -i 's/expect: 3/expect: 2/' m/app.yaml
 cv apply -m m --db sqlite:c.db --auto-approve

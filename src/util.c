@@ -546,6 +546,45 @@ int cv_read_stream(int fd, char **out, size_t *len, size_t max)
 	return 0;
 }
 
+int cv_partial_create(const char *path, char **partial)
+{
+	int fd, e;
+
+	*partial = NULL;
+	if (access(path, F_OK) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	*partial = cv_asprintf("%s.partial", path);
+	fd = open(*partial, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd >= 0 && fchmod(fd, 0600) == 0)
+		return fd;
+	e = errno;
+	if (fd >= 0) {
+		close(fd);
+		unlink(*partial);
+	}
+	free(*partial);
+	*partial = NULL;
+	errno = e;
+	return -1;
+}
+
+int cv_partial_publish(const char *partial, const char *path)
+{
+	/* link() fails rather than replace; rename() would not. */
+	if (link(partial, path) == 0)
+		return unlink(partial) == 0 || errno == ENOENT ? 0 : -1;
+	/* A file system without hard links (FAT, some network mounts). */
+	if (errno != EPERM && errno != EOPNOTSUPP && errno != ENOSYS)
+		return -1;
+	if (access(path, F_OK) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return rename(partial, path);
+}
+
 int cv_read_file(const char *path, char **out, size_t *len, size_t max)
 {
 	struct stat st;

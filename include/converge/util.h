@@ -117,6 +117,18 @@ int cv_read_file(const char *path, char **out, size_t *len, size_t max);
 int cv_read_stream(int fd, char **out, size_t *len, size_t max);
 
 /*
+ * A file that appears whole or not at all (snapshots): cv_partial_create
+ * makes "PATH.partial" exclusively with mode 0600 (whatever the umask)
+ * and returns its descriptor, *partial set to its malloc'd name; or -1
+ * with errno, EEXIST when PATH itself exists already.  Once it is
+ * written, cv_partial_publish gives it the name PATH, never replacing a
+ * file of that name (0, or -1 with errno).  A process killed in between
+ * leaves "PATH.partial", which nothing takes for the finished file.
+ */
+int cv_partial_create(const char *path, char **partial);
+int cv_partial_publish(const char *partial, const char *path);
+
+/*
  * Performance trace (git's GIT_TRACE_PERFORMANCE): with
  * CONVERGE_TRACE_PERFORMANCE set to 1 (stderr) or to an absolute path,
  * each call writes one line with the phase that just ended, the time it

@@ -1386,26 +1386,23 @@ static int pg_snapshot(struct cv_db *db, const char *path,
 	struct pg_db *c = to_pg(db);
 	struct child dump;
 	struct env env = { NULL, 0, 0 };
+	char *partial = NULL;
 	int fd, null_fd = -1, msg_fd = -1, rc;
 
 	/*
 	 * Create the file ourselves, exclusively and 0600 from the start: a
 	 * snapshot holds everything in the database, and must never replace
-	 * an earlier one.  pg_dump writes the archive to it as its stdout.
+	 * an earlier one.  pg_dump writes the archive to it as its stdout,
+	 * under another name until it is whole (util.h: cv_partial_create),
+	 * so that a run killed meanwhile leaves no snapshot to restore.
 	 */
-	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	fd = cv_partial_create(path, &partial);
 	if (fd < 0) {
 		if (errno == EEXIST)
 			return cv_error_set(err, CV_EIO,
 					    "snapshot '%s' already exists", path);
 		return cv_error_set(err, CV_EIO, "cannot create snapshot '%s': %s",
 				    path, strerror(errno));
-	}
-	/* A umask may have taken bits away; the mode is the contract. */
-	if (fchmod(fd, 0600) < 0) {
-		rc = cv_error_set(err, CV_EIO, "cannot create snapshot '%s': %s",
-				  path, strerror(errno));
-		goto out;
 	}
 	rc = child_fds(what, O_RDONLY, &null_fd, &msg_fd, err);
 	if (rc < 0)
@@ -1442,8 +1439,12 @@ out:
 	if (close(fd) < 0 && !rc)
 		rc = cv_error_set(err, CV_EIO, "cannot write snapshot '%s': %s",
 				  path, strerror(errno));
+	if (!rc && cv_partial_publish(partial, path) < 0)
+		rc = cv_error_set(err, CV_EIO, "cannot write snapshot '%s': %s",
+				  path, strerror(errno));
 	if (rc)
-		unlink(path);
+		unlink(partial);
+	free(partial);
 	env_release(&env);
 	return rc;
 }

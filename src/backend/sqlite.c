@@ -840,15 +840,17 @@ static int sqlite_snapshot(struct cv_db *db, const char *path,
 	struct sqlite_db *c = to_sqlite(db);
 	sqlite3 *dst = NULL, *src = NULL;
 	const char *file;
-	bool created = false;
+	char *partial = NULL;
 	int fd, rc;
 
 	/*
 	 * Create the file ourselves, exclusively and 0600 from the start: a
 	 * snapshot holds everything in the database, and must never replace
-	 * an earlier one.
+	 * an earlier one.  It is written under another name and renamed
+	 * when whole, so that a run killed meanwhile leaves nothing that
+	 * `snapshots` would list or `restore` would take.
 	 */
-	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	fd = cv_partial_create(path, &partial);
 	if (fd < 0) {
 		if (errno == EEXIST)
 			return cv_error_set(err, CV_EIO,
@@ -856,17 +858,9 @@ static int sqlite_snapshot(struct cv_db *db, const char *path,
 		return cv_error_set(err, CV_EIO, "cannot create snapshot '%s': %s",
 				    path, strerror(errno));
 	}
-	created = true;
-	/* A umask may have taken bits away; the mode is the contract. */
-	if (fchmod(fd, 0600) < 0) {
-		rc = cv_error_set(err, CV_EIO, "cannot create snapshot '%s': %s",
-				  path, strerror(errno));
-		close(fd);
-		goto out;
-	}
 	close(fd);
 
-	rc = open_handle(&dst, path, 0, c->timeout_ms);
+	rc = open_handle(&dst, partial, 0, c->timeout_ms);
 	if (rc != SQLITE_OK) {
 		rc = cv_error_set(err, CV_EIO, "cannot open snapshot '%s': sqlite: %s",
 				  path, dst ? sqlite3_errmsg(dst) :
@@ -919,7 +913,13 @@ static int sqlite_snapshot(struct cv_db *db, const char *path,
 				  path, sqlite3_errstr(rc));
 		goto out;
 	}
-	created = false;
+	if (cv_partial_publish(partial, path) < 0) {
+		rc = cv_error_set(err, CV_EIO, "cannot write snapshot '%s': %s",
+				  path, strerror(errno));
+		goto out;
+	}
+	free(partial);
+	partial = NULL;
 	rc = 0;
 	/* Under the write lock nobody else commits: this is the state the
 	 * snapshot holds, as far as other connections go. */
@@ -930,8 +930,9 @@ out:
 	if (src && src != c->db)
 		sqlite3_close(src);
 	sqlite3_close(dst);
-	if (created)
-		remove_partial(path);
+	if (partial)
+		remove_partial(partial);
+	free(partial);
 	return rc;
 }
 
@@ -961,6 +962,15 @@ static int open_snapshot(const struct sqlite_db *c, const char *path,
 	if (!S_ISREG(st.st_mode))
 		return cv_error_set(err, CV_EIO, "snapshot '%s' is not a file",
 				    path);
+	{
+		struct stat self;
+
+		if (stat(c->path, &self) == 0 && self.st_dev == st.st_dev &&
+		    self.st_ino == st.st_ino)
+			return cv_error_set(err, CV_EINVAL,
+					    "snapshot '%s' is the database itself; name a file in its snapshot directory (converge snapshots lists them)",
+					    path);
+	}
 
 	rc = open_handle(src, path, CV_DB_READONLY, c->timeout_ms);
 	if (rc != SQLITE_OK) {

@@ -267,6 +267,12 @@ cv restore --db $DB fifo.db --auto-approve
 expect_rc "restore of a FIFO: exit 1" 1
 expect_in "says it is not a regular file" err.txt "cannot read snapshot 'fifo.db': not a regular file"
 rm -f fifo.db
+nsnap=$(find . -name 'r-*.db' | wc -l)
+cv restore --db $DB ./.converge/../r.db --auto-approve
+expect_rc "restore of the database onto itself: exit 1 (not 4, 'locked')" 1
+expect_in "says what it is" err.txt "snapshot './.converge/../r.db' is the database itself"
+expect_eq "and takes no snapshot" "$(find . -name 'r-*.db' | wc -l)" "$nsnap"
+expect_eq "no unfinished snapshot is left by any run" "$(find . -name '*.partial*' | wc -l)" 0
 head -c 8192 /dev/urandom >garbage.db
 cp r.db r.before-garbage
 nsnap=$(find . -name 'r-*.db' | wc -l)

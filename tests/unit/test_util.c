@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -549,6 +551,54 @@ static void test_util__read_file(void **state)
 	assert_int_equal(cv_read_file(path, &text, &len, 100), -ENOENT);
 }
 
+/* A snapshot appears whole under its name or not at all, mode 0600,
+ * and never replaces a file of that name. */
+static void test_util__partial_file(void **state)
+{
+	char dir[] = "/tmp/converge-test-partial-XXXXXX";
+	char *path, *partial = NULL, *other = NULL;
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	path = cv_asprintf("%s/db-1.db", dir);
+	old = umask(0);
+	fd = cv_partial_create(path, &partial);
+	umask(old);
+	assert_true(fd >= 0);
+	assert_string_equal(partial + strlen(dir), "/db-1.db.partial");
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(write(fd, "x", 1), 1);
+	close(fd);
+	assert_int_equal(access(path, F_OK), -1);
+	/* A second writer of the same name is refused while one writes. */
+	assert_int_equal(cv_partial_create(path, &other), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_null(other);
+	assert_int_equal(cv_partial_publish(partial, path), 0);
+	assert_int_equal(access(partial, F_OK), -1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 1);
+	/* The finished file is never replaced. */
+	assert_int_equal(cv_partial_create(path, &other), -1);
+	assert_int_equal(errno, EEXIST);
+	fd = open(partial, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(cv_partial_publish(partial, path), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 1);
+	unlink(partial);
+	unlink(path);
+	rmdir(dir);
+	free(partial);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -569,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_util__diags_print_without_place),
 		cmocka_unit_test(test_util__shorten),
 		cmocka_unit_test(test_util__read_file),
+		cmocka_unit_test(test_util__partial_file),
 		cmocka_unit_test(test_util__trace_perf),
 	};
 

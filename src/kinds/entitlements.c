@@ -46,8 +46,6 @@ static const char S_PLAN[] = "plan";
 static const char S_ALWAYS_ON[] = "always_on";
 static const char S_OVERRIDE[] = "override";
 
-/* A review line names at most this many modules, then "… and N more". */
-#define DETAIL_NAMES 8
 /* Rows of one org written by one INSERT when it comes or goes whole. */
 #define ROWS_PER_STMT 32
 
@@ -1462,14 +1460,14 @@ static const struct cv_ent_row *want_rows(struct differ *d,
 }
 
 /*
- * Review details: "a, b, … and 3 more".  name_next counts a name and
- * says whether to write it (after the separator it adds).
+ * Review details: "+a, +b, -c".  Every module is named, however many:
+ * the plan is the review, and a removal cut off after the eighth name
+ * ("… and 2 more") was a removal nobody saw.  name_next counts a name
+ * and adds the separator before it; it says to write it.
  */
 static bool name_next(struct differ *d)
 {
-	if (d->names++ >= DETAIL_NAMES)
-		return false;
-	if (d->names > 1)
+	if (d->names++ > 0)
 		cv_buf_adds(&d->detail, ", ");
 	return true;
 }
@@ -1504,9 +1502,6 @@ static void names_sep(struct differ *d)
 
 static void names_end(struct differ *d, struct cv_step *st)
 {
-	if (d->names > DETAIL_NAMES)
-		cv_buf_addf(&d->detail, " … and %zu more",
-			    d->names - DETAIL_NAMES);
 	if (d->detail.len)
 		st->detail = cv_arena_strndup(&d->plan->arena, d->detail.buf,
 					      d->detail.len);

@@ -441,3 +441,23 @@ expect_in "only the plan changes" out.txt "~ entitlement org c: plan solo -> sta
 cv rollback --db sqlite:planonly.db --auto-approve -q
 expect_rc "and the run rolls back" 0
 expect_eq "to the plan before" "$(q planonly.db "SELECT plan FROM ent_orgs WHERE org = 'c'")" solo
+
+# A review line names every module: a removal after the eighth change was
+# cut off as "… and 2 more", in text, markdown and JSON alike.
+manifest many/a.yaml <<'Y'
+version: 1
+entitlements:
+  modules: {a: {}, b: {}, c: {}, d: {}, e: {}, f: {}, g: {}, h: {}, i: {}, zbilling: {}}
+  plans:
+    p: [zbilling]
+  orgs:
+    acme: {plan: p}
+Y
+cv apply -m many/a.yaml --db sqlite:many.db --auto-approve -q
+sed -i 's/p: \[zbilling\]/p: [a, b, c, d, e, f, g, h, i]/' many/a.yaml
+cv plan -m many/a.yaml --db sqlite:many.db
+expect_in "the plan line names every module, the removal too" out.txt \
+	"~ entitlement plan p: +a, +b, +c, +d, +e, +f, +g, +h, +i, -zbilling"
+expect_in "so does the org's" out.txt \
+	"~ entitlement org acme: +a, +b, +c, +d, +e, +f, +g, +h, +i, -zbilling"
+expect_not_in "nothing is cut off" out.txt "more"

@@ -329,6 +329,7 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 			ret = run_stmts(ctx, st, res->run_id, started, err);
 			if (ret) {
 				name_step(err, st, &label);
+				res->partial = true;
 				goto fail;
 			}
 			/* Done and kept: journaled at once, in a transaction

@@ -28,6 +28,9 @@ struct cv_apply_result {
 	/* Steps that stay applied even though the run failed: those up to
 	 * and including the last revision run outside a transaction. */
 	size_t committed;
+	/* The step that failed runs outside a transaction: what its
+	 * statements did before the failing one stays too. */
+	bool partial;
 	char *snapshot;            /* malloc'd path, or NULL; caller frees */
 };
 

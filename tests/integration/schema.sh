@@ -623,6 +623,21 @@ cv rollback --db sqlite:notxn/x.db "$failed" --auto-approve
 expect_rc "naming the failed run rolls back what it kept" 0
 expect_eq "back to base" "$(q notxn/x.db 'SELECT count(*) FROM converge_schema_version')" 0
 
+# A transaction: false revision that fails half-way keeps what ran before
+# its failing statement: the message says so, not "the rest was rolled
+# back; apply again" (applying again would fail on what was kept).
+mkdir -p notxn3/m
+printf 'id: r1\nup: CREATE TABLE t1 (x TEXT);\ndown: DROP TABLE t1;\n' > notxn3/m/r1.yaml
+printf 'id: r2\nparent: r1\ntransaction: false\nup: |\n  CREATE INDEX ix_t1 ON t1 (x);\n  CREATE INDEX ix_bad ON nosuch (x);\ndown: DROP INDEX ix_t1;\n' > notxn3/m/r2.yaml
+printf 'version: 1\nschema: {migrations: m}\n' > notxn3/m.yaml
+cv apply -m notxn3/m.yaml --db sqlite:notxn3/x.db --auto-approve
+expect_rc "a transaction: false revision failing half-way exits 1" 1
+expect_in "it says part of the failing step stays" err.txt \
+	"the failing step runs outside a transaction: what its statements did before the failing one stays applied, and so do the 1 step before it"
+expect_in "and what to do" err.txt "repair the database by hand, or restore the snapshot, before applying again"
+expect_not_in "it does not say the rest was rolled back" err.txt "the rest was rolled back"
+expect_eq "what it says is so" "$(q notxn3/x.db "SELECT count(*) FROM sqlite_master WHERE name = 'ix_t1'")" 1
+
 # A rollback that fails after a transaction: false revision's down ran
 # says what stays done, as apply does, instead of "changed nothing".
 mkdir -p notxn2/m

@@ -606,17 +606,50 @@ static char *qualified(struct scanner *s)
 	return name;
 }
 
+/*
+ * What a script does to tables, in the order it does it (seq): drops,
+ * renames, and whole-table copies (INSERT INTO x SELECT … FROM t, with
+ * no WHERE, LIMIT, JOIN or set operation).  A rename lets a later drop
+ * be traced to the table that holds the rows; a copy followed by a drop
+ * and a rename back is SQLite's table rebuild (Alembic's batch mode),
+ * which keeps every row.
+ */
 struct drop {
 	char *table;
 	char *column;  /* NULL for a whole table */
+	size_t seq;
 };
 
-static void add_drop(struct drop **drops, size_t *n, size_t *alloc,
-		     char *table, char *column)
+struct move {
+	char *from, *to;
+	size_t seq;
+};
+
+struct script_ops {
+	struct drop *drops;
+	size_t ndrops, drops_alloc;
+	struct move *renames;   /* ALTER TABLE from RENAME TO to */
+	size_t nrenames, renames_alloc;
+	struct move *copies;    /* INSERT INTO to SELECT … FROM from */
+	size_t ncopies, copies_alloc;
+	size_t seq;
+};
+
+static void add_drop(struct script_ops *ops, char *table, char *column)
 {
-	CV_GROW(*drops, *n + 1, *alloc);
-	(*drops)[*n].table = table;
-	(*drops)[(*n)++].column = column;
+	CV_GROW(ops->drops, ops->ndrops + 1, ops->drops_alloc);
+	ops->drops[ops->ndrops].table = table;
+	ops->drops[ops->ndrops].column = column;
+	ops->drops[ops->ndrops++].seq = ops->seq++;
+}
+
+static void add_move(struct move **list, size_t *n, size_t *alloc,
+		     size_t *seq, char *from, char *to)
+{
+	CV_GROW(*list, *n + 1, *alloc);
+	(*list)[*n].from = from;
+	(*list)[*n].to = to;
+	(*list)[(*n)++].seq = (*seq)++;
 }
 
 /* `[IF EXISTS] name`: the name, possibly schema-qualified. */
@@ -634,13 +667,24 @@ static char *target(struct scanner *s)
 
 /*
  * One action of `ALTER TABLE t ...` from its first word (taken); returns
- * the token after it.  Only `DROP [COLUMN] [IF EXISTS] c` is kept.
+ * the token after it.  `DROP [COLUMN] [IF EXISTS] c` and `RENAME TO u`
+ * are kept.
  */
 static char *alter_action(struct scanner *s, char *tok, const char *table,
-			  struct drop **drops, size_t *n, size_t *alloc)
+			  struct script_ops *ops)
 {
 	char *col;
 
+	if (is_word(tok, "RENAME")) {
+		free(tok);
+		tok = next_token(s);
+		if (!is_word(tok, "TO"))
+			return tok;	/* RENAME [COLUMN] a TO b */
+		free(tok);
+		add_move(&ops->renames, &ops->nrenames, &ops->renames_alloc,
+			 &ops->seq, cv_strdup(table), qualified(s));
+		return next_token(s);
+	}
 	if (!is_word(tok, "DROP"))
 		return tok;
 	free(tok);
@@ -657,8 +701,55 @@ static char *alter_action(struct scanner *s, char *tok, const char *table,
 	if (is_word(col, "CONSTRAINT"))
 		free(col);
 	else
-		add_drop(drops, n, alloc, cv_strdup(table), col);
+		add_drop(ops, cv_strdup(table), col);
 	return next_token(s);
+}
+
+/*
+ * `INSERT [OR …] INTO x [(cols)] SELECT … FROM t` up to the `;` (the
+ * INSERT taken): a copy of t's rows into x when nothing at the top level
+ * filters, limits, joins or combines them.
+ */
+static char *insert_copy(struct scanner *s, struct script_ops *ops)
+{
+	char *tok = next_token(s), *into = NULL, *from = NULL;
+	bool whole = true;
+	int depth = 0;
+
+	while (*tok && strcmp(tok, ";") != 0 && !is_word(tok, "INTO")) {
+		free(tok);
+		tok = next_token(s);
+	}
+	if (is_word(tok, "INTO")) {
+		into = qualified(s);
+		free(tok);
+		tok = next_token(s);
+	}
+	while (into && *tok && strcmp(tok, ";") != 0) {
+		if (strcmp(tok, "(") == 0)
+			depth++;
+		else if (strcmp(tok, ")") == 0 && depth)
+			depth--;
+		else if (depth == 0 && is_word(tok, "FROM") && !from)
+			from = qualified(s);
+		else if (depth == 0 &&
+			 (is_word(tok, "WHERE") || is_word(tok, "LIMIT") ||
+			  is_word(tok, "JOIN") || is_word(tok, "UNION") ||
+			  is_word(tok, "EXCEPT") || is_word(tok, "INTERSECT") ||
+			  is_word(tok, "GROUP") || is_word(tok, "HAVING") ||
+			  (strcmp(tok, ",") == 0 && from)))
+			whole = false;
+		free(tok);
+		tok = next_token(s);
+	}
+	if (into && from && whole) {
+		add_move(&ops->copies, &ops->ncopies, &ops->copies_alloc,
+			 &ops->seq, from, into);
+	} else {
+		free(from);
+		free(into);
+	}
+	return tok;
 }
 
 /* Skips to the `,` or `;` that ends an action (or to the end). */
@@ -681,27 +772,31 @@ static char *action_end(struct scanner *s, char *tok)
 /*
  * Finds `DROP TABLE [IF EXISTS] t [, u ...]` and
  * `ALTER TABLE t DROP [COLUMN] c [, DROP [COLUMN] d ...]` (PostgreSQL
- * takes several of each in one statement).
+ * takes several of each in one statement), `ALTER TABLE t RENAME TO u`
+ * and whole-table copies.
  */
-static size_t scan_drops(const char *sql, struct drop **out)
+static void scan_ops(const char *sql, struct script_ops *ops)
 {
 	struct scanner s = { sql };
-	struct drop *drops = NULL;
-	size_t n = 0, alloc = 0;
 	char *tok = next_token(&s);
 
 	while (*tok) {
+		if (is_word(tok, "INSERT") || is_word(tok, "REPLACE")) {
+			free(tok);
+			tok = insert_copy(&s, ops);
+			continue;
+		}
 		if (is_word(tok, "DROP")) {
 			free(tok);
 			tok = next_token(&s);
 			if (!is_word(tok, "TABLE"))
 				continue;
 			free(tok);
-			add_drop(&drops, &n, &alloc, target(&s), NULL);
+			add_drop(ops, target(&s), NULL);
 			tok = next_token(&s);
 			while (strcmp(tok, ",") == 0) {
 				free(tok);
-				add_drop(&drops, &n, &alloc, qualified(&s), NULL);
+				add_drop(ops, qualified(&s), NULL);
 				tok = next_token(&s);
 			}
 			continue;
@@ -721,8 +816,7 @@ static size_t scan_drops(const char *sql, struct drop **out)
 			}
 			tok = next_token(&s);
 			for (;;) {
-				tok = alter_action(&s, tok, table, &drops, &n,
-						   &alloc);
+				tok = alter_action(&s, tok, table, ops);
 				tok = action_end(&s, tok);
 				if (strcmp(tok, ",") != 0)
 					break;
@@ -736,8 +830,83 @@ static size_t scan_drops(const char *sql, struct drop **out)
 		tok = next_token(&s);
 	}
 	free(tok);
-	*out = drops;
-	return n;
+}
+
+static void ops_release(struct script_ops *ops)
+{
+	size_t i;
+
+	for (i = 0; i < ops->ndrops; i++) {
+		free(ops->drops[i].table);
+		free(ops->drops[i].column);
+	}
+	for (i = 0; i < ops->nrenames; i++) {
+		free(ops->renames[i].from);
+		free(ops->renames[i].to);
+	}
+	for (i = 0; i < ops->ncopies; i++) {
+		free(ops->copies[i].from);
+		free(ops->copies[i].to);
+	}
+	free(ops->drops);
+	free(ops->renames);
+	free(ops->copies);
+}
+
+/* The newest move in list to `name` before seq, or NULL. */
+static const struct move *moved_to(const struct move *list, size_t n,
+				   const char *name, size_t seq)
+{
+	const struct move *found = NULL;
+	size_t i;
+
+	for (i = 0; i < n && list[i].seq < seq; i++)
+		if (strcasecmp(list[i].to, name) == 0)
+			found = &list[i];
+	return found;
+}
+
+/*
+ * The table whose rows a drop of `name` at `seq` destroys: a name made by
+ * an earlier rename is traced back to the table it was (which holds the
+ * rows the plan can see).  *seq becomes the time that table had its name.
+ */
+static const char *live_name(const struct script_ops *ops, const char *name,
+			     size_t *seq)
+{
+	const struct move *r;
+	size_t hops = 0;
+
+	while ((r = moved_to(ops->renames, ops->nrenames, name, *seq)) &&
+	       hops++ < ops->nrenames) {
+		name = r->from;
+		*seq = r->seq;
+	}
+	return name;
+}
+
+/*
+ * SQLite's rebuild of table t: every row of t copied into x, t dropped,
+ * then x renamed to t.  No row is lost, so it is no data loss.
+ */
+static bool rebuilt(const struct script_ops *ops, const struct drop *d)
+{
+	size_t i, k;
+
+	for (i = 0; i < ops->ncopies; i++) {
+		const struct move *c = &ops->copies[i];
+
+		if (c->seq > d->seq || strcasecmp(c->from, d->table) != 0)
+			continue;
+		for (k = 0; k < ops->nrenames; k++) {
+			const struct move *r = &ops->renames[k];
+
+			if (r->seq > d->seq && strcasecmp(r->from, c->to) == 0 &&
+			    strcasecmp(r->to, d->table) == 0)
+				return true;
+		}
+	}
+	return false;
 }
 
 int cv_schema_several_rows(struct cv_error *err, const char *table,
@@ -764,41 +933,44 @@ int cv_schema_mark_data_loss(struct cv_ctx *ctx, struct cv_plan *plan,
 	int ret = 0;
 
 	for (i = 0; i < n && ctx->db; i++) {
-		struct drop *drops = NULL;
-		size_t nd;
+		struct script_ops ops;
 
 		if (!stmts[i].script)
 			continue;
-		nd = scan_drops(stmts[i].sql, &drops);
-		if (nd && !ret)
+		memset(&ops, 0, sizeof(ops));
+		scan_ops(stmts[i].sql, &ops);
+		if (ops.ndrops && !ret)
 			ret = cv_db_scope(ctx, true, err);
-		for (k = 0; k < nd; k++) {
+		for (k = 0; k < ops.ndrops && !ret; k++) {
+			const struct drop *d = &ops.drops[k];
 			bool exists = false, rows = false;
+			size_t seq = d->seq;
+			const char *table = live_name(&ops, d->table, &seq);
 
-			if (!ret)
-				ret = ctx->be->table_exists(ctx->db, drops[k].table,
-							    &exists, err);
+			if (!d->column && rebuilt(&ops, d))
+				continue;
+			ret = ctx->be->table_exists(ctx->db, table, &exists, err);
 			if (!ret && exists)
-				ret = ctx->be->table_has_rows(ctx->db,
-							      drops[k].table,
+				ret = ctx->be->table_has_rows(ctx->db, table,
 							      &rows, err);
-			if (!ret && rows) {
-				if (note.len)
-					cv_buf_adds(&note, "; ");
-				if (drops[k].column)
-					cv_buf_addf(&note,
-						    "drops column %s.%s (table '%s' holds rows)",
-						    drops[k].table, drops[k].column,
-						    drops[k].table);
-				else
-					cv_buf_addf(&note,
-						    "drops table %s, which holds rows",
-						    drops[k].table);
-			}
-			free(drops[k].table);
-			free(drops[k].column);
+			if (ret || !rows)
+				continue;
+			if (note.len)
+				cv_buf_adds(&note, "; ");
+			if (d->column)
+				cv_buf_addf(&note,
+					    "drops column %s.%s (table '%s' holds rows)",
+					    d->table, d->column, table);
+			else if (strcmp(table, d->table) != 0)
+				cv_buf_addf(&note,
+					    "drops table %s (renamed from %s, which holds rows)",
+					    d->table, table);
+			else
+				cv_buf_addf(&note,
+					    "drops table %s, which holds rows",
+					    d->table);
 		}
-		free(drops);
+		ops_release(&ops);
 	}
 	if (!ret)
 		ret = cv_db_scope(ctx, false, err);

@@ -512,6 +512,23 @@ expect_eq "the table is gone" "$(tables loss.db)" ""
 snap=$(q loss.db "SELECT snapshot FROM converge_runs ORDER BY started_at DESC, id DESC LIMIT 1")
 expect_eq "the snapshot has the rows" "$(q "$snap" 'SELECT group_concat(x) FROM t_r1')" "precious,rows"
 
+# A table renamed, then dropped, is the table that held the rows.
+rev loss2 r1 "" "CREATE TABLE keep (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO keep (name) VALUES ('a'), ('b');" "DROP TABLE keep;"
+rev loss2 r2 r1 "ALTER TABLE keep RENAME TO old_keep; DROP TABLE old_keep;" "SELECT 1;"
+want loss2a.yaml loss2 r1
+cv apply -m loss2a.yaml --db sqlite:loss2.db --auto-approve -q
+want loss2.yaml loss2
+cv plan -m loss2.yaml --db sqlite:loss2.db
+expect_in "a renamed table dropped loses its rows" out.txt "! data loss: drops table old_keep (renamed from keep, which holds rows)"
+# SQLite's table rebuild (Alembic's batch mode): every row copied into a
+# new table, the old one dropped, the new one renamed: nothing is lost.
+rev loss2 r2 r1 "CREATE TABLE _alembic_tmp_keep (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT ''); INSERT INTO _alembic_tmp_keep (id, name) SELECT id, name FROM keep; DROP TABLE keep; ALTER TABLE _alembic_tmp_keep RENAME TO keep;" "SELECT 1;"
+cv plan -m loss2.yaml --db sqlite:loss2.db
+expect_not_in "a table rebuild loses nothing" out.txt "data loss"
+rev loss2 r2 r1 "CREATE TABLE _tmp (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO _tmp SELECT id, name FROM keep WHERE id > 1; DROP TABLE keep; ALTER TABLE _tmp RENAME TO keep;" "SELECT 1;"
+cv plan -m loss2.yaml --db sqlite:loss2.db
+expect_in "a rebuild that copies only some rows loses the others" out.txt "! data loss: drops table keep, which holds rows"
+
 # ------------------------------------------------------------ foreign keys
 
 mkdir -p fk

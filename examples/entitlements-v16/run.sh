@@ -83,7 +83,9 @@ q() {
 
 # The application's view: (org, module) for each module in its JSON array.
 APP_ROWS="SELECT o.slug, j.value FROM organizations o, json_each(o.enabled_modules) j"
-ADOPT="SELECT o.slug, j.value, o.plan FROM organizations o, json_each(o.enabled_modules) j"
+# An org with an empty array must still be listed (LEFT JOIN): an org
+# left out of the manifests is deleted.
+ADOPT="SELECT o.slug, j.value, o.plan FROM organizations o LEFT JOIN json_each(o.enabled_modules) j"
 
 # mismatches: rows in one of converge's effective modules and the
 # application's JSON arrays but not in the other.

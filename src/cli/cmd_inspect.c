@@ -34,7 +34,32 @@ struct app_rows {
 	struct app_row *items;
 	size_t nr, alloc;
 	int ncols;
+	size_t seen;          /* rows read, for messages */
+	char *bad;            /* why a row is refused (malloc'd) */
 };
+
+/*
+ * A name the manifests could not hold (SPEC §6: empty, or with a control
+ * character), or a row without its org: refused with the row's number,
+ * rather than printed for validate to refuse, or dropped.  An org left
+ * out of the printed section would be deleted by the next apply, the
+ * manifests being the whole truth for a section they define.
+ */
+static bool bad_value(struct app_rows *rd, const char *what, const char *s,
+		      size_t len)
+{
+	size_t i;
+
+	if (!s)
+		rd->bad = cv_asprintf("row %zu has no %s (NULL)", rd->seen, what);
+	else if (!len)
+		rd->bad = cv_asprintf("row %zu: the %s is empty", rd->seen, what);
+	for (i = 0; s && i < len && !rd->bad; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			rd->bad = cv_asprintf("row %zu: the %s contains a control character",
+					      rd->seen, what);
+	return rd->bad != NULL;
+}
 
 static int read_app_row(void *p, const char *const *cols, const size_t *lens,
 			int ncols)
@@ -43,10 +68,13 @@ static int read_app_row(void *p, const char *const *cols, const size_t *lens,
 	struct app_row *r;
 
 	rd->ncols = ncols;
+	rd->seen++;
 	if (ncols < 2 || ncols > 3)
 		return CV_EINVAL;
-	if (!cols[0])
-		return 0;
+	if (bad_value(rd, "org", cols[0], lens[0]) ||
+	    (cols[1] && bad_value(rd, "module", cols[1], lens[1])) ||
+	    (ncols > 2 && cols[2] && bad_value(rd, "plan", cols[2], lens[2])))
+		return CV_EINVAL;
 	CV_GROW(rd->items, rd->nr + 1, rd->alloc);
 	r = &rd->items[rd->nr++];
 	r->org = cv_arena_strndup(rd->arena, cols[0], lens[0]);
@@ -311,7 +339,9 @@ static int print_adoption(struct cv_opts *o, struct cv_ctx *ctx,
 	ad.o = o;
 	ret = ctx->be->query(ctx->db, o->orgs_from, NULL, 0, read_app_row,
 			     &rd, err);
-	if (ret == CV_EINVAL && (rd.ncols < 2 || rd.ncols > 3))
+	if (ret == CV_EINVAL && rd.bad)
+		ret = cv_error_set(err, CV_EINVAL, "--orgs-from: %s", rd.bad);
+	else if (ret == CV_EINVAL && (rd.ncols < 2 || rd.ncols > 3))
 		ret = cv_error_set(err, CV_EUSAGE,
 				   "--orgs-from: the query returns %d column%s; it must return (org, module) or (org, module, plan) rows",
 				   rd.ncols, rd.ncols == 1 ? "" : "s");
@@ -335,6 +365,7 @@ static int print_adoption(struct cv_opts *o, struct cv_ctx *ctx,
 	ret = cv_emit_finish(e, err);
 out:
 	free(rd.items);
+	free(rd.bad);
 	free(ad.base.items);
 	free(ad.app.items);
 	cv_state_release(&ad.out);

@@ -277,6 +277,18 @@ expect_rc "--orgs-from with a broken query: exit 1" 1
 expect_in "the database's message" err.txt "no such table: nowhere"
 cv plan -m m --db sqlite:app.db --orgs-from "SELECT 1, 2"
 expect_rc "--orgs-from on another verb: usage error" 64
+# A row no manifest could hold is refused, not dropped: an org left out
+# would be deleted by the next apply.
+cv inspect --db sqlite:app.db --orgs-from "SELECT 'acme', 'crm', 'pro' UNION ALL SELECT NULL, 'inventory', 'pro'"
+expect_rc "--orgs-from with a NULL org: exit 1" 1
+expect_in "it names the row" err.txt "--orgs-from: row 2 has no org (NULL)"
+expect_eq "and prints nothing" "$(cat out.txt)" ""
+cv inspect --db sqlite:app.db --orgs-from "SELECT 'acme', '', 'pro'"
+expect_rc "--orgs-from with an empty module: exit 1" 1
+expect_in "it says which" err.txt "--orgs-from: row 1: the module is empty"
+cv inspect --db sqlite:app.db --orgs-from "SELECT 'ac' || char(10) || 'me', 'crm', 'pro'"
+expect_rc "--orgs-from with a control character: exit 1" 1
+expect_in "it says so" err.txt "--orgs-from: row 1: the org contains a control character"
 
 # --- bad input: every error placed, nothing changed ---------------------------
 

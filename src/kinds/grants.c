@@ -331,6 +331,23 @@ static int subject_cmp(const void *a, const void *b)
 }
 
 /*
+ * When the plan also moves the schema, a revision may be what makes the
+ * bound table or column: say why that is not enough.  The grants kept
+ * there are planned from the rows as they are now, before any revision
+ * has run, so the schema change has to be applied first.
+ */
+static const char *schema_hint(const struct cv_ctx *ctx)
+{
+	if (!ctx->want || !(ctx->want->sections & CV_SEC_SCHEMA) ||
+	    cv_streq0(ctx->want->schema_version, ctx->live->schema_version))
+		return "";
+	return "; this plan changes the schema version, which may make it, "
+	       "but the grants kept there are planned from the table as it is "
+	       "now: apply the schema change first (with store.grants left "
+	       "out), then the grants";
+}
+
+/*
  * The binding's table and columns exist.  Asked before reading them:
  * SQLite takes a double-quoted name it does not know for a string, so a
  * misspelt role column would read as that string in every row.
@@ -356,13 +373,13 @@ static int store_check(struct cv_ctx *ctx, struct cv_error *err)
 			continue;
 		if (!cols[i])
 			cv_error_set(err, CV_ENOTFOUND,
-				     "no table '%s' in the database, which store.grants names to keep the grants",
-				     cv_shorten(gs->table));
+				     "no table '%s' in the database, which store.grants names to keep the grants%s",
+				     cv_shorten(gs->table), schema_hint(ctx));
 		else
 			cv_error_set(err, CV_ENOTFOUND,
-				     "table '%s' has no column '%s', which store.grants names as its %s column",
+				     "table '%s' has no column '%s', which store.grants names as its %s column%s",
 				     cv_shorten(gs->table), cv_shorten(cols[i]),
-				     what[i]);
+				     what[i], schema_hint(ctx));
 		cv_error_set_mark(err, marks[i]);
 		return CV_ENOTFOUND;
 	}

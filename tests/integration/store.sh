@@ -143,6 +143,28 @@ expect_rc "apply of a saved plan checks the columns again" 1
 expect_in "a saved plan has no manifest place to give" err.txt \
 	"converge: error: table 'agents' has no column 'role', which store.grants names as its role column"
 
+# The column is made by a revision of the same plan: the error says why
+# that is not enough and what to do (the grants are planned from the
+# table as it is before any revision runs).
+mkdir -p pend/mig
+printf 'id: r1\nup: CREATE TABLE agents (agent_id TEXT PRIMARY KEY);\ndown: DROP TABLE agents;\n' > pend/mig/r1.yaml
+printf 'id: r2\nparent: r1\nup: ALTER TABLE agents ADD COLUMN role TEXT NOT NULL DEFAULT %sviewer%s;\ndown: ALTER TABLE agents DROP COLUMN role;\n' "'" "'" > pend/mig/r2.yaml
+printf 'version: 1\nschema: {migrations: mig, version: r1}\n' > pend/r1.yaml
+cv apply -m pend/r1.yaml --db sqlite:pend.db --auto-approve -q
+manifest pend/m/all.yaml <<'Y'
+version: 1
+schema: {migrations: ../mig, version: head}
+roles: {viewer: {}, admin: {}}
+grants:
+  - {subject: a1, role: admin}
+store:
+  grants: {table: agents, subject: agent_id, role: role, default: viewer}
+Y
+cv plan -m pend/m --db sqlite:pend.db
+expect_rc "a bound column a revision of the plan would make: exit 1" 1
+expect_in "it says the schema change must come first" err.txt \
+	"table 'agents' has no column 'role', which store.grants names as its role column; this plan changes the schema version, which may make it, but the grants kept there are planned from the table as it is now: apply the schema change first (with store.grants left out), then the grants"
+
 # One role per subject: a subject column that is not unique is refused
 # before a plan would both revoke one row's role and grant another's.
 sqlite3 dup.db "CREATE TABLE agents (agent_id TEXT, role TEXT);

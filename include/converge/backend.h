@@ -71,8 +71,11 @@ struct cv_backend {
 	void (*set_lock_timeout)(struct cv_db *db, long ms);
 
 	/*
-	 * Starts the write transaction that is also the lock (SQLite: BEGIN
-	 * IMMEDIATE).  Gives CV_ELOCKED when the lock timeout passes.
+	 * Takes the lock and starts the write transaction it goes with
+	 * (SQLite: flock on the database file, then BEGIN IMMEDIATE;
+	 * PostgreSQL: BEGIN, then a transaction advisory lock).  Commit and
+	 * rollback let the lock go, unless hold_lock keeps it.  Gives
+	 * CV_ELOCKED when the lock timeout passes.
 	 */
 	int (*begin)(struct cv_db *db, struct cv_error *err);
 	/* A read-only transaction: a consistent view for plan. */
@@ -82,9 +85,10 @@ struct cv_backend {
 	/*
 	 * Optional: keeps the lock that begin took past the end of its
 	 * transaction, until release_lock or the connection's end, so that
-	 * a run whose revisions commit in segments (transaction: false)
-	 * holds it throughout.  PostgreSQL: a session advisory lock.  NULL
-	 * when the backend cannot (SQLite: the lock is the transaction).
+	 * a run whose revisions commit in segments (transaction: false), or
+	 * a restore, holds it throughout.  Outside a transaction it takes
+	 * the lock, waiting as begin does.  PostgreSQL: a session advisory
+	 * lock; SQLite: the flock is kept.  NULL when the backend cannot.
 	 */
 	int (*hold_lock)(struct cv_db *db, struct cv_error *err);
 	void (*release_lock)(struct cv_db *db);

@@ -11,13 +11,22 @@
  * nothing beside it.  Snapshots and restores use the online backup API, so
  * that a snapshot is a consistent copy even while other processes read,
  * and a restore either replaces the whole database or leaves it as it was.
+ *
+ * converge's lock is two locks: flock(2) on the database file, through a
+ * descriptor of its own, then SQLite's write lock (BEGIN IMMEDIATE).  The
+ * first outlives a transaction when asked (hold_lock), which SQLite's
+ * cannot: a run whose revisions commit in segments (transaction: false)
+ * keeps it while a revision runs outside any transaction.  See "converge's
+ * lock" below.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -43,6 +52,11 @@ struct sqlite_db {
 	/* PRAGMA data_version when the last snapshot was taken under the
 	 * write lock; -1: none.  restore checks it (see there). */
 	long long snap_version;
+	/* The descriptor converge's lock is taken on (flock); -1: none, a
+	 * read-only connection or a database no other process can see. */
+	int lock_fd;
+	bool locked;  /* this connection holds converge's lock */
+	bool held;    /* past the end of the transaction (hold_lock) */
 };
 
 static struct sqlite_db *to_sqlite(struct cv_db *db)
@@ -335,6 +349,30 @@ static int open_handle(sqlite3 **out, const char *path, unsigned flags,
 	return rc;
 }
 
+/*
+ * The descriptor converge's lock is taken on (see "converge's lock"),
+ * opened on the file the handle `db` has open, *fd -1 when it has none
+ * that another process could open (a memory database).  Read-only
+ * access is enough for flock, so a file converge may not write still
+ * gets one.  Opened once the handle is open, so that the file exists
+ * (apply creates it), and kept until the handle is closed.
+ */
+static int open_lock_fd(sqlite3 *db, const char *path, int *fd,
+			struct cv_error *err)
+{
+	const char *file = sqlite3_db_filename(db, "main");
+
+	*fd = -1;
+	if (!file || !*file)
+		return 0;
+	*fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (*fd < 0)
+		return cv_error_set(err, CV_EIO,
+				    "cannot open database '%s' to lock it: %s",
+				    path, strerror(errno));
+	return 0;
+}
+
 static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 		       unsigned flags, long lock_timeout_ms,
 		       struct cv_error *err)
@@ -343,7 +381,7 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 	sqlite3 *db = NULL;
 	struct stat st;
 	const char *path = url ? url->path : NULL;
-	int rc;
+	int rc, lock_fd = -1;
 
 	*out = NULL;
 	if (!path || !*path)
@@ -418,12 +456,19 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 		}
 	}
 
+	if (!(flags & CV_DB_READONLY)) {
+		rc = open_lock_fd(db, path, &lock_fd, err);
+		if (rc < 0)
+			goto out;
+	}
+
 	c = cv_calloc(1, sizeof(*c));
 	c->base.backend = &cv_sqlite_backend;
 	c->db = db;
 	c->path = cv_strdup(path);
 	c->timeout_ms = lock_timeout_ms;
 	c->snap_version = -1;
+	c->lock_fd = lock_fd;
 	db = NULL;
 	*out = &c->base;
 	rc = 0;
@@ -443,6 +488,13 @@ static void sqlite_close(struct cv_db *db)
 	cache_clear(c);
 	/* Every statement is finalized, so this cannot be SQLITE_BUSY. */
 	sqlite3_close(c->db);
+	/*
+	 * Only now: closing any descriptor of the file drops every POSIX
+	 * lock this process holds on it, SQLite's included (see
+	 * OPEN_SIBLING).  Closing it ends converge's lock too.
+	 */
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
 	free(c->path);
 	free(c);
 }
@@ -454,6 +506,111 @@ static void sqlite_set_lock_timeout(struct cv_db *db, long ms)
 	ms = clamp_ms(ms);
 	c->timeout_ms = ms;
 	sqlite3_busy_timeout(c->db, (int)ms);
+}
+
+/* ---- converge's lock --------------------------------------------- */
+
+/*
+ * SQLite's write lock is the transaction: it cannot be kept while a
+ * revision runs outside one (VACUUM refuses inside a transaction), and
+ * nothing else would keep a second apply out then.  So every connection
+ * that takes the lock (begin, restore) first takes flock(2) on the
+ * database file, through a descriptor of its own, and keeps it until its
+ * transaction ends, or with hold_lock until release_lock or close.
+ *
+ * flock locks are apart from the POSIX locks SQLite takes: they neither
+ * block the application's connections nor are blocked by them, and
+ * closing some other descriptor of the file leaves them alone.  The
+ * kernel drops them when the process ends, however it ends.  They belong
+ * to the open file description: two connections of one process exclude
+ * each other as two processes do.  The wait shares --lock-timeout with
+ * the wait for SQLite's lock that follows it.
+ */
+
+/* The longest sleep between two tries, in milliseconds. */
+#define LOCK_POLL_MAX_MS 50L
+
+static int locked_error(const struct sqlite_db *c, struct cv_error *err)
+{
+	return cv_error_set(err, CV_ELOCKED,
+			    "database is locked by another apply (waited %g s)",
+			    seconds(c->timeout_ms));
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)(t.tv_sec - t0->tv_sec) * 1000L +
+	       (long)(t.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
+/*
+ * Takes converge's lock unless this connection has it, waiting at most
+ * c->timeout_ms; *waited (may be NULL) says how long it took.
+ */
+static int take_lock(struct sqlite_db *c, long *waited, struct cv_error *err)
+{
+	struct timespec t0;
+	long pause = 1, spent = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!c->locked && c->lock_fd >= 0) {
+		struct timespec nap;
+
+		if (flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+			c->locked = true;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return cv_error_set(err, CV_EIO,
+					    "cannot lock database '%s': %s",
+					    c->path, strerror(errno));
+		spent = ms_since(&t0);
+		if (spent >= c->timeout_ms)
+			return locked_error(c, err);
+		/* As SQLite's busy handler: soon at first, then less often. */
+		if (pause > c->timeout_ms - spent)
+			pause = c->timeout_ms - spent;
+		nap.tv_sec = pause / 1000;
+		nap.tv_nsec = (pause % 1000) * 1000000L;
+		nanosleep(&nap, NULL);
+		if (pause < LOCK_POLL_MAX_MS)
+			pause *= 2;
+	}
+	if (waited)
+		*waited = ms_since(&t0);
+	return 0;
+}
+
+/* Lets converge's lock go once no transaction and no hold_lock needs it. */
+static void drop_lock(struct sqlite_db *c)
+{
+	if (!c->locked || c->held || !sqlite3_get_autocommit(c->db))
+		return;
+	flock(c->lock_fd, LOCK_UN);
+	c->locked = false;
+}
+
+static int sqlite_hold_lock(struct cv_db *db, struct cv_error *err)
+{
+	struct sqlite_db *c = to_sqlite(db);
+	int rc = take_lock(c, NULL, err);
+
+	if (!rc)
+		c->held = true;
+	return rc;
+}
+
+static void sqlite_release_lock(struct cv_db *db)
+{
+	struct sqlite_db *c = to_sqlite(db);
+
+	c->held = false;
+	drop_lock(c);
 }
 
 /* ---- transactions ------------------------------------------------- */
@@ -474,17 +631,23 @@ static void wait_for(struct sqlite_db *c, long ms)
 static int sqlite_begin(struct cv_db *db, struct cv_error *err)
 {
 	struct sqlite_db *c = to_sqlite(db);
-	int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	long waited = 0;
+	int rc = take_lock(c, &waited, err);
 
+	if (rc)
+		return rc;
+	/* One deadline for both locks. */
+	wait_for(c, c->timeout_ms - waited);
+	rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc == SQLITE_OK) {
 		wait_for(c, c->timeout_ms > READERS_WAIT_MS ? c->timeout_ms :
 			 READERS_WAIT_MS);
 		return 0;
 	}
+	wait_for(c, c->timeout_ms);
+	drop_lock(c);
 	if (is_busy(rc))
-		return cv_error_set(err, CV_ELOCKED,
-				    "database is locked by another apply "
-				    "(waited %g s)", seconds(c->timeout_ms));
+		return locked_error(c, err);
 	return db_error(c, rc, "BEGIN IMMEDIATE", err);
 }
 
@@ -524,6 +687,7 @@ static int sqlite_commit(struct cv_db *db, struct cv_error *err)
 
 	if (rc == SQLITE_OK) {
 		wait_for(c, c->timeout_ms);
+		drop_lock(c);
 		return 0;
 	}
 	/* Readers kept the commit out; the transaction is still open. */
@@ -539,12 +703,20 @@ static int sqlite_commit(struct cv_db *db, struct cv_error *err)
 static int sqlite_rollback(struct cv_db *db)
 {
 	struct sqlite_db *c = to_sqlite(db);
+	int rc = 0;
 
-	if (!c || sqlite3_get_autocommit(c->db))
+	if (!c)
 		return 0;
-	wait_for(c, c->timeout_ms);
-	return sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK ?
-	       0 : CV_EDB;
+	/* SQLite may have rolled back by itself (an I/O error, a full
+	 * disk): converge's lock still goes with the transaction. */
+	if (!sqlite3_get_autocommit(c->db)) {
+		wait_for(c, c->timeout_ms);
+		if (sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL) !=
+		    SQLITE_OK)
+			rc = CV_EDB;
+	}
+	drop_lock(c);
+	return rc;
 }
 
 /* ---- statements --------------------------------------------------- */
@@ -1019,6 +1191,7 @@ static int sqlite_restore(struct cv_db *db, const char *path,
 {
 	struct sqlite_db *c = to_sqlite(db);
 	sqlite3 *src = NULL;
+	bool took = false;
 	int rc;
 
 	if (!sqlite3_get_autocommit(c->db))
@@ -1028,14 +1201,27 @@ static int sqlite_restore(struct cv_db *db, const char *path,
 	rc = open_snapshot(c, path, true, &src, err);
 	if (rc)
 		return rc;
+	/*
+	 * converge's lock, for the restore alone unless the caller holds it
+	 * already (hold_lock, from before its snapshot), so that no other
+	 * apply, rollback or restore runs in between.
+	 */
+	took = !c->locked;
+	rc = take_lock(c, NULL, err);
+	if (rc) {
+		took = false;
+		goto out;
+	}
 
 	/*
 	 * restore snapshots the database under the lock first, then has to
-	 * let the lock go: the backup API takes the destination's lock
-	 * itself and cannot run inside a transaction.  A commit by another
-	 * connection since that snapshot would be overwritten without being
-	 * in it: refuse, so that the caller snapshots again.  What is left
-	 * is the moment between this check and the backup's first step.
+	 * let SQLite's lock go: the backup API takes the destination's lock
+	 * itself and cannot run inside a transaction.  converge's lock keeps
+	 * other converge runs out; the application may still write.  A
+	 * commit by another connection since that snapshot would be
+	 * overwritten without being in it: refuse, so that the caller
+	 * snapshots again.  What is left is the moment between this check
+	 * and the backup's first step.
 	 */
 	if (c->snap_version >= 0 && data_version(c->db) != c->snap_version) {
 		rc = cv_error_set(err, CV_ESTALE,
@@ -1049,6 +1235,8 @@ static int sqlite_restore(struct cv_db *db, const char *path,
 	rc = backup(c->db, src, "restore failed", c->timeout_ms, err);
 
 out:
+	if (took)
+		drop_lock(c);
 	sqlite3_close(src);
 	return rc;
 }
@@ -1068,6 +1256,8 @@ const struct cv_backend cv_sqlite_backend = {
 	.begin_read = sqlite_begin_read,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
+	.hold_lock = sqlite_hold_lock,
+	.release_lock = sqlite_release_lock,
 	.exec_script = sqlite_exec_script,
 	.exec = sqlite_exec,
 	.query = sqlite_query,

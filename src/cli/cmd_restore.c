@@ -24,6 +24,7 @@ int cmd_restore(struct cv_opts *o)
 	char *before = NULL, *question = NULL;
 	struct cv_run run;
 	struct stat st;
+	bool held = false;
 	int ret, code = 0, attempt;
 
 	ret = cli_url(o, &url, &err);
@@ -56,10 +57,16 @@ int cmd_restore(struct cv_opts *o)
 	 * The current state first: a restore must itself be undoable.  The
 	 * backend refuses to restore (CV_ESTALE) when another connection
 	 * committed after that snapshot, since the restore would overwrite
-	 * it unsaved; then the snapshot is taken again.
+	 * it unsaved; then the snapshot is taken again.  The lock is kept
+	 * from the first snapshot to the journal's commit, so that no other
+	 * apply, rollback or restore runs in between.
 	 */
 	for (attempt = 0; !ret; attempt++) {
 		ret = url.backend->begin(db, &err);
+		if (!ret && !held && url.backend->hold_lock) {
+			ret = url.backend->hold_lock(db, &err);
+			held = !ret;
+		}
 		if (!ret)
 			ret = cv_journal_new_run_id(db, run_id, &err);
 		if (!ret) {
@@ -118,6 +125,8 @@ int cmd_restore(struct cv_opts *o)
 fail:
 	code = cli_fail(&err);
 out:
+	if (held)
+		url.backend->release_lock(db);
 	if (db)
 		url.backend->close(db);
 	free(before);

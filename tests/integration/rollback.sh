@@ -508,6 +508,92 @@ expect_in "saying it did not finish" /dev/stdin "the run did not finish" <<Z
 $(sqlite3 -cmd '.timeout 5000' kill.db "SELECT error FROM converge_runs")
 Z
 
+# The kernel drops the lock of a process killed there: status says the
+# lock is free, and the next apply is not kept out (it rolls back what the
+# revision left half-written, and goes on).
+cv status --db sqlite:kill.db
+expect_in "status: the lock of the killed apply is free" out.txt "lock:     free"
+manifest kill2.yaml <<'Y'
+version: 1
+roles: {viewer: {}}
+Y
+cv apply -m kill2.yaml --db sqlite:kill.db --auto-approve -q --lock-timeout 0
+expect_rc "an apply after an apply killed in the revision is not blocked" 0
+expect_eq "the killed run is failed, the next applied" \
+	"$(q kill.db "SELECT group_concat(status) FROM (SELECT status FROM converge_runs ORDER BY id)")" \
+	"failed,applied"
+
+# ------------------------ the lock while a revision runs outside a transaction
+
+# Such a revision commits what comes before it and runs outside any
+# transaction, where SQLite's write lock cannot be kept: converge's own
+# lock (flock on the database file) keeps every other apply, rollback and
+# restore out until the run ends, and status sees it.  Here the revision
+# only reads, for seconds, so that the database stays readable meanwhile.
+mkdir -p segmig
+cp killmig/1.yaml segmig/
+manifest segmig/2.yaml <<'Y'
+id: g2
+parent: k1
+transaction: false
+up: |
+  WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 12000000)
+  SELECT count(*) FROM c;
+down: SELECT 1;
+Y
+manifest segmig/3.yaml <<'Y'
+id: g3
+parent: g2
+up: CREATE TABLE g3 (x);
+down: DROP TABLE g3;
+Y
+manifest seg.yaml <<'Y'
+version: 1
+schema: {migrations: segmig, version: g3, table: alembic_version}
+roles: {viewer: {}}
+Y
+manifest seg2.yaml <<'Y'
+version: 1
+roles: {viewer: {}, other: {}}
+Y
+"$CONVERGE" apply -m seg.yaml --db sqlite:seg.db --auto-approve -q >seg.out 2>&1 &
+SEG=$!
+# The run's record is committed with the first segment, just before the
+# revision runs.
+i=0
+while [ "$(sqlite3 -cmd '.timeout 5000' seg.db "SELECT count(*) FROM converge_runs" 2>/dev/null)" != 1 ] &&
+	[ $i -lt 400 ]; do
+	sleep 0.05; i=$((i + 1))
+done
+SNAP=$(find .converge -name 'seg-*.db' | head -n 1)
+cv status --db sqlite:seg.db
+expect_in "status: the lock is held while the revision runs" out.txt \
+	"lock:     held by another apply"
+cv apply -m seg2.yaml --db sqlite:seg.db --auto-approve --lock-timeout 0
+expect_rc "a second apply meanwhile: exit 4" 4
+expect_in "saying the database is locked" err.txt \
+	"database is locked by another apply (waited 0 s)"
+cv restore --db sqlite:seg.db "$SNAP" --auto-approve --lock-timeout 0.2
+expect_rc "a restore meanwhile: exit 4" 4
+cv plan -m seg2.yaml --db sqlite:seg.db --detailed-exitcode
+expect_rc "plan, which takes no lock, plans meanwhile" 2
+expect_eq "all that while the first apply was in the revision" \
+	"$(kill -0 $SEG 2>/dev/null && echo running)" running
+wait $SEG
+expect_eq "the first apply then succeeds" "$?" 0
+expect_eq "its run is recorded as applied, and the others as nothing" \
+	"$(q seg.db "SELECT group_concat(kind || ' ' || status) FROM converge_runs")" \
+	"apply applied"
+expect_eq "at the revision it was applied to" \
+	"$(q seg.db "SELECT version_num FROM alembic_version")" g3
+expect_eq "with its tables and roles only" \
+	"$(q seg.db "SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE name IN ('k1', 'g3') ORDER BY name)") $(q seg.db "SELECT group_concat(name) FROM rbac_roles")" \
+	"g3,k1 viewer"
+cv status --db sqlite:seg.db
+expect_in "status: the lock is free after the run" out.txt "lock:     free"
+cv apply -m seg2.yaml --db sqlite:seg.db --auto-approve -q --lock-timeout 0
+expect_rc "and the next apply goes through" 0
+
 # Two bare rollbacks that wait for the same lock walk back two runs: the
 # run to undo is chosen again once the lock is held.
 manifest w1.yaml <<'Y'

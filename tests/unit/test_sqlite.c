@@ -681,6 +681,112 @@ static void test_sqlite__begin_read_is_a_snapshot(void **state)
 	cv_error_release(&err);
 }
 
+/*
+ * A run whose revisions commit in segments keeps converge's lock between
+ * its transactions, while a revision runs outside any (VACUUM refuses to
+ * run inside one); the application's own connections are not held up.
+ */
+static void test_sqlite__hold_lock_between_transactions(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	char *path = in_dir(state, "app.db");
+	struct cv_db *a, *b;
+	sqlite3 *app = NULL;
+	double t0, waited;
+	int fd;
+
+	make_sample(path);
+	a = open_db(path, 0);
+	b = open_db(path, 0);
+	be->set_lock_timeout(b, 0);
+	assert_non_null(be->hold_lock);
+	assert_int_equal(be->begin(a, &err), 0);
+	assert_int_equal(be->hold_lock(a, &err), 0);
+	assert_int_equal(be->commit(a, &err), 0);
+
+	/* Between a's transactions: b is kept out, at once and after 0.2 s. */
+	assert_int_equal(be->begin(b, &err), CV_ELOCKED);
+	assert_string_equal(err.msg,
+			    "database is locked by another apply (waited 0 s)");
+	cv_error_release(&err);
+	be->set_lock_timeout(b, 200);
+	t0 = now_s();
+	assert_int_equal(be->begin(b, &err), CV_ELOCKED);
+	waited = now_s() - t0;
+	assert_string_equal(err.msg,
+			    "database is locked by another apply (waited 0.2 s)");
+	assert_true(waited >= 0.15 && waited < 2.0);
+	cv_error_release(&err);
+	/* A restore is an apply's peer, and waits too. */
+	be->set_lock_timeout(b, 0);
+	assert_int_equal(be->restore(b, path, &err), CV_ELOCKED);
+	cv_error_release(&err);
+
+	/* What must run outside a transaction runs, under the lock. */
+	script(a, "VACUUM");
+	/* Closing another descriptor of the file, as a plain open() and
+	 * close() do, leaves the lock alone (a POSIX lock would go). */
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(be->begin(b, &err), CV_ELOCKED);
+	cv_error_release(&err);
+
+	/* The application writes as it always does. */
+	assert_int_equal(sqlite3_open(path, &app), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(app, "INSERT INTO roles VALUES "
+				      "('app', NULL)", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(app);
+	/* And readers (plan) read. */
+	assert_int_equal(be->begin_read(b, &err), 0);
+	assert_int_equal(be->rollback(b), 0);
+
+	/* a's next segment, then the end of its run. */
+	assert_int_equal(be->begin(a, &err), 0);
+	assert_int_equal(be->exec(a, "DELETE FROM roles WHERE name = 'app'",
+				  NULL, 0, &err), 0);
+	assert_int_equal(be->commit(a, &err), 0);
+	assert_int_equal(be->begin(b, &err), CV_ELOCKED);
+	cv_error_release(&err);
+	be->release_lock(a);
+	assert_int_equal(be->begin(b, &err), 0);
+	assert_int_equal(be->rollback(b), 0);
+
+	/* Without hold_lock, the lock goes with the transaction. */
+	assert_int_equal(be->begin(a, &err), 0);
+	assert_int_equal(be->commit(a, &err), 0);
+	assert_int_equal(be->begin(b, &err), 0);
+	assert_int_equal(be->rollback(b), 0);
+
+	be->close(a);
+	be->close(b);
+	free(path);
+	cv_error_release(&err);
+}
+
+/* Closing the connection ends a held lock, as the end of the process
+ * does (the kernel drops flock locks then). */
+static void test_sqlite__close_ends_held_lock(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	char *path = in_dir(state, "app.db");
+	struct cv_db *a = open_db(path, CV_DB_CREATE);
+	struct cv_db *b = open_db(path, 0);
+
+	be->set_lock_timeout(b, 0);
+	/* Outside a transaction, hold_lock takes the lock itself. */
+	assert_int_equal(be->hold_lock(a, &err), 0);
+	assert_int_equal(be->begin(b, &err), CV_ELOCKED);
+	cv_error_release(&err);
+	be->close(a);
+	assert_int_equal(be->begin(b, &err), 0);
+	assert_int_equal(be->commit(b, &err), 0);
+	be->close(b);
+	free(path);
+	cv_error_release(&err);
+}
+
 /* ---- snapshots ---------------------------------------------------- */
 
 static void test_sqlite__snapshot_mode_and_content(void **state)
@@ -1192,6 +1298,8 @@ int main(void)
 		T(test_sqlite__statement_cache_timing),
 		T(test_sqlite__begin_lock_contention),
 		T(test_sqlite__begin_read_is_a_snapshot),
+		T(test_sqlite__hold_lock_between_transactions),
+		T(test_sqlite__close_ends_held_lock),
 		T(test_sqlite__snapshot_mode_and_content),
 		T(test_sqlite__snapshot_inside_begin_immediate),
 		T(test_sqlite__snapshot_empty_database),

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "converge/model.h"
 #include "converge/plan.h"
 
 static const struct {
@@ -125,6 +126,7 @@ void cv_plan_release(struct cv_plan *plan)
 		return;
 	free(plan->steps);
 	free(plan->deferred_checks);
+	free(plan->min_grants);
 	cv_arena_release(&plan->arena);
 	memset(plan, 0, sizeof(*plan));
 }
@@ -237,6 +239,25 @@ void cv_plan_defer_check(struct cv_plan *plan, const char *name)
 		plan->deferred_alloc);
 	plan->deferred_checks[plan->ndeferred++] =
 		cv_arena_strdup(&plan->arena, name);
+}
+
+void cv_plan_add_min_grant(struct cv_plan *plan, const char *role,
+			   long long min, const struct cv_mark *mark)
+{
+	struct cv_min_grant *g;
+
+	CV_GROW(plan->min_grants, plan->nmin_grants + 1,
+		plan->min_grants_alloc);
+	g = &plan->min_grants[plan->nmin_grants++];
+	g->role = cv_arena_strdup(&plan->arena, role);
+	g->min = min;
+	memset(&g->mark, 0, sizeof(g->mark));
+	if (mark) {
+		g->mark = *mark;
+		if (mark->file)
+			g->mark.file = cv_arena_strdup(&plan->arena,
+						       mark->file);
+	}
 }
 
 /*

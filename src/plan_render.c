@@ -596,6 +596,15 @@ static json_t *json_plan(const struct cv_plan *plan)
 	if (plan->grants_store)
 		json_object_set_new(root, "grants_store",
 				    jstr(plan->grants_store));
+	if (plan->nmin_grants) {
+		json_t *mg = json_object();
+
+		for (i = 0; i < plan->nmin_grants; i++)
+			json_object_set_new(mg, plan->min_grants[i].role,
+				json_integer((json_int_t)plan->min_grants[i].min));
+		json_object_set_new(root, "guards",
+				    json_pack("{s:o}", "min_grants", mg));
+	}
 	if (plan->ndeferred)
 		json_object_set_new(root, "deferred_checks",
 			jstr_array(plan->deferred_checks, plan->ndeferred));

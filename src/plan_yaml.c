@@ -363,6 +363,18 @@ static void plan_body(struct emit *e, const struct cv_plan *plan)
 		key(e, "grants_store");
 		text(e, plan->grants_store, false);
 	}
+	if (plan->nmin_grants) {
+		key(e, "guards");
+		map_start(e, false);
+		key(e, "min_grants");
+		map_start(e, true);
+		for (i = 0; i < plan->nmin_grants; i++) {
+			text(e, plan->min_grants[i].role, true);
+			int_value(e, (unsigned long long)plan->min_grants[i].min);
+		}
+		map_end(e);
+		map_end(e);
+	}
 	if (plan->ndeferred) {
 		key(e, "deferred_checks");
 		text_seq(e, plan->deferred_checks, plan->ndeferred);
@@ -688,13 +700,14 @@ static void read_step(struct reader *r, const struct cv_node *n, size_t index)
 
 static const char *const plan_keys[] = {
 	"format", "created_at", "now", "database", "backend", "fingerprint",
-	"manifests_digest", "sections", "schema", "grants_store",
+	"manifests_digest", "sections", "schema", "grants_store", "guards",
 	"deferred_checks", "summary", "steps", NULL,
 };
 static const char *const schema_keys[] = { "table", "from", "to", NULL };
 static const char *const summary_keys[] = {
 	"add", "change", "remove", "up", "down", NULL,
 };
+static const char *const guards_keys[] = { "min_grants", NULL };
 
 /* The summary is derived from the steps; one that disagrees with them
  * means the file was edited by hand, and we would rather say so. */
@@ -721,6 +734,33 @@ static void check_summary(struct reader *r, const struct cv_node *n)
 }
 
 /*
+ * The guards the plan was made under.  They count grants, so a plan that
+ * records them must have read the grants: its fingerprint covers what
+ * apply counts.  A file without the field (older ones too) has none.
+ */
+static void read_guards(struct reader *r, const struct cv_node *n)
+{
+	const struct cv_node *mg;
+
+	if (cv_yaml_expect(n, CV_NODE_MAP, "guards", &r->diags))
+		return;
+	cv_yaml_check_keys(n, guards_keys, "guards", &r->diags);
+	if (!(r->plan->sections & CV_SEC_GRANTS))
+		bad(r, n, "'guards' given but 'sections' does not include "
+		    "grants");
+	mg = need(r, n, "min_grants", "guards");
+	if (!mg || cv_yaml_expect(mg, CV_NODE_MAP, "min_grants", &r->diags))
+		return;
+	cv_yaml_each(e, mg) {
+		long long num;
+
+		if (!get_uint(r, e, e->key, LLONG_MAX, &num))
+			cv_plan_add_min_grant(r->plan, e->key, num,
+					      &e->key_mark);
+	}
+}
+
+/*
  * A manifest given where a saved plan is expected ("apply m.yaml" for
  * "apply -m m.yaml") has a manifest's keys: worth a hint, since "missing
  * field 'format'" alone does not say what went wrong.
@@ -733,9 +773,11 @@ static bool looks_like_manifest(const struct cv_node *root)
 	};
 	size_t i;
 
+	/* A plan has `schema` and `guards` too; a manifest has no steps. */
 	for (i = 0; i < CV_ARRAY_SIZE(keys); i++)
 		if (cv_yaml_get(root, keys[i]) &&
-		    !(strcmp(keys[i], "schema") == 0 &&
+		    !((strcmp(keys[i], "schema") == 0 ||
+		       strcmp(keys[i], "guards") == 0) &&
 		      cv_yaml_get(root, "steps")))
 			return true;
 	return false;
@@ -807,6 +849,10 @@ static void read_plan(struct reader *r, const struct cv_node *root)
 	n = cv_yaml_get(root, "grants_store");
 	if (n)
 		get_str(r, n, "grants_store", false, &plan->grants_store);
+
+	n = cv_yaml_get(root, "guards");
+	if (n)
+		read_guards(r, n);
 
 	n = cv_yaml_get(root, "deferred_checks");
 	if (n) {

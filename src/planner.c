@@ -124,6 +124,11 @@ int cv_planner_run(struct cv_plan *plan, struct cv_ctx *ctx,
 	if (want->sections & CV_SEC_SCHEMA)
 		plan->schema_table = cv_arena_strdup(&plan->arena,
 						     ctx->schema_table);
+	/* Recorded for apply FILE, which has no manifests to read them in. */
+	for (i = 0; i < want->nmin_grants; i++)
+		cv_plan_add_min_grant(plan, want->min_grants[i].role,
+				      want->min_grants[i].min,
+				      &want->min_grants[i].mark);
 	ret = cv_live_read(ctx, sections, &plan->fingerprint, &plan->arena,
 			   err);
 	if (ret)

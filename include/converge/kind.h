@@ -222,6 +222,22 @@ const struct cv_grants_store *cv_grants_store_decode(const char *enc,
 /* The binding a plan's steps were made with, or NULL. */
 const struct cv_grants_store *cv_grants_store_of(const struct cv_plan *plan,
 						 struct cv_arena *a);
+/*
+ * The grants ctx->live holds once plan's grant steps have run, in
+ * out->grants (a malloc'd array, unsorted; strings borrowed from live and
+ * the plan, or put in `a`).  CV_EINVAL when a step's value is not a
+ * grant's.
+ */
+int cv_grants_after_plan(const struct cv_ctx *ctx, const struct cv_plan *plan,
+			 struct cv_state *out, struct cv_arena *a,
+			 struct cv_error *err);
+/*
+ * apply FILE: the guards a saved plan recorded, checked against the state
+ * it leaves (ctx->live, read under the lock, with its grant steps applied)
+ * at ctx->now, by the planner's own check.  CV_EREFUSED when one breaks.
+ */
+int cv_guards_verify_saved(const struct cv_ctx *ctx,
+			   const struct cv_plan *plan, struct cv_error *err);
 
 /* Fingerprints: SHA-256 through OpenSSL's EVP. */
 struct cv_digest *cv_digest_new(void);

@@ -14,6 +14,8 @@
 
 #define CV_PLAN_FORMAT "converge-plan/1"
 
+struct cv_min_grant;
+
 /* SPEC §4: phases run in this order. */
 enum cv_phase {
 	CV_PHASE_DISABLE_FLAGS = 1,
@@ -111,6 +113,13 @@ struct cv_plan {
 	/* Checks that plan could not run because steps affect them. */
 	const char **deferred_checks;
 	size_t ndeferred, deferred_alloc;
+	/*
+	 * The guards it was made under (guards.min_grants): a saved plan
+	 * carries them, and `apply FILE` checks them again at its own clock.
+	 * Marks name the manifest, or the plan file they were read from.
+	 */
+	struct cv_min_grant *min_grants;
+	size_t nmin_grants, min_grants_alloc;
 };
 
 void cv_plan_init(struct cv_plan *plan);
@@ -134,6 +143,10 @@ void cv_step_set_key(struct cv_plan *plan, struct cv_step *step,
 /* Records a check that plan could not run (deferred to apply); the name is
  * copied into the plan arena. */
 void cv_plan_defer_check(struct cv_plan *plan, const char *name);
+/* Records a guard the plan is made under; the role and the mark's file
+ * are copied into the plan arena. */
+void cv_plan_add_min_grant(struct cv_plan *plan, const char *role,
+			   long long min, const struct cv_mark *mark);
 
 /* "data_loss", "no_transaction", "irreversible" for one CV_STEP_* bit. */
 const char *cv_step_flag_name(unsigned flag);

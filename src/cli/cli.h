@@ -178,10 +178,12 @@ int cli_plan(const struct cv_opts *o, const struct cv_manifest *m,
 /*
  * Reads the live state of a saved plan's sections and compares its
  * fingerprint: CV_ESTALE when the database is not the one it was made
- * from.
+ * from.  With `guards` (apply FILE, whose plan was checked at another
+ * clock), then checks the guards the plan recorded against the state it
+ * leaves: CV_EREFUSED when one would break.
  */
 int cli_check_fresh(const struct cv_opts *o, const struct cv_plan *plan,
-		    struct cv_db *db, const struct cv_backend *be,
+		    struct cv_db *db, const struct cv_backend *be, bool guards,
 		    struct cv_error *err);
 /* Writes the plan file (atomically: a temporary file, then rename). */
 int cli_write_plan(const struct cv_plan *plan, const char *path,

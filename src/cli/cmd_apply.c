@@ -60,7 +60,7 @@ static int lock_and_replan(struct cv_opts *o, const struct cv_manifest *m,
 	 * the state read under the lock has the reviewed plan's fingerprint,
 	 * the reviewed plan is the plan, and only the read is done again.
 	 */
-	ret = cli_check_fresh(o, plan, db, url->backend, err);
+	ret = cli_check_fresh(o, plan, db, url->backend, saved, err);
 	if (saved || ret != CV_ESTALE)
 		return ret;
 	cv_error_release(err);
@@ -169,12 +169,14 @@ int cmd_apply(struct cv_opts *o)
 		ret = url.backend->begin_read(db, &err);
 	if (!ret) {
 		if (saved)
-			ret = cli_check_fresh(o, &plan, db, url.backend, &err);
+			ret = cli_check_fresh(o, &plan, db, url.backend, true,
+					      &err);
 		else
 			ret = cli_plan(o, &m, &url, db, &plan, &err);
 	}
 	cli_close(&url, &db);
-	if (ret == CV_EREFUSED && !saved)
+	/* Shown refused too: the review says what would break. */
+	if (ret == CV_EREFUSED)
 		cli_show_plan(o, &plan);
 	if (ret)
 		goto fail;
@@ -193,7 +195,8 @@ locked:
 	if (!ret && direct) {
 		ret = url.backend->begin(db, &err);
 		if (!ret && saved)
-			ret = cli_check_fresh(o, &plan, db, url.backend, &err);
+			ret = cli_check_fresh(o, &plan, db, url.backend, true,
+					      &err);
 		else if (!ret)
 			ret = cli_plan(o, &m, &url, db, &plan, &err);
 		/* Shown refused too: the review says what would break. */

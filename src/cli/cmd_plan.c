@@ -34,7 +34,7 @@ int cli_plan(const struct cv_opts *o, const struct cv_manifest *m,
 }
 
 int cli_check_fresh(const struct cv_opts *o, const struct cv_plan *plan,
-		    struct cv_db *db, const struct cv_backend *be,
+		    struct cv_db *db, const struct cv_backend *be, bool guards,
 		    struct cv_error *err)
 {
 	struct cv_state live;
@@ -58,6 +58,8 @@ int cli_check_fresh(const struct cv_opts *o, const struct cv_plan *plan,
 		ret = cv_error_set(err, CV_ESTALE,
 				   "the saved plan is stale: the database changed since it was made (fingerprint %.19s…, plan has %.19s…); make a new plan",
 				   fp, plan->fingerprint);
+	if (!ret && guards)
+		ret = cv_guards_verify_saved(&ctx, plan, err);
 out:
 	cv_state_release(&live);
 	cv_arena_release(&arena);

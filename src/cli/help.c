@@ -132,7 +132,9 @@ static const char apply_text[] =
 	"takes a snapshot and applies every step, with the journal, in one\n"
 	"transaction.  With FILE, a plan saved by 'plan -o', it applies exactly\n"
 	"those steps, and refuses with exit 3 when the database is no longer in\n"
-	"the state the plan was made from.  Nothing to change: no run recorded.\n"
+	"the state the plan was made from, and with exit 1 when the state it\n"
+	"leaves would break the guards it recorded, counted at this --now (a\n"
+	"grant may have expired since).  Nothing to change: no run recorded.\n"
 	"\n"
 	"Options:\n"
 	OPT_MANIFESTS

@@ -613,6 +613,89 @@ static const char *grants_value(struct cv_ctx *ctx, const char *const *key,
 	return grant_value(find_grant(ctx->live, key), arena);
 }
 
+/*
+ * The grant a step of rbac_grants leaves: its key, and its `after` value
+ * read back (grant_value's encoding; NULL: the step removes it).
+ * CV_EINVAL when `after` is not that encoding (a hand-edited plan).
+ */
+static int step_grant(const struct cv_step *st, struct cv_arena *a,
+		      struct cv_grant *out)
+{
+	const char *p = st->after;
+
+	memset(out, 0, sizeof(*out));
+	out->subject = st->key[0];
+	out->role = st->key[1];
+	out->scope = st->key[2];
+	if (p && (decode_one(&p, a, &out->expires) ||
+		  decode_one(&p, a, &out->reason) || *p))
+		return CV_EINVAL;
+	return 0;
+}
+
+int cv_grants_after_plan(const struct cv_ctx *ctx, const struct cv_plan *plan,
+			 struct cv_state *out, struct cv_arena *a,
+			 struct cv_error *err)
+{
+	const struct cv_state *l = ctx->live;
+	const struct cv_grants_store *gs = ctx->grants_store;
+	bool *gone = cv_calloc(l->ngrants + 1, sizeof(*gone));
+	size_t i, n;
+	int ret = 0;
+
+	CV_GROW(out->grants, l->ngrants + 1, out->grants_alloc);
+	if (l->ngrants)
+		memcpy(out->grants, l->grants, l->ngrants * sizeof(*l->grants));
+	out->ngrants = l->ngrants;
+	for (i = 0; i < plan->nr; i++) {
+		const struct cv_step *st = &plan->steps[i];
+		bool store;
+		struct cv_grant k, *g;
+
+		if (strcmp(st->kind, "grants") != 0 || st->nkey != 3)
+			continue;
+		store = strcmp(st->key[0], STORE_KEY) == 0;
+		if (store) {
+			memset(&k, 0, sizeof(k));
+			k.subject = st->key[2];
+		} else if (step_grant(st, a, &k)) {
+			ret = cv_error_set(err, CV_EINVAL,
+					   "step %u (grants %s): 'after' is not a grant's value",
+					   st->seq, cv_shorten(st->object));
+			break;
+		}
+		/* Only the live rows are searched (sorted as read): a plan
+		 * has one step per grant, so none looks for one it added. */
+		g = l->ngrants ? bsearch(&k, out->grants, l->ngrants,
+					 sizeof(k), store ? subject_cmp
+							  : grant_qcmp) : NULL;
+		if (store) {
+			/* The column is set, back to the default when the
+			 * step revokes; converge adds no rows there. */
+			if (g) {
+				g->role = st->after ? st->after
+						    : gs ? gs->dflt : NULL;
+				g->unset = !st->after;
+			}
+		} else if (g && !st->after) {
+			gone[g - out->grants] = true;
+		} else if (g) {
+			g->expires = k.expires;
+			g->reason = k.reason;
+		} else if (st->after) {
+			CV_GROW(out->grants, out->ngrants + 1,
+				out->grants_alloc);
+			out->grants[out->ngrants++] = k;
+		}
+	}
+	for (i = n = 0; i < out->ngrants; i++)
+		if (i >= l->ngrants || !gone[i])
+			out->grants[n++] = out->grants[i];
+	out->ngrants = n;
+	free(gone);
+	return ret;
+}
+
 struct grant_sql {
 	const char *ins, *del, *upd;
 };

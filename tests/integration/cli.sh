@@ -277,6 +277,10 @@ printf 'created_at: x\n' >notaplan.yaml
 cv apply notaplan.yaml --db o.db --auto-approve
 expect_in "no hint for what is not a manifest" err.txt "notaplan.yaml:1:1: error: missing field 'format'"
 expect_not_in "no hint there" err.txt "is it a manifest"
+printf 'guards: {min_grants: {admin: 1}}\nsteps: []\n' >guardsplan.yaml
+cv apply guardsplan.yaml --db o.db --auto-approve
+expect_in "a plan that lost its format" err.txt "guardsplan.yaml:1:1: error: missing field 'format'"
+expect_not_in "has guards as a plan has: no hint" err.txt "is it a manifest"
 
 # ---------------------------------------------------- --detailed-exitcode
 

@@ -383,6 +383,41 @@ cv plan -m guard-exp.yaml --db sqlite:fresh.db
 expect_rc "a grant expiring at --now is no holder" 1
 expect_in "zero holders" err.txt "role 'admin' would have 0 grants"
 
+# A saved plan records its guards, and apply FILE checks them again at its
+# own clock: the grant that kept the guard when the plan was made may have
+# expired by the time it is applied.
+cp "$FIX/manifests/expiring-admin.yaml" saved-guard.yaml
+cv apply -m saved-guard.yaml --db sqlite:sg.db --auto-approve -q --now 2026-11-24T00:00:00Z
+expect_rc "saved guards: alice and eve are admins" 0
+sed -i '/alice/d' saved-guard.yaml
+cv plan -m saved-guard.yaml --db sqlite:sg.db --now 2026-11-24T00:00:00Z -o sg.plan.yaml
+expect_rc "saved guards: revoking alice keeps eve, valid then" 0
+expect_in "the plan file records the guard" sg.plan.yaml 'min_grants: {"admin": 1}'
+cv plan -m saved-guard.yaml --db sqlite:sg.db --now 2026-11-24T00:00:00Z --format json
+expect_eq "so does the JSON plan" \
+	"$(python3 -c 'import json; print(json.load(open("out.txt")).get("guards"))')" \
+	"{'min_grants': {'admin': 1}}"
+cp sg.db sg.before
+cp sg.db sg-old.db
+cv apply sg.plan.yaml --db sqlite:sg.db --auto-approve --now 2026-11-24T10:00:00Z
+expect_rc "apply FILE after eve expired: refused by the guard" 1
+expect_in "as apply -m refuses, naming the guard's place in the plan file" err.txt \
+	"converge: error: plan refused by guard: role 'admin' would have 0 grants, fewer than the 1 that guards.min_grants requires (sg.plan.yaml:10:16)"
+expect_in "the refused plan is shown" out.txt "- grant admin to alice"
+expect_same "the refused apply FILE leaves the database byte-identical" sg.db sg.before
+expect_eq "and takes no snapshot" "$(ls .converge/snapshots/sg-* | wc -l)" "$(q sg.db 'SELECT count(*) FROM converge_runs')"
+cv apply sg.plan.yaml --db sqlite:sg.db --now 2026-11-24T10:00:00Z
+expect_rc "refused at the review too, before any question" 1
+expect_in "by the guard" err.txt "plan refused by guard: role 'admin' would have 0 grants"
+expect_not_in "not for want of a terminal" err.txt "--auto-approve"
+cv apply sg.plan.yaml --db sqlite:sg.db --auto-approve -q --now 2026-11-24T08:00:00Z
+expect_rc "apply FILE while eve is still valid passes the guard" 0
+expect_eq "alice revoked, eve kept" "$(q sg.db "SELECT group_concat(subject) FROM rbac_grants")" eve
+# A plan file without `guards` (as older ones are) has none to check.
+grep -v -e '^guards:' -e '^  min_grants:' sg.plan.yaml >sg-old.plan.yaml
+cv apply sg-old.plan.yaml --db sqlite:sg-old.db --auto-approve -q --now 2026-11-24T10:00:00Z
+expect_rc "a plan file without guards is read and applied" 0
+
 # ------------------------------------------------------- hostile names
 
 manifest hostile.yaml <<'EOF'

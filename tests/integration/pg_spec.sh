@@ -59,3 +59,25 @@ for verb in plan status history; do
 	expect_rc "$verb of a PostgreSQL database that does not exist: exit 1" 1
 	expect_in "$verb says so" err.txt "\"spec_nosuch_$$\" does not exist"
 done
+
+# SPEC §7 "Guards are checked by plan and again by apply", on PostgreSQL
+# too: a saved plan records them, and apply FILE counts at its own clock.
+gname=spec_guard_$$
+pg_db "$gname" || exit 1
+mkdir guard
+cp "$FIX/manifests/expiring-admin.yaml" guard/guard.yaml
+cv apply -m guard --db "$DB" --auto-approve -q --now 2026-11-24T00:00:00Z
+expect_rc "guards on PostgreSQL: alice and eve are admins" 0
+sed -i '/alice/d' guard/guard.yaml
+cv plan -m guard --db "$DB" --now 2026-11-24T00:00:00Z -o guard.plan.yaml -q
+expect_rc "revoking alice passes the guard while eve is valid" 0
+cv apply guard.plan.yaml --db "$DB" --auto-approve --now 2026-11-24T10:00:00Z
+expect_rc "apply FILE once eve expired: refused" 1
+expect_in "by the guard the plan recorded" err.txt \
+	"plan refused by guard: role 'admin' would have 0 grants, fewer than the 1 that guards.min_grants requires (guard.plan.yaml:"
+expect_eq "nothing changed: alice is still an admin" \
+	"$(pq "$DB" "SELECT string_agg(subject, ' ' ORDER BY subject) FROM rbac_grants")" "alice eve"
+expect_eq "and no run was recorded" "$(pq "$DB" "SELECT count(*) FROM converge_runs")" 1
+cv apply guard.plan.yaml --db "$DB" --auto-approve -q --now 2026-11-24T08:00:00Z
+expect_rc "before eve expires it applies" 0
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $gname" >/dev/null

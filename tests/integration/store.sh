@@ -207,3 +207,32 @@ expect_in "is named with its place" err.txt \
 sed -i 's/viewr/viewer/' mr/store.yaml
 cv plan -m mr --db sqlite:app.db
 expect_rc "a default the database has: exit 0" 0
+
+# A saved plan through the binding records its guards, and apply FILE
+# counts the roles the column will hold: m2, revoked, goes back to the
+# default; m3 holds no role at all.
+sqlite3 sg.db "CREATE TABLE members (id TEXT PRIMARY KEY, role TEXT);
+INSERT INTO members VALUES ('m1', 'admin'), ('m2', 'admin'), ('m3', NULL);"
+manifest sg/store.yaml <<'Y'
+version: 1
+roles: {viewer: {}, admin: {}}
+store:
+  grants: {table: members, subject: id, role: role, default: viewer}
+grants:
+  - {subject: m1, role: admin}
+guards:
+  min_grants: {admin: 1}
+Y
+cv plan -m sg --db sqlite:sg.db -o sg.plan.yaml -q
+expect_rc "a guarded plan through the binding" 0
+sed 's/{"admin": 1}/{"admin": 2, "viewer": 1}/' sg.plan.yaml >sg2.plan.yaml
+cv apply sg2.plan.yaml --db sqlite:sg.db --auto-approve -q
+expect_rc "apply FILE counts through the binding: one admin left" 1
+expect_in "and says so" err.txt \
+	"role 'admin' would have 1 grant, fewer than the 2 that guards.min_grants requires (sg2.plan.yaml:11:16)"
+expect_not_in "m2 back to the default counts for it" err.txt "role 'viewer'"
+cv apply sg.plan.yaml --db sqlite:sg.db --auto-approve -q
+expect_rc "its guard holds at apply" 0
+expect_eq "m1 kept, m2 back to the default, m3 untouched" \
+	"$(q sg.db "SELECT group_concat(id || '=' || ifnull(role, 'NULL'), ' ') FROM members")" \
+	"m1=admin m2=viewer m3=NULL"

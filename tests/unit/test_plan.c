@@ -428,7 +428,7 @@ static void test_plan__json(void **state)
 	static const char *const order[] = {
 		"format", "created_at", "now", "database", "backend",
 		"fingerprint", "manifests_digest", "sections", "schema",
-		"summary", "steps",
+		"guards", "summary", "steps",
 	};
 	struct cv_plan plan;
 	json_error_t jerr;
@@ -441,6 +441,7 @@ static void test_plan__json(void **state)
 	tmws_plan(&plan);
 	plan.created_at = plan.now = "2026-11-23T12:00:00Z";
 	plan.fingerprint = "sha256:aa";
+	cv_plan_add_min_grant(&plan, "admin", 2, NULL);
 	s = NULL;
 	cv_step_fwd(&plan, &plan.steps[1], "UPDATE \"alembic_version\" SET "
 		    "\"version_num\" = ?1", params, 2);
@@ -470,6 +471,9 @@ static void test_plan__json(void **state)
 			    "e674ec434eeb");
 	assert_string_equal(json_string_value(json_object_get(v, "table")),
 			    "alembic_version");
+	v = json_object_get(json_object_get(root, "guards"), "min_grants");
+	assert_int_equal(json_object_size(v), 1);
+	assert_int_equal(json_integer_value(json_object_get(v, "admin")), 2);
 	v = json_object_get(root, "summary");
 	assert_int_equal(json_integer_value(json_object_get(v, "add")), 1);
 	assert_int_equal(json_integer_value(json_object_get(v, "remove")), 1);
@@ -721,6 +725,8 @@ static void test_plan__yaml_format(void **state)
 	plan.fingerprint = "sha256:f1";
 	plan.manifests_digest = "sha256:d1";
 	cv_plan_defer_check(&plan, "rls_fail_closed");
+	cv_plan_add_min_grant(&plan, "admin", 1, NULL);
+	cv_plan_add_min_grant(&plan, "o'brien", 2, NULL);
 	s = &plan.steps[1];
 	cv_step_set_key(&plan, s, key, 1);
 	s->checksum = "sha256:c1";
@@ -742,6 +748,8 @@ static void test_plan__yaml_format(void **state)
 		"sections: [schema, roles, grants]\n"
 		"schema: {table: \"alembic_version\", from: \"e674ec434eeb\", "
 		"to: \"571948cc671b\"}\n"
+		"guards:\n"
+		"  min_grants: {\"admin\": 1, \"o'brien\": 2}\n"
 		"deferred_checks: [\"rls_fail_closed\"]\n"
 		"summary: {add: 1, change: 0, remove: 1, up: 1, down: 0}\n"
 		"steps:\n"
@@ -851,6 +859,12 @@ static void assert_plans_equal(const struct cv_plan *a, const struct cv_plan *b)
 	assert_str0(a->schema_table, b->schema_table);
 	assert_str0(a->schema_from, b->schema_from);
 	assert_str0(a->schema_to, b->schema_to);
+	assert_int_equal(a->nmin_grants, b->nmin_grants);
+	for (i = 0; i < a->nmin_grants; i++) {
+		assert_string_equal(a->min_grants[i].role,
+				    b->min_grants[i].role);
+		assert_int_equal(a->min_grants[i].min, b->min_grants[i].min);
+	}
 	assert_int_equal(a->ndeferred, b->ndeferred);
 	for (i = 0; i < a->ndeferred; i++)
 		assert_string_equal(a->deferred_checks[i],
@@ -914,6 +928,11 @@ static void test_plan__yaml_round_trip(void **state)
 		cv_step_fwd(&plan, s, hostile[n - 1 - i], params, 3);
 		cv_step_inv(&plan, s, hostile[(i + 2) % n], params, 1);
 		cv_plan_defer_check(&plan, hostile[i]);
+		/* Keys of one mapping: each name once. */
+		if (i < 8 && *hostile[i])
+			cv_plan_add_min_grant(&plan, hostile[i],
+					      (long long)i * 1000000007LL,
+					      NULL);
 	}
 	cv_plan_finish(&plan);
 
@@ -1082,9 +1101,37 @@ static void test_plan__yaml_read_good(void **state)
 	assert_string_equal(plan.steps[0].after, "{}");
 	assert_int_equal(plan.steps[0].nfwd, 1);
 	assert_string_equal(plan.steps[0].fwd[0].params[0], "viewer");
+	/* A file without `guards` (older ones too) records none. */
+	assert_int_equal(plan.nmin_grants, 0);
 	cv_plan_release(&plan);
 	unlink(path);
 	free(path);
+}
+
+/* The guards a plan records, each with its place in the plan file, which
+ * apply's refusal names. */
+static void test_plan__yaml_read_guards(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_plan plan;
+	char *text = edit("[roles]\n", "[roles, grants]\nguards:\n"
+			  "  min_grants: {\"admin\": 1, 'o''b': 0}\n");
+	char *path = temp_file(text);
+
+	(void)state;
+	assert_int_equal(cv_plan_read_yaml(&plan, path, &err), 0);
+	assert_int_equal(plan.nmin_grants, 2);
+	assert_string_equal(plan.min_grants[0].role, "admin");
+	assert_int_equal(plan.min_grants[0].min, 1);
+	assert_string_equal(plan.min_grants[0].mark.file, path);
+	assert_int_equal(plan.min_grants[0].mark.line, 10);
+	assert_int_equal(plan.min_grants[0].mark.col, 16);
+	assert_string_equal(plan.min_grants[1].role, "o'b");
+	assert_int_equal(plan.min_grants[1].min, 0);
+	cv_plan_release(&plan);
+	unlink(path);
+	free(path);
+	free(text);
 }
 
 static void test_plan__yaml_read_errors(void **state)
@@ -1118,6 +1165,13 @@ static void test_plan__yaml_read_errors(void **state)
 		{ "  - sql: \"DELETE", "  - script: \"DELETE",
 		  "a 'script' statement takes no 'params'", 24, 13 },
 		{ "steps:\n", "steps: {\n", "", 11, 0 },
+		{ "summary:", "guards: {min_grants: {a: 1}}\nsummary:",
+		  "'guards' given but 'sections' does not include grants",
+		  9, 9 },
+		{ "[roles]\n", "[roles, grants]\nguards: {min_grants: {a: -1}}\n",
+		  "'a' is out of range: -1", 9, 26 },
+		{ "[roles]\n", "[roles, grants]\nguards: {min_grant: {a: 1}}\n",
+		  "min_grant", 9, 10 },
 	};
 	size_t i;
 
@@ -1190,6 +1244,7 @@ int main(void)
 		cmocka_unit_test(test_plan__yaml_empty_plan_round_trip),
 		cmocka_unit_test(test_plan__yaml_write_invalid_utf8),
 		cmocka_unit_test(test_plan__yaml_read_good),
+		cmocka_unit_test(test_plan__yaml_read_guards),
 		cmocka_unit_test(test_plan__yaml_read_errors),
 		cmocka_unit_test(test_plan__yaml_read_missing_file),
 		cmocka_unit_test(test_plan__canonical_encoding),

@@ -573,6 +573,9 @@ static json_t *json_plan(const struct cv_plan *plan)
 
 	json_object_set_new(root, "format",
 		jstr(plan->format ? plan->format : CV_PLAN_FORMAT));
+	/* First, so that no reader takes a refused plan for one to apply. */
+	if (plan->refused)
+		json_object_set_new(root, "refused", jstr(plan->refused));
 	json_object_set_new(root, "created_at", jstr(plan->created_at));
 	json_object_set_new(root, "now", jstr(plan->now));
 	json_object_set_new(root, "database", jstr(plan->database));

@@ -120,6 +120,10 @@ struct cv_plan {
 	 */
 	struct cv_min_grant *min_grants;
 	size_t nmin_grants, min_grants_alloc;
+	/* Why converge refused the plan (a guard), or NULL: JSON shows it,
+	 * since the exit code does not travel with the text.  Never saved:
+	 * a refused plan is not written. */
+	const char *refused;
 };
 
 void cv_plan_init(struct cv_plan *plan);

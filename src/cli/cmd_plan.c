@@ -153,11 +153,16 @@ int cmd_plan(struct cv_opts *o)
 	if (!ret)
 		ret = cli_plan(o, &m, &url, db, &plan, &err);
 	if (ret == CV_EREFUSED) {
-		/* A broken guard: show what would break it, then refuse. */
+		/*
+		 * A broken guard: show what would break it, then refuse.  A
+		 * pull-request comment or a program reading the JSON has
+		 * stdout alone: the refusal is part of what is shown.
+		 */
+		plan.refused = cv_arena_strdup(&plan.arena,
+					       err.msg ? err.msg : "refused");
 		cli_show_plan(o, &plan);
-		/* A pull-request comment is made of stdout alone. */
 		if (o->format == CV_FORMAT_MARKDOWN) {
-			char *why = cli_md_escape(err.msg ? err.msg : "");
+			char *why = cli_md_escape(plan.refused);
 
 			printf("\n**converge refused this plan** (exit 1): %s\n",
 			       why);

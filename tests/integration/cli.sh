@@ -462,3 +462,17 @@ printf 'version: 1\nroles: {admin: {}}\ngrants: []\nguards: {min_grants: {admin:
 cv plan -m guarded.yaml --db sqlite:guarded.db --format markdown
 expect_rc "a refused plan in markdown: exit 1" 1
 expect_in "and its markdown says it was refused" out.txt "**converge refused this plan** (exit 1): plan refused by guard"
+# So does the JSON, which a program reads without the exit code: the plan
+# is there, with `refused` saying why; a plan that passes has no such field.
+cv plan -m guarded.yaml --db sqlite:guarded.db --format json
+expect_rc "a refused plan in JSON: exit 1" 1
+expect_eq "its JSON says it was refused, and why" \
+	"$(python3 -c 'import json; print(json.load(open("out.txt")).get("refused"))')" \
+	"plan refused by guard: role 'admin' would have 0 grants, fewer than the 1 that guards.min_grants requires (guarded.yaml:4:23)"
+expect_eq "the plan is there all the same" \
+	"$(python3 -c 'import json; print(json.load(open("out.txt"))["format"])')" "converge-plan/1"
+sed -i 's/admin: 1}/admin: 0}/' guarded.yaml
+cv plan -m guarded.yaml --db sqlite:guarded.db --format json
+expect_rc "a plan the guard lets through: exit 0" 0
+expect_eq "has no refused field" \
+	"$(python3 -c 'import json; print("refused" in json.load(open("out.txt")))')" False

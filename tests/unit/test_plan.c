@@ -515,6 +515,40 @@ static void test_plan__json(void **state)
 	cv_plan_release(&plan);
 }
 
+/* A refused plan says so right after `format`; others have no field. */
+static void test_plan__json_refused(void **state)
+{
+	struct cv_plan plan;
+	json_t *root;
+	const char *k;
+	json_t *v;
+	size_t i = 0;
+	char *out;
+
+	(void)state;
+	tmws_plan(&plan);
+	out = render(&plan, CV_FORMAT_JSON, false, false);
+	root = json_loads(out, 0, NULL);
+	assert_non_null(root);
+	assert_null(json_object_get(root, "refused"));
+	json_decref(root);
+	free(out);
+	plan.refused = "plan refused by guard: role 'admin' would have 0 grants";
+	out = render(&plan, CV_FORMAT_JSON, false, false);
+	root = json_loads(out, 0, NULL);
+	assert_non_null(root);
+	json_object_foreach(root, k, v) {
+		if (i++ != 1)
+			continue;
+		assert_string_equal(k, "refused");
+		assert_string_equal(json_string_value(v), plan.refused);
+	}
+	assert_int_equal(json_array_size(json_object_get(root, "steps")), 3);
+	json_decref(root);
+	free(out);
+	cv_plan_release(&plan);
+}
+
 static void test_plan__json_invalid_utf8(void **state)
 {
 	struct cv_plan plan;
@@ -1236,6 +1270,7 @@ int main(void)
 		cmocka_unit_test(test_plan__text_verbose),
 		cmocka_unit_test(test_plan__text_control_chars),
 		cmocka_unit_test(test_plan__json),
+		cmocka_unit_test(test_plan__json_refused),
 		cmocka_unit_test(test_plan__json_invalid_utf8),
 		cmocka_unit_test(test_plan__markdown),
 		cmocka_unit_test(test_plan__markdown_fence_safety),

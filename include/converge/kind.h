@@ -44,6 +44,10 @@ struct cv_ctx {
 	/* Where grants live when an application table keeps them (from the
 	 * manifests, or from a saved plan's or a run's steps). */
 	const struct cv_grants_store *grants_store;
+	/* Where diff hooks add warnings about the manifests (a grant that
+	 * has expired), placed as the loader's diagnostics; NULL: none are
+	 * wanted.  Owned by the caller. */
+	struct cv_diags *warnings;
 };
 
 struct cv_kind {

@@ -170,11 +170,14 @@ void cli_ctx(const struct cv_opts *o, struct cv_ctx *ctx, struct cv_db *db,
  * Plans manifests m against db (NULL: an empty database): the plan gets
  * its metadata (database, created_at, manifests digest).  Everything the
  * plan needs is copied into it.  A broken guard gives CV_EREFUSED with the
- * plan complete, so that callers can show it.
+ * plan complete, so that callers can show it.  With `warn`, what planning
+ * finds worth a warning (grants expired at --now) is printed on stderr,
+ * placed in the manifests, unless --quiet: once per run, by the plan that
+ * is shown first.
  */
 int cli_plan(const struct cv_opts *o, const struct cv_manifest *m,
-	     const struct cv_url *url, struct cv_db *db, struct cv_plan *plan,
-	     struct cv_error *err);
+	     const struct cv_url *url, struct cv_db *db, bool warn,
+	     struct cv_plan *plan, struct cv_error *err);
 /*
  * Reads the live state of a saved plan's sections and compares its
  * fingerprint: CV_ESTALE when the database is not the one it was made

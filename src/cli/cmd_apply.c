@@ -66,7 +66,8 @@ static int lock_and_replan(struct cv_opts *o, const struct cv_manifest *m,
 	cv_error_release(err);
 
 	cv_plan_init(&again);
-	ret = cli_plan(o, m, url, db, &again, err);
+	/* The review's plan gave the warnings already. */
+	ret = cli_plan(o, m, url, db, false, &again, err);
 	if (ret) {
 		cv_plan_release(&again);
 		return ret;
@@ -172,7 +173,7 @@ int cmd_apply(struct cv_opts *o)
 			ret = cli_check_fresh(o, &plan, db, url.backend, true,
 					      &err);
 		else
-			ret = cli_plan(o, &m, &url, db, &plan, &err);
+			ret = cli_plan(o, &m, &url, db, true, &plan, &err);
 	}
 	cli_close(&url, &db);
 	/* Shown refused too: the review says what would break. */
@@ -198,7 +199,7 @@ locked:
 			ret = cli_check_fresh(o, &plan, db, url.backend, true,
 					      &err);
 		else if (!ret)
-			ret = cli_plan(o, &m, &url, db, &plan, &err);
+			ret = cli_plan(o, &m, &url, db, true, &plan, &err);
 		/* Shown refused too: the review says what would break. */
 		if (!ret || ret == CV_EREFUSED)
 			cli_show_plan(o, &plan);

@@ -13,21 +13,30 @@
 #include "converge/planner.h"
 
 int cli_plan(const struct cv_opts *o, const struct cv_manifest *m,
-	     const struct cv_url *url, struct cv_db *db, struct cv_plan *plan,
-	     struct cv_error *err)
+	     const struct cv_url *url, struct cv_db *db, bool warn,
+	     struct cv_plan *plan, struct cv_error *err)
 {
 	struct cv_state live;
 	struct cv_arena live_arena = CV_ARENA_INIT;
+	struct cv_diags warnings = CV_DIAGS_INIT;
 	struct cv_ctx ctx;
 	int ret;
 
 	memset(&live, 0, sizeof(live));
 	cli_ctx(o, &ctx, db, url->backend, &m->want, &live, &live_arena);
 	ctx.dry_run = strcmp(o->verb, "plan") == 0;
+	/* Warnings are chatter: on stderr, so that a JSON or markdown plan
+	 * on stdout stays clean, and not at all with --quiet. */
+	if (warn && !o->quiet)
+		ctx.warnings = &warnings;
 	plan->database = cv_arena_strdup(&plan->arena, url->display);
 	plan->created_at = cv_arena_strdup(&plan->arena, o->now);
 	plan->manifests_digest = cv_arena_strdup(&plan->arena, m->digest);
 	ret = cv_planner_run(plan, &ctx, err);
+	warnings.sources = m->sources;
+	warnings.nsources = m->nsources;
+	cv_diags_print(&warnings, stderr);
+	cv_diags_release(&warnings);
 	cv_state_release(&live);
 	cv_arena_release(&live_arena);
 	return ret;
@@ -151,7 +160,7 @@ int cmd_plan(struct cv_opts *o)
 		goto out;
 	ret = cli_open_read(o, &url, &db, &err);
 	if (!ret)
-		ret = cli_plan(o, &m, &url, db, &plan, &err);
+		ret = cli_plan(o, &m, &url, db, true, &plan, &err);
 	if (ret == CV_EREFUSED) {
 		/*
 		 * A broken guard: show what would break it, then refuse.  A

@@ -64,7 +64,7 @@ static int plan_drift(const struct cv_opts *o, const struct cv_manifest *m,
 	int ret = CV_EDRIFT;
 
 	if (!schema_problem)
-		ret = cli_plan(o, m, url, db, &d->plan, err);
+		ret = cli_plan(o, m, url, db, false, &d->plan, err);
 	if (ret == CV_EDRIFT) {
 		const char *why = schema_problem ? schema_problem : err->msg;
 
@@ -77,7 +77,7 @@ static int plan_drift(const struct cv_opts *o, const struct cv_manifest *m,
 		cv_plan_init(&d->plan);
 		/* A shallow copy: the planner only reads the desired state. */
 		rest.want.sections &= ~(unsigned)CV_SEC_SCHEMA;
-		ret = cli_plan(o, &rest, url, db, &d->plan, err);
+		ret = cli_plan(o, &rest, url, db, false, &d->plan, err);
 	}
 	if (ret == CV_EREFUSED) {
 		cv_error_release(err);

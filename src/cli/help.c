@@ -15,8 +15,9 @@
 	"  -q, --quiet             print errors only\n" \
 	"  -v, --verbose           say more (plans: each step's SQL)\n" \
 	"  --no-color              no colours (also when NO_COLOR is set)\n" \
-	"  --now TIMESTAMP         the clock for expiry, RFC 3339\n" \
-	"                          (or $CONVERGE_NOW; default: the system clock)\n" \
+	"  --now TIMESTAMP         the clock for expiry, RFC 3339; a date alone\n" \
+	"                          is midnight UTC (or $CONVERGE_NOW; default:\n" \
+	"                          the system clock)\n" \
 	"  --actor NAME            who is recorded in the journal, not empty\n" \
 	"                          (default: $CONVERGE_ACTOR, the CI user, else\n" \
 	"                          $USER)\n" \

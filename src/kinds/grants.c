@@ -705,6 +705,28 @@ static bool expired(const struct cv_grant *g, const char *now)
 	return g->expires && strcmp(g->expires, now) <= 0;
 }
 
+/* Expired grants of the manifests named one by one; the rest are counted
+ * (a generated manifest may hold thousands). */
+#define EXPIRED_SHOWN 10
+
+/*
+ * The n-th grant of the manifests found expired at --now: it is absent
+ * from the desired state, which the plan shows only when the database
+ * still holds it.  Said either way, so that it is never silent.
+ */
+static void warn_expired(struct cv_ctx *ctx, const struct cv_grant *g,
+			 size_t n)
+{
+	if (!ctx->warnings || n > EXPIRED_SHOWN)
+		return;
+	cv_diags_add(ctx->warnings, CV_DIAG_WARNING, &g->mark,
+		     "grant of role '%s' to '%s'%s%s%s expired at %s and is absent: an expired grant is revoked, never granted",
+		     cv_shorten(g->role), cv_shorten(g->subject),
+		     *g->scope ? " on '" : "",
+		     *g->scope ? cv_shorten(g->scope) : "",
+		     *g->scope ? "'" : "", g->expires);
+}
+
 static struct cv_step *grant_step(struct cv_plan *plan, enum cv_phase phase,
 				  enum cv_action act, const struct cv_grant *g,
 				  const struct cv_grant *before,
@@ -799,7 +821,7 @@ static int grants_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	static const char *const sets[] = { "expires_at", "reason" };
 	const struct cv_state *w = ctx->want, *l = ctx->live;
 	struct grant_sql q;
-	size_t i = 0, j = 0;
+	size_t i = 0, j = 0, nexpired = 0;
 
 	/* Without a roles section, the roles that grants name are the ones
 	 * the database has. */
@@ -832,8 +854,10 @@ static int grants_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 			i++;
 		if (c >= 0)
 			j++;
-		if (wg && lapsed)
+		if (wg && lapsed) {
+			warn_expired(ctx, wg, ++nexpired);
 			wg = NULL;
+		}
 		if (wg && !lg)
 			add_create(plan, &q, wg);
 		else if (!wg && lg)
@@ -842,6 +866,10 @@ static int grants_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 				      !cv_streq0(wg->reason, lg->reason)))
 			add_update(plan, &q, wg, lg);
 	}
+	if (ctx->warnings && nexpired > EXPIRED_SHOWN)
+		cv_diags_add(ctx->warnings, CV_DIAG_WARNING, NULL,
+			     "… and %zu more expired grants in the manifests",
+			     nexpired - EXPIRED_SHOWN);
 	return 0;
 }
 

@@ -312,6 +312,52 @@ cv plan -m frac.yaml --db sqlite:frac.db --now 2027-01-01T00:00:00.0005Z
 expect_in "within its last second the grant is revoked, never kept late" out.txt \
 	"- grant viewer to fay: expired 2027-01-01T00:00:00Z"
 
+# A grant of the manifests that has expired is absent, and says so on
+# stderr, once, where it is written: here the database never held it, so
+# no plan line shows it.  A date alone is midnight UTC.
+manifest expired.yaml <<'EOF'
+version: 1
+roles:
+  developer: {}
+grants:
+  - {subject: ann, role: developer}
+  - {subject: bob, role: developer, scope: production, expires: "2026-11-24", reason: "INC-1"}
+EOF
+cv plan -m expired.yaml --db sqlite:expired.db --now 2026-11-24T03:00:00Z
+expect_rc "a plan with an expired grant: exit 0" 0
+expect_in "the expired grant is a warning, placed" err.txt \
+	"expired.yaml:6:5: warning: grant of role 'developer' to 'bob' on 'production' expired at 2026-11-24T00:00:00Z and is absent: an expired grant is revoked, never granted"
+expect_in "with its line" err.txt '      - {subject: bob, role: developer'
+expect_eq "said once" "$(grep -c 'warning:' err.txt)" 1
+expect_not_in "the plan has no line for it" out.txt "bob"
+cv plan -m expired.yaml --db sqlite:expired.db --now 2026-11-24T03:00:00Z --format json
+expect_eq "JSON on stdout stays clean" \
+	"$(python3 -c 'import json; print(len(json.load(open("out.txt"))["steps"]))')" 2
+expect_eq "the warning goes to stderr" "$(grep -c 'warning:' err.txt)" 1
+cv plan -m expired.yaml --db sqlite:expired.db --now 2026-11-24T03:00:00Z -q
+expect_eq "-q prints errors only" "$ERR" ""
+cv apply -m expired.yaml --db sqlite:expired.db --now 2026-11-24T03:00:00Z --auto-approve
+expect_rc "apply with an expired grant" 0
+expect_eq "apply says it once too" "$(grep -c "warning: grant of role 'developer' to 'bob'" err.txt)" 1
+expect_eq "and does not grant it" "$(q expired.db "SELECT group_concat(subject) FROM rbac_grants")" ann
+cv plan -m expired.yaml --db sqlite:expired.db --now 2026-11-23T23:59:59Z
+expect_in "the second before midnight it is granted" out.txt \
+	"+ grant developer to bob on production: expires 2026-11-24T00:00:00Z (INC-1)"
+expect_not_in "and nothing is said" err.txt "warning"
+# A manifest may hold thousands: the first ten are named, the rest counted.
+{
+	printf 'version: 1\nroles: {developer: {}}\ngrants:\n'
+	i=0
+	while [ $i -lt 25 ]; do
+		printf '  - {subject: s%02d, role: developer, expires: "2026-01-01T00:00:00Z"}\n' $i
+		i=$((i + 1))
+	done
+} >many-expired.yaml
+cv plan -m many-expired.yaml --db sqlite:expired.db --now 2026-11-24T03:00:00Z
+expect_eq "ten named" "$(grep -c "^many-expired.yaml:[0-9]*:5: warning: grant of role 'developer'" err.txt)" 10
+expect_in "the tenth is s09" err.txt "to 's09' expired at 2026-01-01T00:00:00Z"
+expect_in "the rest counted" err.txt "converge: warning: … and 15 more expired grants in the manifests"
+
 # ---------------------------------------------------- guards.min_grants
 
 manifest guard.yaml <<'EOF'

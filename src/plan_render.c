@@ -583,6 +583,9 @@ static json_t *json_plan(const struct cv_plan *plan)
 	json_object_set_new(root, "fingerprint", jstr(plan->fingerprint));
 	json_object_set_new(root, "manifests_digest",
 			    jstr(plan->manifests_digest));
+	if (plan->storage_schema)
+		json_object_set_new(root, "storage_schema",
+				    jstr(plan->storage_schema));
 	a = json_array();
 	for (bit = 1; bit; bit <<= 1)
 		if ((plan->sections & bit) && cv_section_name(bit))

@@ -342,6 +342,10 @@ static void plan_body(struct emit *e, const struct cv_plan *plan)
 	text(e, plan->fingerprint, false);
 	key(e, "manifests_digest");
 	text(e, plan->manifests_digest, false);
+	if (plan->storage_schema) {
+		key(e, "storage_schema");
+		text(e, plan->storage_schema, false);
+	}
 	key(e, "sections");
 	seq_start(e, true);
 	for (bit = 1; bit; bit <<= 1)
@@ -700,7 +704,7 @@ static void read_step(struct reader *r, const struct cv_node *n, size_t index)
 
 static const char *const plan_keys[] = {
 	"format", "created_at", "now", "database", "backend", "fingerprint",
-	"manifests_digest", "sections", "schema", "grants_store", "guards",
+	"manifests_digest", "storage_schema", "sections", "schema", "grants_store", "guards",
 	"deferred_checks", "summary", "steps", NULL,
 };
 static const char *const schema_keys[] = { "table", "from", "to", NULL };
@@ -814,6 +818,8 @@ static void read_plan(struct reader *r, const struct cv_node *root)
 	need_str(r, root, "fingerprint", NULL, true, &plan->fingerprint);
 	need_str(r, root, "manifests_digest", NULL, true,
 		 &plan->manifests_digest);
+	if ((n = cv_yaml_get(root, "storage_schema")))
+		get_str(r, n, "storage_schema", false, &plan->storage_schema);
 
 	n = need(r, root, "sections", NULL);
 	if (n && !cv_yaml_expect(n, CV_NODE_SEQ, "sections", &r->diags)) {

@@ -101,6 +101,9 @@ struct cv_plan {
 	const char *backend;          /* "sqlite", "postgres" */
 	const char *fingerprint;      /* "sha256:…" of the live state read */
 	const char *manifests_digest; /* "sha256:…" of the manifests */
+	/* PostgreSQL --schema the plan was made with (converge's tables);
+	 * NULL: the default, public. */
+	const char *storage_schema;
 	unsigned sections;            /* CV_SEC_* bits the plan covers */
 	const char *schema_table;     /* version table, when schema is covered */
 	const char *schema_from;      /* live version; NULL = base */

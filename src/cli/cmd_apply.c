@@ -113,6 +113,29 @@ static void report(const struct cv_opts *o, const struct cv_plan *plan,
 	free(db);
 }
 
+/*
+ * A saved plan goes where it was made: converge's tables in the schema of
+ * plan's --schema.  Without --schema, apply takes the plan's; a different
+ * one is refused, since the journal, the storage tables and the
+ * fingerprint would be another schema's (two empty schemas have the same
+ * fingerprint, so staleness alone would not tell).
+ */
+static int storage_schema(struct cv_opts *o, const struct cv_plan *plan)
+{
+	const char *want = plan->storage_schema;
+
+	if (!o->schema) {
+		o->schema = want;
+		return 0;
+	}
+	if (want && strcmp(want, o->schema) == 0)
+		return 0;
+	if (want)
+		return cli_usage(o, "the plan was made with --schema %s; apply it with the same --schema, or none (the plan's is used)",
+				 cv_shorten(want));
+	return cli_usage(o, "the plan was made without --schema (converge's tables in public); apply it without --schema too");
+}
+
 int cmd_apply(struct cv_opts *o)
 {
 	struct cv_manifest m;
@@ -142,6 +165,9 @@ int cmd_apply(struct cv_opts *o)
 			code = cli_fail(&err);
 			goto out;
 		}
+		code = storage_schema(o, &plan);
+		if (code)
+			goto out;
 	} else {
 		code = cli_manifests(o, &m);
 		if (code)

@@ -30,6 +30,9 @@ int cli_plan(const struct cv_opts *o, const struct cv_manifest *m,
 	if (warn && !o->quiet)
 		ctx.warnings = &warnings;
 	plan->database = cv_arena_strdup(&plan->arena, url->display);
+	if (url->schema)
+		plan->storage_schema = cv_arena_strdup(&plan->arena,
+						       url->schema);
 	plan->created_at = cv_arena_strdup(&plan->arena, o->now);
 	plan->manifests_digest = cv_arena_strdup(&plan->arena, m->digest);
 	ret = cv_planner_run(plan, &ctx, err);

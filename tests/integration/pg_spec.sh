@@ -81,3 +81,25 @@ expect_eq "and no run was recorded" "$(pq "$DB" "SELECT count(*) FROM converge_r
 cv apply guard.plan.yaml --db "$DB" --auto-approve -q --now 2026-11-24T08:00:00Z
 expect_rc "before eve expires it applies" 0
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $gname" >/dev/null
+
+# A saved plan remembers --schema (converge's tables): applied without
+# it, it goes where it was made; with another schema it is refused (two
+# empty schemas have the same fingerprint, so staleness would not tell).
+pg_db "spec_schema_$$" || exit 1
+manifest ss/m.yaml <<'Y'
+version: 1
+flags: {rls_enabled: {enabled: true}}
+Y
+cv plan -m ss/m.yaml --db "$DB" --schema cvs -o ss.plan -q
+expect_rc "plan --schema -o" 0
+expect_in "the plan file records the schema" ss.plan "storage_schema: \"cvs\""
+cv apply ss.plan --db "$DB" --schema other --auto-approve -q
+expect_rc "apply FILE with another --schema: 64" 64
+expect_in "it says which the plan was made with" err.txt "the plan was made with --schema cvs"
+cv apply ss.plan --db "$DB" --auto-approve -q
+expect_rc "apply FILE without --schema" 0
+expect_eq "went into the plan's schema" \
+	"$(pq "$DB" "SELECT string_agg(table_schema || '.' || table_name, ' ' ORDER BY 1) FROM information_schema.tables WHERE table_name IN ('converge_runs', 'feature_flags')")" \
+	"cvs.converge_runs cvs.feature_flags"
+cv plan -m ss/m.yaml --db "$DB" --schema cvs --detailed-exitcode
+expect_rc "and converged there" 0

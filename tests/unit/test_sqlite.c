@@ -690,12 +690,14 @@ static void test_sqlite__hold_lock_between_transactions(void **state)
 {
 	struct cv_error err = CV_ERROR_INIT;
 	char *path = in_dir(state, "app.db");
+	char *snap = in_dir(state, "snap.db");
 	struct cv_db *a, *b;
 	sqlite3 *app = NULL;
 	double t0, waited;
 	int fd;
 
 	make_sample(path);
+	make_sample(snap);
 	a = open_db(path, 0);
 	b = open_db(path, 0);
 	be->set_lock_timeout(b, 0);
@@ -719,7 +721,7 @@ static void test_sqlite__hold_lock_between_transactions(void **state)
 	cv_error_release(&err);
 	/* A restore is an apply's peer, and waits too. */
 	be->set_lock_timeout(b, 0);
-	assert_int_equal(be->restore(b, path, &err), CV_ELOCKED);
+	assert_int_equal(be->restore(b, snap, &err), CV_ELOCKED);
 	cv_error_release(&err);
 
 	/* What must run outside a transaction runs, under the lock. */
@@ -762,6 +764,7 @@ static void test_sqlite__hold_lock_between_transactions(void **state)
 	be->close(a);
 	be->close(b);
 	free(path);
+	free(snap);
 	cv_error_release(&err);
 }
 

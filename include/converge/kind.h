@@ -1,7 +1,9 @@
 /*
  * Resource kinds: one descriptor per manifest section, one file each in
- * src/kinds/.  The loader, planner, executor and `inspect` walk the table
- * in cv_kinds[]; none of them knows what a grant or a revision is.
+ * src/kinds/ (postgres, the largest, has one more per object type:
+ * pg_roles.c, pg_privileges.c, pg_rls.c).  The loader, planner, executor
+ * and `inspect` walk the table in cv_kinds[]; none of them knows what a
+ * grant or a revision is.
  *
  * Adding a kind means writing src/kinds/NAME.c with its descriptor and one
  * line in cv_kinds[] (src/kinds/table.c).  Hooks a kind has no use for

@@ -175,7 +175,8 @@ struct cv_grants_store {
 };
 
 /*
- * postgres: native PostgreSQL objects (src/kinds/postgres.c).  Role
+ * postgres: native PostgreSQL objects (src/kinds/postgres.c, with
+ * pg_roles.c, pg_privileges.c and pg_rls.c for each object type).  Role
  * attributes are CV_PG_* bits; a role the manifests declare has exactly
  * the ones they name (PostgreSQL's defaults for the rest: INHERIT on,
  * everything else off).

@@ -194,7 +194,8 @@ static char *migrations_dir(const struct parsed *p,
 		return NULL;
 	schema = cv_yaml_get(p->doc.root, "schema");
 	dir = schema ? cv_yaml_get(schema, "migrations") : NULL;
-	if (!dir || dir->type != CV_NODE_SCALAR || !dir->len)
+	if (!dir || dir->type != CV_NODE_SCALAR || !dir->len ||
+	    (dir->flags & CV_NODE_F_LOST))
 		return NULL;
 	if (dir->str[0] == '/') {
 		joined = cv_strdup(dir->str);
@@ -258,6 +259,9 @@ static int load_sections(struct cv_manifest *m, struct parsed *p,
 		return CV_EINVAL;
 	if (cv_yaml_check_keys(root, top_keys, "the manifest", diags))
 		ret = CV_EINVAL;
+	/* A section left out (a duplicate key) may be any of them. */
+	if (root->flags & CV_NODE_F_LOST)
+		m->want.unknown = ~0u;
 
 	dir = cv_dirname(path);
 	ld.strings = &m->strings;
@@ -277,8 +281,17 @@ static int load_sections(struct cv_manifest *m, struct parsed *p,
 				ret = CV_EINVAL;
 			continue;
 		}
-		if (cv_section_parse(sec->key, &bit))
-			continue; /* reported by cv_yaml_check_keys */
+		if (cv_section_parse(sec->key, &bit)) {
+			/* Reported by cv_yaml_check_keys.  A misspelt
+			 * section's names are not seen. */
+			const char *meant = cv_suggest(sec->key, top_keys);
+
+			if (meant && !cv_section_parse(meant, &bit))
+				m->want.unknown |= bit;
+			continue;
+		}
+		if (sec->flags & (CV_NODE_F_LOST | CV_NODE_F_LOST_BELOW))
+			m->want.unknown |= bit;
 		for (i = 0; i < cv_nkinds; i++)
 			if (cv_kinds[i]->section == bit && cv_kinds[i]->load)
 				kind = cv_kinds[i];
@@ -351,10 +364,14 @@ static bool same_file(const struct cv_mark *a, const char *path)
 	return a->file && (a->file == path || strcmp(a->file, path) == 0);
 }
 
-/* Before b in the file, or at the same place. */
-static bool not_after(const struct cv_mark *a, const struct cv_mark *b)
+/* Places in one file, in the order of the file. */
+static int place_in_file_cmp(const void *a, const void *b)
 {
-	return a->line < b->line || (a->line == b->line && a->col <= b->col);
+	const struct cv_mark *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return (x->col > y->col) - (x->col < y->col);
 }
 
 /* Where a diagnostic sorts: its file in the order read, then its place. */
@@ -419,36 +436,36 @@ static void sort_diags(struct cv_diags *d, size_t start,
 
 /*
  * Appends what the parser and then the loader said about one file to
- * `to`, in the order of the places in that file (what the loader says
- * about other files, the revisions, keeps its order).  A loader error at
- * a place the parser already reported is left out: a control character
- * or an unset variable is one error, not also an invalid name or
- * timestamp.  Empties both.
+ * `to` (sort_diags puts them in the order of the file).  A loader error
+ * at a place the parser already reported is left out: a control
+ * character or an unset variable is one error, not also an invalid name
+ * or timestamp.  The loader does not report in the order of the file
+ * (the manifest's unknown keys come before its sections' errors), so
+ * each of its places is looked up among all of the parser's.  Empties
+ * both.
  */
 static void take_diags(struct cv_diags *to, const char *path,
 		       struct cv_diags *parse, struct cv_diags *load)
 {
-	size_t i, j = 0;
+	struct cv_mark *places = cv_malloc((parse->nr + 1) * sizeof(*places));
+	size_t i;
 
+	for (i = 0; i < parse->nr; i++) {
+		places[i] = parse->items[i].mark;
+		add_diag(to, &parse->items[i]);
+	}
+	cv_sort(places, parse->nr, sizeof(*places), place_in_file_cmp);
 	for (i = 0; i < load->nr; i++) {
 		struct cv_diag *g = &load->items[i];
-		bool dup = false;
 
-		if (same_file(&g->mark, path)) {
-			while (j < parse->nr &&
-			       not_after(&parse->items[j].mark, &g->mark))
-				add_diag(to, &parse->items[j++]);
-			/* Both come in the order of the file: the last one
-			 * taken is the only one that can be at g's place. */
-			dup = j && not_after(&g->mark, &parse->items[j - 1].mark);
-		}
-		if (dup)
+		if (parse->nr && same_file(&g->mark, path) &&
+		    bsearch(&g->mark, places, parse->nr, sizeof(*places),
+			    place_in_file_cmp))
 			free(g->msg);
 		else
 			add_diag(to, g);
 	}
-	while (j < parse->nr)
-		add_diag(to, &parse->items[j++]);
+	free(places);
 	free(parse->items);
 	free(load->items);
 	memset(parse, 0, sizeof(*parse));
@@ -464,6 +481,8 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 	size_t nskip = 0, i, j, kept;
 	bool *from_dir = NULL, *drop, seen_version = false, stdin_used = false;
 	bool unread = false;    /* a file not read as a mapping of sections */
+	bool unseen = false;    /* a file, or folder, whose sections are not known */
+	bool validated;
 	size_t first_diag = diags->nr;
 	struct cv_mark version_mark = { NULL, 0, 0 };
 	const char *first_path = NULL;
@@ -471,6 +490,7 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 	int ret = 0;
 
 	expand_args(paths, npaths, &files, &from_dir, diags, &ret);
+	unseen = ret == CV_EIO; /* a folder that could not be read */
 	parsed = cv_calloc(files.nr ? files.nr : 1, sizeof(*parsed));
 
 	for (i = 0; i < files.nr; i++) {
@@ -488,7 +508,7 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 		}
 		if (cv_manifest_read(m, files.items[i], NULL, diags, &src)) {
 			ret = ret ? ret : CV_EIO;
-			unread = true;
+			unread = unseen = true;
 			continue;
 		}
 		p->src = (size_t)(src - m->sources);
@@ -538,6 +558,10 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 		 * that; that it has no version would only repeat it. */
 		if (!p->doc.root || p->doc.root->type != CV_NODE_MAP)
 			unread = true;
+		/* Any section may be in a file that did not parse, or in one
+		 * that is not a mapping of sections (an empty one has none). */
+		if (p->doc.root ? p->doc.root->type != CV_NODE_MAP : p->bad)
+			unseen = true;
 		take_diags(diags, m->sources[p->src].path, &p->diags, &loaded);
 	}
 	m->digest = cv_digest_finish(digest, &m->strings);
@@ -575,18 +599,31 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 	}
 	if (seen_version)
 		m->want.sections |= CV_SEC_VERSION;
-	/* Cross references are checked even after load errors, so that one
-	 * run shows everything; kinds cope with partly loaded sections. */
-	if (ret != CV_EUSAGE && ret != CV_EIO) {
+	if (unseen)
+		m->want.unknown = ~0u;
+	/*
+	 * Cross references are checked even after load errors (and files
+	 * that could not be read), so that one run shows everything; kinds
+	 * cope with partly loaded sections.  A
+	 * name looked up in a section that could not be read whole is not
+	 * reported as undefined (want.unknown): what is missing may define
+	 * it, and a false error would hide among the true ones.
+	 */
+	validated = ret != CV_EUSAGE;
+	if (validated) {
 		for (i = 0; i < cv_nkinds; i++)
 			if (cv_kinds[i]->validate &&
 			    (m->want.sections & cv_kinds[i]->section) &&
 			    cv_kinds[i]->validate(&m->want, &m->strings, diags))
-				ret = CV_EINVAL;
+				ret = ret ? ret : CV_EINVAL;
 	}
 	if (diags->errors && !ret)
 		ret = CV_EINVAL;
 	sort_diags(diags, first_diag, m);
+	/* After the errors, once: why none says that a name is undefined. */
+	if (validated && unseen && (m->want.sections & ~CV_SEC_VERSION))
+		cv_diags_add(diags, CV_DIAG_NOTE, NULL,
+			     "undefined names are not reported: a manifest that could not be read may define them");
 	cv_trace_perf("manifests: validate");
 
 	for (i = 0; i < files.nr; i++) {

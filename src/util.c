@@ -186,6 +186,42 @@ void cv_sort(void *base, size_t n, size_t size,
 		qsort(base, n, size, cmp);
 }
 
+/* Bottom-up merge; an array already in order is left as it is. */
+void cv_sort_stable(void *base, size_t n, size_t size,
+		    int (*cmp)(const void *, const void *))
+{
+	char *a = base, *tmp;
+	size_t width, i;
+
+	for (i = 1; i < n; i++)
+		if (cmp(a + (i - 1) * size, a + i * size) > 0)
+			break;
+	if (i >= n)
+		return;
+	tmp = cv_malloc(n * size);
+	for (width = 1; width < n; width *= 2) {
+		size_t lo;
+
+		for (lo = 0; lo < n; lo += 2 * width) {
+			size_t mid = lo + width < n ? lo + width : n;
+			size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+			size_t l = lo, r = mid, k = lo;
+
+			while (l < mid && r < hi) {
+				if (cmp(a + r * size, a + l * size) < 0)
+					memcpy(tmp + k++ * size, a + r++ * size, size);
+				else
+					memcpy(tmp + k++ * size, a + l++ * size, size);
+			}
+			memcpy(tmp + k * size, a + l * size, (mid - l) * size);
+			k += mid - l;
+			memcpy(tmp + k * size, a + r * size, (hi - r) * size);
+		}
+		memcpy(a, tmp, n * size);
+	}
+	free(tmp);
+}
+
 void cv_buf_init(struct cv_buf *b)
 {
 	b->buf = NULL;

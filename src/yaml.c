@@ -146,6 +146,32 @@ static void diag(struct state *st, const struct cv_mark *mark,
 	cv_buf_release(&b);
 }
 
+/* A collection that lost an entry, or holds one that did. */
+static bool lost_entries(const struct cv_node *n)
+{
+	return n->type != CV_NODE_SCALAR &&
+	       (n->flags & (CV_NODE_F_LOST | CV_NODE_F_LOST_BELOW));
+}
+
+/* Tells the `depth` outermost open collections that one below lost an
+ * entry. */
+static void lost_below(struct state *st, size_t depth)
+{
+	size_t i;
+
+	for (i = 0; i < depth; i++)
+		st->frames[i].node->flags |= CV_NODE_F_LOST_BELOW;
+}
+
+/* The innermost open collection lost an entry after a reported error. */
+static void lose_entry(struct state *st)
+{
+	if (!st->sp)
+		return;
+	st->frames[st->sp - 1].node->flags |= CV_NODE_F_LOST;
+	lost_below(st, st->sp - 1);
+}
+
 /* `n` zeroed bytes aligned to `align` (a power of two, at most 16). */
 static void *pool_alloc(struct pool *p, struct cv_arena *a, size_t n,
 			size_t align)
@@ -511,6 +537,7 @@ static void take_key(struct state *st, struct frame *f, const char *s,
 	f->key_mark = *mark;
 	if (plain && n == 0) {
 		diag(st, mark, "empty mapping key (write \"\" for an empty string)");
+		lose_entry(st);
 		return;
 	}
 	if (plain && n == 2 && s[0] == '<' && s[1] == '<') {
@@ -518,6 +545,7 @@ static void take_key(struct state *st, struct frame *f, const char *s,
 			diag(st, mark, "duplicate key '<<' (first defined at %s:%u:%u)",
 			     f->merge_mark.file, f->merge_mark.line,
 			     f->merge_mark.col);
+			lose_entry(st);
 			return;
 		}
 		f->has_merge = true;
@@ -543,6 +571,7 @@ static void take_merge(struct state *st, struct frame *f, struct cv_node *n)
 		diag(st, &n->mark,
 		     "merge key '<<' expects a mapping or a list of mappings, got %s",
 		     type_name(n));
+		lose_entry(st);
 		return;
 	}
 	for (e = n->child; e; e = e->next) {
@@ -550,6 +579,7 @@ static void take_merge(struct state *st, struct frame *f, struct cv_node *n)
 			diag(st, &e->mark,
 			     "merge key '<<' expects a mapping or a list of mappings, got %s in the list",
 			     type_name(e));
+			lose_entry(st);
 			continue;
 		}
 		CV_GROW(f->merges, f->nmerges + 1, f->merges_alloc);
@@ -613,6 +643,7 @@ static void attach(struct state *st, struct cv_node *n)
 		}
 		diag(st, &n->mark, "mapping keys must be scalars, got %s",
 		     type_name(n));
+		lose_entry(st);
 		f->have_key = true;
 		f->merge = false;
 		f->key = NULL;
@@ -620,7 +651,7 @@ static void attach(struct state *st, struct cv_node *n)
 	}
 	f->have_key = false;
 	if (!f->key)
-		return; /* the key was refused and reported */
+		return; /* the key was refused, reported and lost */
 	if (f->merge) {
 		take_merge(st, f, n);
 		return;
@@ -630,6 +661,7 @@ static void attach(struct state *st, struct cv_node *n)
 		diag(st, &f->key_mark, "duplicate key '%s' (first defined at %s:%u:%u)",
 		     cv_shorten(f->key), first->key_mark.file,
 		     first->key_mark.line, first->key_mark.col);
+		lose_entry(st);
 		return;
 	}
 	n->key = f->key;
@@ -710,19 +742,22 @@ static int on_scalar(struct state *st, const yaml_event_t *ev)
 		return 0;
 	}
 
-	if ((st->flags & CV_YAML_EXPAND_ENV) && ctl < 0 && memchr(s, '$', n) &&
-	    !expand_env(st, s, n, &mark) &&
-	    (st->buf.len != n || memcmp(st->buf.buf, s, n) != 0)) {
-		s = cv_buf_str(&st->buf);
-		n = st->buf.len;
-		flags |= CV_NODE_F_EXPANDED;
-		ctl = find_control(s, n);
-		if (ctl >= 0)
-			diag(st, &mark, "control character in string (U+%04lX, from the environment)",
-			     (unsigned long)ctl);
-		if (n > UINT32_MAX) {
-			diag(st, &mark, "string too long (%zu bytes)", n);
-			return -1;
+	if ((st->flags & CV_YAML_EXPAND_ENV) && ctl < 0 && memchr(s, '$', n)) {
+		if (expand_env(st, s, n, &mark)) {
+			/* Reported: the text written stays, and is no value. */
+			flags |= CV_NODE_F_LOST;
+		} else if (st->buf.len != n || memcmp(st->buf.buf, s, n) != 0) {
+			s = cv_buf_str(&st->buf);
+			n = st->buf.len;
+			flags |= CV_NODE_F_EXPANDED;
+			ctl = find_control(s, n);
+			if (ctl >= 0)
+				diag(st, &mark, "control character in string (U+%04lX, from the environment)",
+				     (unsigned long)ctl);
+			if (n > UINT32_MAX) {
+				diag(st, &mark, "string too long (%zu bytes)", n);
+				return -1;
+			}
 		}
 	}
 	node = new_node(st, CV_NODE_SCALAR, &mark);
@@ -750,6 +785,7 @@ static int on_alias(struct state *st, const yaml_event_t *ev)
 			diag(st, &mark,
 			     "alias '%s' is used inside the node it names (recursive structures are not supported)",
 			     cv_shorten(name));
+		lose_entry(st);
 		skip_value(st);
 		return 0;
 	}
@@ -760,6 +796,8 @@ static int on_alias(struct state *st, const yaml_event_t *ev)
 	memset(&node->key_mark, 0, sizeof(node->key_mark));
 	node->mark = mark;
 	node->flags |= CV_NODE_F_ALIAS;
+	if (lost_entries(node))
+		lost_below(st, st->sp);
 	attach(st, node);
 	return 0;
 }
@@ -1155,6 +1193,9 @@ static void type_error(const struct cv_node *n, const char *expected,
 {
 	struct cv_buf b = CV_BUF_INIT;
 
+	/* The parser said why the text written is no value: once is enough. */
+	if (n && (n->flags & CV_NODE_F_LOST) && n->type == CV_NODE_SCALAR)
+		return;
 	cv_buf_addf(&b, "expected %s for ", expected);
 	if (strchr(what, ' '))
 		cv_buf_adds(&b, what);
@@ -1179,7 +1220,8 @@ int cv_yaml_as_string(const struct cv_node *n, const char *what,
 		      struct cv_diags *diags, const char **out)
 {
 	n = cv_yaml_deref(n);
-	if (!n || n->type != CV_NODE_SCALAR || cv_yaml_is_null(n)) {
+	if (!n || n->type != CV_NODE_SCALAR || cv_yaml_is_null(n) ||
+	    (n->flags & CV_NODE_F_LOST)) {
 		type_error(n, "a string", what, NULL, diags);
 		return CV_EINVAL;
 	}

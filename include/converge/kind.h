@@ -156,12 +156,24 @@ int cv_check_name(const char *s, const char *what, const struct cv_mark *mark,
 /*
  * A role named by `who` ("grant", "store.grants default") is one the
  * manifests define, when they have a roles section (else the planner
- * checks it against the database).  Adds a located error and returns
+ * checks it against the database) that could be read whole (else what
+ * is missing may define it).  Adds a located error and returns
  * CV_EINVAL otherwise.
  */
 int cv_check_role(const struct cv_state *want, const char *role,
 		  const char *who, const struct cv_mark *mark,
 		  struct cv_diags *diags);
+
+/*
+ * Reports every later definition of a name at its place, naming the first
+ * one's: "WHAT 'NAME' is defined twice (first at FILE:LINE:COL)".  `defs`
+ * holds n entries of `size` bytes, sorted by name with cv_sort_stable (the
+ * first read stays first); `name_at` and `mark_at` are the offsets of an
+ * entry's name (const char *) and place (struct cv_mark).  Returns
+ * CV_EINVAL when a name was defined twice.
+ */
+int cv_report_twice(const void *defs, size_t n, size_t size, size_t name_at,
+		    size_t mark_at, const char *what, struct cv_diags *diags);
 
 /*
  * Reads a list of names (`what` in messages, each an `item`): every one a

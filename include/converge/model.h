@@ -99,6 +99,8 @@ struct cv_flag {
 	struct cv_flag_tenant *tenants;  /* sorted by tenant */
 	size_t ntenants;
 	struct cv_mark mark;
+	bool unknown;              /* desired: whether it is on, or for whom,
+				      could not be read */
 };
 
 struct cv_check {
@@ -168,7 +170,7 @@ struct cv_grants_store {
 	const char *subject;
 	const char *role;
 	const char *dflt;          /* or NULL */
-	struct cv_mark mark;       /* the binding */
+	struct cv_mark mark;       /* the binding's key */
 	/* Each value's, for the errors about it (no file when the binding
 	 * was read back from a saved plan). */
 	struct cv_mark table_mark, subject_mark, role_mark, dflt_mark;
@@ -270,10 +272,18 @@ struct cv_pg {
 struct cv_state {
 	unsigned sections;          /* CV_SEC_* present (desired) or read (live) */
 	unsigned stored;            /* live: sections whose tables exist */
+	/*
+	 * desired: CV_SEC_* of which some definitions could not be read (a
+	 * file that does not parse, a `${}` not set, a part of the wrong
+	 * type).  A name looked up in one may be defined by what is missing:
+	 * validation does not report it as undefined.
+	 */
+	unsigned unknown;
 
 	/* schema */
 	const char *migrations_dir; /* desired: as resolved from the manifest */
-	struct cv_mark schema_mark; /* desired: the `version` key */
+	struct cv_mark schema_mark; /* desired: the section's key */
+	struct cv_mark version_mark;/* desired: the `version` value, if any */
 	const char *schema_table;   /* version table */
 	const char *schema_version; /* NULL = base (no revision applied) */
 	struct cv_migration *chain; /* desired: base -> head order */

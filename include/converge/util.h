@@ -57,6 +57,13 @@ char *cv_dirname(const char *path);
 /* qsort that also takes an empty array, whose pointer may be NULL. */
 void cv_sort(void *base, size_t n, size_t size,
 	     int (*cmp)(const void *, const void *));
+/*
+ * A stable sort: of two entries that compare equal, the one read first
+ * stays first, so that "defined twice (first at …)" names the first place
+ * (qsort promises no order for them).
+ */
+void cv_sort_stable(void *base, size_t n, size_t size,
+		    int (*cmp)(const void *, const void *));
 
 /* A growable, always NUL-terminated byte string (git's strbuf). */
 struct cv_buf {

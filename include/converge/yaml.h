@@ -77,6 +77,20 @@ enum {
 	CV_NODE_F_ALIAS = 1 << 1,
 	/* A map entry brought in by a merge key `<<`; marks are the source's. */
 	CV_NODE_F_MERGED = 1 << 2,
+	/*
+	 * Not what was written, after an error the parser reported: a scalar
+	 * whose `${NAME}` could not be expanded (its text is the one written,
+	 * which is no value), or a sequence or mapping that lost an entry (a
+	 * duplicate key, a key that is not a scalar, an alias to nothing, a
+	 * bad merge).  The typed accessors refuse such a scalar without a
+	 * message of their own: it is not checked any further.
+	 */
+	CV_NODE_F_LOST = 1 << 3,
+	/*
+	 * A sequence or mapping below this one lost an entry (through aliases
+	 * and merge keys too): what this node defines may be incomplete.
+	 */
+	CV_NODE_F_LOST_BELOW = 1 << 4,
 };
 
 struct cv_yaml_doc {
@@ -122,7 +136,8 @@ bool cv_yaml_is_null(const struct cv_node *n);
 /*
  * Typed access with located errors.  Each returns 0 when the node has the
  * type, else adds "expected X for 'key', got Y" to diags and returns
- * CV_EINVAL.  `what` names the thing in the message (usually the key); it
+ * CV_EINVAL (without a message for a CV_NODE_F_LOST scalar, which the
+ * parser reported).  `what` names the thing in the message (usually the key); it
  * is quoted unless it is a phrase with a space ("the manifest").
  * A null (plain empty, `~`, `null`) is not a string; booleans and integers
  * must be plain (unquoted) scalars.

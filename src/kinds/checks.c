@@ -164,8 +164,10 @@ static int checks_load(struct cv_state *want, const struct cv_node *node,
 
 	if (cv_yaml_is_null(node))
 		return 0;
-	if (cv_yaml_expect(node, CV_NODE_MAP, "checks", ld->diags))
+	if (cv_yaml_expect(node, CV_NODE_MAP, "checks", ld->diags)) {
+		want->unknown |= CV_SEC_CHECKS;
 		return CV_EINVAL;
+	}
 	cv_yaml_each(e, node) {
 		struct cv_buf canon = CV_BUF_INIT;
 		const struct cv_node *v;
@@ -175,8 +177,16 @@ static int checks_load(struct cv_state *want, const struct cv_node *node,
 		memset(&c, 0, sizeof(c));
 		c.name = e->key;
 		c.mark = e->key_mark;
-		if (cv_check_name(e->key, "check name", &e->key_mark, ld->diags) ||
-		    cv_yaml_expect(e, CV_NODE_MAP, e->key, ld->diags)) {
+		if (cv_check_name(e->key, "check name", &e->key_mark, ld->diags)) {
+			ret = CV_EINVAL;
+			continue;
+		}
+		if (cv_yaml_expect(e, CV_NODE_MAP, e->key, ld->diags)) {
+			/* Defined all the same: the flags that name it are
+			 * not wrong. */
+			CV_GROW(want->checks, want->nchecks + 1,
+				want->checks_alloc);
+			want->checks[want->nchecks++] = c;
 			ret = CV_EINVAL;
 			continue;
 		}
@@ -228,24 +238,17 @@ static int checks_validate(struct cv_state *want, struct cv_arena *strings,
 			   struct cv_diags *diags)
 {
 	size_t i, k, j;
-	int ret = 0;
+	int ret;
 
 	(void)strings;
-	if (want->nchecks > 1)
-		cv_sort(want->checks, want->nchecks, sizeof(*want->checks),
-		      check_cmp);
-	for (i = 1; i < want->nchecks; i++)
-		if (strcmp(want->checks[i - 1].name, want->checks[i].name) == 0) {
-			const struct cv_mark *m = &want->checks[i - 1].mark;
-
-			cv_diag_error(diags, &want->checks[i].mark,
-				      "check '%s' is defined twice (first at %s:%u:%u)",
-				      cv_shorten(want->checks[i].name), m->file,
-				      m->line, m->col);
-			ret = CV_EINVAL;
-		}
-	/* Flags name the checks that gate them. */
-	for (i = 0; i < want->nflags; i++)
+	cv_sort_stable(want->checks, want->nchecks, sizeof(*want->checks),
+		       check_cmp);
+	ret = cv_report_twice(want->checks, want->nchecks,
+			      sizeof(*want->checks),
+			      offsetof(struct cv_check, name),
+			      offsetof(struct cv_check, mark), "check", diags);
+	/* Flags name the checks that gate them (when all could be read). */
+	for (i = 0; i < want->nflags && !(want->unknown & CV_SEC_CHECKS); i++)
 		for (k = 0; k < want->flags[i].nchecks; k++) {
 			for (j = 0; j < want->nchecks; j++)
 				if (strcmp(want->checks[j].name,

@@ -54,46 +54,6 @@ static bool same(const char *a, const char *b)
 	return a == b || cv_streq0(a, b);
 }
 
-/*
- * A stable sort (bottom-up merge): of two entries with the same key, the
- * one defined first stays first, so "defined twice" errors name the two
- * places in the order they were read.
- */
-static void stable_sort(void *base, size_t n, size_t size,
-			int (*cmp)(const void *, const void *))
-{
-	char *a = base, *tmp;
-	size_t width, i;
-
-	for (i = 1; i < n; i++)
-		if (cmp(a + (i - 1) * size, a + i * size) > 0)
-			break;
-	if (i >= n)
-		return;
-	tmp = cv_malloc(n * size);
-	for (width = 1; width < n; width *= 2) {
-		size_t lo;
-
-		for (lo = 0; lo < n; lo += 2 * width) {
-			size_t mid = lo + width < n ? lo + width : n;
-			size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
-			size_t l = lo, r = mid, k = lo;
-
-			while (l < mid && r < hi) {
-				if (cmp(a + r * size, a + l * size) < 0)
-					memcpy(tmp + k++ * size, a + r++ * size, size);
-				else
-					memcpy(tmp + k++ * size, a + l++ * size, size);
-			}
-			memcpy(tmp + k * size, a + l * size, (mid - l) * size);
-			k += mid - l;
-			memcpy(tmp + k * size, a + r * size, (hi - r) * size);
-		}
-		memcpy(a, tmp, n * size);
-	}
-	free(tmp);
-}
-
 /* ---- lookups ---------------------------------------------------------- */
 
 static int module_cmp(const void *a, const void *b)
@@ -192,9 +152,10 @@ static bool bad_name(const char *s, const char *what,
 	return false;
 }
 
-static int load_submodules(const struct cv_node *v, const char *module,
-			   struct cv_loader *ld, const char ***out,
-			   struct cv_mark **marks, size_t *nout)
+static int load_submodules(struct cv_state *want, const struct cv_node *v,
+			   const char *module, struct cv_loader *ld,
+			   const char ***out, struct cv_mark **marks,
+			   size_t *nout)
 {
 	const char **subs;
 	size_t n = 0, k;
@@ -205,8 +166,12 @@ static int load_submodules(const struct cv_node *v, const char *module,
 	cv_yaml_each(s, v) {
 		const char *name, *key;
 
-		if (cv_yaml_as_string(s, "submodule", ld->diags, &name) ||
-		    bad_name(name, "submodule name", &s->mark, ld->diags)) {
+		if (cv_yaml_as_string(s, "submodule", ld->diags, &name)) {
+			want->unknown |= CV_SEC_ENTITLEMENTS;
+			ret = CV_EINVAL;
+			continue;
+		}
+		if (bad_name(name, "submodule name", &s->mark, ld->diags)) {
 			ret = CV_EINVAL;
 			continue;
 		}
@@ -237,8 +202,10 @@ static int load_modules(struct cv_state *want, const struct cv_node *n,
 
 	if (!n || cv_yaml_is_null(n))
 		return 0;
-	if (cv_yaml_expect(n, CV_NODE_MAP, "modules", ld->diags))
+	if (cv_yaml_expect(n, CV_NODE_MAP, "modules", ld->diags)) {
+		want->unknown |= CV_SEC_ENTITLEMENTS;
 		return CV_EINVAL;
+	}
 	cv_yaml_each(e, n) {
 		const struct cv_node *v = NULL;
 		struct cv_ent_module *m;
@@ -253,6 +220,7 @@ static int load_modules(struct cv_state *want, const struct cv_node *n,
 		}
 		if (!cv_yaml_is_null(e)) {
 			if (cv_yaml_expect(e, CV_NODE_MAP, e->key, ld->diags)) {
+				want->unknown |= CV_SEC_ENTITLEMENTS;
 				ret = CV_EINVAL;
 				continue;
 			}
@@ -267,11 +235,13 @@ static int load_modules(struct cv_state *want, const struct cv_node *n,
 				v = NULL;
 			if (v && cv_yaml_expect(v, CV_NODE_SEQ, "submodules",
 						ld->diags)) {
+				want->unknown |= CV_SEC_ENTITLEMENTS;
 				ret = CV_EINVAL;
 				v = NULL;
 			}
 		}
-		if (v && load_submodules(v, e->key, ld, &subs, &marks, &nsubs))
+		if (v && load_submodules(want, v, e->key, ld, &subs, &marks,
+					 &nsubs))
 			ret = CV_EINVAL;
 		CV_GROW(want->ent_modules, want->nent_modules + 1 + nsubs,
 			want->ent_modules_alloc);
@@ -306,30 +276,35 @@ static int load_plans(struct cv_state *want, const struct cv_node *n,
 
 	if (!n || cv_yaml_is_null(n))
 		return 0;
-	if (cv_yaml_expect(n, CV_NODE_MAP, "plans", ld->diags))
+	if (cv_yaml_expect(n, CV_NODE_MAP, "plans", ld->diags)) {
+		want->unknown |= CV_SEC_ENTITLEMENTS;
 		return CV_EINVAL;
+	}
 	CV_GROW(want->ent_plans, want->nent_plans + n->count,
 		want->ent_plans_alloc);
 	cv_yaml_each(e, n) {
 		struct cv_ent_plan *p;
 		size_t i = 0;
+		bool body;
 
 		if (cv_check_name(e->key, "plan name", &e->key_mark,
 				  ld->diags)) {
 			ret = CV_EINVAL;
 			continue;
 		}
-		if (!cv_yaml_is_null(e) &&
-		    cv_yaml_expect(e, CV_NODE_SEQ, e->key, ld->diags)) {
+		/* A plan whose list cannot be read is defined all the same:
+		 * the orgs on it are not wrong. */
+		body = !cv_yaml_is_null(e);
+		if (body && cv_yaml_expect(e, CV_NODE_SEQ, e->key, ld->diags)) {
 			ret = CV_EINVAL;
-			continue;
+			body = false;
 		}
 		p = &want->ent_plans[want->nent_plans++];
 		memset(p, 0, sizeof(*p));
 		p->key = e->key;
 		p->mark = e->key_mark;
 		p->listed = true;
-		if (cv_yaml_is_null(e))
+		if (!body)
 			continue;
 		p->modules = cv_arena_alloc(ld->strings,
 					    (e->count + 1) * sizeof(*p->modules));
@@ -444,8 +419,10 @@ static int ent_load(struct cv_state *want, const struct cv_node *node,
 
 	if (cv_yaml_is_null(node))
 		return 0;
-	if (cv_yaml_expect(node, CV_NODE_MAP, "entitlements", ld->diags))
+	if (cv_yaml_expect(node, CV_NODE_MAP, "entitlements", ld->diags)) {
+		want->unknown |= CV_SEC_ENTITLEMENTS;
 		return CV_EINVAL;
+	}
 	if (cv_yaml_check_keys(node, keys, "entitlements", ld->diags))
 		ret = CV_EINVAL;
 	/* Each part is loaded whatever the others gave: one run shows
@@ -461,21 +438,20 @@ static int ent_load(struct cv_state *want, const struct cv_node *node,
 
 /* ---- validation ------------------------------------------------------- */
 
-static void twice(struct cv_diags *diags, const char *what, const char *name,
-		  const struct cv_mark *at, const struct cv_mark *first)
-{
-	cv_diag_error(diags, at, "%s '%s' is defined twice (first at %s:%u:%u)",
-		      what, cv_shorten(name), first->file ? first->file : "?",
-		      first->line, first->col);
-}
-
-/* "undefined module 'crmm' (did you mean 'crm'?)" */
-static void undefined(struct cv_diags *diags, const struct cv_mark *mark,
-		      const char *who, const char *what, const char *name,
-		      const char *const *known)
+/*
+ * "undefined module 'crmm' (did you mean 'crm'?)"; returns CV_EINVAL, or
+ * 0 without a word when the entitlements could not all be read (what is
+ * missing may define the name).
+ */
+static int undefined(const struct cv_state *want, struct cv_diags *diags,
+		     const struct cv_mark *mark, const char *who,
+		     const char *what, const char *name,
+		     const char *const *known)
 {
 	const char *hint = known ? cv_suggest(name, known) : NULL;
 
+	if (want->unknown & CV_SEC_ENTITLEMENTS)
+		return 0;
 	if (hint)
 		cv_diag_error(diags, mark,
 			      "%s names undefined %s '%s' (did you mean '%s'?)",
@@ -483,6 +459,7 @@ static void undefined(struct cv_diags *diags, const struct cv_mark *mark,
 	else
 		cv_diag_error(diags, mark, "%s names undefined %s '%s'", who,
 			      what, cv_shorten(name));
+	return CV_EINVAL;
 }
 
 struct ref {
@@ -502,30 +479,31 @@ static int validate_plan(const struct cv_state *want, struct cv_ent_plan *p,
 {
 	struct ref *refs = cv_calloc(p->nmodules + 1, sizeof(*refs));
 	char *who = cv_asprintf("plan '%s'", cv_shorten(p->key));
-	size_t i;
+	size_t i, first = 0;
 	int ret = 0;
 
 	for (i = 0; i < p->nmodules; i++) {
 		refs[i].key = p->modules[i];
 		refs[i].mark = p->marks[i];
-		if (!find_module(want, p->modules[i])) {
-			undefined(diags, &p->marks[i], who, "module",
-				  p->modules[i], known);
+		if (!find_module(want, p->modules[i]) &&
+		    undefined(want, diags, &p->marks[i], who, "module",
+			      p->modules[i], known))
 			ret = CV_EINVAL;
-		}
 	}
-	stable_sort(refs, p->nmodules, sizeof(*refs), ref_cmp);
+	cv_sort_stable(refs, p->nmodules, sizeof(*refs), ref_cmp);
 	for (i = 0; i < p->nmodules; i++) {
 		const struct cv_ent_module *m = find_module(want, refs[i].key);
 		struct ref key;
 
-		if (i && strcmp(refs[i - 1].key, refs[i].key) == 0) {
+		if (i && strcmp(refs[first].key, refs[i].key) == 0) {
 			cv_diag_error(diags, &refs[i].mark,
 				      "plan '%s' lists '%s' twice (first at %s:%u:%u)",
 				      cv_shorten(p->key), cv_shorten(refs[i].key),
-				      refs[i - 1].mark.file, refs[i - 1].mark.line,
-				      refs[i - 1].mark.col);
+				      refs[first].mark.file, refs[first].mark.line,
+				      refs[first].mark.col);
 			ret = CV_EINVAL;
+		} else {
+			first = i;
 		}
 		key.key = m ? m->parent : NULL;
 		if (key.key && bsearch(&key, refs, p->nmodules, sizeof(*refs),
@@ -554,19 +532,18 @@ static int validate_org(const struct cv_state *want, const struct cv_ent_org *o,
 	size_t i;
 	int ret = 0;
 
-	if (o->plan && !find_plan(want, o->plan)) {
-		undefined(diags, &o->plan_mark, who, "plan", o->plan, plans);
+	if (o->plan && !find_plan(want, o->plan) &&
+	    undefined(want, diags, &o->plan_mark, who, "plan", o->plan, plans))
 		ret = CV_EINVAL;
-	}
 	for (i = 0; i < o->noverrides; i++) {
 		const struct cv_ent_override *ov = &o->overrides[i];
 		const struct cv_ent_module *m = find_module(want, ov->module);
 		struct cv_ent_override key, *parent;
 
 		if (!m) {
-			undefined(diags, &ov->mark, who, "module", ov->module,
-				  modules);
-			ret = CV_EINVAL;
+			if (undefined(want, diags, &ov->mark, who, "module",
+				      ov->module, modules))
+				ret = CV_EINVAL;
 			continue;
 		}
 		if (!m->parent || !ov->enabled)
@@ -590,56 +567,59 @@ static int ent_validate(struct cv_state *want, struct cv_arena *strings,
 			struct cv_diags *diags)
 {
 	const char **modules, **plans;
-	size_t i, n = 0;
+	size_t i, n = 0, first = 0;
 	int ret = 0;
 
 	(void)strings;
-	stable_sort(want->ent_modules, want->nent_modules,
-		    sizeof(*want->ent_modules), module_cmp);
-	stable_sort(want->ent_plans, want->nent_plans,
-		    sizeof(*want->ent_plans), plan_cmp);
-	stable_sort(want->ent_orgs, want->nent_orgs, sizeof(*want->ent_orgs),
-		    org_cmp);
+	cv_sort_stable(want->ent_modules, want->nent_modules,
+		       sizeof(*want->ent_modules), module_cmp);
+	cv_sort_stable(want->ent_plans, want->nent_plans,
+		       sizeof(*want->ent_plans), plan_cmp);
+	cv_sort_stable(want->ent_orgs, want->nent_orgs,
+		       sizeof(*want->ent_orgs), org_cmp);
 
 	modules = cv_calloc(want->nent_modules + 1, sizeof(*modules));
 	for (i = 0; i < want->nent_modules; i++) {
 		const struct cv_ent_module *m = &want->ent_modules[i];
 
-		if (i && strcmp(want->ent_modules[i - 1].key, m->key) == 0) {
+		if (i && strcmp(want->ent_modules[first].key, m->key) == 0) {
+			const struct cv_mark *f = &want->ent_modules[first].mark;
+
 			/* A module defined twice brings its submodules
 			 * twice: one error, for the module. */
 			if (!m->parent)
-				twice(diags, "module", m->key, &m->mark,
-				      &want->ent_modules[i - 1].mark);
+				cv_diag_error(diags, &m->mark,
+					      "module '%s' is defined twice (first at %s:%u:%u)",
+					      cv_shorten(m->key), f->file,
+					      f->line, f->col);
 			ret = CV_EINVAL;
 			continue;
 		}
+		first = i;
 		modules[n++] = m->key;
 	}
+	if (cv_report_twice(want->ent_plans, want->nent_plans,
+			    sizeof(*want->ent_plans),
+			    offsetof(struct cv_ent_plan, key),
+			    offsetof(struct cv_ent_plan, mark), "plan", diags))
+		ret = CV_EINVAL;
+	if (cv_report_twice(want->ent_orgs, want->nent_orgs,
+			    sizeof(*want->ent_orgs),
+			    offsetof(struct cv_ent_org, org),
+			    offsetof(struct cv_ent_org, mark), "org", diags))
+		ret = CV_EINVAL;
 	plans = cv_calloc(want->nent_plans + 1, sizeof(*plans));
 	for (i = 0; i < want->nent_plans; i++) {
 		struct cv_ent_plan *p = &want->ent_plans[i];
 
 		plans[i] = p->key;
-		if (i && strcmp(want->ent_plans[i - 1].key, p->key) == 0) {
-			twice(diags, "plan", p->key, &p->mark,
-			      &want->ent_plans[i - 1].mark);
-			ret = CV_EINVAL;
-		}
 		if (validate_plan(want, p, modules, diags))
 			ret = CV_EINVAL;
 	}
-	for (i = 0; i < want->nent_orgs; i++) {
-		const struct cv_ent_org *o = &want->ent_orgs[i];
-
-		if (i && strcmp(want->ent_orgs[i - 1].org, o->org) == 0) {
-			twice(diags, "org", o->org, &o->mark,
-			      &want->ent_orgs[i - 1].mark);
+	for (i = 0; i < want->nent_orgs; i++)
+		if (validate_org(want, &want->ent_orgs[i], modules, plans,
+				 diags))
 			ret = CV_EINVAL;
-		}
-		if (validate_org(want, o, modules, plans, diags))
-			ret = CV_EINVAL;
-	}
 	free(modules);
 	free(plans);
 	return ret;

@@ -63,14 +63,15 @@ static int flags_load(struct cv_state *want, const struct cv_node *node,
 
 	if (cv_yaml_is_null(node))
 		return 0;
-	if (cv_yaml_expect(node, CV_NODE_MAP, "flags", ld->diags))
+	if (cv_yaml_expect(node, CV_NODE_MAP, "flags", ld->diags)) {
+		want->unknown |= CV_SEC_FLAGS;
 		return CV_EINVAL;
+	}
 	cv_yaml_each(e, node) {
 		const struct cv_node *v;
 		struct cv_flag *f;
 
-		if (cv_check_name(e->key, "flag name", &e->key_mark, ld->diags) ||
-		    cv_yaml_expect(e, CV_NODE_MAP, e->key, ld->diags)) {
+		if (cv_check_name(e->key, "flag name", &e->key_mark, ld->diags)) {
 			ret = CV_EINVAL;
 			continue;
 		}
@@ -79,12 +80,24 @@ static int flags_load(struct cv_state *want, const struct cv_node *node,
 		memset(f, 0, sizeof(*f));
 		f->name = e->key;
 		f->mark = e->key_mark;
+		/*
+		 * A flag whose body, or value, cannot be read is defined all
+		 * the same (the flags that require it are not wrong); whether
+		 * it is on is not known (f->unknown), and not compared.
+		 */
+		if (cv_yaml_expect(e, CV_NODE_MAP, e->key, ld->diags)) {
+			f->unknown = true;
+			ret = CV_EINVAL;
+			continue;
+		}
 		if (cv_yaml_check_keys(e, keys, "a flag", ld->diags))
 			ret = CV_EINVAL;
 		/* Off unless it says on: a flag is declared before it ships. */
 		if ((v = cv_yaml_get(e, "enabled")) && !cv_yaml_is_null(v) &&
-		    cv_yaml_as_bool(v, "enabled", ld->diags, &f->enabled))
+		    cv_yaml_as_bool(v, "enabled", ld->diags, &f->enabled)) {
+			f->unknown = true;
 			ret = CV_EINVAL;
+		}
 		if ((v = cv_yaml_get(e, "description")) && !cv_yaml_is_null(v) &&
 		    cv_yaml_as_string(v, "description", ld->diags,
 				      &f->description))
@@ -97,8 +110,10 @@ static int flags_load(struct cv_state *want, const struct cv_node *node,
 		if (cv_load_names(cv_yaml_get(e, "checks"), "checks", "check",
 				  NULL, ld, &f->checks, &f->nchecks))
 			ret = CV_EINVAL;
-		if (load_tenants(cv_yaml_get(e, "tenants"), ld, f))
+		if (load_tenants(cv_yaml_get(e, "tenants"), ld, f)) {
+			f->unknown = true;
 			ret = CV_EINVAL;
+		}
 	}
 	return ret;
 }
@@ -204,27 +219,21 @@ static int flags_validate(struct cv_state *want, struct cv_arena *strings,
 	unsigned char *seen;
 	int *memo;
 	size_t i, k;
-	int ret = 0;
+	int ret;
 
 	(void)strings;
-	if (want->nflags > 1)
-		cv_sort(want->flags, want->nflags, sizeof(*want->flags), flag_cmp);
-	for (i = 1; i < want->nflags; i++)
-		if (strcmp(want->flags[i - 1].name, want->flags[i].name) == 0) {
-			const struct cv_mark *m = &want->flags[i - 1].mark;
-
-			cv_diag_error(diags, &want->flags[i].mark,
-				      "flag '%s' is defined twice (first at %s:%u:%u)",
-				      cv_shorten(want->flags[i].name), m->file,
-				      m->line, m->col);
-			ret = CV_EINVAL;
-		}
-	if (ret)
-		return ret;
+	cv_sort_stable(want->flags, want->nflags, sizeof(*want->flags),
+		       flag_cmp);
+	ret = cv_report_twice(want->flags, want->nflags, sizeof(*want->flags),
+			      offsetof(struct cv_flag, name),
+			      offsetof(struct cv_flag, mark), "flag", diags);
 	for (i = 0; i < want->nflags; i++) {
 		const struct cv_flag *f = &want->flags[i];
 
-		for (k = 0; k < f->nrequires; k++) {
+		/* What the flags it requires say is known only when every
+		 * flag could be read. */
+		for (k = 0; k < f->nrequires && !(want->unknown & CV_SEC_FLAGS);
+		     k++) {
 			const struct cv_flag *r = cv_state_flag(want, f->requires[k]);
 
 			if (!r) {
@@ -235,6 +244,8 @@ static int flags_validate(struct cv_state *want, struct cv_arena *strings,
 				ret = CV_EINVAL;
 				continue;
 			}
+			if (f->unknown || r->unknown)
+				continue;
 			if (f->enabled && !r->enabled) {
 				cv_diag_error(diags, &f->mark,
 					      "flag '%s' is enabled but requires '%s', which is not",
@@ -245,7 +256,8 @@ static int flags_validate(struct cv_state *want, struct cv_arena *strings,
 				ret = CV_EINVAL;
 		}
 		for (k = 0; k < f->nchecks; k++)
-			if (!(want->sections & CV_SEC_CHECKS)) {
+			if (!(want->sections & CV_SEC_CHECKS) &&
+			    !(want->unknown & CV_SEC_CHECKS)) {
 				cv_diag_error(diags, &f->mark,
 					      "flag '%s' names check '%s', but no manifest defines checks",
 					      cv_shorten(f->name), cv_shorten(f->checks[k]));

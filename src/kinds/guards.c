@@ -45,6 +45,7 @@ static int guards_load(struct cv_state *want, const struct cv_node *node,
 			ret = CV_EINVAL;
 			continue;
 		}
+		/* In the order read: the first match is the first place. */
 		for (i = 0; i < want->nmin_grants; i++)
 			if (strcmp(want->min_grants[i].role, e->key) == 0) {
 				const struct cv_mark *m = &want->min_grants[i].mark;
@@ -54,6 +55,7 @@ static int guards_load(struct cv_state *want, const struct cv_node *node,
 					      cv_shorten(e->key), m->file,
 					      m->line, m->col);
 				ret = CV_EINVAL;
+				break;
 			}
 		CV_GROW(want->min_grants, want->nmin_grants + 1,
 			want->min_grants_alloc);
@@ -72,7 +74,7 @@ static int guards_validate(struct cv_state *want, struct cv_arena *strings,
 	int ret = 0;
 
 	(void)strings;
-	if (!(want->sections & CV_SEC_ROLES))
+	if (!(want->sections & CV_SEC_ROLES) || (want->unknown & CV_SEC_ROLES))
 		return 0;
 	for (i = 0; i < want->nmin_grants; i++)
 		if (!cv_state_role(want, want->min_grants[i].role)) {

@@ -215,21 +215,15 @@ static int postgres_validate(struct cv_state *want, struct cv_arena *strings,
 			     struct cv_diags *diags)
 {
 	struct cv_pg *pg = &want->pg;
-	size_t i, k;
-	int ret = 0;
+	size_t i, k, first;
+	int ret;
 
 	(void)strings;
-	cv_sort(pg->roles, pg->nroles, sizeof(*pg->roles), role_cmp);
-	for (i = 1; i < pg->nroles; i++)
-		if (strcmp(pg->roles[i - 1].name, pg->roles[i].name) == 0) {
-			const struct cv_mark *m = &pg->roles[i - 1].mark;
-
-			cv_diag_error(diags, &pg->roles[i].mark,
-				      "PostgreSQL role '%s' is defined twice (first at %s:%u:%u)",
-				      cv_shorten(pg->roles[i].name), m->file,
-				      m->line, m->col);
-			ret = CV_EINVAL;
-		}
+	cv_sort_stable(pg->roles, pg->nroles, sizeof(*pg->roles), role_cmp);
+	ret = cv_report_twice(pg->roles, pg->nroles, sizeof(*pg->roles),
+			      offsetof(struct cv_pg_role, name),
+			      offsetof(struct cv_pg_role, mark),
+			      "PostgreSQL role", diags);
 	for (i = 0; i < pg->nroles; i++)
 		for (k = 0; k < pg->roles[i].nmember_of; k++)
 			if (strcmp(pg->roles[i].member_of[k],
@@ -252,10 +246,13 @@ static int postgres_validate(struct cv_state *want, struct cv_arena *strings,
 			}
 		free(color);
 	}
-	cv_sort(pg->tables, pg->ntables, sizeof(*pg->tables), table_cmp);
-	for (i = 1; i < pg->ntables; i++)
-		if (table_cmp(&pg->tables[i - 1], &pg->tables[i]) == 0) {
-			const struct cv_mark *m = &pg->tables[i - 1].mark;
+	cv_sort_stable(pg->tables, pg->ntables, sizeof(*pg->tables),
+		       table_cmp);
+	for (i = 1, first = 0; i < pg->ntables; i++)
+		if (table_cmp(&pg->tables[first], &pg->tables[i]) != 0) {
+			first = i;
+		} else {
+			const struct cv_mark *m = &pg->tables[first].mark;
 
 			cv_diag_error(diags, &pg->tables[i].mark,
 				      "rls: table '%s.%s' is defined twice (first at %s:%u:%u)",

@@ -72,20 +72,25 @@ static int roles_load(struct cv_state *want, const struct cv_node *node,
 
 	if (cv_yaml_is_null(node))
 		return 0;
-	if (cv_yaml_expect(node, CV_NODE_MAP, "roles", ld->diags))
+	if (cv_yaml_expect(node, CV_NODE_MAP, "roles", ld->diags)) {
+		want->unknown |= CV_SEC_ROLES;
 		return CV_EINVAL;
+	}
 	cv_yaml_each(r, node) {
 		struct cv_role *role;
 		const struct cv_node *v;
+		bool body;
 
 		if (cv_check_name(r->key, "role name", &r->key_mark, ld->diags)) {
 			ret = CV_EINVAL;
 			continue;
 		}
-		if (!cv_yaml_is_null(r) &&
-		    cv_yaml_expect(r, CV_NODE_MAP, r->key, ld->diags)) {
+		/* A role whose body cannot be read is defined all the same:
+		 * the grants that name it are not wrong. */
+		body = !cv_yaml_is_null(r);
+		if (body && cv_yaml_expect(r, CV_NODE_MAP, r->key, ld->diags)) {
 			ret = CV_EINVAL;
-			continue;
+			body = false;
 		}
 		CV_GROW(want->roles, want->nroles + 1, want->roles_alloc);
 		role = &want->roles[want->nroles++];
@@ -93,7 +98,7 @@ static int roles_load(struct cv_state *want, const struct cv_node *node,
 		role->name = r->key;
 		role->mark = r->key_mark;
 		role->description = "";
-		if (cv_yaml_is_null(r))
+		if (!body)
 			continue;
 		if (cv_yaml_check_keys(r, role_keys, "a role", ld->diags))
 			ret = CV_EINVAL;
@@ -165,28 +170,16 @@ static int roles_validate(struct cv_state *want, struct cv_arena *strings,
 			  struct cv_diags *diags)
 {
 	unsigned char *color;
-	size_t *path, i, k, first;
-	int ret = 0;
+	size_t *path, i, k;
+	int ret;
 
 	(void)strings;
-	if (want->nroles > 1)
-		cv_sort(want->roles, want->nroles, sizeof(*want->roles), role_cmp);
-	for (i = 1, first = 0; i < want->nroles; i++) {
-		if (strcmp(want->roles[i - 1].name, want->roles[i].name) != 0) {
-			first = i;
-		} else {
-			const struct cv_mark *m = &want->roles[first].mark;
-
-			cv_diag_error(diags, &want->roles[i].mark,
-				      "role '%s' is defined twice (first at %s:%u:%u)",
-				      cv_shorten(want->roles[i].name), m->file,
-				      m->line, m->col);
-			ret = CV_EINVAL;
-		}
-	}
-	if (ret)
-		return ret;
-	for (i = 0; i < want->nroles; i++) {
+	cv_sort_stable(want->roles, want->nroles, sizeof(*want->roles),
+		       role_cmp);
+	ret = cv_report_twice(want->roles, want->nroles, sizeof(*want->roles),
+			      offsetof(struct cv_role, name),
+			      offsetof(struct cv_role, mark), "role", diags);
+	for (i = 0; i < want->nroles && !(want->unknown & CV_SEC_ROLES); i++) {
 		const struct cv_role *r = &want->roles[i];
 
 		for (k = 0; k < r->nparents; k++)

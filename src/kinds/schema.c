@@ -163,55 +163,75 @@ static int load_dir(struct cv_state *want, const char *dir,
 	return ret;
 }
 
+/*
+ * A second schema section (in another file) is reported, and checked on
+ * its own for what it says, but not loaded: one database has one version.
+ */
 static int schema_load(struct cv_state *want, const struct cv_node *node,
 		       struct cv_loader *ld)
 {
 	static const char *const keys[] = {
 		"migrations", "version", "table", NULL
 	};
-	const struct cv_node *v;
+	const struct cv_node *v, *mig;
 	const char *dir = NULL, *version = "head", *table = DEFAULT_TABLE;
+	bool twice = want->schema_mark.file != NULL;
 	int ret = 0;
 
-	if (want->schema_mark.file) {
+	if (twice) {
 		const struct cv_mark *m = &want->schema_mark;
 
 		cv_diag_error(ld->diags, &node->key_mark,
 			      "section 'schema' is defined twice (first at %s:%u:%u)",
 			      m->file, m->line, m->col);
+		ret = CV_EINVAL;
+	} else {
+		want->schema_mark = node->key_mark;
+	}
+	if (cv_yaml_expect(node, CV_NODE_MAP, "schema", ld->diags)) {
+		if (!twice)
+			want->unknown |= CV_SEC_SCHEMA;
 		return CV_EINVAL;
 	}
-	want->schema_mark = node->key_mark;
-	if (cv_yaml_expect(node, CV_NODE_MAP, "schema", ld->diags))
-		return CV_EINVAL;
 	if (cv_yaml_check_keys(node, keys, "schema", ld->diags))
 		ret = CV_EINVAL;
-	v = cv_yaml_get(node, "migrations");
-	if (!v) {
+	mig = cv_yaml_get(node, "migrations");
+	if (!mig) {
 		cv_diag_error(ld->diags, &node->mark,
 			      "schema has no 'migrations' directory");
-		return CV_EINVAL;
+		ret = CV_EINVAL;
+	} else if (cv_yaml_as_string(mig, "migrations", ld->diags, &dir)) {
+		ret = CV_EINVAL;
 	}
-	if (cv_yaml_as_string(v, "migrations", ld->diags, &dir))
-		return CV_EINVAL;
-	/* Relative to the manifest; "migrations", not "./migrations", when
-	 * the manifest is in the current directory. */
-	if (dir[0] != '/' && strcmp(ld->dir, ".") != 0)
-		dir = cv_arena_printf(ld->strings, "%s/%s", ld->dir, dir);
-	want->migrations_dir = dir;
 	if ((v = cv_yaml_get(node, "version"))) {
 		if (cv_yaml_as_string(v, "version", ld->diags, &version))
 			ret = CV_EINVAL;
-		want->schema_mark = v->mark;
+		if (!twice)
+			want->version_mark = v->mark;
 	}
 	if ((v = cv_yaml_get(node, "table")) &&
 	    (cv_yaml_as_string(v, "table", ld->diags, &table) ||
 	     cv_check_name(table, "table", &v->mark, ld->diags)))
 		ret = CV_EINVAL;
+	if (twice)
+		return CV_EINVAL;
+	/* Without its revisions, the version names nothing to check. */
+	if (!dir) {
+		want->unknown |= CV_SEC_SCHEMA;
+		return CV_EINVAL;
+	}
+	/* Relative to the manifest; "migrations", not "./migrations", when
+	 * the manifest is in the current directory. */
+	if (dir[0] != '/' && strcmp(ld->dir, ".") != 0)
+		dir = cv_arena_printf(ld->strings, "%s/%s", ld->dir, dir);
+	want->migrations_dir = dir;
 	want->schema_version = version;
 	want->schema_table = table;
-	if (load_dir(want, dir, &cv_yaml_get(node, "migrations")->mark, ld))
+	if (load_dir(want, dir, &mig->mark, ld)) {
+		/* A revision left out may be the one the version names. */
+		want->unknown |= CV_SEC_SCHEMA;
 		ret = CV_EINVAL;
+	}
 	return ret;
 }
 
@@ -292,10 +312,17 @@ static int schema_validate(struct cv_state *want, struct cv_arena *strings,
 		}
 		p = by_id(sorted, n, m->parent);
 		if (!p) {
-			cv_diag_error(diags, &m->parent_mark,
-				      "parent '%s' of revision '%s' is not in %s",
-				      cv_shorten(m->parent), cv_shorten(m->id),
-				      want->migrations_dir);
+			/*
+			 * A revision that could not be read may be the parent
+			 * (its error is reported): the chain is not ordered,
+			 * nor is the version looked up in it.
+			 */
+			if (!(want->unknown & CV_SEC_SCHEMA))
+				cv_diag_error(diags, &m->parent_mark,
+					      "parent '%s' of revision '%s' is not in %s",
+					      cv_shorten(m->parent),
+					      cv_shorten(m->id),
+					      want->migrations_dir);
 			ret = CV_EINVAL;
 			continue;
 		}
@@ -352,8 +379,8 @@ static int schema_validate(struct cv_state *want, struct cv_arena *strings,
 		for (i = 0; i < n; i++)
 			if (strcmp(want->chain[i].id, want->schema_version) == 0)
 				break;
-		if (i == n) {
-			cv_diag_error(diags, &want->schema_mark,
+		if (i == n && !(want->unknown & CV_SEC_SCHEMA)) {
+			cv_diag_error(diags, &want->version_mark,
 				      "schema version '%s' is not a revision in %s",
 				      cv_shorten(want->schema_version),
 				      want->migrations_dir);

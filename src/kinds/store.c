@@ -52,20 +52,22 @@ static int store_load(struct cv_state *want, const struct cv_node *node,
 	g = cv_yaml_get(node, "grants");
 	if (!g)
 		return ret;
+	/* A second binding is reported, and checked for what it says, but
+	 * not kept: the grants are in one place. */
 	if (want->grants_store) {
 		const struct cv_mark *m = &want->grants_store->mark;
 
-		cv_diag_error(ld->diags, &g->mark,
+		cv_diag_error(ld->diags, &g->key_mark,
 			      "store for 'grants' is defined twice (first at %s:%u:%u)",
 			      m->file, m->line, m->col);
-		return CV_EINVAL;
+		ret = CV_EINVAL;
 	}
 	if (cv_yaml_expect(g, CV_NODE_MAP, "store.grants", ld->diags))
 		return CV_EINVAL;
 	if (cv_yaml_check_keys(g, keys, "store.grants", ld->diags))
 		ret = CV_EINVAL;
 	gs = cv_arena_alloc(ld->strings, sizeof(*gs));
-	gs->mark = g->mark;
+	gs->mark = g->key_mark;
 	if (load_name(g, "table", "table", true, &gs->table, &gs->table_mark,
 		      ld))
 		ret = CV_EINVAL;
@@ -78,7 +80,7 @@ static int store_load(struct cv_state *want, const struct cv_node *node,
 	if (load_name(g, "default", "default role", false, &gs->dflt,
 		      &gs->dflt_mark, ld))
 		ret = CV_EINVAL;
-	if (!gs->table || !gs->subject || !gs->role)
+	if (!gs->table || !gs->subject || !gs->role || want->grants_store)
 		return CV_EINVAL;
 	want->grants_store = gs;
 	return ret;
@@ -120,6 +122,9 @@ static int store_validate(struct cv_state *want, struct cv_arena *strings,
 	if (!gs)
 		return 0;
 	if (!(want->sections & CV_SEC_GRANTS)) {
+		/* A manifest that could not be read may have one. */
+		if (want->unknown & CV_SEC_GRANTS)
+			return check_binding(want, diags);
 		cv_diag_error(diags, &gs->mark,
 			      "store.grants binds the grants, but no manifest has a 'grants' section");
 		return CV_EINVAL;

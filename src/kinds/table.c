@@ -106,11 +106,39 @@ int cv_check_role(const struct cv_state *want, const char *role,
 		  const char *who, const struct cv_mark *mark,
 		  struct cv_diags *diags)
 {
-	if (!(want->sections & CV_SEC_ROLES) || cv_state_role(want, role))
+	if (!(want->sections & CV_SEC_ROLES) ||
+	    (want->unknown & CV_SEC_ROLES) || cv_state_role(want, role))
 		return 0;
 	cv_diag_error(diags, mark, "%s names undefined role '%s'", who,
 		      cv_shorten(role));
 	return CV_EINVAL;
+}
+
+int cv_report_twice(const void *defs, size_t n, size_t size, size_t name_at,
+		    size_t mark_at, const char *what, struct cv_diags *diags)
+{
+	const char *first = defs, *at = defs;
+	size_t i;
+	int ret = 0;
+
+	for (i = 1; i < n; i++) {
+		const char *name;
+		const struct cv_mark *m;
+
+		at += size;
+		name = *(const char *const *)(at + name_at);
+		if (strcmp(*(const char *const *)(first + name_at), name) != 0) {
+			first = at;
+			continue;
+		}
+		m = (const struct cv_mark *)(first + mark_at);
+		cv_diag_error(diags, (const struct cv_mark *)(at + mark_at),
+			      "%s '%s' is defined twice (first at %s:%u:%u)",
+			      what, cv_shorten(name), m->file ? m->file : "?",
+			      m->line, m->col);
+		ret = CV_EINVAL;
+	}
+	return ret;
 }
 
 static void add_list(const struct cv_backend *be, struct cv_buf *b,

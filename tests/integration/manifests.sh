@@ -81,6 +81,139 @@ grant-errors.yaml:5:5: error: grant has no 'subject'
 grant-errors.yaml:5:15: error: unknown key 'scpe' in a grant (did you mean 'scope'?)
 grant-errors.yaml:5:24: error: unknown key 'sbject' in a grant (did you mean 'subject'?)"
 
+# An unset variable does not hide the errors of other sections, nor does
+# an unknown top-level key: every section of every file is loaded and
+# reports its own errors.  (The loader reports in the order of the
+# sections, not of the file; its errors were once matched against the
+# parser's as if in file order, and one was dropped as a repeat.)
+manifest hidden.yaml <<'EOF'
+version: 1
+roles:
+  viewer:
+    permisions: [license:read]
+grants:
+  - {subject: "${CONVERGE_TEST_UNSET_VAR}", role: viewer}
+schemaa: {}
+EOF
+run validate -m hidden.yaml
+expect_rc "an unset variable and an unknown key: exit 1" 1
+expect_eq "they hide no other section's error" "$(cat err.txt)" \
+	"hidden.yaml:4:5: error: unknown key 'permisions' in a role (did you mean 'permissions'?)
+        permisions: [license:read]
+        ^
+hidden.yaml:6:15: error: environment variable 'CONVERGE_TEST_UNSET_VAR' is not set
+      - {subject: \"\${CONVERGE_TEST_UNSET_VAR}\", role: viewer}
+                  ^
+hidden.yaml:7:1: error: unknown key 'schemaa' in the manifest (did you mean 'schema'?)
+    schemaa: {}
+    ^
+converge: 3 errors in the manifests; nothing was changed"
+
+# A file that does not parse may define any name: the other files' names
+# are not reported undefined (plans 'nope' and 'nope2', module 'zzz' are
+# in it), but their errors that stand on their own are; the count is what
+# is printed, and a note says why no name was looked up.
+manifest unparsed/a.yaml <<'EOF'
+version: 1
+entitlements:
+  modules:
+    zzz: {}
+    crm: {submodules: [leads, campaigns}
+  plans:
+    nope: [crm]
+    nope2: [zzz]
+EOF
+manifest unparsed/b.yaml <<'EOF'
+entitlements:
+  orgs:
+    acme: {plan: nope}
+    beta: {plan: nope2, modules: {zzz: enabled}}
+    gamma: {plan: [nope], modules: {zzz: on}}
+grants:
+  - {subject: x, role: admin, scpe: y}
+EOF
+printf 'roles: {viewer: {}}\n' >unparsed/c.yaml
+run validate -m unparsed
+expect_rc "a file that does not parse: exit 1" 1
+expect_eq "names it may define are not reported undefined elsewhere" "$(cat err.txt)" \
+	"unparsed/a.yaml:5:40: error: while parsing a flow sequence: did not find expected ',' or ']'
+        crm: {submodules: [leads, campaigns}
+                                           ^
+unparsed/b.yaml:5:19: error: expected a string for 'plan', got a list
+        gamma: {plan: [nope], modules: {zzz: on}}
+                      ^
+unparsed/b.yaml:5:42: error: org 'gamma': 'zzz' must be 'enabled' or 'disabled', not 'on'
+        gamma: {plan: [nope], modules: {zzz: on}}
+                                             ^
+unparsed/b.yaml:7:31: error: unknown key 'scpe' in a grant (did you mean 'scope'?)
+      - {subject: x, role: admin, scpe: y}
+                                  ^
+converge: note: undefined names are not reported: a manifest that could not be read may define them
+converge: 4 errors in the manifests; nothing was changed"
+sed 's/campaigns}/campaigns]}/; s/nope2:/nope3:/' unparsed/a.yaml >a.tmp &&
+	mv a.tmp unparsed/a.yaml
+run validate -m unparsed
+expect_eq "once it parses, names are looked up in it" "$(grep -e ': error: ' -e 'note:' err.txt)" \
+	"unparsed/b.yaml:4:18: error: org 'beta' names undefined plan 'nope2' (did you mean 'nope'?)
+unparsed/b.yaml:5:19: error: expected a string for 'plan', got a list
+unparsed/b.yaml:5:42: error: org 'gamma': 'zzz' must be 'enabled' or 'disabled', not 'on'
+unparsed/b.yaml:7:5: error: grant names undefined role 'admin'
+unparsed/b.yaml:7:31: error: unknown key 'scpe' in a grant (did you mean 'scope'?)"
+
+# So with a section that cannot be read: misspelt, of the wrong type, or
+# written twice in one file.  A role whose body is of the wrong type is
+# still defined, and one that is not defined anywhere is still reported.
+printf 'version: 1\nroles: {a: {}}\ngrants: [{subject: x, role: admin}]\nrolez: {admin: {}}\n' >unread1.yaml
+printf 'version: 1\nroles: [admin]\ngrants: [{subject: x, role: admin}]\n' >unread2.yaml
+printf 'version: 1\nroles: {a: {}}\ngrants: [{subject: x, role: admin}]\nroles: {admin: {}}\n' >unread3.yaml
+printf 'version: 1\nroles: {a: {}, admin: [x]}\ngrants: [{subject: x, role: admin}, {subject: x, role: b}]\n' >unread4.yaml
+for f in unread1 unread2 unread3; do
+	run validate -m $f.yaml
+	expect_eq "$f: its one error, and no undefined role" "$(grep -c ': error: ' err.txt) $(grep -c 'undefined role' err.txt)" "1 0"
+done
+run validate -m unread4.yaml
+expect_eq "a role of the wrong type is defined, an absent one is not" "$(grep ': error: ' err.txt)" \
+	"unread4.yaml:2:23: error: expected a mapping for 'admin', got a list
+unread4.yaml:3:37: error: grant names undefined role 'b'"
+
+# A value whose variable is not set is not the user's text: it is not
+# checked any further (no undefined role or plan '${…}', no revision
+# '${…}' in '${…}'), and the names written elsewhere still are.
+manifest unsetref/m.yaml <<'EOF'
+version: 1
+roles: {viewer: {}}
+grants:
+  - {subject: a, role: "${CONVERGE_TEST_UNSET_VAR}"}
+  - {subject: b, role: nobody}
+entitlements:
+  plans: {pro: []}
+  orgs:
+    a: {plan: "${CONVERGE_TEST_UNSET_VAR}"}
+    b: {plan: pr}
+schema: {migrations: "${CONVERGE_TEST_UNSET_VAR}", version: "${CONVERGE_TEST_UNSET_VAR}"}
+EOF
+run validate -m unsetref/m.yaml
+expect_eq "an unset value is reported once, other names still are" "$(grep ': error: ' err.txt)" \
+	"unsetref/m.yaml:4:24: error: environment variable 'CONVERGE_TEST_UNSET_VAR' is not set
+unsetref/m.yaml:5:5: error: grant names undefined role 'nobody'
+unsetref/m.yaml:9:15: error: environment variable 'CONVERGE_TEST_UNSET_VAR' is not set
+unsetref/m.yaml:10:15: error: org 'b' names undefined plan 'pr' (did you mean 'pro'?)
+unsetref/m.yaml:11:22: error: environment variable 'CONVERGE_TEST_UNSET_VAR' is not set
+unsetref/m.yaml:11:61: error: environment variable 'CONVERGE_TEST_UNSET_VAR' is not set"
+expect_eq "the count is what is printed" "$(tail -n 1 err.txt)" \
+	"converge: 6 errors in the manifests; nothing was changed"
+manifest unsetrev/m.yaml <<'EOF'
+version: 1
+schema: {migrations: mig, version: "${CONVERGE_TEST_UNSET_VAR}"}
+EOF
+manifest unsetrev/mig/r1.yaml <<'EOF'
+id: r1
+up: SELECT 1
+EOF
+run validate -m unsetrev/m.yaml
+expect_eq "an unset version is not looked up among the revisions" "$(grep -e ': error: ' -e 'note:' err.txt)" \
+	"unsetrev/m.yaml:2:36: error: environment variable 'CONVERGE_TEST_UNSET_VAR' is not set"
+
 # An unterminated flow sequence: libyaml places it past the last line;
 # it is shown at the end of the last line, with its caret.
 printf 'version: 1\nroles: [a,\n  b\n' >mal.yaml
@@ -218,6 +351,55 @@ expect_eq "files are read in sorted path order" \
 	"order/C.yaml order/a-b.yaml order/a.yaml order/a/z.yml order/b.yaml "
 expect_in "a role defined again names where it was first" err.txt \
 	"order/a-b.yaml:1:9: error: role 'r' is defined twice (first at order/C.yaml:1:9)"
+
+# A section or a name defined again in another file names the first
+# place it was defined at: its key, not a value inside it (the schema
+# section took the place of its `version` value), and the first file,
+# not the one before, for a third copy.
+manifest twice/mig/r1.yaml <<'EOF'
+id: r1
+up: SELECT 1;
+EOF
+printf 'version: 1\nschema:\n  migrations: mig\n  version: head\n' >twice/a.yaml
+printf 'schema:\n  migrations: mig\n  version: r1\n' >twice/b.yaml
+run validate -m twice
+expect_eq "a schema section defined twice names the first one's key" "$(cat err.txt)" \
+	"twice/b.yaml:1:1: error: section 'schema' is defined twice (first at twice/a.yaml:2:1)
+    schema:
+    ^
+converge: 1 error in the manifests; nothing was changed"
+printf 'schema:\n  migrations: mig\n  verison: r1\n' >twice/b.yaml
+run validate -m twice
+expect_eq "the second is checked all the same" "$(grep ': error: ' err.txt)" \
+	"twice/b.yaml:1:1: error: section 'schema' is defined twice (first at twice/a.yaml:2:1)
+twice/b.yaml:3:3: error: unknown key 'verison' in schema (did you mean 'version'?)"
+rm -r twice
+manifest twice/a.yaml <<'EOF'
+version: 1
+roles: {r: {}}
+grants: []
+flags: {f: {}}
+checks: {c: {sql: SELECT 1, expect: 1}}
+entitlements: {modules: {m: {}}, plans: {p: []}, orgs: {o: {}}}
+guards: {min_grants: {r: 1}}
+store: {grants: {table: t, subject: s, role: r}}
+postgres: {roles: {pr: {}}, rls: {public.t: {}}}
+EOF
+sed 1d twice/a.yaml >twice/b.yaml
+sed 1d twice/a.yaml >twice/c.yaml
+run validate -m twice
+expect_eq "a third copy names the first place, each name once" \
+	"$(sed -n 's/^twice\/c\.yaml:\([0-9:]*\): error: \(.*\)/\1 \2/p' err.txt)" \
+	"1:9 role 'r' is defined twice (first at twice/a.yaml:2:9)
+3:9 flag 'f' is defined twice (first at twice/a.yaml:4:9)
+4:10 check 'c' is defined twice (first at twice/a.yaml:5:10)
+5:26 module 'm' is defined twice (first at twice/a.yaml:6:26)
+5:42 plan 'p' is defined twice (first at twice/a.yaml:6:42)
+5:57 org 'o' is defined twice (first at twice/a.yaml:6:57)
+6:23 guard min_grants for role 'r' is defined twice (first at twice/a.yaml:7:23)
+7:9 store for 'grants' is defined twice (first at twice/a.yaml:8:9)
+8:20 PostgreSQL role 'pr' is defined twice (first at twice/a.yaml:9:20)
+8:35 rls: table 'public.t' is defined twice (first at twice/a.yaml:9:35)"
 
 mkdir nothing
 run validate -m nothing

@@ -777,6 +777,97 @@ static void test_yaml__env_errors(void **state)
 	done(&f);
 }
 
+/*
+ * A value whose variable could not be expanded is marked lost, and the
+ * typed accessors refuse it without a second message: what the loader
+ * would check next (a name, a type) is about text the user did not mean.
+ */
+static void test_yaml__env_unset_value_is_lost(void **state)
+{
+	struct fx f;
+	const struct cv_node *a, *list;
+	const char *s = NULL;
+	bool b;
+	long long n;
+
+	(void)state;
+	assert_int_equal(unsetenv("CV_TEST_UNSET"), 0);
+	parse_env(&f, "a: ${CV_TEST_UNSET}\n"
+		      "list: [ok, \"x${CV_TEST_UNSET}\"]\n"
+		      "b: plain\n");
+	assert_int_equal(f.diags.nr, 2);
+	a = get(f.doc.root, "a");
+	assert_true(a->flags & CV_NODE_F_LOST);
+	list = get(f.doc.root, "list");
+	assert_false(list->child->flags & CV_NODE_F_LOST);
+	assert_true(list->child->next->flags & CV_NODE_F_LOST);
+	/* A lost value leaves nothing out of the collections around it. */
+	assert_false(list->flags & (CV_NODE_F_LOST | CV_NODE_F_LOST_BELOW));
+	assert_false(f.doc.root->flags & (CV_NODE_F_LOST | CV_NODE_F_LOST_BELOW));
+	assert_false(get(f.doc.root, "b")->flags & CV_NODE_F_LOST);
+	assert_int_equal(cv_yaml_as_string(a, "a", &f.diags, &s), CV_EINVAL);
+	assert_null(s);
+	assert_int_equal(cv_yaml_as_bool(a, "a", &f.diags, &b), CV_EINVAL);
+	assert_int_equal(cv_yaml_as_int(a, "a", &f.diags, &n), CV_EINVAL);
+	assert_int_equal(cv_yaml_expect(a, CV_NODE_MAP, "a", &f.diags),
+			 CV_EINVAL);
+	assert_int_equal(f.diags.nr, 2);
+	assert_int_equal(f.diags.errors, 2);
+	done(&f);
+}
+
+/*
+ * A collection that loses an entry to an error is marked lost, and every
+ * collection around it knows that one below lost something: a section
+ * with a duplicate key inside may not define all that was written.
+ */
+static void test_yaml__lost_entries_are_marked(void **state)
+{
+	struct fx f;
+	const struct cv_node *roles, *viewer, *other;
+
+	(void)state;
+	parse(&f, "roles:\n"
+		  "  viewer: {perms: [a], perms: [b]}\n"
+		  "  editor: {}\n"
+		  "other: {x: 1}\n");
+	assert_int_equal(f.diags.nr, 1);
+	roles = get(f.doc.root, "roles");
+	viewer = get(roles, "viewer");
+	other = get(f.doc.root, "other");
+	assert_true(viewer->flags & CV_NODE_F_LOST);
+	assert_false(viewer->flags & CV_NODE_F_LOST_BELOW);
+	assert_true(roles->flags & CV_NODE_F_LOST_BELOW);
+	assert_false(roles->flags & CV_NODE_F_LOST);
+	assert_true(f.doc.root->flags & CV_NODE_F_LOST_BELOW);
+	assert_false(f.doc.root->flags & CV_NODE_F_LOST);
+	assert_false(other->flags & (CV_NODE_F_LOST | CV_NODE_F_LOST_BELOW));
+	assert_false(get(roles, "editor")->flags &
+		     (CV_NODE_F_LOST | CV_NODE_F_LOST_BELOW));
+	done(&f);
+
+	/* An alias to nothing loses its entry; an alias to a collection
+	 * that lost one, and a merge of it, carry that along. */
+	parse(&f, "a: &a {x: 1, x: 2}\n"
+		  "b: {y: *a}\n"
+		  "c: {<<: *a}\n"
+		  "d: [*nothing, 1]\n"
+		  "e: [1]\n");
+	assert_int_equal(f.diags.nr, 2);
+	assert_true(get(f.doc.root, "a")->flags & CV_NODE_F_LOST);
+	assert_true(get(f.doc.root, "b")->flags & CV_NODE_F_LOST_BELOW);
+	assert_true(get(f.doc.root, "c")->flags & CV_NODE_F_LOST_BELOW);
+	assert_true(get(f.doc.root, "d")->flags & CV_NODE_F_LOST);
+	assert_false(get(f.doc.root, "e")->flags &
+		     (CV_NODE_F_LOST | CV_NODE_F_LOST_BELOW));
+	done(&f);
+
+	/* A section written twice in one file: the document lost it. */
+	parse(&f, "roles: {a: {}}\nroles: {b: {}}\n");
+	assert_true(f.doc.root->flags & CV_NODE_F_LOST);
+	done(&f);
+}
+
 static void test_yaml__tags(void **state)
 {
 	struct fx f;
@@ -1268,6 +1359,8 @@ int main(void)
 		cmocka_unit_test(test_yaml__depth_limit),
 		cmocka_unit_test(test_yaml__env_expansion),
 		cmocka_unit_test(test_yaml__env_errors),
+		cmocka_unit_test(test_yaml__env_unset_value_is_lost),
+		cmocka_unit_test(test_yaml__lost_entries_are_marked),
 		cmocka_unit_test(test_yaml__tags),
 		cmocka_unit_test(test_yaml__control_characters),
 		cmocka_unit_test(test_yaml__nul_byte_in_file),

@@ -149,8 +149,15 @@ void cv_diags_add(struct cv_diags *d, enum cv_diag_level level,
 	else
 		memset(&diag->mark, 0, sizeof(diag->mark));
 	diag->msg = cv_buf_detach(&b);
+	diag->secret = false;
 	if (level == CV_DIAG_ERROR)
 		d->errors++;
+}
+
+void cv_diags_secret(struct cv_diags *d)
+{
+	if (d->nr)
+		d->items[d->nr - 1].secret = true;
 }
 
 static const struct cv_source *find_source(const struct cv_diags *d,
@@ -268,13 +275,28 @@ static void print_caret(struct cv_buf *out, struct cursor *cur,
 	cv_buf_adds(out, "^\n");
 }
 
+/* Is g's line one a secret diagnostic was made on? */
+static bool secret_line(const struct cv_diags *d, const struct cv_diag *g)
+{
+	size_t i;
+
+	for (i = 0; i < d->nr; i++)
+		if (d->items[i].secret && d->items[i].mark.line == g->mark.line &&
+		    cv_streq0(d->items[i].mark.file, g->mark.file))
+			return true;
+	return false;
+}
+
 void cv_diags_print(const struct cv_diags *d, FILE *fp)
 {
 	static const char *const level_name[] = { "error", "warning", "note" };
 	struct cursor cur = { NULL, 0, NULL };
 	struct cv_buf out = CV_BUF_INIT;
+	bool secrets = false;
 	size_t i;
 
+	for (i = 0; i < d->nr; i++)
+		secrets |= d->items[i].secret;
 	/* Gathered and written in large pieces: stderr is unbuffered. */
 	for (i = 0; i < d->nr; i++) {
 		const struct cv_diag *g = &d->items[i];
@@ -284,7 +306,8 @@ void cv_diags_print(const struct cv_diags *d, FILE *fp)
 			cv_buf_addf(&out, "%s:%u:%u: %s: %s\n", g->mark.file,
 				    g->mark.line, g->mark.col,
 				    level_name[g->level], g->msg);
-			src = find_source(d, g->mark.file);
+			src = secrets && secret_line(d, g) ? NULL :
+			      find_source(d, g->mark.file);
 			if (src)
 				print_caret(&out, &cur, src, g->mark.line,
 					    g->mark.col);

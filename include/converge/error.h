@@ -74,6 +74,7 @@ struct cv_diag {
 	enum cv_diag_level level;
 	struct cv_mark mark;
 	char *msg;
+	bool secret;   /* its line may hold a secret: not shown */
 };
 
 /*
@@ -100,6 +101,9 @@ void cv_diags_add(struct cv_diags *d, enum cv_diag_level level,
 	CV_PRINTF(4, 5);
 #define cv_diag_error(d, mark, ...) \
 	cv_diags_add((d), CV_DIAG_ERROR, (mark), __VA_ARGS__)
+/* The diagnostic added last is printed without its source line: the
+ * line may hold a secret (a password written in a manifest). */
+void cv_diags_secret(struct cv_diags *d);
 /*
  * Prints every diagnostic in the order found, each as
  * "FILE:LINE:COL: error: msg" followed by the source line and a caret.

@@ -71,6 +71,11 @@ int cv_pg_load_roles(struct cv_pg *pg, const struct cv_node *n,
 		"login", "superuser", "createdb", "createrole", "inherit",
 		"replication", "bypassrls", "member_of", NULL
 	};
+	/* The same, and "password": refused on its own, not as unknown. */
+	static const char *const with_password[] = {
+		"login", "superuser", "createdb", "createrole", "inherit",
+		"replication", "bypassrls", "member_of", "password", NULL
+	};
 	int ret = 0;
 
 	if (cv_yaml_is_null(n))
@@ -86,16 +91,24 @@ int cv_pg_load_roles(struct cv_pg *pg, const struct cv_node *n,
 			ret = CV_EINVAL;
 			continue;
 		}
+		/*
+		 * Refused without its line: the line shows the password.
+		 * The entry's other errors are still reported (one error
+		 * hides none).
+		 */
 		if (cv_yaml_get(e, "password")) {
-			cv_diag_error(ld->diags, &e->key_mark,
+			cv_diag_error(ld->diags,
+				      &cv_yaml_get(e, "password")->key_mark,
 				      "role '%s': passwords are not kept in manifests; set them with ALTER ROLE … PASSWORD outside converge",
 				      cv_shorten(e->key));
+			cv_diags_secret(ld->diags);
 			ret = CV_EINVAL;
-			continue;
 		}
 		if (!cv_yaml_is_null(e) &&
 		    (cv_yaml_expect(e, CV_NODE_MAP, e->key, ld->diags) ||
-		     cv_yaml_check_keys(e, keys, "a PostgreSQL role", ld->diags))) {
+		     cv_yaml_check_keys(e, cv_yaml_get(e, "password") ?
+					with_password : keys,
+					"a PostgreSQL role", ld->diags))) {
 			ret = CV_EINVAL;
 			continue;
 		}

@@ -28,6 +28,8 @@ cv plan -m bad --db sqlite:bad.db
 expect_rc "a bad postgres section exits 1" 1
 expect_in "pg_ roles are PostgreSQL's" err.txt "roles.yaml:4:5: error: role 'pg_monitor': names starting with pg_ belong to PostgreSQL"
 expect_in "no password in manifests" err.txt "passwords are not kept in manifests"
+expect_not_in "and the line that holds it is not shown" err.txt hunter2
+expect_in "the entry's other errors are reported all the same" err.txt "unknown key 'logn'"
 expect_in "booleans are true or false" err.txt "roles.yaml:6:17: error:"
 expect_in "an unknown privilege names the known ones" err.txt "privilege 'FLY' does not apply here (expected ALL or DELETE, INSERT"
 expect_in "an unknown 'on' key suggests" err.txt "did you mean 'tables'"

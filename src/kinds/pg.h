@@ -98,6 +98,7 @@ void cv_pg_expand_privs(const struct differ *df, struct cv_pg_priv **out,
 void cv_pg_diff_privs(struct differ *df, const struct cv_pg_priv *w,
 		      size_t nw, const struct cv_pg_priv *l, size_t nl,
 		      bool removing, bool whole);
+bool cv_pg_has_schema_steps(const struct cv_plan *plan);
 const char *cv_pg_privs_value(const struct cv_pg *l, const char *const *key,
 			      struct cv_arena *arena);
 void cv_pg_emit_privs(struct cv_emit *e, const struct cv_pg *pg,
@@ -115,7 +116,7 @@ const char *cv_pg_policy_value(struct cv_ctx *ctx,
 			       const struct cv_pg_policy *p,
 			       struct cv_arena *a);
 const char *cv_pg_rls_value(const struct cv_pg_table *t, struct cv_arena *a);
-void cv_pg_diff_rls(struct differ *df, bool removing);
+int cv_pg_diff_rls(struct differ *df, bool removing);
 void cv_pg_emit_rls(struct cv_emit *e, const struct cv_pg *pg);
 
 #endif

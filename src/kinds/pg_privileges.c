@@ -684,7 +684,7 @@ void cv_pg_diff_privs(struct differ *df, const struct cv_pg_priv *w,
 }
 
 /* Does the plan run revisions (the schema kind plans first)? */
-static bool has_schema_steps(const struct cv_plan *plan)
+bool cv_pg_has_schema_steps(const struct cv_plan *plan)
 {
 	size_t i;
 
@@ -703,7 +703,7 @@ int cv_pg_check_tables_named(const struct differ *df)
 {
 	size_t i;
 
-	if (!df->ctx->db || has_schema_steps(df->plan))
+	if (!df->ctx->db || cv_pg_has_schema_steps(df->plan))
 		return 0;
 	for (i = 0; i < df->want->nprivs; i++) {
 		const struct cv_pg_priv *p = &df->want->privs[i];

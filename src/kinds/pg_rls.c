@@ -250,11 +250,12 @@ static int explain_row(void *p, const char *const *cols, const size_t *lens,
  * (The target list keeps a subquery a SubPlan; in a WHERE it could become
  * a join.)  Nothing is created, so this works in plan's READ ONLY
  * transaction.  When the table does not exist yet (the same plan creates
- * it), the text as written is all there is.
+ * it), the text as written is all there is.  When PostgreSQL cannot read
+ * the expression, so is the text; `fail` (when given) gets its reason.
  */
 static const char *normalize(struct cv_ctx *ctx, const char *schema,
 			     const char *table, const char *expr,
-			     struct cv_arena *a)
+			     struct cv_arena *a, struct cv_error *fail)
 {
 	struct cv_error err = CV_ERROR_INIT;
 	struct cv_buf b = CV_BUF_INIT;
@@ -273,6 +274,9 @@ static const char *normalize(struct cv_ctx *ctx, const char *schema,
 	if (!ret) {
 		ret = ctx->be->query(ctx->db, b.buf, NULL, 0, explain_row, &x,
 				     &err);
+		if (ret && fail)
+			cv_error_set(fail, CV_EINVAL, "%s",
+				     err.msg ? err.msg : "unknown error");
 		if (ret)
 			ctx->be->exec_script(ctx->db,
 					     "ROLLBACK TO SAVEPOINT converge_expr",
@@ -305,8 +309,10 @@ const char *cv_pg_policy_value(struct cv_ctx *ctx,
 	for (i = 0; i < p->nto; i++)
 		cv_canon_add(&b, p->to[i]);
 	cv_buf_addch(&b, '|');	/* roles | expressions, as rollback shows groups */
-	cv_canon_add(&b, normalize(ctx, t->schema, t->name, p->using_expr, a));
-	cv_canon_add(&b, normalize(ctx, t->schema, t->name, p->check_expr, a));
+	cv_canon_add(&b, normalize(ctx, t->schema, t->name, p->using_expr, a,
+				   NULL));
+	cv_canon_add(&b, normalize(ctx, t->schema, t->name, p->check_expr, a,
+				   NULL));
 	s = cv_arena_strdup(a, b.buf);
 	cv_buf_release(&b);
 	return s;
@@ -395,7 +401,128 @@ static void rls_sql(const struct cv_ctx *ctx, struct cv_buf *b,
 		cv_buf_addf(b, " %s ROW LEVEL SECURITY", force ? "FORCE" : "NO FORCE");
 }
 
-void cv_pg_diff_rls(struct differ *df, bool removing)
+/*
+ * A policy expression PostgreSQL cannot read (a column misspelt) would
+ * fail only at apply, after the review said yes: refused at plan, unless
+ * a revision of the same plan may make what it names.  The table must
+ * exist for EXPLAIN; when it does not, the plan's own steps make it.
+ */
+static int check_policy(struct differ *df, const struct cv_pg_table *t,
+			const struct cv_pg_policy *p)
+{
+	const char *exprs[2] = { p->using_expr, p->check_expr };
+	const char *names[2] = { "using", "with_check" };
+	struct cv_ctx *ctx = df->ctx;
+	size_t i;
+
+	if (!ctx->db || cv_pg_has_schema_steps(df->plan) ||
+	    !cv_pg_find_table(&ctx->live->pg, t->schema, t->name))
+		return 0;
+	for (i = 0; i < 2; i++) {
+		struct cv_error fail = CV_ERROR_INIT;
+		int ret;
+
+		if (!exprs[i])
+			continue;
+		normalize(ctx, t->schema, t->name, exprs[i], &df->plan->arena,
+			  &fail);
+		if (!fail.code)
+			continue;
+		ret = cv_error_set(df->err, CV_EINVAL,
+				   "policy '%s' on %s.%s: PostgreSQL cannot read its '%s' expression (%s:%u:%u): %s",
+				   p->name, t->schema, t->name, names[i],
+				   p->mark.file, p->mark.line, p->mark.col,
+				   fail.msg);
+		cv_error_release(&fail);
+		return ret;
+	}
+	return 0;
+}
+
+static void add_roles(struct cv_buf *b, const struct cv_pg_policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nto; i++)
+		cv_buf_addf(b, "%s%s", i ? ", " : "", p->to[i]);
+}
+
+static bool same_roles(const struct cv_pg_policy *a,
+		       const struct cv_pg_policy *b)
+{
+	size_t i;
+
+	if (a->nto != b->nto)
+		return false;
+	for (i = 0; i < a->nto; i++)
+		if (strcmp(a->to[i], b->to[i]) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * The review line of a policy: what it does when it is new, and what
+ * changes in it otherwise (its expressions as written, old -> new), so
+ * that a reviewer sees a policy opened up ("using (tenant_id = …) ->
+ * true") without reading the SQL.
+ */
+static const char *policy_detail(struct cv_ctx *ctx,
+				 const struct cv_pg_table *wt,
+				 const struct cv_pg_policy *wp,
+				 const struct cv_pg_table *lt,
+				 const struct cv_pg_policy *lp,
+				 struct cv_arena *a)
+{
+	const char *wexpr[2] = { wp->using_expr, wp->check_expr };
+	const char *names[2] = { "using", "with check" };
+	struct cv_buf b = CV_BUF_INIT;
+	const char *s;
+	size_t i;
+
+	if (!lp) {
+		cv_buf_addf(&b, "%s%s to ", wp->command,
+			    wp->permissive ? "" : " restrictive");
+		add_roles(&b, wp);
+		for (i = 0; i < 2; i++)
+			if (wexpr[i])
+				cv_buf_addf(&b, "; %s %s", names[i], wexpr[i]);
+	} else {
+		const char *lexpr[2] = { lp->using_expr, lp->check_expr };
+
+		if (strcmp(lp->command, wp->command) != 0)
+			cv_buf_addf(&b, "command %s -> %s", lp->command,
+				    wp->command);
+		if (lp->permissive != wp->permissive)
+			cv_buf_addf(&b, "%s%s -> %s", b.len ? "; " : "",
+				    lp->permissive ? "permissive" : "restrictive",
+				    wp->permissive ? "permissive" : "restrictive");
+		if (!same_roles(lp, wp)) {
+			cv_buf_addf(&b, "%sto ", b.len ? "; " : "");
+			add_roles(&b, lp);
+			cv_buf_adds(&b, " -> ");
+			add_roles(&b, wp);
+		}
+		for (i = 0; i < 2; i++) {
+			const char *o = normalize(ctx, lt->schema, lt->name,
+						  lexpr[i], a, NULL);
+			const char *n = normalize(ctx, wt->schema, wt->name,
+						  wexpr[i], a, NULL);
+
+			if (cv_streq0(o, n))
+				continue;
+			cv_buf_addf(&b, "%s%s %s -> %s", b.len ? "; " : "",
+				    names[i], lexpr[i] ? lexpr[i] : "(none)",
+				    wexpr[i] ? wexpr[i] : "(none)");
+		}
+		if (!b.len)
+			cv_buf_adds(&b, wp->command);
+	}
+	s = cv_arena_strdup(a, b.buf);
+	cv_buf_release(&b);
+	return s;
+}
+
+int cv_pg_diff_rls(struct differ *df, bool removing)
 {
 	struct cv_ctx *ctx = df->ctx;
 	struct cv_plan *plan = df->plan;
@@ -465,6 +592,10 @@ void cv_pg_diff_rls(struct differ *df, bool removing)
 
 			if (names_dropping(df, lp))
 				lp = NULL;	/* dropped in the removal phase */
+			if (check_policy(df, wt, wp)) {
+				cv_buf_release(&obj);
+				return CV_EINVAL;
+			}
 			const char *want_v =
 				cv_pg_policy_value(ctx, wt, wp, &plan->arena);
 			const char *live_v = lp ?
@@ -481,7 +612,8 @@ void cv_pg_diff_rls(struct differ *df, bool removing)
 					    obj.buf, key, 4);
 			st->before = live_v;
 			st->after = want_v;
-			st->detail = cv_arena_strdup(&plan->arena, wp->command);
+			st->detail = policy_detail(ctx, wt, wp, lt, lp,
+						   &plan->arena);
 			if (lp) {
 				drop_policy_sql(ctx, &df->sql, wt, lp);
 				cv_pg_add_sql(plan, st, false, &df->sql);
@@ -497,6 +629,7 @@ void cv_pg_diff_rls(struct differ *df, bool removing)
 		}
 	}
 	cv_buf_release(&obj);
+	return 0;
 }
 
 /* ---- inspect ------------------------------------------------------------------ */

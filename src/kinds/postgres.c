@@ -707,7 +707,9 @@ static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 		if (ret)
 			break;
 		if (removing && (parts & CV_PG_RLS))
-			cv_pg_diff_rls(&df, true);
+			ret = cv_pg_diff_rls(&df, true);
+		if (ret)
+			break;
 		cv_pg_diff_privs(&df, privs, nprivs, df.live->privs,
 				 df.live->nprivs, removing,
 				 parts & CV_PG_PRIVILEGES);
@@ -719,7 +721,7 @@ static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 		if (removing && (parts & CV_PG_ROLES))
 			ret = cv_pg_diff_roles(&df, true);
 		if (!removing && (parts & CV_PG_RLS))
-			cv_pg_diff_rls(&df, false);
+			ret = cv_pg_diff_rls(&df, false);
 	}
 	free(privs);
 	free(df.managed);

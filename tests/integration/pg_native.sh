@@ -208,10 +208,19 @@ expect_rc "a policy spelt differently is not drift" 0
 # A different expression is.
 pq "$DB" "ALTER POLICY tenant_isolation ON customers USING (true)"
 cv plan -m m --db "$DB"
-expect_in "a changed policy is put back" out.txt "~ postgres policy tenant_isolation on public.customers: ALL"
+expect_in "a changed policy is put back, the line saying what changes" out.txt \
+	"~ postgres policy tenant_isolation on public.customers: using true -> tenant_id = current_setting('app.tenant_id', true)::uuid"
 cv apply -m m --db "$DB" --auto-approve -q
 expect_rc "and applied" 0
 expect_eq "fail-closed again" "$(pq "$DB" "SET ROLE $user; SELECT count(*) FROM customers")" 0
+
+# An expression PostgreSQL cannot read fails the plan, not the apply.
+mkdir -p mbad && sed 's/using: "tenant_id = /using: "tenantid = /' m/native.yaml >mbad/native.yaml
+cv plan -m mbad --db "$DB"
+expect_rc "a policy expression PostgreSQL cannot read: plan exits 1" 1
+expect_in "it names the policy, the expression and the reason" err.txt \
+	"policy 'tenant_isolation' on public.customers: PostgreSQL cannot read its 'using' expression (mbad/native.yaml:"
+expect_in "with PostgreSQL's words" err.txt 'column "tenantid" does not exist'
 
 # Privileges given by hand to a managed role are revoked; those of a
 # role converge does not manage are left alone.
@@ -489,7 +498,7 @@ expect_rc "spelt differently by hand, they are not drift" 0
 pq "$DB" "ALTER POLICY sub ON orders USING (customer_id IN (SELECT id FROM customers c2 WHERE c2.tenant_id IS NULL))"
 cv plan -m m9 --db "$DB" --detailed-exitcode
 expect_rc "a changed subquery is drift" 2
-expect_in "and is put back" out.txt "~ postgres policy sub on public.orders: SELECT"
+expect_in "and is put back" out.txt "~ postgres policy sub on public.orders: using (customer_id IN ( SELECT c2.id"
 expect_not_in "the other one is not" out.txt "policy ex"
 cv apply -m m9 --db "$DB" --auto-approve -q
 expect_rc "applied" 0

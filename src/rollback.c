@@ -12,7 +12,8 @@
  * The phase that undoes step `o` by action `a`.  A flag's switch stays a
  * flag's switch whatever its action (a new flag or override is a create,
  * undone by a delete): what the run switched on last is switched off
- * first, and back.
+ * first, and back.  Anything else switched (row-level security on a
+ * table) is a change, phase 5, as a forward plan has it.
  */
 static enum cv_phase phase_of(const struct cv_step *o, enum cv_action a)
 {
@@ -27,10 +28,6 @@ static enum cv_phase phase_of(const struct cv_step *o, enum cv_action a)
 		return CV_PHASE_SCHEMA_DOWN;
 	case CV_ACT_UP:
 		return CV_PHASE_SCHEMA_UP;
-	case CV_ACT_DISABLE:
-		return CV_PHASE_DISABLE_FLAGS;
-	case CV_ACT_ENABLE:
-		return CV_PHASE_ENABLE_FLAGS;
 	case CV_ACT_CHECK:
 		return CV_PHASE_CHECKS;
 	default:

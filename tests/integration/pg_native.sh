@@ -320,6 +320,8 @@ expect_rc "once the policy is as the run left it, rollback goes through" 0
 expect_eq "no role of the run is left" "$(roles)" "$roles_before"
 expect_eq "RLS is off again" \
 	"$(pq "$DB" "SELECT relrowsecurity::text || relforcerowsecurity::text FROM pg_class WHERE relname = 'customers'")" falsefalse
+expect_eq "the journal has RLS switched off as a change (phase 5), not as a flag" \
+	"$(pq "$DB" "SELECT phase FROM converge_steps s JOIN converge_runs r ON r.id = s.run_id WHERE r.kind = 'rollback' AND s.object LIKE 'row-level security%' ORDER BY r.id DESC LIMIT 1")" 5
 expect_eq "no policy is left" "$(pq "$DB" "SELECT count(*) FROM pg_policy")" 0
 expect_eq "no default privilege is left" "$(pq "$DB" "SELECT count(*) FROM pg_default_acl")" 0
 expect_eq "converge_pg_roles is empty" "$(pq "$DB" "SELECT count(*) FROM converge_pg_roles")" 0

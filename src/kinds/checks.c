@@ -9,11 +9,14 @@
  *
  * Rows are compared in a canonical text form: each row's cells as
  * "<len>:<text>" (or "~" for NULL) followed by ";".  Values compare as
- * the database prints them, so `expect: 0` matches count(*) = 0.
+ * the database prints them, so `expect: 0` matches count(*) = 0, except
+ * that truth values and numbers compare by value (norm_cell).
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "converge/kind.h"
 
@@ -36,11 +39,53 @@ static const char *skip_blank(const char *p)
 	}
 }
 
-/* One statement that reads: SELECT or WITH, and no second statement. */
+/* Past a PostgreSQL dollar-quoted string ($$…$$, $tag$…$tag$) at p, or p. */
+static const char *dollar_quoted(const char *p)
+{
+	const char *tag = p + 1, *end;
+	size_t n;
+
+	while (isalnum((unsigned char)*tag) || *tag == '_')
+		tag++;
+	if (*tag != '$' || (tag > p + 1 && isdigit((unsigned char)p[1])))
+		return p;
+	n = (size_t)(tag - p) + 1;
+	for (end = tag + 1; *end; end++)
+		if (strncmp(end, p, n) == 0)
+			return end + n;
+	return end;
+}
+
+/*
+ * The words by which a statement that starts as a SELECT or WITH writes
+ * (a CTE may hold an INSERT, UPDATE, DELETE or MERGE; SELECT … INTO makes
+ * a table) or locks rows (FOR UPDATE): a check only reads.
+ */
+static bool writes(const char *word, size_t n)
+{
+	static const char *const words[] = {
+		"INSERT", "UPDATE", "DELETE", "MERGE", "INTO", NULL
+	};
+	size_t i;
+
+	for (i = 0; words[i]; i++)
+		if (strlen(words[i]) == n && strncasecmp(word, words[i], n) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * One statement that only reads: SELECT, WITH … SELECT, or one of them in
+ * parentheses; no second statement and no word that writes outside
+ * strings, quoted names and comments.  Checks also run inside a savepoint
+ * that is rolled back (cv_check_eval): this says so at validate.
+ */
 static bool single_select(const char *sql)
 {
 	const char *p = skip_blank(sql);
 
+	while (*p == '(')
+		p = skip_blank(p + 1);
 	if (strncasecmp(p, "SELECT", 6) != 0 && strncasecmp(p, "WITH", 4) != 0)
 		return false;
 	while (*p) {
@@ -53,8 +98,22 @@ static bool single_select(const char *sql)
 				p++;
 			continue;
 		}
+		if (*p == '$' && dollar_quoted(p) != p) {
+			p = dollar_quoted(p);
+			continue;
+		}
 		if ((p[0] == '-' && p[1] == '-') || (p[0] == '/' && p[1] == '*')) {
 			p = skip_blank(p);
+			continue;
+		}
+		if (isalpha((unsigned char)*p) || *p == '_') {
+			const char *w = p;
+
+			while (isalnum((unsigned char)*p) || *p == '_' ||
+			       *p == '$')
+				p++;
+			if (writes(w, (size_t)(p - w)))
+				return false;
 			continue;
 		}
 		if (*p == ';')
@@ -201,7 +260,7 @@ static int checks_load(struct cv_state *want, const struct cv_node *node,
 			ret = CV_EINVAL;
 		} else if (!single_select(c.sql)) {
 			cv_diag_error(ld->diags, &v->mark,
-				      "check '%s' must be a single SELECT (or WITH … SELECT) statement",
+				      "check '%s' must be a single SELECT (or WITH … SELECT) statement that only reads",
 				      cv_shorten(e->key));
 			ret = CV_EINVAL;
 		}
@@ -301,6 +360,133 @@ static int check_failed(struct cv_error *err, int ret)
 	return CV_ECHECK;
 }
 
+/*
+ * Runs a check's query inside a savepoint that is rolled back whatever
+ * happens: nothing a check does (a function with a side effect, whatever
+ * validate could not see) outlives it, and on PostgreSQL a failing query
+ * leaves the transaction usable, so the error reported is the check's.
+ */
+static int query_undone(struct cv_ctx *ctx, const char *sql, struct rows *r,
+			struct cv_error *err)
+{
+	struct cv_error ignored = CV_ERROR_INIT;
+	int ret;
+
+	ret = ctx->be->exec_script(ctx->db, "SAVEPOINT converge_check_query",
+				   err);
+	if (ret)
+		return ret;
+	ret = ctx->be->query(ctx->db, sql, NULL, 0, add_row, r, err);
+	if (ctx->be->exec_script(ctx->db,
+				 "ROLLBACK TO SAVEPOINT converge_check_query",
+				 &ignored) == 0)
+		ctx->be->exec_script(ctx->db,
+				     "RELEASE SAVEPOINT converge_check_query",
+				     &ignored);
+	cv_error_release(&ignored);
+	return ret;
+}
+
+/*
+ * A cell as compared: a truth value (PostgreSQL's t and f, true and false
+ * in any case) as 1 or 0, as SQLite gives it; a number in its shortest
+ * form (2, 2.0 and 2.00 are one number; 007 is 7).  So `expect: true`
+ * matches `SELECT 1 = 1` on either database and `expect: 2` a REAL 2.
+ */
+static void norm_cell(struct cv_buf *out, const char *s)
+{
+	const char *p = s;
+	bool dec = false, digits = false;
+	char num[64], *end;
+	double d;
+
+	if (!strcmp(s, "t") || !strcasecmp(s, "true")) {
+		cv_canon_add(out, "1");
+		return;
+	}
+	if (!strcmp(s, "f") || !strcasecmp(s, "false")) {
+		cv_canon_add(out, "0");
+		return;
+	}
+	if (*p == '+' || *p == '-')
+		p++;
+	for (; *p; p++) {
+		if (isdigit((unsigned char)*p))
+			digits = true;
+		else if (*p == '.' || *p == 'e' || *p == 'E' ||
+			 ((*p == '+' || *p == '-') && (p[-1] == 'e' || p[-1] == 'E')))
+			dec = true;
+		else
+			break;
+	}
+	if (*p || !digits) {
+		cv_canon_add(out, s);
+		return;
+	}
+	if (!dec) {
+		/* An integer of any length: its digits without leading zeros. */
+		const char *q = s + (*s == '+' || *s == '-');
+
+		while (*q == '0' && q[1])
+			q++;
+		snprintf(num, sizeof(num), "%s%.*s",
+			 *s == '-' && strcmp(q, "0") != 0 ? "-" : "",
+			 (int)(sizeof(num) - 2), q);
+		cv_canon_add(out, strlen(q) < sizeof(num) - 2 ? num : s);
+		return;
+	}
+	d = strtod(s, &end);
+	if (*end || d != d || d - d != 0) {
+		cv_canon_add(out, s);
+		return;
+	}
+	snprintf(num, sizeof(num), "%.15g", d == 0 ? 0.0 : d);
+	cv_canon_add(out, num);
+}
+
+/* Canonical rows (see the top of this file) with every cell as compared. */
+static char *norm_rows(const char *canon)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	const char *p = canon;
+
+	while (*p) {
+		if (*p == ';' || *p == '~') {
+			cv_buf_addch(&b, *p++);
+		} else {
+			char *end, *cell;
+			size_t n = strtoul(p, &end, 10);
+
+			if (*end != ':')
+				break;	/* not canonical: compared as it is */
+			cell = cv_strndup(end + 1, n);
+			norm_cell(&b, cell);
+			free(cell);
+			p = end + 1 + n;
+		}
+	}
+	if (*p) {
+		cv_buf_reset(&b);
+		cv_buf_adds(&b, canon);
+	}
+	return cv_buf_detach(&b);
+}
+
+static bool same_rows(const char *got, const char *expect)
+{
+	char *a, *b;
+	bool same;
+
+	if (strcmp(got, expect) == 0)
+		return true;
+	a = norm_rows(got);
+	b = norm_rows(expect);
+	same = strcmp(a, b) == 0;
+	free(a);
+	free(b);
+	return same;
+}
+
 int cv_check_eval(struct cv_ctx *ctx, const char *name, const char *sql,
 		  const char *expect, struct cv_error *err)
 {
@@ -308,13 +494,13 @@ int cv_check_eval(struct cv_ctx *ctx, const char *name, const char *sql,
 	char *want, *got;
 	int ret;
 
-	ret = ctx->be->query(ctx->db, sql, NULL, 0, add_row, &r, err);
+	ret = query_undone(ctx, sql, &r, err);
 	if (ret) {
 		cv_error_prefix(err, "check '%s' could not run", name);
 		cv_buf_release(&r.canon);
 		return check_failed(err, ret);
 	}
-	if (strcmp(cv_buf_str(&r.canon), expect) == 0) {
+	if (same_rows(cv_buf_str(&r.canon), expect)) {
 		cv_buf_release(&r.canon);
 		return 0;
 	}

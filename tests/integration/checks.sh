@@ -111,12 +111,35 @@ cv plan -m m3 --db sqlite:new.db --detailed-exitcode
 expect_rc "a passing one leaves changes to apply" 2
 expect_eq "still no database" "$(ls new.db* 2>/dev/null)" ""
 
+# Truth values and numbers compare by value: `expect: true` matches SQLite's
+# 1 (and PostgreSQL's t), `expect: 2` a REAL 2.0, 1.5 a 1.50.
+manifest typed/a.yaml <<'Y'
+version: 1
+checks:
+  truth: {sql: "SELECT 1 = 1", expect: true}
+  real: {sql: "SELECT CAST(2 AS REAL)", expect: 2}
+  row: {sql: "SELECT 1.50, 'x', NULL, 'true'", expect: [[1.5, x, null, true]]}
+  wrong: {sql: "SELECT 2.5", expect: 2}
+flags:
+  f: {enabled: true, checks: [truth, real, row, wrong]}
+Y
+cv plan -m typed --db sqlite:typed.db
+expect_rc "a check that does not hold fails the plan" 1
+expect_in "it is the one that does not hold" err.txt "check 'wrong' failed: expected 2, got 2.5"
+expect_not_in "true matches 1" err.txt "check 'truth'"
+expect_not_in "2 matches 2.0" err.txt "check 'real'"
+expect_not_in "a row matches cell by cell" err.txt "check 'row'"
+
 # Bad input.
 manifest bad/a.yaml <<'Y'
 version: 1
 checks:
   two: {sql: "SELECT 1; DELETE FROM rbac_grants", expect: 1}
   write: {sql: "DELETE FROM rbac_grants", expect: 0}
+  cte: {sql: "WITH d AS (DELETE FROM rbac_grants RETURNING subject) SELECT count(*) FROM d", expect: 0}
+  into: {sql: "SELECT * INTO grants_copy FROM rbac_grants", expect: []}
+  lock: {sql: "SELECT subject FROM rbac_grants FOR UPDATE", expect: []}
+  quoted: {sql: "SELECT 'insert into x; delete' AS \"update\", $$;$$", expect: [["insert into x; delete", ";"]]}
   noexpect: {sql: "SELECT 1"}
   role: {sql: "SELECT 1", expect: 1, as_role: app_user}
 flags:
@@ -126,6 +149,10 @@ cv validate -m bad
 expect_rc "bad checks: exit 1" 1
 expect_in "not a single statement" err.txt "bad/a.yaml:3:14: error: check 'two' must be a single SELECT"
 expect_in "not a SELECT" err.txt "check 'write' must be a single SELECT"
+expect_in "a CTE that deletes does not only read" err.txt "check 'cte' must be a single SELECT (or WITH … SELECT) statement that only reads"
+expect_in "SELECT … INTO makes a table" err.txt "check 'into' must be a single SELECT"
+expect_in "FOR UPDATE locks rows" err.txt "check 'lock' must be a single SELECT"
+expect_not_in "words in strings, quoted names and dollar quotes are text" err.txt "check 'quoted'"
 expect_in "expect is required" err.txt "check 'noexpect' has no 'expect'"
 expect_in "a flag naming an undefined check" err.txt "flag 'f' names undefined check 'nope'"
 manifest bad2/a.yaml <<'Y'

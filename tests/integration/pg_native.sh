@@ -588,6 +588,32 @@ cv plan -m m6 --db "$DB"
 expect_rc "declaring a superuser without superuser: true is refused" 1
 expect_in "and says converge never alters superusers" err.txt "is a superuser, and converge never alters superusers"
 
+# A check only reads: what a function it calls writes is undone (it runs
+# in a savepoint rolled back), and a check that fails at plan says why.
+pq "$DB" "CREATE TABLE side_$s (x int);
+	CREATE FUNCTION side_$s() RETURNS int LANGUAGE sql AS 'INSERT INTO side_$s VALUES (1) RETURNING 1'"
+manifest side/m.yaml <<EOF
+version: 1
+checks:
+  sneaky: {sql: "SELECT side_$s()", expect: 1}
+flags:
+  side_flag_$s: {enabled: true, checks: [sneaky]}
+EOF
+cv apply -m side --db "$DB" --auto-approve -q
+expect_rc "a check calling a writing function passes" 0
+expect_eq "and what it wrote is gone" "$(pq "$DB" "SELECT count(*) FROM side_$s")" 0
+manifest side2/m.yaml <<EOF
+version: 1
+checks:
+  missing: {sql: "SELECT count(*) FROM no_such_table_$s", expect: 0}
+flags:
+  side_flag_$s: {enabled: false, checks: [missing]}
+EOF
+cv plan -m side2 --db "$DB"
+expect_rc "a check whose SQL fails fails the plan" 1
+expect_in "with the check's own error" err.txt "check 'missing' could not run: postgres: relation \"no_such_table_$s\" does not exist"
+expect_not_in "not an aborted transaction's" err.txt "current transaction is aborted"
+
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
 for r in "$user" "$readers" "owner_$s" "bystander_$s" "auditor_$s" "su_$s" "nosnap_$s"; do
 	pq "$CONVERGE_TEST_PG_URL" "DROP ROLE IF EXISTS \"$r\"" >/dev/null 2>&1

@@ -567,6 +567,12 @@ static bool affected(const struct cv_plan *plan, const struct cv_check *c)
 	size_t i;
 	uint32_t k;
 
+	/* The apply itself writes the journal (its run is in progress
+	 * while the checks run): a check that reads it sees another state
+	 * than plan would. */
+	if (plan->nr && strcasestr(c->sql, "converge_"))
+		return true;
+
 	for (i = 0; i < plan->nr; i++) {
 		const struct cv_step *st = &plan->steps[i];
 

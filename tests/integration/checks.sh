@@ -163,3 +163,23 @@ Y
 cv plan -m bad2 --db sqlite:c.db
 expect_rc "as_role on SQLite is an error" 1
 expect_in "says it needs PostgreSQL" err.txt "as_role needs PostgreSQL"
+
+# A check that reads converge's journal reads, at apply, the run in
+# progress: plan cannot tell what it will see, so it says "run at apply"
+# rather than passing it against the live journal.
+manifest journal/a.yaml <<'Y'
+version: 1
+flags:
+  a: {enabled: true}
+Y
+cv apply -m journal/a.yaml --db sqlite:journal.db --auto-approve -q
+manifest journal/a.yaml <<'Y'
+version: 1
+checks:
+  no_run_in_progress: {sql: "SELECT count(*) FROM converge_runs WHERE finished_at IS NULL", expect: 0}
+flags:
+  a: {enabled: true}
+  b: {enabled: true, checks: [no_run_in_progress]}
+Y
+cv plan -m journal/a.yaml --db sqlite:journal.db
+expect_in "a check reading the journal runs at apply" out.txt "Checks run at apply: no_run_in_progress."

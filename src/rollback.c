@@ -288,9 +288,17 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 				 cv_arena_strdup(&out->arena, o->kind),
 				 cv_arena_strdup(&out->arena, o->object));
 		/* A change's detail says what the run did; undoing it does
-		 * the opposite, which the review must not misstate. */
-		if ((act == CV_ACT_UPDATE || act == CV_ACT_ENABLE ||
-		     act == CV_ACT_DISABLE) && o->detail)
+		 * the opposite, which the review must not misstate: a flag
+		 * line says first where the flag ends ("reverts off" read
+		 * as switching it off when it switched it on). */
+		if (st->phase == CV_PHASE_ENABLE_FLAGS && o->detail)
+			st->detail = cv_arena_printf(&out->arena,
+						     "on (undoes: %s)", o->detail);
+		else if (st->phase == CV_PHASE_DISABLE_FLAGS && o->detail)
+			st->detail = cv_arena_printf(&out->arena,
+						     "off (undoes: %s)", o->detail);
+		else if ((act == CV_ACT_UPDATE || act == CV_ACT_ENABLE ||
+			  act == CV_ACT_DISABLE) && o->detail)
 			st->detail = cv_arena_printf(&out->arena, "reverts %s",
 						     o->detail);
 		else

@@ -162,3 +162,21 @@ Y
 cv validate -m bad2
 expect_in "a bad requires" err.txt "bad2/a.yaml:3:32: error: expected a list for 'requires', got '3'"
 expect_in "and bad tenants, in one run" err.txt "bad2/a.yaml:3:44: error: expected a mapping for 'tenants'"
+
+# A rollback's flag line says where the flag ends: undoing a switch off
+# switches it on ("reverts off" read as the opposite).
+manifest rb/on.yaml <<'Y'
+version: 1
+flags:
+  gate: {enabled: true, tenants: {acme: false}}
+Y
+manifest rb/off.yaml <<'Y'
+version: 1
+flags:
+  gate: {enabled: false, tenants: {acme: true}}
+Y
+cv apply -m rb/on.yaml --db sqlite:rbw.db --auto-approve -q
+cv apply -m rb/off.yaml --db sqlite:rbw.db --auto-approve -q
+cv rollback --db sqlite:rbw.db --auto-approve
+expect_in "a flag switched back on says on" out.txt "~ flag gate: on (undoes: off)"
+expect_in "an override switched back off says off" out.txt "~ flag gate for acme: off (undoes: on)"

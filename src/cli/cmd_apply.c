@@ -176,6 +176,12 @@ int cmd_apply(struct cv_opts *o)
 	ret = cli_url(o, &url, &err);
 	if (ret)
 		goto fail;
+	/* What is shown from here on (the plan's header, the command that
+	 * undoes the run) names the database being changed, not the one
+	 * the plan was made against (staging, or a path in another
+	 * checkout); the fingerprint says whether they hold the same. */
+	if (saved)
+		plan.database = cv_arena_strdup(&plan.arena, url.display);
 
 	/*
 	 * With --auto-approve nobody reads the plan before the lock is taken,

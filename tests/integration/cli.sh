@@ -426,6 +426,15 @@ shift  # "converge"
 "$CONVERGE" "$@" --auto-approve -q >/dev/null 2>&1
 expect_eq "which runs as printed" "$?" 0
 expect_eq "and undoes the run" "$(q "my db.db" "SELECT count(*) FROM rbac_roles")" 0
+# A saved plan applied to another database (made on staging, applied to
+# production, or from another directory): the header and the undo
+# command name the database changed, not the one in the file.
+cv plan -m q.yaml --db sqlite:staging.db -o staging.plan -q
+mkdir -p elsewhere
+(cd elsewhere && "$CONVERGE" apply ../staging.plan --db ../prod.db --auto-approve >../out.txt 2>../err.txt)
+expect_in "the header names the database changed" out.txt "converge plan for ../prod.db"
+expect_in "and so does the undo command" out.txt "Undo it with: converge rollback --db ../prod.db "
+expect_not_in "not the plan's" out.txt "staging.db"
 
 # -q quiets the review, not the output a pipeline asked for.
 cv plan -m q.yaml --db sqlite:new-q.db --format json -q

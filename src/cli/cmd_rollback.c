@@ -38,6 +38,41 @@ static size_t data_loss_steps(const struct cv_plan *plan)
 	return n;
 }
 
+/*
+ * Nothing to roll back, read without the lock: an apply may be writing
+ * the database's first run right now (its journal is not committed yet).
+ * Wait for the lock as --lock-timeout says, as for any other rollback,
+ * and look once more; a lock still held is exit 4, as it is then.
+ */
+static int look_again(struct cv_opts *o, struct cv_url *url,
+		      const char *run_id, struct cv_plan *plan,
+		      const char **chosen, struct cv_error *err)
+{
+	struct cv_error again = CV_ERROR_INIT;
+	struct cv_db *db = NULL;
+	int ret;
+
+	ret = cli_open(o, url, false, false, &db, &again);
+	if (!ret)
+		ret = url->backend->begin(db, &again);
+	if (!ret) {
+		cv_plan_release(plan);
+		cv_plan_init(plan);
+		ret = make_plan(o, url, db, run_id, plan, chosen, &again);
+		url->backend->rollback(db);
+	}
+	cli_close(url, &db);
+	/* Still nothing, or no way to look (a file this user cannot
+	 * write): the first answer stands. */
+	if (ret && ret != CV_ELOCKED) {
+		cv_error_release(&again);
+		return err->code;
+	}
+	cv_error_release(err);
+	*err = again;
+	return ret;
+}
+
 int cmd_rollback(struct cv_opts *o)
 {
 	struct cv_url url = CV_URL_INIT;
@@ -51,6 +86,7 @@ int cmd_rollback(struct cv_opts *o)
 	struct cv_ctx ctx;
 	const char *chosen = NULL, *run_id = o->nargs ? o->args[0] : NULL;
 	char *target = NULL;
+	bool existed;
 	size_t lossy;
 	int ret, code = 0;
 
@@ -64,7 +100,10 @@ int cmd_rollback(struct cv_opts *o)
 				   url.display);
 	if (!ret)
 		ret = make_plan(o, &url, db, run_id, &plan, &chosen, &err);
+	existed = db != NULL;
 	cli_close(&url, &db);
+	if (ret == CV_ENOTFOUND && existed)
+		ret = look_again(o, &url, run_id, &plan, &chosen, &err);
 	if (ret)
 		goto fail;
 	target = cv_strdup(chosen);

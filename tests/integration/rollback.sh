@@ -383,6 +383,22 @@ expect_eq "the revision's steps are one run's" \
 expect_eq "the revision is applied" "$(q s.db "SELECT version FROM converge_schema_version")" s2
 expect_eq "the database is sound" "$(q s.db "PRAGMA integrity_check")" ok
 
+# A rollback started while a database's first apply runs finds no journal
+# yet: it waits for the lock, as --lock-timeout says, and undoes that run
+# once it is committed, instead of "nothing to roll back" at once.
+"$CONVERGE" apply -m slow2.yaml --db sqlite:first.db --auto-approve -q >first.out 2>&1 &
+FIRST=$!
+n=0
+while [ ! -e first.db ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+running=$(kill -0 $FIRST 2>/dev/null && echo yes)
+cv rollback --db sqlite:first.db --auto-approve -q --lock-timeout 60
+wait $FIRST
+expect_eq "the first apply was still running when the rollback began" "$running" yes
+expect_rc "the rollback waited for it and undid it" 0
+expect_eq "so the database is at base again" "$(q first.db "SELECT count(*) FROM converge_schema_version")" 0
+expect_eq "with the apply and its rollback recorded" \
+	"$(q first.db "SELECT group_concat(kind, ',') FROM (SELECT kind FROM converge_runs ORDER BY id)")" "apply,rollback"
+
 # ------------------------------------------------- a step that fails
 
 # The application guards its grants with a trigger: converge's insert of

@@ -133,6 +133,9 @@ static int check_out(const struct cv_opts *o)
 {
 	size_t i;
 
+	if (o->out && strcmp(o->out, "-") == 0 && o->format != CV_FORMAT_TEXT)
+		return cli_usage(o, "-o - writes the plan file (YAML) to standard output; --format %s would write there too: give one of them",
+				 o->format == CV_FORMAT_JSON ? "json" : "markdown");
 	if (!o->out || strcmp(o->out, "-") == 0)
 		return 0;
 	for (i = 0; i < o->nmanifests; i++)
@@ -143,6 +146,35 @@ static int check_out(const struct cv_opts *o)
 					 cv_shorten(o->out),
 					 cv_shorten(o->manifests[i]));
 	return 0;
+}
+
+/*
+ * A plan that could not be made, on standard output in the format asked
+ * for: a pull-request comment is made of stdout and shows no exit code,
+ * and a program that parses the JSON must get JSON.  The messages
+ * themselves are on stderr, as always.  Text needs nothing more.
+ */
+static void show_failure(const struct cv_opts *o, const char *why, int code)
+{
+	if (o->format == CV_FORMAT_MARKDOWN) {
+		char *msg = cli_md_escape(why);
+
+		printf("**converge could not make a plan** (exit %d): %s\n",
+		       code, msg);
+		free(msg);
+	} else if (o->format == CV_FORMAT_JSON) {
+		json_t *j = json_object();
+		char *s;
+
+		json_object_set_new(j, "error", json_string(why));
+		json_object_set_new(j, "exit_code", json_integer(code));
+		s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (s)
+			printf("%s\n", s);
+		free(s);
+		json_decref(j);
+	}
+	fflush(stdout);
 }
 
 int cmd_plan(struct cv_opts *o)
@@ -157,8 +189,11 @@ int cmd_plan(struct cv_opts *o)
 	cv_manifest_init(&m);
 	cv_plan_init(&plan);
 	code = check_out(o);
-	if (!code)
+	if (!code) {
 		code = cli_manifests(o, &m);
+		if (code && code != 64)
+			show_failure(o, "the manifests have errors; converge printed each with its place on standard error", code);
+	}
 	if (code)
 		goto out;
 	ret = cli_open_read(o, &url, &db, &err);
@@ -185,6 +220,8 @@ int cmd_plan(struct cv_opts *o)
 	}
 	if (ret) {
 		code = cli_fail(&err);
+		if (code != 64)
+			show_failure(o, err.msg ? err.msg : "error", code);
 		goto out;
 	}
 	if (o->out && strcmp(o->out, "-") == 0) {

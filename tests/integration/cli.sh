@@ -436,6 +436,26 @@ expect_in "the header names the database changed" out.txt "converge plan for ../
 expect_in "and so does the undo command" out.txt "Undo it with: converge rollback --db ../prod.db "
 expect_not_in "not the plan's" out.txt "staging.db"
 
+# A plan that cannot be made still answers on stdout in the format asked
+# for (a pull-request comment is stdout alone; a program parses JSON).
+mkdir -p fail/mig
+printf 'id: "1"\nup: "CREATE TABLE t(x int);"\ndown: "DROP TABLE t;"\n' > fail/mig/1.yaml
+printf 'version: 1\nschema: {migrations: mig, version: head}\n' > fail/a.yaml
+cv apply -m fail --db sqlite:fail.db --auto-approve -q
+sed -i 's/x int/x text/' fail/mig/1.yaml
+cv plan -m fail --db sqlite:fail.db --format markdown
+expect_rc "drift: exit 1" 1
+expect_in "markdown says the plan could not be made, and why" out.txt "**converge could not make a plan** (exit 1): drift: revision changed after it was applied"
+cv plan -m fail --db sqlite:fail.db --format json
+expect_eq "JSON too, parseable" "$(python3 -c 'import json; j = json.load(open("out.txt")); print(j["exit_code"], j["error"][:6])')" "1 drift:"
+printf 'version: 1\nroles: {a: {permisions: []}}\n' > fail-m.yaml
+cv plan -m fail-m.yaml --db sqlite:fail.db --format json
+expect_eq "invalid manifests: JSON that says so" "$(python3 -c 'import json; j = json.load(open("out.txt")); print(j["exit_code"], j["error"][:25])')" "1 the manifests have errors"
+cv plan -m fail-m.yaml --db sqlite:fail.db
+expect_eq "text output stays empty" "$(cat out.txt)" ""
+cv plan -m q.yaml --db sqlite:fail.db -o - --format json
+expect_rc "-o - with --format json: usage error" 64
+
 # -q quiets the review, not the output a pipeline asked for.
 cv plan -m q.yaml --db sqlite:new-q.db --format json -q
 expect_eq "plan --format json -q still prints the plan" "$(printf '%s' "$OUT" | head -c 1)" "{"

@@ -242,7 +242,7 @@ static bool schema_moves(const struct cv_plan *plan)
  * space pads text that starts or ends with a backtick (CommonMark strips
  * one such space on each side).
  */
-static void add_code_span(struct cv_buf *b, const char *s)
+void cv_md_code_span(struct cv_buf *b, const char *s)
 {
 	size_t run = 0, longest = 0, i, n = strlen(s);
 	bool pad;
@@ -272,7 +272,7 @@ static void add_user(struct cv_buf *b, const char *s, bool md)
 
 	add_safe(&safe, s);
 	if (md)
-		add_code_span(b, cv_buf_str(&safe));
+		cv_md_code_span(b, cv_buf_str(&safe));
 	else
 		cv_buf_add(b, cv_buf_str(&safe), safe.len);
 	cv_buf_release(&safe);

@@ -182,6 +182,8 @@ struct cv_render_opts {
  * Returns 0, or CV_EIO when writing fails.  `opts` may be NULL. */
 int cv_plan_render(const struct cv_plan *plan, enum cv_format format,
 		   const struct cv_render_opts *opts, FILE *fp);
+/* Appends `s` as a Markdown code span its text cannot break out of. */
+void cv_md_code_span(struct cv_buf *b, const char *s);
 /*
  * One step as the text plan shows it: "  + role viewer: detail", then its
  * "      ! data loss: …" notes, coloured when opts->color.  The executor

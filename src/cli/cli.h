@@ -97,6 +97,9 @@ char *cli_md_escape(const char *s);
 /* s for a terminal or markdown: control characters as \xNN (and the
  * markdown escapes when md).  The caller frees it. */
 char *cli_display(const char *s, bool md);
+/* "### converge VERB for `DB`": the database as a code span its name
+ * cannot break out of. */
+void cli_md_heading(const char *verb, const char *db);
 /* A name fit to record as the actor: not blank, no control characters. */
 bool cli_actor_ok(const char *s);
 

@@ -124,7 +124,7 @@ int cmd_history(struct cv_opts *o)
 		goto out;
 	}
 	if (o->format == CV_FORMAT_MARKDOWN)
-		printf("### converge history for `%s`\n\n", url.display);
+		cli_md_heading("history", url.display);
 	if (!nruns)
 		printf("no runs recorded in %s\n", url.display);
 	for (i = 0; i < nruns; i++)

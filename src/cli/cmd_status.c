@@ -161,7 +161,7 @@ static void print_text(const struct cv_opts *o, const struct cv_url *url,
 	size_t i;
 
 	if (md)
-		printf("### converge status for `%s`\n\n", url->display);
+		cli_md_heading("status", url->display);
 	else
 		printf("database: %s\n", url->display);
 	if (version_error)

@@ -217,6 +217,17 @@ char *cli_display(const char *s, bool md)
 	return cv_buf_detach(&b);
 }
 
+void cli_md_heading(const char *verb, const char *db)
+{
+	struct cv_buf h = CV_BUF_INIT;
+	char *name = cli_display(db, false);
+
+	cv_md_code_span(&h, name);
+	printf("### converge %s for %s\n\n", verb, h.buf);
+	cv_buf_release(&h);
+	free(name);
+}
+
 /* An actor is a name (SPEC §6): not blank, no control characters. */
 bool cli_actor_ok(const char *s)
 {

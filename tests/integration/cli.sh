@@ -225,6 +225,12 @@ expect_eq "json history parses" \
 	"1 apply applied 2 True"
 cv history --db fmt.db --format markdown
 expect_in "markdown history has a heading" out.txt '### converge history for `fmt.db`'
+mkdir -p 'tick`dir'
+cv apply -m m.yaml --db 'tick`dir/w.db' --auto-approve -q
+cv history --db 'tick`dir/w.db' --format markdown
+expect_in "a backtick in the path does not break the heading" out.txt '### converge history for ``tick`dir/w.db``'
+cv status --db 'tick`dir/w.db' --format markdown
+expect_in "nor status's" out.txt '### converge status for ``tick`dir/w.db``'
 cv history --db fmt.db
 expect_in "text history" out.txt "apply    applied   2 steps  by cli-test"
 RUN=$(q fmt.db "SELECT id FROM converge_runs")

@@ -279,6 +279,8 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 	for (i = run.nr; i-- > 0;) {
 		const struct cv_step *o = &run.steps[i];
 		enum cv_action act = cv_action_inverse((enum cv_action)o->action);
+		bool changes = act == CV_ACT_UPDATE || act == CV_ACT_ENABLE ||
+			       act == CV_ACT_DISABLE;
 		struct cv_step *st;
 		uint32_t k;
 
@@ -291,14 +293,14 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 		 * the opposite, which the review must not misstate: a flag
 		 * line says first where the flag ends ("reverts off" read
 		 * as switching it off when it switched it on). */
-		if (st->phase == CV_PHASE_ENABLE_FLAGS && o->detail)
+		if (changes && st->phase == CV_PHASE_ENABLE_FLAGS && o->detail)
 			st->detail = cv_arena_printf(&out->arena,
 						     "on (undoes: %s)", o->detail);
-		else if (st->phase == CV_PHASE_DISABLE_FLAGS && o->detail)
+		else if (changes && st->phase == CV_PHASE_DISABLE_FLAGS &&
+			 o->detail)
 			st->detail = cv_arena_printf(&out->arena,
 						     "off (undoes: %s)", o->detail);
-		else if ((act == CV_ACT_UPDATE || act == CV_ACT_ENABLE ||
-			  act == CV_ACT_DISABLE) && o->detail)
+		else if (changes && o->detail)
 			st->detail = cv_arena_printf(&out->arena, "reverts %s",
 						     o->detail);
 		else

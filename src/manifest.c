@@ -65,6 +65,16 @@ int cv_manifest_read(struct cv_manifest *m, const char *path,
 			      cv_shorten(name), strerror(-ret));
 		return CV_EIO;
 	}
+	/* libyaml would say "invalid leading UTF-8 octet" of the mark. */
+	if (len >= 2 && (((unsigned char)text[0] == 0xff &&
+			  (unsigned char)text[1] == 0xfe) ||
+			 ((unsigned char)text[0] == 0xfe &&
+			  (unsigned char)text[1] == 0xff))) {
+		cv_diag_error(diags, from, "'%s' is UTF-16 (it starts with a UTF-16 byte-order mark); converge reads manifests in UTF-8",
+			      cv_shorten(name));
+		free(text);
+		return CV_EINVAL;
+	}
 	CV_GROW(m->sources, m->nsources + 1, m->sources_alloc);
 	src = &m->sources[m->nsources++];
 	src->path = cv_arena_strdup(&m->strings, name);
@@ -139,6 +149,20 @@ static int walk(const char *dir, struct path_list *out,
 			continue;
 		path = cv_asprintf("%.*s/%s", (int)len, dir, e->d_name);
 		if (stat(path, &st) < 0) {
+			/*
+			 * A manifest that cannot be read is an error, not a
+			 * file that is not there: a symbolic link whose
+			 * target is gone (a generator that failed) would
+			 * otherwise drop its grants from the whole truth,
+			 * and the plan would revoke them.
+			 */
+			if (is_yaml_name(e->d_name)) {
+				cv_diag_error(diags, NULL, "cannot read '%s': %s%s",
+					      cv_shorten(path), strerror(errno),
+					      errno == ENOENT ?
+					      " (a symbolic link whose target is missing)" : "");
+				ret = CV_EIO;
+			}
 			free(path);
 			continue;
 		}

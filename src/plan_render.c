@@ -83,18 +83,54 @@ static void add_noun(struct cv_buf *b, const char *kind)
  * line per step layout or send escape sequences to the reviewer's
  * terminal.  Manifests cannot hold such names (SPEC §6), so for them this
  * changes nothing.
+ *
+ * Invisible characters are shown as \u{XXXX} too: SPEC §6 stores them
+ * verbatim (they are not control characters), but "al\u200bice" printed
+ * raw reads as "alice", and a review where a line removing alice's grant
+ * looks like the line adding it back is no review.  They are Unicode's
+ * format characters a name has no use for: the soft hyphen, the Arabic
+ * letter mark, zero-width spaces and joiners, the direction marks,
+ * embeddings, overrides and isolates, the word joiner and invisible
+ * operators, and the byte-order mark.
  */
+static bool invisible(unsigned cp)
+{
+	return cp == 0xad || cp == 0x61c || (cp >= 0x200b && cp <= 0x200f) ||
+	       (cp >= 0x202a && cp <= 0x202e) ||
+	       (cp >= 0x2060 && cp <= 0x2064) ||
+	       (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
+}
+
 static void add_safe(struct cv_buf *b, const char *s)
 {
-	const char *p;
+	const unsigned char *p;
 
-	for (p = s; *p; p++) {
-		unsigned char c = (unsigned char)*p;
+	for (p = (const unsigned char *)s; *p; p++) {
+		unsigned cp;
 
-		if (c < 0x20 || c == 0x7f)
-			cv_buf_addf(b, "\\x%02x", c);
-		else
-			cv_buf_addch(b, (char)c);
+		if (*p < 0x20 || *p == 0x7f) {
+			cv_buf_addf(b, "\\x%02x", *p);
+			continue;
+		}
+		/* The two- and three-byte UTF-8 forms hold them all. */
+		if ((p[0] & 0xe0) == 0xc0 && (p[1] & 0xc0) == 0x80) {
+			cp = ((p[0] & 0x1fu) << 6) | (p[1] & 0x3fu);
+			if (invisible(cp)) {
+				cv_buf_addf(b, "\\u{%04x}", cp);
+				p++;
+				continue;
+			}
+		} else if ((p[0] & 0xf0) == 0xe0 && (p[1] & 0xc0) == 0x80 &&
+			   (p[2] & 0xc0) == 0x80) {
+			cp = ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) |
+			     (p[2] & 0x3fu);
+			if (invisible(cp)) {
+				cv_buf_addf(b, "\\u{%04x}", cp);
+				p += 2;
+				continue;
+			}
+		}
+		cv_buf_addch(b, (char)*p);
 	}
 }
 

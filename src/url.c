@@ -509,6 +509,12 @@ static int parse_sqlite(struct cv_url *out, const char *text,
 		return cv_error_set(err, CV_EUSAGE,
 				    "database URL '%s': SQLite 'file:' URIs are not supported; use sqlite:PATH or a plain path",
 				    cv_shorten(text));
+	/* An in-memory database ends with the process: an apply to it
+	 * would report a success nobody can see, and an undo for nothing. */
+	if (strcmp(path, ":memory:") == 0)
+		return cv_error_set(err, CV_EUSAGE,
+				    "database URL '%s': an in-memory SQLite database ends with converge; give a database file",
+				    cv_shorten(text));
 	out->backend = &cv_sqlite_backend;
 	out->type = "sqlite";
 	out->path = cv_strdup(path);

@@ -400,6 +400,11 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 		return cv_error_set(err, CV_EIO, "cannot open database '%s': %s",
 				    path, strerror(errno));
 	}
+	/* /dev/null, a FIFO, a directory: no database, and no place beside
+	 * it for snapshots (they would go into /dev). */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return cv_error_set(err, CV_EIO,
+				    "database '%s' is not a regular file", path);
 
 	lock_timeout_ms = clamp_ms(lock_timeout_ms);
 	rc = open_handle(&db, path, flags, lock_timeout_ms);

@@ -188,6 +188,15 @@ expect_in "says so, and what to use" err.txt "database URL 'file:u9.db': SQLite 
 cv apply -m m.yaml --db sqlite:file:u9.db --auto-approve
 expect_rc "sqlite:file: too" 64
 expect_eq "nothing created" "$(ls | grep -c u9)" 0
+# SQLite's in-memory database ends with the process (an apply to it would
+# succeed and be gone); a device or FIFO is no database file.
+cv apply -m m.yaml --db "sqlite::memory:" --auto-approve
+expect_rc "sqlite::memory:: usage error" 64
+expect_in "says why" err.txt "an in-memory SQLite database ends with converge"
+cv apply -m m.yaml --db sqlite:/dev/null --auto-approve
+expect_rc "a device: exit 1" 1
+expect_in "says it is no regular file" err.txt "database '/dev/null' is not a regular file"
+expect_eq "and leaves nothing beside it" "$(ls -d /dev/.converge 2>/dev/null)" ""
 
 # ------------------------------------------------------------- formats
 

@@ -652,3 +652,27 @@ print(sorted(set(type(n).__name__ for n in names)), len(m["roles"]), len(m["gran
 	"['str'] 7 4"
 cv plan -m typed.out.yaml --db sqlite:typed.db --detailed-exitcode
 expect_rc "inspect's quoted output plans as no changes" 0
+
+# Invisible characters (zero-width space, right-to-left override) are
+# stored verbatim (SPEC §6) but shown escaped in the review: a line that
+# removes alice's grant must not read like the line that adds one back.
+manifest inv/a.yaml <<'Y'
+version: 1
+roles: {admin: {}}
+grants:
+  - {subject: alice, role: admin}
+Y
+cv apply -m inv/a.yaml --db sqlite:inv.db --auto-approve -q
+manifest inv/a.yaml <<'Y'
+version: 1
+roles: {admin: {}}
+grants:
+  - {subject: "al\u200Bice", role: admin}
+  - {subject: "x\u202Eevil", role: admin}
+Y
+cv plan -m inv/a.yaml --db sqlite:inv.db
+expect_in "the zero-width space is shown" out.txt '+ grant admin to al\u{200b}ice'
+expect_in "so is the direction override" out.txt '+ grant admin to x\u{202e}evil'
+expect_in "the removal reads differently" out.txt '- grant admin to alice'
+cv apply -m inv/a.yaml --db sqlite:inv.db --auto-approve -q
+expect_eq "the name is stored as written" "$(q inv.db "SELECT hex(subject) FROM rbac_grants WHERE subject LIKE 'al%'")" "616CE2808B696365"

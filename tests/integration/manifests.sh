@@ -244,6 +244,20 @@ expect_eq "a byte order mark: the column and caret of line 1 leave it out" \
     roles: {a: {permisions: []}}
                 ^
 converge: 1 error in the manifests; nothing was changed"
+# A UTF-16 file is named as such, not as an invalid UTF-8 byte.
+printf '\377\376v\000:\000' >u16.yaml
+run validate -m u16.yaml
+expect_rc "a UTF-16 file: exit 1" 1
+expect_in "it says UTF-16" err.txt "'u16.yaml' is UTF-16 (it starts with a UTF-16 byte-order mark); converge reads manifests in UTF-8"
+# A manifest in a directory that cannot be read is an error, not a file
+# that is not there: a symbolic link whose target is gone would drop its
+# grants from the whole truth, and the plan would revoke them.
+mkdir -p dangling/m
+printf 'version: 1\nroles: {admin: {}}\ngrants: [{subject: alice, role: admin}]\n' >dangling/m/a.yaml
+ln -s ../gone.yaml dangling/m/oncall.yaml
+run validate -m dangling/m
+expect_rc "a dangling link to a manifest: exit 1" 1
+expect_in "it is named" err.txt "cannot read 'dangling/m/oncall.yaml': No such file or directory (a symbolic link whose target is missing)"
 # The first bytes of a gzip file.
 printf '\037\213\010\000\000\000\000\000\000\003\313H\315\311\311W(\317/\312I\341\002\000' >garbage.yaml
 golden garbage -m garbage.yaml

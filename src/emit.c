@@ -14,13 +14,30 @@ struct cv_emit {
 	bool failed;
 	char *problem;
 	char open[64];   /* 'm' or 's' per open collection */
+	bool value[64];  /* in a mapping: the next node is a value */
 	size_t depth;
 };
+
+/*
+ * A node begins: in a mapping, keys and values take turns.  Returns
+ * whether it is a key.
+ */
+static bool next_node(struct cv_emit *e)
+{
+	bool key;
+
+	if (!e->depth || e->open[e->depth - 1] != 'm')
+		return false;
+	key = !e->value[e->depth - 1];
+	e->value[e->depth - 1] = key;
+	return key;
+}
 
 static void push(struct cv_emit *e, char c)
 {
 	if (e->depth == sizeof(e->open))
 		cv_die("YAML output nested too deeply");
+	e->value[e->depth] = false;
 	e->open[e->depth++] = c;
 }
 
@@ -63,6 +80,7 @@ void cv_emit_map(struct cv_emit *e, bool flow)
 	yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
 		flow ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE);
 	emit(e, &ev);
+	next_node(e);
 	push(e, 'm');
 }
 
@@ -73,6 +91,7 @@ void cv_emit_seq(struct cv_emit *e, bool flow)
 	yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
 		flow ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE);
 	emit(e, &ev);
+	next_node(e);
 	push(e, 's');
 }
 
@@ -168,13 +187,32 @@ static void scalar(struct cv_emit *e, const char *s, yaml_scalar_style_t style)
 	emit(e, &ev);
 }
 
+/*
+ * Manifests expand ${NAME} in values (not in keys), so a value that holds
+ * "${" is written "$${": read back, it is the same text, not whatever
+ * NAME holds in the reader's environment.
+ */
 void cv_emit_str(struct cv_emit *e, const char *s)
 {
-	if (!s)
+	struct cv_buf b = CV_BUF_INIT;
+	const char *p;
+
+	if (!s) {
+		next_node(e);
 		scalar(e, "null", YAML_PLAIN_SCALAR_STYLE);
-	else
-		scalar(e, s, cv_emit_needs_quotes(s) ? YAML_DOUBLE_QUOTED_SCALAR_STYLE :
-		       YAML_ANY_SCALAR_STYLE);
+		return;
+	}
+	if (!next_node(e) && strstr(s, "${")) {
+		for (p = s; *p; p++) {
+			if (p[0] == '$' && p[1] == '{')
+				cv_buf_addch(&b, '$');
+			cv_buf_addch(&b, *p);
+		}
+		s = cv_buf_str(&b);
+	}
+	scalar(e, s, cv_emit_needs_quotes(s) ? YAML_DOUBLE_QUOTED_SCALAR_STYLE :
+	       YAML_ANY_SCALAR_STYLE);
+	cv_buf_release(&b);
 }
 
 void cv_emit_int(struct cv_emit *e, long long v)
@@ -182,11 +220,13 @@ void cv_emit_int(struct cv_emit *e, long long v)
 	char buf[32];
 
 	snprintf(buf, sizeof(buf), "%lld", v);
+	next_node(e);
 	scalar(e, buf, YAML_PLAIN_SCALAR_STYLE);
 }
 
 void cv_emit_bool(struct cv_emit *e, bool v)
 {
+	next_node(e);
 	scalar(e, v ? "true" : "false", YAML_PLAIN_SCALAR_STYLE);
 }
 

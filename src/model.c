@@ -57,6 +57,11 @@ const struct cv_role *cv_state_role(const struct cv_state *s, const char *name)
 		       role_name_cmp);
 }
 
+bool cv_grant_expired(const struct cv_grant *g, const char *now)
+{
+	return g->expires && now && strcmp(g->expires, now) <= 0;
+}
+
 int cv_grant_cmp(const struct cv_grant *a, const struct cv_grant *b)
 {
 	int c = strcmp(a->subject, b->subject);

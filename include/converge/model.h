@@ -334,6 +334,9 @@ void cv_state_release(struct cv_state *s);
 const struct cv_role *cv_state_role(const struct cv_state *s,
 				    const char *name);
 int cv_grant_cmp(const struct cv_grant *a, const struct cv_grant *b);
+/* Has the grant expired at `now` (RFC 3339 UTC, as expires is kept)?  A
+ * grant whose expires is at or before now is absent (SPEC §7). */
+bool cv_grant_expired(const struct cv_grant *g, const char *now);
 const struct cv_flag *cv_state_flag(const struct cv_state *s,
 				    const char *name);
 

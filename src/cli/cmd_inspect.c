@@ -324,6 +324,27 @@ static int adopt(struct adoption *ad, const struct cv_state *live,
 	return 0;
 }
 
+/*
+ * Grants expired at --now are absent (SPEC §7): printed, they would make
+ * the output plan a change (their revocation) and warn about each.  Left
+ * out, with a comment that says how many and when; the next apply
+ * revokes them.
+ */
+static void drop_expired(const struct cv_opts *o, struct cv_state *live)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < live->ngrants; i++)
+		if (!cv_grant_expired(&live->grants[i], o->now))
+			live->grants[k++] = live->grants[i];
+	if (k < live->ngrants)
+		printf("# %zu grant%s expired at %s %s left out: the next apply revokes %s\n",
+		       live->ngrants - k, live->ngrants - k == 1 ? "" : "s",
+		       o->now, live->ngrants - k == 1 ? "is" : "are",
+		       live->ngrants - k == 1 ? "it" : "them");
+	live->ngrants = k;
+}
+
 /* inspect --orgs-from: the entitlements.orgs section the query gives. */
 static int print_adoption(struct cv_opts *o, struct cv_ctx *ctx,
 			  const struct cv_url *url, struct cv_error *err)
@@ -453,7 +474,8 @@ int cmd_inspect(struct cv_opts *o)
 		goto out;
 	}
 
-	printf("# converge inspect of %s at %s\n", url.display, o->now);
+	printf("# converge inspect of %s\n", url.display);
+	drop_expired(o, &live);
 	ret = print_schema_note(db, &arena, &err);
 	if (ret)
 		goto fail;

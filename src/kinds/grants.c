@@ -700,11 +700,6 @@ struct grant_sql {
 	const char *ins, *del, *upd;
 };
 
-static bool expired(const struct cv_grant *g, const char *now)
-{
-	return g->expires && strcmp(g->expires, now) <= 0;
-}
-
 /* Expired grants of the manifests named one by one; the rest are counted
  * (a generated manifest may hold thousands). */
 #define EXPIRED_SHOWN 10
@@ -787,7 +782,7 @@ static void add_delete(struct cv_plan *plan, const struct grant_sql *q,
 	if (lapsed)
 		st->detail = cv_arena_printf(&plan->arena, "expired %s",
 					     lapsed->expires);
-	else if (expired(g, plan->now))
+	else if (cv_grant_expired(g, plan->now))
 		st->detail = cv_arena_printf(&plan->arena, "expired %s",
 					     g->expires);
 }
@@ -827,7 +822,7 @@ static int grants_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	 * the database has. */
 	if (!(w->sections & CV_SEC_ROLES))
 		for (i = 0; i < w->ngrants; i++)
-			if (!expired(&w->grants[i], ctx->now) &&
+			if (!cv_grant_expired(&w->grants[i], ctx->now) &&
 			    !cv_state_role(l, w->grants[i].role))
 				return cv_error_set(err, CV_EINVAL,
 					"grant of role '%s' to '%s': no such role in the database (%s:%u:%u)",
@@ -848,7 +843,7 @@ static int grants_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 			cv_grant_cmp(&w->grants[i], &l->grants[j]);
 		const struct cv_grant *wg = c <= 0 ? &w->grants[i] : NULL;
 		const struct cv_grant *lg = c >= 0 ? &l->grants[j] : NULL;
-		bool lapsed = wg && expired(wg, ctx->now);
+		bool lapsed = wg && cv_grant_expired(wg, ctx->now);
 
 		if (c <= 0)
 			i++;

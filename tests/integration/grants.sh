@@ -676,3 +676,23 @@ expect_in "so is the direction override" out.txt '+ grant admin to x\u{202e}evil
 expect_in "the removal reads differently" out.txt '- grant admin to alice'
 cv apply -m inv/a.yaml --db sqlite:inv.db --auto-approve -q
 expect_eq "the name is stored as written" "$(q inv.db "SELECT hex(subject) FROM rbac_grants WHERE subject LIKE 'al%'")" "616CE2808B696365"
+
+# inspect writes what reads back as the same text: "${" in a value is
+# written "$${" (read back, it is not a variable; keys are not expanded),
+# and a grant expired at --now is left out, with a comment (it is absent;
+# the next apply revokes it).  Two runs give the same bytes.
+printf 'version: 1\nroles: {"${role}": {description: "a $${x} b"}, viewer: {}}\ngrants:\n  - {subject: "$${lit}", role: viewer, reason: "x$${y}"}\n' >lit.yaml
+cv apply -m lit.yaml --db sqlite:lit.db --auto-approve -q
+q lit.db "INSERT INTO rbac_grants VALUES ('old', 'viewer', '', '2020-01-01T00:00:00Z', 'expired')"
+cv inspect --db sqlite:lit.db
+cp out.txt lit-inspect.yaml
+expect_in "a value with \${ is written \$\${" lit-inspect.yaml "subject: '\$\${lit}'"
+expect_in "a key is written as it is" lit-inspect.yaml '  ${role}:'
+expect_in "the expired grant is left out, with a comment" lit-inspect.yaml "# 1 grant expired at "
+expect_not_in "not printed" lit-inspect.yaml "subject: old"
+lit=elsewhere cv plan -m lit-inspect.yaml --db sqlite:lit.db --detailed-exitcode
+expect_rc "read back, only the expired grant's revocation is planned" 2
+expect_eq "that is the one change" "$(grep -c '^  [-+~]' out.txt) $(grep -c 'grant viewer to old' out.txt)" "1 1"
+sleep 1
+cv inspect --db sqlite:lit.db
+expect_same "two runs at one --now, the same bytes" out.txt lit-inspect.yaml

@@ -203,6 +203,14 @@ static void record_failure(struct cv_ctx *ctx, const struct cv_run *run,
 	failed.finished_at = now;
 	failed.error = text;
 	ret = ctx->be->begin(ctx->db, &e2);
+	/*
+	 * A step that failed outside a transaction (a revision with
+	 * transaction: false) may leave the application's search path set
+	 * (no rollback undoes a SET made outside one): converge's tables
+	 * are written in their own schema, not beside the application's.
+	 */
+	if (!ret)
+		ret = cv_db_scope(ctx, false, &e2);
 	if (!ret)
 		ret = cv_journal_ensure(ctx->db, &e2);
 	if (!ret)

@@ -171,3 +171,27 @@ expect_eq "the first apply ends well" "$?" 0
 expect_eq "the lock is free after it" \
 	"$(pq "$DB" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" 0
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE nt_$$" >/dev/null
+
+# A transaction: false revision that fails leaves the application's search
+# path set (nothing rolls back a SET made outside a transaction): the
+# failed run is still recorded in converge's schema, with no stray
+# converge_* tables beside the application's.
+pg_db "ntf_$$" || exit 1
+pq "$DB" "CREATE TABLE agents (id int PRIMARY KEY, notes text); INSERT INTO agents VALUES (1, 'n'), (2, 'n')"
+manifest ntf/mig/r1.yaml <<'EOF'
+id: r1
+transaction: false
+up: CREATE UNIQUE INDEX CONCURRENTLY ux_agents_notes ON agents (notes)
+down: DROP INDEX CONCURRENTLY ux_agents_notes
+EOF
+manifest ntf/m.yaml <<'EOF'
+version: 1
+schema: {migrations: mig, version: head}
+EOF
+cv apply -m ntf --db "$DB" --schema ops --auto-approve -q
+expect_rc "the revision fails" 1
+expect_eq "the failed run is recorded in ops, and nothing of converge's is in public" \
+	"$(pq "$DB" "SELECT string_agg(schemaname || '.' || tablename, ' ' ORDER BY 1) FROM pg_tables WHERE tablename LIKE 'converge%'")" \
+	"ops.converge_migrations ops.converge_runs ops.converge_schema_version ops.converge_steps"
+expect_eq "as failed" "$(pq "$DB" "SELECT status FROM ops.converge_runs")" failed
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE ntf_$$" >/dev/null

@@ -650,6 +650,7 @@ struct drop {
 struct move {
 	char *from, *to;
 	size_t seq;
+	size_t ncols;   /* a copy's select list: its items, 0 for `*` */
 };
 
 struct script_ops {
@@ -676,6 +677,7 @@ static void add_move(struct move **list, size_t *n, size_t *alloc,
 	CV_GROW(*list, *n + 1, *alloc);
 	(*list)[*n].from = from;
 	(*list)[*n].to = to;
+	(*list)[*n].ncols = 0;
 	(*list)[(*n)++].seq = (*seq)++;
 }
 
@@ -740,7 +742,8 @@ static char *alter_action(struct scanner *s, char *tok, const char *table,
 static char *insert_copy(struct scanner *s, struct script_ops *ops)
 {
 	char *tok = next_token(s), *into = NULL, *from = NULL;
-	bool whole = true;
+	bool whole = true, listing = false;
+	size_t items = 0;	/* the select list's, 0 while it is `*` */
 	int depth = 0;
 
 	while (*tok && strcmp(tok, ";") != 0 && !is_word(tok, "INTO")) {
@@ -757,9 +760,18 @@ static char *insert_copy(struct scanner *s, struct script_ops *ops)
 			depth++;
 		else if (strcmp(tok, ")") == 0 && depth)
 			depth--;
-		else if (depth == 0 && is_word(tok, "FROM") && !from)
+		else if (depth == 0 && is_word(tok, "FROM") && !from) {
 			from = qualified(s);
-		else if (depth == 0 &&
+			listing = false;
+		} else if (depth == 0 && is_word(tok, "SELECT") && !from) {
+			listing = true;
+		} else if (listing && depth == 0 && strcmp(tok, "*") != 0) {
+			/* Each top-level comma starts another item. */
+			if (!items || strcmp(tok, ",") == 0)
+				items++;
+			if (is_word(tok, "DISTINCT"))
+				whole = false;
+		} else if (depth == 0 &&
 			 (is_word(tok, "WHERE") || is_word(tok, "LIMIT") ||
 			  is_word(tok, "JOIN") || is_word(tok, "UNION") ||
 			  is_word(tok, "EXCEPT") || is_word(tok, "INTERSECT") ||
@@ -772,6 +784,7 @@ static char *insert_copy(struct scanner *s, struct script_ops *ops)
 	if (into && from && whole) {
 		add_move(&ops->copies, &ops->ncopies, &ops->copies_alloc,
 			 &ops->seq, from, into);
+		ops->copies[ops->ncopies - 1].ncols = items;
 	} else {
 		free(from);
 		free(into);
@@ -916,7 +929,8 @@ static const char *live_name(const struct script_ops *ops, const char *name,
  * SQLite's rebuild of table t: every row of t copied into x, t dropped,
  * then x renamed to t.  No row is lost, so it is no data loss.
  */
-static bool rebuilt(const struct script_ops *ops, const struct drop *d)
+static bool rebuilt(const struct script_ops *ops, const struct drop *d,
+		    size_t ncols)
 {
 	size_t i, k;
 
@@ -924,6 +938,10 @@ static bool rebuilt(const struct script_ops *ops, const struct drop *d)
 		const struct move *c = &ops->copies[i];
 
 		if (c->seq > d->seq || strcasecmp(c->from, d->table) != 0)
+			continue;
+		/* Every column, or fewer: a column left out of the copy
+		 * is dropped with its values. */
+		if (c->ncols && c->ncols < ncols)
 			continue;
 		for (k = 0; k < ops->nrenames; k++) {
 			const struct move *r = &ops->renames[k];
@@ -934,6 +952,30 @@ static bool rebuilt(const struct script_ops *ops, const struct drop *d)
 		}
 	}
 	return false;
+}
+
+static int count_cols(void *p, const char *const *cols, const size_t *lens,
+		      int ncols)
+{
+	(void)cols;
+	(void)lens;
+	*(size_t *)p = (size_t)ncols;
+	return 0;
+}
+
+/* The live table's number of columns (it holds rows: one is read). */
+static int column_count(struct cv_ctx *ctx, const char *table, size_t *out,
+			struct cv_error *err)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	int ret;
+
+	cv_buf_adds(&b, "SELECT * FROM ");
+	ctx->be->quote_ident(&b, table);
+	cv_buf_adds(&b, " LIMIT 1");
+	ret = ctx->be->query(ctx->db, b.buf, NULL, 0, count_cols, out, err);
+	cv_buf_release(&b);
+	return ret;
 }
 
 int cv_schema_several_rows(struct cv_error *err, const char *table,
@@ -974,14 +1016,19 @@ int cv_schema_mark_data_loss(struct cv_ctx *ctx, struct cv_plan *plan,
 			size_t seq = d->seq;
 			const char *table = live_name(&ops, d->table, &seq);
 
-			if (!d->column && rebuilt(&ops, d))
-				continue;
 			ret = ctx->be->table_exists(ctx->db, table, &exists, err);
 			if (!ret && exists)
 				ret = ctx->be->table_has_rows(ctx->db, table,
 							      &rows, err);
 			if (ret || !rows)
 				continue;
+			if (!d->column) {
+				size_t ncols = 0;
+
+				ret = column_count(ctx, table, &ncols, err);
+				if (ret || rebuilt(&ops, d, ncols))
+					continue;
+			}
 			if (note.len)
 				cv_buf_adds(&note, "; ");
 			if (d->column)

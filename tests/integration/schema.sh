@@ -528,6 +528,12 @@ expect_not_in "a table rebuild loses nothing" out.txt "data loss"
 rev loss2 r2 r1 "CREATE TABLE _tmp (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO _tmp SELECT id, name FROM keep WHERE id > 1; DROP TABLE keep; ALTER TABLE _tmp RENAME TO keep;" "SELECT 1;"
 cv plan -m loss2.yaml --db sqlite:loss2.db
 expect_in "a rebuild that copies only some rows loses the others" out.txt "! data loss: drops table keep, which holds rows"
+rev loss2 r2 r1 "CREATE TABLE _tmp (id INTEGER PRIMARY KEY); INSERT INTO _tmp (id) SELECT id FROM keep; DROP TABLE keep; ALTER TABLE _tmp RENAME TO keep;" "SELECT 1;"
+cv plan -m loss2.yaml --db sqlite:loss2.db
+expect_in "a rebuild that leaves a column out loses its values" out.txt "! data loss: drops table keep, which holds rows"
+rev loss2 r2 r1 "CREATE TABLE _tmp (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO _tmp SELECT * FROM keep; DROP TABLE keep; ALTER TABLE _tmp RENAME TO keep;" "SELECT 1;"
+cv plan -m loss2.yaml --db sqlite:loss2.db
+expect_not_in "a rebuild that copies every column (*) loses nothing" out.txt "data loss"
 
 # ------------------------------------------------------------ foreign keys
 

@@ -1515,8 +1515,12 @@ static bool forward(int from, int to)
  * snapshot replaces the whole database, so every table, view and
  * sequence made since (which pg_restore --clean knows nothing about, and
  * whose foreign keys would keep it from dropping what it restores) goes
- * first.  What an extension owns, and what goes with its table (identity
- * and serial sequences, partitions), is left to its owner.
+ * first, and so do the functions, procedures, aggregates, types and
+ * domains, and then the schemas left empty, but public: a revision that
+ * made them would otherwise fail when applied again ("type … already
+ * exists").  What an extension owns, and what goes with its table
+ * (identity and serial sequences, partitions, row types), is left to its
+ * owner; a schema that still holds anything stays.
  */
 static const char restore_prelude[] =
 	"SET client_min_messages = warning;\n"
@@ -1541,6 +1545,47 @@ static const char restore_prelude[] =
 	"        WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'\n"
 	"        WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,\n"
 	"      r.nspname, r.relname);\n"
+	"  END LOOP;\n"
+	"  FOR r IN\n"
+	"    SELECT p.oid::pg_catalog.regprocedure AS sig, p.prokind\n"
+	"    FROM pg_catalog.pg_proc p\n"
+	"    JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace\n"
+	"    WHERE n.nspname <> 'information_schema'\n"
+	"      AND n.nspname NOT LIKE 'pg\\_%'\n"
+	"      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d\n"
+	"        WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass\n"
+	"          AND d.objid = p.oid AND d.deptype IN ('e', 'i'))\n"
+	"  LOOP\n"
+	"    EXECUTE pg_catalog.format('DROP %s IF EXISTS %s CASCADE',\n"
+	"      CASE r.prokind WHEN 'a' THEN 'AGGREGATE'\n"
+	"        WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, r.sig);\n"
+	"  END LOOP;\n"
+	"  FOR r IN\n"
+	"    SELECT n.nspname, t.typname, t.typtype\n"
+	"    FROM pg_catalog.pg_type t\n"
+	"    JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace\n"
+	"    LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid\n"
+	"    WHERE t.typtype IN ('e', 'd', 'r', 'c')\n"
+	"      AND (t.typtype <> 'c' OR c.relkind = 'c')\n"
+	"      AND n.nspname <> 'information_schema'\n"
+	"      AND n.nspname NOT LIKE 'pg\\_%'\n"
+	"      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d\n"
+	"        WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass\n"
+	"          AND d.objid = t.oid AND d.deptype IN ('e', 'i'))\n"
+	"  LOOP\n"
+	"    EXECUTE pg_catalog.format('DROP %s IF EXISTS %I.%I CASCADE',\n"
+	"      CASE r.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END,\n"
+	"      r.nspname, r.typname);\n"
+	"  END LOOP;\n"
+	"  FOR r IN\n"
+	"    SELECT n.nspname FROM pg_catalog.pg_namespace n\n"
+	"    WHERE n.nspname NOT IN ('public', 'information_schema')\n"
+	"      AND n.nspname NOT LIKE 'pg\\_%'\n"
+	"  LOOP\n"
+	"    BEGIN\n"
+	"      EXECUTE pg_catalog.format('DROP SCHEMA %I', r.nspname);\n"
+	"    EXCEPTION WHEN dependent_objects_still_exist THEN NULL;\n"
+	"    END;\n"
 	"  END LOOP;\n"
 	"END\n"
 	"$converge$;\n";

@@ -195,3 +195,40 @@ expect_eq "the failed run is recorded in ops, and nothing of converge's is in pu
 	"ops.converge_migrations ops.converge_runs ops.converge_schema_version ops.converge_steps"
 expect_eq "as failed" "$(pq "$DB" "SELECT status FROM ops.converge_runs")" failed
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE ntf_$$" >/dev/null
+
+# restore replaces the database with the snapshot: the types, functions,
+# domains and schemas a later revision made go too (a revision applied
+# again would fail on "type … already exists").
+pg_db "rst_$$" || exit 1
+manifest rst/mig/a1.yaml <<'EOF2'
+id: a1
+up: CREATE TABLE agents (id int PRIMARY KEY)
+down: DROP TABLE agents
+EOF2
+manifest rst/mig/a2.yaml <<'EOF2'
+id: a2
+parent: a1
+up: |
+  CREATE TYPE mood AS ENUM ('ok', 'bad');
+  CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+  CREATE FUNCTION f_one() RETURNS int LANGUAGE sql AS 'SELECT 1';
+  CREATE SCHEMA reporting;
+  CREATE TABLE reporting.x (id int);
+  CREATE TABLE feelings (id serial PRIMARY KEY, m mood, p posint);
+down: |
+  DROP TABLE feelings; DROP TABLE reporting.x; DROP SCHEMA reporting;
+  DROP FUNCTION f_one(); DROP DOMAIN posint; DROP TYPE mood;
+EOF2
+printf 'version: 1\nschema: {migrations: mig, version: a1}\n' > rst/a1.yaml
+printf 'version: 1\nschema: {migrations: mig, version: head}\n' > rst/head.yaml
+cv apply -m rst/a1.yaml --db "$DB" --auto-approve -q
+cv apply -m rst/head.yaml --db "$DB" --auto-approve -q
+snap=$(pq "$DB" "SELECT snapshot FROM converge_runs ORDER BY id DESC LIMIT 1")
+cv restore --db "$DB" "$snap" --auto-approve -q
+expect_rc "restore of the snapshot before a2" 0
+expect_eq "a2's type, domain, function and schema are gone" \
+	"$(pq "$DB" "SELECT (SELECT count(*) FROM pg_type WHERE typname IN ('mood', 'posint')) || ' ' || (SELECT count(*) FROM pg_proc WHERE proname = 'f_one') || ' ' || (SELECT count(*) FROM pg_namespace WHERE nspname = 'reporting')")" "0 0 0"
+expect_eq "the table a1 made is back" "$(pq "$DB" "SELECT count(*) FROM pg_tables WHERE tablename = 'agents'")" 1
+cv apply -m rst/head.yaml --db "$DB" --auto-approve -q
+expect_rc "so a2 applies again" 0
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE rst_$$" >/dev/null

@@ -185,9 +185,6 @@ static int journal_steps(struct cv_ctx *ctx, const struct cv_plan *plan,
 	return ret;
 }
 
-#define UNFINISHED "the run did not finish: it ended while a revision " \
-	"ran outside a transaction (its steps journaled as applied stay " \
-	"applied); apply again to go on"
 
 static void record_failure(struct cv_ctx *ctx, const struct cv_run *run,
 			   bool run_committed, const struct cv_error *cause)
@@ -318,7 +315,7 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 			 */
 			if (!ret && !run_committed)
 				ret = cv_journal_finish_run(ctx->db, res->run_id,
-							    "failed", UNFINISHED,
+							    "failed", CV_RUN_UNFINISHED,
 							    err);
 			/* The lock must outlive this transaction: the
 			 * revision runs outside any. */

@@ -16,6 +16,16 @@
 
 #define CV_RUN_ID_MAX 64
 
+/*
+ * The error a run is recorded with before it runs a revision outside a
+ * transaction, until it ends: a process killed meanwhile leaves a failed
+ * run, never an applied one.  While the run still holds the lock, status
+ * shows it as running.
+ */
+#define CV_RUN_UNFINISHED "the run did not finish: it ended while a " \
+	"revision ran outside a transaction (its steps journaled as applied " \
+	"stay applied); apply again to go on"
+
 struct cv_run {
 	const char *id;
 	const char *kind;        /* "apply", "rollback", "restore" */

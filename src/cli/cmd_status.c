@@ -231,6 +231,16 @@ int cmd_status(struct cv_opts *o)
 		cli_close(&url, &db);
 		lock = lock_state(o, &url);
 	}
+	/* A run inside a revision outside a transaction is recorded as one
+	 * that did not finish until it ends; while the lock is held, it is
+	 * running, and "apply again" would only meet the lock. */
+	if (nruns && strcmp(lock, "held by another apply") == 0 &&
+	    strcmp(runs[0].status, "failed") == 0 &&
+	    cv_streq0(runs[0].error, CV_RUN_UNFINISHED)) {
+		runs[0].status = "running";
+		runs[0].finished_at = NULL;
+		runs[0].error = NULL;
+	}
 	if (ret) {
 		code = cli_fail(&err);
 		goto out;

@@ -585,6 +585,8 @@ SNAP=$(find .converge -name 'seg-*.db' | head -n 1)
 cv status --db sqlite:seg.db
 expect_in "status: the lock is held while the revision runs" out.txt \
 	"lock:     held by another apply"
+expect_in "and the run is running, not failed" out.txt " apply    running "
+expect_not_in "with no advice to apply again" out.txt "did not finish"
 cv apply -m seg2.yaml --db sqlite:seg.db --auto-approve --lock-timeout 0
 expect_rc "a second apply meanwhile: exit 4" 4
 expect_in "saying the database is locked" err.txt \

@@ -343,11 +343,11 @@ void cli_run_failed(const struct cv_apply_result *res, const char *nothing,
 	 * likely fail on it ("index … already exists"), so say what to do.
 	 */
 	if (res->partial && res->committed)
-		fprintf(stderr, "converge: the failing step runs outside a transaction: what its statements did before the failing one stays applied, and so do the %zu step%s before it (journaled in run %s); repair the database by hand, or restore the snapshot, before applying again\n",
+		fprintf(stderr, "converge: the failing step runs outside a transaction: what its statements did before the failing one stays applied, and so do the %zu step%s before it (journaled in run %s); repair the database by hand, or restore the snapshot, before applying again (on PostgreSQL, a CREATE INDEX CONCURRENTLY that failed leaves its index behind, marked invalid)\n",
 			res->committed, res->committed == 1 ? "" : "s",
 			res->run_id);
 	else if (res->partial)
-		fprintf(stderr, "converge: the failing step runs outside a transaction: what its statements did before the failing one stays applied (run %s is recorded as failed); repair the database by hand, or restore the snapshot, before applying again\n",
+		fprintf(stderr, "converge: the failing step runs outside a transaction: what its statements did before the failing one stays applied (run %s is recorded as failed); repair the database by hand, or restore the snapshot, before applying again (on PostgreSQL, a CREATE INDEX CONCURRENTLY that failed leaves its index behind, marked invalid)\n",
 			res->run_id);
 	else if (res->committed)
 		fprintf(stderr, "converge: the first %zu step%s stay applied: they include a revision that runs outside a transaction (journaled in run %s); the rest was rolled back%s%s\n",

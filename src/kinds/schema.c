@@ -213,6 +213,14 @@ static int schema_load(struct cv_state *want, const struct cv_node *node,
 	    (cv_yaml_as_string(v, "table", ld->diags, &table) ||
 	     cv_check_name(table, "table", &v->mark, ld->diags)))
 		ret = CV_EINVAL;
+	/* The name is one identifier, quoted as one: "public.x" would be a
+	 * table of that name in converge's schema, not x in public. */
+	else if (v && strchr(table, '.')) {
+		cv_diag_error(ld->diags, &v->mark,
+			      "version table '%s': a name without a schema; converge keeps it with its own tables (public, or --schema NAME)",
+			      cv_shorten(table));
+		ret = CV_EINVAL;
+	}
 	if (twice)
 		return CV_EINVAL;
 	/* Without its revisions, the version names nothing to check. */

@@ -159,10 +159,12 @@ manifest bad2/a.yaml <<'Y'
 version: 1
 checks:
   role: {sql: "SELECT 1", expect: 1, as_role: app_user}
+  role2: {sql: "SELECT 1", expect: 1, as_role: other}
 Y
 cv plan -m bad2 --db sqlite:c.db
 expect_rc "as_role on SQLite is an error" 1
-expect_in "says it needs PostgreSQL" err.txt "as_role needs PostgreSQL"
+expect_in "says it needs PostgreSQL, naming every such check" err.txt \
+	"as_role needs PostgreSQL; on SQLite, leave it out of check 'role' (bad2/a.yaml:3:3), 'role2' (bad2/a.yaml:4:3)"
 
 # A check that reads converge's journal reads, at apply, the run in
 # progress: plan cannot tell what it will see, so it says "run at apply"

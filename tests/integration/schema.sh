@@ -675,3 +675,12 @@ expect_in "it says the no-transaction step stays done" err.txt "the first 1 step
 expect_not_in "it does not claim nothing changed" err.txt "changed nothing"
 expect_in "it names the snapshot" err.txt "the snapshot taken before the run is"
 expect_eq "the version table is at r1" "$(q notxn2/x.db 'SELECT version FROM converge_schema_version')" r1
+
+# The version table is one name: "public.alembic_version" would be a table
+# of that name in converge's schema, not alembic_version in public.
+mkdir -p dotted/mig
+printf 'id: r1\nup: CREATE TABLE d1 (x);\ndown: DROP TABLE d1;\n' > dotted/mig/r1.yaml
+printf 'version: 1\nschema: {migrations: mig, version: head, table: public.alembic_version}\n' > dotted/m.yaml
+cv validate -m dotted/m.yaml
+expect_rc "a schema-qualified version table: exit 1" 1
+expect_in "says to give a name without a schema" err.txt "version table 'public.alembic_version': a name without a schema"

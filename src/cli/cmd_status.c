@@ -16,31 +16,6 @@ static void several_rows(const struct cli_version *v, struct cv_error *err)
 	cv_schema_several_rows(err, v->table, v->nrows, cv_buf_str(&v->rows));
 }
 
-static const char *lock_state(const struct cv_opts *o, const struct cv_url *url)
-{
-	struct cv_error err = CV_ERROR_INIT;
-	struct cv_db *db = NULL;
-	const char *state = "free";
-	struct cv_opts quick = *o;
-	int ret;
-
-	quick.lock_timeout_ms = 0;
-	ret = cli_open(&quick, url, false, false, &db, &err);
-	if (!ret) {
-		ret = url->backend->begin(db, &err);
-		if (ret == CV_ELOCKED)
-			state = "held by another apply";
-		else if (ret)
-			state = "unknown";
-		url->backend->rollback(db);
-	} else {
-		state = "unknown";
-	}
-	url->backend->close(db);
-	cv_error_release(&err);
-	return state;
-}
-
 /* The drift summary of status -m: what a plan would change. */
 struct drift {
 	bool known;             /* -m given and planned */
@@ -229,18 +204,10 @@ int cmd_status(struct cv_opts *o)
 				 &d, &err);
 	if (db) {
 		cli_close(&url, &db);
-		lock = lock_state(o, &url);
+		lock = cli_lock_state(o, &url);
 	}
-	/* A run inside a revision outside a transaction is recorded as one
-	 * that did not finish until it ends; while the lock is held, it is
-	 * running, and "apply again" would only meet the lock. */
-	if (nruns && strcmp(lock, "held by another apply") == 0 &&
-	    strcmp(runs[0].status, "failed") == 0 &&
-	    cv_streq0(runs[0].error, CV_RUN_UNFINISHED)) {
-		runs[0].status = "running";
-		runs[0].finished_at = NULL;
-		runs[0].error = NULL;
-	}
+	if (nruns)
+		cli_show_running(&runs[0], lock);
 	if (ret) {
 		code = cli_fail(&err);
 		goto out;

@@ -228,6 +228,48 @@ void cli_md_heading(const char *verb, const char *db)
 	free(name);
 }
 
+const char *cli_lock_state(const struct cv_opts *o, const struct cv_url *url)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_db *db = NULL;
+	const char *state = "free";
+	struct cv_opts quick = *o;
+	int ret;
+
+	quick.lock_timeout_ms = 0;
+	ret = cli_open(&quick, url, false, false, &db, &err);
+	if (!ret) {
+		ret = url->backend->begin(db, &err);
+		if (ret == CV_ELOCKED)
+			state = "held by another apply";
+		else if (ret)
+			state = "unknown";
+		url->backend->rollback(db);
+	} else {
+		state = "unknown";
+	}
+	url->backend->close(db);
+	cv_error_release(&err);
+	return state;
+}
+
+/*
+ * A run inside a revision outside a transaction is recorded as one that
+ * did not finish until it ends (a process killed there leaves a failed
+ * run); while the lock is held, it is running, and "apply again" would
+ * only meet the lock.
+ */
+void cli_show_running(struct cv_run *r, const char *lock)
+{
+	if (strcmp(r->status, "failed") != 0 ||
+	    !cv_streq0(r->error, CV_RUN_UNFINISHED) ||
+	    strcmp(lock, "held by another apply") != 0)
+		return;
+	r->status = "running";
+	r->finished_at = NULL;
+	r->error = NULL;
+}
+
 /* An actor is a name (SPEC §6): not blank, no control characters. */
 bool cli_actor_ok(const char *s)
 {

@@ -587,6 +587,8 @@ expect_in "status: the lock is held while the revision runs" out.txt \
 	"lock:     held by another apply"
 expect_in "and the run is running, not failed" out.txt " apply    running "
 expect_not_in "with no advice to apply again" out.txt "did not finish"
+cv history --db sqlite:seg.db
+expect_in "history says so too" out.txt " apply    running "
 cv apply -m seg2.yaml --db sqlite:seg.db --auto-approve --lock-timeout 0
 expect_rc "a second apply meanwhile: exit 4" 4
 expect_in "saying the database is locked" err.txt \

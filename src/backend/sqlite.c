@@ -391,20 +391,24 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 	 * Decide "missing" ourselves: sqlite's CANTOPEN covers many causes,
 	 * and plan must be able to say "empty database" only for this one.
 	 */
-	if ((flags & CV_DB_READONLY || !(flags & CV_DB_CREATE)) &&
-	    stat(path, &st) < 0) {
-		if (errno == ENOENT)
+	if (stat(path, &st) < 0) {
+		/* Missing is no error when apply makes it. */
+		bool created = flags & CV_DB_CREATE && !(flags & CV_DB_READONLY);
+
+		if (!created && errno == ENOENT)
 			return cv_error_set(err, CV_ENOTFOUND,
 					    "database '%s' does not exist",
 					    path);
-		return cv_error_set(err, CV_EIO, "cannot open database '%s': %s",
-				    path, strerror(errno));
-	}
-	/* /dev/null, a FIFO, a directory: no database, and no place beside
-	 * it for snapshots (they would go into /dev). */
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		if (!created)
+			return cv_error_set(err, CV_EIO,
+					    "cannot open database '%s': %s",
+					    path, strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		/* /dev/null, a FIFO, a directory: no database, and no
+		 * place beside it for snapshots (they would go into /dev). */
 		return cv_error_set(err, CV_EIO,
 				    "database '%s' is not a regular file", path);
+	}
 
 	lock_timeout_ms = clamp_ms(lock_timeout_ms);
 	rc = open_handle(&db, path, flags, lock_timeout_ms);

@@ -103,9 +103,11 @@ void cli_md_heading(const char *verb, const char *db);
 /* Whether another apply holds the lock now: "held by another apply",
  * "free" or "unknown" (it is asked for without waiting). */
 const char *cli_lock_state(const struct cv_opts *o, const struct cv_url *url);
-/* Shows r as running when it is recorded as not finished (a revision
- * outside a transaction) and `lock` says the lock is held. */
-void cli_show_running(struct cv_run *r, const char *lock);
+/* Shows r, the newest run, as running when it is recorded as not
+ * finished (a revision outside a transaction) and the lock is held:
+ * `lock` as cli_lock_state said it, or NULL to ask it when needed. */
+void cli_show_running(const struct cv_opts *o, const struct cv_url *url,
+		      struct cv_run *r, const char *lock);
 /* A name fit to record as the actor: not blank, no control characters. */
 bool cli_actor_ok(const char *s);
 

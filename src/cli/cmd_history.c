@@ -86,9 +86,8 @@ int cmd_history(struct cv_opts *o)
 	if (ret)
 		goto fail;
 	/* The newest run may still be running (see status). */
-	if (!o->nargs && nruns && strcmp(runs[0].status, "failed") == 0 &&
-	    cv_streq0(runs[0].error, CV_RUN_UNFINISHED))
-		cli_show_running(&runs[0], cli_lock_state(o, &url));
+	if (!o->nargs && nruns)
+		cli_show_running(o, &url, &runs[0], NULL);
 
 	if (o->format == CV_FORMAT_JSON) {
 		json_t *root;

@@ -207,7 +207,7 @@ int cmd_status(struct cv_opts *o)
 		lock = cli_lock_state(o, &url);
 	}
 	if (nruns)
-		cli_show_running(&runs[0], lock);
+		cli_show_running(o, &url, &runs[0], lock);
 	if (ret) {
 		code = cli_fail(&err);
 		goto out;

@@ -259,11 +259,16 @@ const char *cli_lock_state(const struct cv_opts *o, const struct cv_url *url)
  * run); while the lock is held, it is running, and "apply again" would
  * only meet the lock.
  */
-void cli_show_running(struct cv_run *r, const char *lock)
+void cli_show_running(const struct cv_opts *o, const struct cv_url *url,
+		      struct cv_run *r, const char *lock)
 {
 	if (strcmp(r->status, "failed") != 0 ||
-	    !cv_streq0(r->error, CV_RUN_UNFINISHED) ||
-	    strcmp(lock, "held by another apply") != 0)
+	    !cv_streq0(r->error, CV_RUN_UNFINISHED))
+		return;
+	/* Asked only now: the probe opens a connection to write. */
+	if (!lock)
+		lock = cli_lock_state(o, url);
+	if (strcmp(lock, "held by another apply") != 0)
 		return;
 	r->status = "running";
 	r->finished_at = NULL;

@@ -167,6 +167,31 @@ static int load_expect(const struct cv_node *n, struct cv_loader *ld,
 	return ret;
 }
 
+/*
+ * The cell of canonical rows at *p, moving *p past it: *text (NULL for
+ * SQL NULL) and *len.  False where no cell starts: at a row's end (';'),
+ * at the end, or in text that is not canonical.
+ */
+static bool next_cell(const char **p, const char **text, size_t *len)
+{
+	char *end;
+
+	if (**p == '~') {
+		*text = NULL;
+		*len = 0;
+		(*p)++;
+		return true;
+	}
+	if (!isdigit((unsigned char)**p))
+		return false;
+	*len = strtoul(*p, &end, 10);
+	if (*end != ':')
+		return false;
+	*text = end + 1;
+	*p = end + 1 + *len;
+	return true;
+}
+
 /* Readable rows for messages: "0", or "[a, b]; [c, d]", or "no rows". */
 static char *show_rows(const char *canon)
 {
@@ -187,23 +212,22 @@ static char *show_rows(const char *canon)
 	while (*p) {
 		struct cv_buf row = CV_BUF_INIT;
 
+		const char *text;
+		size_t n;
+
 		cells = 0;
-		while (*p && *p != ';') {
+		while (next_cell(&p, &text, &n)) {
 			if (cells++)
 				cv_buf_adds(&row, ", ");
-			if (*p == '~') {
+			if (text)
+				cv_buf_add(&row, text, n);
+			else
 				cv_buf_adds(&row, "NULL");
-				p++;
-			} else {
-				char *end;
-				size_t n = strtoul(p, &end, 10);
-
-				cv_buf_add(&row, end + 1, n);
-				p = end + 1 + n;
-			}
 		}
 		if (*p == ';')
 			p++;
+		else if (*p)
+			p += strlen(p);	/* not canonical: shown so far */
 		if (b.len)
 			cv_buf_adds(&b, "; ");
 		if (single && cells == 1)
@@ -451,19 +475,23 @@ static char *norm_rows(const char *canon)
 	const char *p = canon;
 
 	while (*p) {
-		if (*p == ';' || *p == '~') {
-			cv_buf_addch(&b, *p++);
-		} else {
-			char *end, *cell;
-			size_t n = strtoul(p, &end, 10);
+		const char *text;
+		char *cell;
+		size_t n;
 
-			if (*end != ':')
-				break;	/* not canonical: compared as it is */
-			cell = cv_strndup(end + 1, n);
-			norm_cell(&b, cell);
-			free(cell);
-			p = end + 1 + n;
+		if (*p == ';') {
+			cv_buf_addch(&b, *p++);
+			continue;
 		}
+		if (!next_cell(&p, &text, &n))
+			break;	/* not canonical: compared as it is */
+		if (!text) {
+			cv_buf_addch(&b, '~');
+			continue;
+		}
+		cell = cv_strndup(text, n);
+		norm_cell(&b, cell);
+		free(cell);
 	}
 	if (*p) {
 		cv_buf_reset(&b);

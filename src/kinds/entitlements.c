@@ -1442,24 +1442,17 @@ static const struct cv_ent_row *want_rows(struct differ *d,
 /*
  * Review details: "+a, +b, -c".  Every module is named, however many:
  * the plan is the review, and a removal cut off after the eighth name
- * ("… and 2 more") was a removal nobody saw.  name_next counts a name
- * and adds the separator before it; it says to write it.
+ * ("… and 2 more") was a removal nobody saw.  name_add counts a name and
+ * writes it after the separator.
  */
-static bool name_next(struct differ *d)
-{
-	if (d->names++ > 0)
-		cv_buf_adds(&d->detail, ", ");
-	return true;
-}
-
 static void name_add(struct differ *d, const char *fmt, ...)
 	CV_PRINTF(2, 3);
 static void name_add(struct differ *d, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!name_next(d))
-		return;
+	if (d->names++ > 0)
+		cv_buf_adds(&d->detail, ", ");
 	va_start(ap, fmt);
 	cv_buf_vaddf(&d->detail, fmt, ap);
 	va_end(ap);
@@ -1778,18 +1771,14 @@ static void row_detail(struct differ *d, const struct cv_ent_row *to,
 	const char *m = to ? to->module : from->module;
 
 	names_sep(d);
-	if (on != was) {
-		if (name_next(d)) {
-			cv_buf_addch(&d->detail, on ? '+' : '-');
-			cv_buf_adds(&d->detail, m);
-		}
-	} else if (to && !from) {
+	if (on != was)
+		name_add(d, "%c%s", on ? '+' : '-', m);
+	else if (to && !from)
 		name_add(d, "%s %s (%s)", m, to->status, to->source);
-	} else if (!to) {
+	else if (!to)
 		name_add(d, "%s no longer %s", m, from->status);
-	} else {
+	else
 		name_add(d, "%s from %s", m, to->source);
-	}
 }
 
 static void row_change(struct differ *d, struct cv_step *st, const char *org,

@@ -16,6 +16,7 @@
 
 #include <yaml.h>
 
+#include "converge/kind.h"
 #include "converge/model.h"
 #include "converge/plan.h"
 #include "converge/yaml.h"
@@ -659,12 +660,20 @@ static void read_step(struct reader *r, const struct cv_node *n, size_t index)
 		if (num < CV_PHASE_DISABLE_FLAGS || num > CV_PHASE_ENABLE_FLAGS)
 			bad(r, v, "'phase' must be from %d to %d, got %lld",
 			    CV_PHASE_DISABLE_FLAGS, CV_PHASE_ENABLE_FLAGS, num);
+		else if (r->plan->nr > 1 &&
+			 num < r->plan->steps[r->plan->nr - 2].phase)
+			bad(r, v, "step %zu has phase %lld after phase %u; "
+			    "steps are sorted by phase", index + 1, num,
+			    r->plan->steps[r->plan->nr - 2].phase);
 		else
 			s->phase = (uint8_t)num;
 	}
 	need_str(r, n, "kind", where, false, &s->kind);
-	if (s->kind && !*s->kind)
-		bad(r, cv_yaml_get(n, "kind"), "'kind' is empty");
+	/* A kind converge does not know would be journaled as one that
+	 * rollback can neither check nor order. */
+	if (s->kind && !cv_kind_find(s->kind))
+		bad(r, cv_yaml_get(n, "kind"), "unknown kind '%s'",
+		    cv_shorten(s->kind));
 	v = need(r, n, "action", where);
 	if (v && !get_str(r, v, "action", false, &str)) {
 		if (cv_action_parse(str, &action))

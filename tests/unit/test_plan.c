@@ -1168,6 +1168,30 @@ static void test_plan__yaml_read_guards(void **state)
 	free(text);
 }
 
+/* good_plan's step, then one of an earlier phase: steps run in file
+ * order, and a file whose phases go back was not written by plan. */
+static void expect_unsorted_phases(void)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	char *text = edit("add: 1", "add: 2");
+
+	cv_buf_adds(&b, text);
+	cv_buf_adds(&b, "- seq: 2\n"
+		    "  phase: 2\n"                                /* 26 */
+		    "  kind: roles\n"
+		    "  action: create\n"
+		    "  object: \"editor\"\n"
+		    "  key: [\"editor\"]\n"
+		    "  before: null\n"
+		    "  after: \"{}\"\n"
+		    "  forward: []\n"
+		    "  inverse: []\n");
+	expect_read_error(b.buf, "step 2 has phase 2 after phase 5; steps "
+			  "are sorted by phase", 26, 10);
+	cv_buf_release(&b);
+	free(text);
+}
+
 static void test_plan__yaml_read_errors(void **state)
 {
 	static const struct {
@@ -1206,6 +1230,8 @@ static void test_plan__yaml_read_errors(void **state)
 		  "'a' is out of range: -1", 9, 26 },
 		{ "[roles]\n", "[roles, grants]\nguards: {min_grant: {a: 1}}\n",
 		  "min_grant", 9, 10 },
+		/* A kind rollback would neither check nor undo in order. */
+		{ "kind: roles", "kind: bogus", "unknown kind 'bogus'", 13, 9 },
 	};
 	size_t i;
 
@@ -1218,6 +1244,7 @@ static void test_plan__yaml_read_errors(void **state)
 				  cases[i].col);
 		free(text);
 	}
+	expect_unsorted_phases();
 	/* Not a mapping at all, and an empty file. */
 	expect_read_error("- a\n- b\n", "", 1, 1);
 	expect_read_error("", "empty", 1, 1);

@@ -374,6 +374,11 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 	 * once rather than again after every schema change.
 	 */
 	cv_trace_perf("apply: steps");
+	if (opts->verify) {
+		ret = opts->verify(ctx, plan, err);
+		if (ret)
+			goto fail;
+	}
 	ret = journal_steps(ctx, plan, journaled, plan->nr, res->run_id, err);
 	if (ret)
 		goto fail;

@@ -145,27 +145,31 @@ static void same_stmt(struct cv_stmt *to, const struct cv_stmt *from)
 	to->now_param = from->now_param;
 }
 
-static int check_unchanged(struct cv_ctx *ctx, const struct cv_plan *run,
-			   struct cv_arena *a, struct cv_error *err)
+/*
+ * The objects of `plan` whose live value is not the one its last step
+ * on them leaves, each as a line of msg (ten at most); their count.
+ */
+static size_t differences(struct cv_ctx *ctx, const struct cv_plan *plan,
+			  struct cv_arena *a, const char *left,
+			  struct cv_buf *msg)
 {
-	struct cv_buf msg = CV_BUF_INIT, was = CV_BUF_INIT, is = CV_BUF_INIT;
-	size_t *order = cv_calloc(run->nr + 1, sizeof(*order));
+	struct cv_buf was = CV_BUF_INIT, is = CV_BUF_INIT;
+	size_t *order = cv_calloc(plan->nr + 1, sizeof(*order));
 	size_t n, i, changed = 0;
-	int ret = 0;
 
 	/* An object a run touched twice must hold what its last step left:
 	 * sorting by object finds those in n log n, not n². */
-	for (i = 0; i < run->nr; i++)
+	for (i = 0; i < plan->nr; i++)
 		order[i] = i;
-	sort_run = run;
-	cv_sort(order, run->nr, sizeof(*order), index_cmp);
-	for (n = 0; n < run->nr; n++) {
-		const struct cv_step *st = &run->steps[order[n]];
+	sort_run = plan;
+	cv_sort(order, plan->nr, sizeof(*order), index_cmp);
+	for (n = 0; n < plan->nr; n++) {
+		const struct cv_step *st = &plan->steps[order[n]];
 		const struct cv_kind *kind;
 		const char *now;
 
-		if (n + 1 < run->nr &&
-		    key_cmp(st, &run->steps[order[n + 1]]) == 0)
+		if (n + 1 < plan->nr &&
+		    key_cmp(st, &plan->steps[order[n + 1]]) == 0)
 			continue;
 		kind = cv_kind_find(st->kind);
 		if (!kind || !kind->value || st->action == CV_ACT_CHECK)
@@ -174,24 +178,61 @@ static int check_unchanged(struct cv_ctx *ctx, const struct cv_plan *run,
 		if (cv_streq0(now, st->after))
 			continue;
 		if (changed++ < 10)
-			cv_buf_addf(&msg, "\n  %s %s: the run left %s, the database now has %s",
-				    st->kind, st->object, show(st->after, &was),
-				    show(now, &is));
+			cv_buf_addf(msg, "\n  %s %s: %s %s, the database now has %s",
+				    st->kind, st->object, left,
+				    show(st->after, &was), show(now, &is));
 	}
+	if (changed > 10)
+		cv_buf_addf(msg, "\n  … and %zu more", changed - 10);
 	free(order);
-	if (changed) {
-		if (changed > 10)
-			cv_buf_addf(&msg, "\n  … and %zu more", changed - 10);
+	cv_buf_release(&was);
+	cv_buf_release(&is);
+	return changed;
+}
+
+static int check_unchanged(struct cv_ctx *ctx, const struct cv_plan *run,
+			   struct cv_arena *a, struct cv_error *err)
+{
+	struct cv_buf msg = CV_BUF_INIT;
+	size_t changed = differences(ctx, run, a, "the run left", &msg);
+	int ret = 0;
+
+	if (changed)
 		ret = cv_error_set(err, CV_EREFUSED,
 				   "rollback refused: %zu object%s changed since the run:%s",
 				   changed, changed == 1 ? "" : "s", msg.buf);
-	}
 	cv_buf_release(&msg);
-	cv_buf_release(&was);
-	cv_buf_release(&is);
 	return ret;
 }
 
+int cv_rollback_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
+		       struct cv_error *err)
+{
+	struct cv_state live;
+	struct cv_arena arena = CV_ARENA_INIT;
+	struct cv_buf msg = CV_BUF_INIT;
+	struct cv_ctx c = *ctx;
+	const char *fingerprint;
+	size_t changed = 0;
+	int ret;
+
+	memset(&live, 0, sizeof(live));
+	c.live = &live;
+	c.live_arena = &arena;
+	ret = cv_live_read(&c, plan->sections, &fingerprint, &arena, err);
+	if (!ret)
+		changed = differences(&c, plan, &arena,
+				      "the run found", &msg);
+	if (changed)
+		ret = cv_error_set(err, CV_ERR,
+				   "the run's recorded inverse did not put back %zu object%s:%s\n"
+				   "the inverse SQL the journal holds for the undone run is incomplete; restore the snapshot that run took instead (converge snapshots)",
+				   changed, changed == 1 ? "" : "s", msg.buf);
+	cv_buf_release(&msg);
+	cv_state_release(&live);
+	cv_arena_release(&arena);
+	return ret;
+}
 
 int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 		     const char *run_id, const char **chosen,

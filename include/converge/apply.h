@@ -20,6 +20,10 @@ struct cv_apply_opts {
 	bool verbose;
 	bool quiet;
 	bool color;
+	/* Run after the steps, in their transaction: refuses (and so rolls
+	 * back) a result that is not what the plan says.  NULL: none. */
+	int (*verify)(struct cv_ctx *ctx, const struct cv_plan *plan,
+		      struct cv_error *err);
 };
 
 struct cv_apply_result {
@@ -65,5 +69,14 @@ char *cv_snapshot_dir(const struct cv_url *url, const char *dir);
 int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 		     const char *run_id, const char **chosen,
 		     struct cv_error *err);
+
+/*
+ * After a rollback's steps, in their transaction: every object holds the
+ * value it had before the undone run (each step's `after`).  An inverse
+ * that the journal holds incomplete (a truncated or edited plan file)
+ * would otherwise report success and leave the object half undone.
+ */
+int cv_rollback_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
+		       struct cv_error *err);
 
 #endif

@@ -148,6 +148,7 @@ int cmd_rollback(struct cv_opts *o)
 	ctx.grants_store = cv_grants_store_of(&plan, &live_arena);
 	cli_apply_opts(o, "rollback", &url, &ao);
 	ao.undoes = target;
+	ao.verify = cv_rollback_verify;
 	ret = cv_apply_plan(&ctx, &plan, &ao, &res, &err);
 	if (ret) {
 		cli_run_failed(&res, "the rollback failed and changed nothing",

@@ -649,3 +649,32 @@ wait $R2; rc2=$?
 wait $HOLDER
 expect_eq "two rollbacks waiting for the lock both succeed" "$rc1$rc2" 00
 expect_eq "and undo the two newest runs" "$(q walk.db "SELECT group_concat(name) FROM (SELECT name FROM rbac_roles ORDER BY name)")" a
+
+# ------------------------- an inverse the journal holds incomplete
+
+# A saved plan cut short at a line boundary is still valid YAML: here it
+# lost its last inverse statement (the role's own row).  Applying it
+# works; undoing it must not report success and leave the role behind.
+manifest cut.yaml <<'Y'
+version: 1
+roles:
+  viewer: {permissions: [a:b]}
+  admin: {inherits: [viewer], permissions: [c:d]}
+Y
+cv plan -m cut.yaml --db sqlite:cut.db -o cut.plan -q
+head -n "$(($(wc -l <cut.plan) - 2))" cut.plan >cut-short.plan
+cv apply cut-short.plan --db sqlite:cut.db --auto-approve -q
+expect_rc "a plan that lost its last inverse statement applies" 0
+cv rollback --db sqlite:cut.db --auto-approve -q
+expect_rc "its rollback fails: exit 1" 1
+expect_in "and says which object it did not put back" err.txt \
+	"roles viewer: the run found absent, the database now has"
+expect_in "and what to do instead" err.txt "restore the snapshot that run took instead"
+expect_eq "nothing of the rollback stays" \
+	"$(q cut.db "SELECT group_concat(name) FROM (SELECT name FROM rbac_roles ORDER BY name)")" admin,viewer
+expect_eq "and it is recorded as failed" \
+	"$(q cut.db "SELECT kind || ' ' || status FROM converge_runs ORDER BY id DESC LIMIT 1")" "rollback failed"
+cv apply cut.plan --db sqlite:cut2.db --auto-approve -q
+cv rollback --db sqlite:cut2.db --auto-approve -q
+expect_rc "the whole plan rolls back" 0
+expect_eq "and leaves no role" "$(q cut2.db "SELECT count(*) FROM rbac_roles")" 0

@@ -136,6 +136,24 @@ static int storage_schema(struct cv_opts *o, const struct cv_plan *plan)
 	return cli_usage(o, "the plan was made without --schema (converge's tables in public); apply it without --schema too");
 }
 
+/*
+ * A stale plan applied to another database than the one it was made
+ * against: most often the wrong --db, which "the database changed" alone
+ * does not tell the one who runs it.
+ */
+static void made_elsewhere(struct cv_error *err, const char *made_on,
+			   const char *here)
+{
+	char *msg;
+
+	if (!made_on || !err->msg || strcmp(made_on, here) == 0)
+		return;
+	msg = cv_asprintf("%s\nthe plan was made against %s, not %s: is --db the database it was reviewed for?",
+			  err->msg, made_on, here);
+	free(err->msg);
+	err->msg = msg;
+}
+
 int cmd_apply(struct cv_opts *o)
 {
 	struct cv_manifest m;
@@ -149,6 +167,7 @@ int cmd_apply(struct cv_opts *o)
 	struct cv_apply_opts ao;
 	struct cv_ctx ctx;
 	bool saved = o->nargs == 1, direct;
+	const char *made_on = NULL;
 	int ret = 0, code = 0;
 
 	cv_manifest_init(&m);
@@ -180,8 +199,10 @@ int cmd_apply(struct cv_opts *o)
 	 * undoes the run) names the database being changed, not the one
 	 * the plan was made against (staging, or a path in another
 	 * checkout); the fingerprint says whether they hold the same. */
-	if (saved)
+	if (saved) {
+		made_on = plan.database;
 		plan.database = cv_arena_strdup(&plan.arena, url.display);
+	}
 
 	/*
 	 * With --auto-approve nobody reads the plan before the lock is taken,
@@ -270,6 +291,8 @@ locked:
 	goto out;
 
 fail:
+	if (ret == CV_ESTALE)
+		made_elsewhere(&err, made_on, url.display);
 	code = cli_fail(&err);
 out:
 	if (db)

@@ -450,6 +450,15 @@ mkdir -p elsewhere
 expect_in "the header names the database changed" out.txt "converge plan for ../prod.db"
 expect_in "and so does the undo command" out.txt "Undo it with: converge rollback --db ../prod.db "
 expect_not_in "not the plan's" out.txt "staging.db"
+# The same plan, now stale there: the refusal says where it was made, as
+# a --db pointing at the wrong database is the likeliest cause.
+cv apply staging.plan --db sqlite:prod.db --auto-approve
+expect_rc "applied again elsewhere: stale, exit 3" 3
+expect_in "the refusal names both databases" err.txt \
+	"the plan was made against sqlite:staging.db, not sqlite:prod.db"
+cv apply -m q.yaml --db sqlite:staging.db --auto-approve -q
+cv apply staging.plan --db sqlite:staging.db --auto-approve
+expect_not_in "where it was made, only the staleness" err.txt "made against"
 
 # A plan that cannot be made still answers on stdout in the format asked
 # for (a pull-request comment is stdout alone; a program parses JSON).

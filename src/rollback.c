@@ -199,8 +199,11 @@ static int check_unchanged(struct cv_ctx *ctx, const struct cv_plan *run,
 
 	if (changed)
 		ret = cv_error_set(err, CV_EREFUSED,
-				   "rollback refused: %zu object%s changed since the run:%s",
-				   changed, changed == 1 ? "" : "s", msg.buf);
+				   "rollback refused: %zu object%s changed since the run:%s\n"
+				   "undo the later run that changed %s first (converge history), "
+				   "or write the change into the manifests and apply them",
+				   changed, changed == 1 ? "" : "s", msg.buf,
+				   changed == 1 ? "it" : "them");
 	cv_buf_release(&msg);
 	return ret;
 }

@@ -145,6 +145,8 @@ expect_rc "a grant changed by hand since the run: exit 1" 1
 expect_in "says the rollback is refused" err.txt "rollback refused: 1 object changed since the run:"
 expect_in "names the object and what changed" err.txt \
 	"grants viewer to alice: the run left (none, none), the database now has (none, 'by hand')"
+expect_in "and what to do next" err.txt \
+	"undo the later run that changed it first (converge history), or write the change into the manifests and apply them"
 expect_same "the refused rollback leaves the database byte-identical" r.db before.db
 expect_eq "no run recorded" "$(q r.db "SELECT count(*) FROM converge_runs WHERE id > '$A4'")" 0
 

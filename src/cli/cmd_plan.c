@@ -148,6 +148,48 @@ static int check_out(const struct cv_opts *o)
 	return 0;
 }
 
+/* A path's directory made absolute, then its last name: two spellings of
+ * a file that does not exist yet compare equal. */
+static char *resolved(const char *path)
+{
+	char *dir = cv_dirname(path), *rdir = realpath(dir, NULL);
+	const char *base = strrchr(path, '/');
+	char *out = rdir ? cv_asprintf("%s/%s", rdir, base ? base + 1 : path)
+			 : NULL;
+
+	free(dir);
+	free(rdir);
+	return out;
+}
+
+/*
+ * -o must not be the SQLite file being planned: plan is read-only, and a
+ * plan written over the database would destroy it.
+ */
+static int check_out_db(const struct cv_opts *o, const struct cv_url *url)
+{
+	struct stat so, sd;
+	char *ro, *rd;
+	bool hit;
+
+	if (!o->out || strcmp(o->out, "-") == 0 || !url->path ||
+	    strcmp(url->type, "sqlite") != 0)
+		return 0;
+	if (stat(o->out, &so) == 0 && stat(url->path, &sd) == 0) {
+		hit = so.st_dev == sd.st_dev && so.st_ino == sd.st_ino;
+	} else {
+		ro = resolved(o->out);
+		rd = resolved(url->path);
+		hit = ro && rd && strcmp(ro, rd) == 0;
+		free(ro);
+		free(rd);
+	}
+	if (!hit)
+		return 0;
+	return cli_usage(o, "-o '%s' is the database being planned; write the plan elsewhere",
+			 cv_shorten(o->out));
+}
+
 /*
  * A plan that could not be made, on standard output in the format asked
  * for: a pull-request comment is made of stdout and shows no exit code,
@@ -197,6 +239,8 @@ int cmd_plan(struct cv_opts *o)
 	if (code)
 		goto out;
 	ret = cli_open_read(o, &url, &db, &err);
+	if (!ret && (code = check_out_db(o, &url)))
+		goto out;
 	if (!ret)
 		ret = cli_plan(o, &m, &url, db, true, &plan, &err);
 	if (ret == CV_EREFUSED) {

@@ -119,7 +119,8 @@ static const char plan_text[] =
 	"  -o, --out FILE          also write the plan to FILE as YAML\n"
 	"                          (converge-plan/1), for 'converge apply FILE';\n"
 	"                          '-' writes it to stdout instead of the text\n"
-	"                          plan.  Never one of the -m manifests\n"
+	"                          plan.  Never one of the -m manifests,\n"
+	"                          nor the database\n"
 	OPT_FORMAT
 	"  --detailed-exitcode     exit 0 when there are no changes, 2 when\n"
 	"                          there are, 1 on error\n"

@@ -283,6 +283,18 @@ mkdir -p mdir && cp m.yaml mdir/
 cv plan -m mdir --db o.db -o mdir/plan.yaml
 expect_rc "plan -o into a manifest directory: 64" 64
 expect_eq "nothing written there" "$(ls mdir)" "m.yaml"
+# Nor over the database: plan is read-only, and a plan written there
+# would destroy it.
+cp o.db o.orig
+for out in o.db ./o.db "$PWD/o.db"; do
+	cv plan -m m.yaml --db o.db -o "$out"
+	expect_rc "plan -o $out over the database it plans: 64" 64
+	expect_in "says why ($out)" err.txt "-o '$out' is the database being planned"
+done
+expect_same "the database is untouched" o.db o.orig
+cv plan -m m.yaml --db sqlite:absent.db -o ./absent.db
+expect_rc "nor a database that does not exist yet: 64" 64
+expect_eq "which is not created" "$(ls absent.db 2>/dev/null)" ""
 
 # A manifest where a saved plan is expected: say so.
 cv apply m.yaml --db o.db --auto-approve

@@ -9,6 +9,7 @@
  * bytes.  The reader trusts nothing: every field is checked for presence
  * and type, and every error names the file, line and column.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -582,6 +583,54 @@ static uint16_t param_pos(struct reader *r, const struct cv_node *item,
 	return (uint16_t)n;
 }
 
+/*
+ * The parameters a statement converge wrote takes: its highest ?N
+ * (SQLite) or $N (PostgreSQL) outside quoted names and strings.
+ */
+static unsigned long placeholders(const char *sql, char mark)
+{
+	unsigned long max = 0, n;
+	char quote = 0, *end;
+	const char *p;
+
+	for (p = sql; *p; p++) {
+		if (quote) {
+			if (*p == quote)
+				quote = 0;
+		} else if (*p == '\'' || *p == '"') {
+			quote = *p;
+		} else if (*p == mark && isdigit((unsigned char)p[1])) {
+			n = strtoul(p + 1, &end, 10);
+			if (n > max)
+				max = n;
+			p = end - 1;
+		}
+	}
+	return max;
+}
+
+/*
+ * A statement with fewer parameters than its SQL names fails only when
+ * it runs: for an inverse, at rollback, long after the file was applied
+ * (a file cut short at a line boundary loses its last `params`).  A
+ * check's SQL is the user's own (PostgreSQL's jsonb `?` is no parameter).
+ */
+static void check_params(struct reader *r, const struct cv_node *item,
+			 const struct cv_step *s, const struct cv_stmt *st)
+{
+	const char *be = r->plan->backend;
+	char mark = !be ? 0 : strcmp(be, "sqlite") == 0 ? '?' :
+		    strcmp(be, "postgres") == 0 ? '$' : 0;
+	unsigned long want;
+
+	if (!mark || st->script || !st->sql || s->action == CV_ACT_CHECK)
+		return;
+	want = placeholders(st->sql, mark);
+	if (want > st->nparams)
+		bad(r, item, "statement takes %lu parameter%s, 'params' has %u",
+		    want, want == 1 ? "" : "s", st->nparams);
+}
+
 static void read_stmts(struct reader *r, const struct cv_node *n,
 		       const char *what, struct cv_step *s, bool inverse)
 {
@@ -624,6 +673,7 @@ static void read_stmts(struct reader *r, const struct cv_node *n,
 		st->nparams = (uint32_t)nv;
 		st->run_id_param = param_pos(r, item, "run_id_param", nv);
 		st->now_param = param_pos(r, item, "now_param", nv);
+		check_params(r, item, s, st);
 	}
 }
 

@@ -1232,6 +1232,9 @@ static void test_plan__yaml_read_errors(void **state)
 		  "min_grant", 9, 10 },
 		/* A kind rollback would neither check nor undo in order. */
 		{ "kind: roles", "kind: bogus", "unknown kind 'bogus'", 13, 9 },
+		/* A file cut short after an inverse's SQL: its params lost. */
+		{ "    params: [\"viewer\"]\n  inverse", "  inverse",
+		  "statement takes 1 parameter, 'params' has 0", 20, 5 },
 	};
 	size_t i;
 

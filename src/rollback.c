@@ -40,19 +40,30 @@ static int pick_run(struct cv_ctx *ctx, struct cv_arena *a, struct cv_run *out,
 		    struct cv_error *err)
 {
 	struct cv_run *runs = NULL;
+	const char *redo = NULL;
 	size_t n = 0, i;
 	int ret;
 
 	ret = cv_journal_runs(ctx->db, a, 0, &runs, &n, err);
 	if (ret)
 		return ret;
-	for (i = 0; i < n; i++)
-		if (strcmp(runs[i].kind, "apply") == 0 &&
-		    strcmp(runs[i].status, "applied") == 0 &&
-		    !runs[i].undone_by && runs[i].nsteps > 0) {
+	for (i = 0; i < n; i++) {
+		if (strcmp(runs[i].status, "applied") != 0 ||
+		    runs[i].undone_by || runs[i].nsteps == 0)
+			continue;
+		if (strcmp(runs[i].kind, "apply") == 0) {
 			*out = runs[i];
 			return 0;
 		}
+		if (!redo && strcmp(runs[i].kind, "rollback") == 0)
+			redo = runs[i].id;
+	}
+	/* A bare rollback never undoes a rollback (SPEC §5); naming it does,
+	 * which is what someone who walked back too far wants next. */
+	if (redo)
+		return cv_error_set(err, CV_ENOTFOUND,
+				    "nothing to roll back: every apply with changes is undone; to redo what rollback '%s' undid, name it: converge rollback %s",
+				    redo, redo);
 	return cv_error_set(err, CV_ENOTFOUND, "nothing to roll back");
 }
 

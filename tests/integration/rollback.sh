@@ -74,6 +74,8 @@ cp r.db walked.db
 cv rollback --db $DB --auto-approve
 expect_rc "third rollback: exit 1" 1
 expect_in "nothing to roll back" err.txt "nothing to roll back"
+expect_in "it names the newest rollback, which can be undone by name" err.txt \
+	"every apply with changes is undone; to redo what rollback '$(newest)' undid, name it: converge rollback $(newest)"
 expect_same "nothing changed" r.db walked.db
 expect_eq "four runs in all" "$(q r.db "SELECT group_concat(kind, ' ') FROM (SELECT kind FROM converge_runs ORDER BY id)")" \
 	"apply apply rollback rollback"

@@ -112,6 +112,73 @@ static const char *const *fill(const struct cv_stmt *s, const char *run_id,
 	return *buf;
 }
 
+/*
+ * The steps sent in a batch (backend.h: batch_begin), one entry per
+ * statement, so that a failure read later is put on the step it belongs
+ * to.
+ */
+struct batch {
+	bool on;
+	size_t *owner;      /* the plan index of each statement's step */
+	size_t n, alloc;
+};
+
+/*
+ * A step that only writes rows with bound parameters, which a batch can
+ * send without waiting: not a script, check or revision, nothing that
+ * runs in the application's search path or outside the transaction.
+ */
+static bool batchable(const struct cv_step *st)
+{
+	uint32_t i;
+
+	if ((st->flags & CV_STEP_NO_TXN) || st->action == CV_ACT_CHECK ||
+	    strcmp(st->kind, "schema") == 0 || strcmp(st->kind, "checks") == 0)
+		return false;
+	for (i = 0; i < st->nfwd; i++)
+		if (st->fwd[i].script)
+			return false;
+	return true;
+}
+
+static void batch_begin(struct cv_ctx *ctx, struct batch *b)
+{
+	if (b->on || !ctx->be->batch_begin)
+		return;
+	ctx->be->batch_begin(ctx->db);
+	b->on = true;
+	b->n = 0;
+}
+
+/* Starts a batch if none is on, for the nstmts statements of step i. */
+static void batch_own(struct cv_ctx *ctx, struct batch *b, size_t i,
+		      uint32_t nstmts)
+{
+	batch_begin(ctx, b);
+	if (!b->on)
+		return;
+	CV_GROW(b->owner, b->n + nstmts, b->alloc);
+	while (nstmts--)
+		b->owner[b->n++] = i;
+}
+
+/* Ends the batch; a failure read now is named after its step. */
+static int batch_end(struct cv_ctx *ctx, const struct cv_plan *plan,
+		     struct batch *b, struct cv_buf *label,
+		     struct cv_error *err)
+{
+	size_t done = 0;
+	int ret;
+
+	if (!b->on)
+		return 0;
+	b->on = false;
+	ret = ctx->be->batch_end(ctx->db, &done, err);
+	if (ret && plan && done < b->n)
+		name_step(err, &plan->steps[b->owner[done]], label);
+	return ret;
+}
+
 static int run_stmts(struct cv_ctx *ctx, const struct cv_step *st,
 		     const char *run_id, const char *now, struct cv_error *err)
 {
@@ -166,14 +233,17 @@ static int ensure_storage(struct cv_ctx *ctx, const struct cv_plan *plan,
 	return ret;
 }
 
-/* Journals steps [from, to) of the plan, applied in run run_id. */
+/* Journals steps [from, to) of the plan, applied in run run_id, in one
+ * batch: a row each, not a round trip each. */
 static int journal_steps(struct cv_ctx *ctx, const struct cv_plan *plan,
 			 size_t from, size_t to, const char *run_id,
 			 struct cv_error *err)
 {
+	struct batch b = { false, NULL, 0, 0 };
 	size_t i;
-	int ret = 0;
+	int ret = 0, end;
 
+	batch_begin(ctx, &b);
 	for (i = from; i < to && !ret; i++) {
 		const struct cv_step *st = &plan->steps[i];
 		const struct cv_kind *kind = cv_kind_find(st->kind);
@@ -182,7 +252,8 @@ static int journal_steps(struct cv_ctx *ctx, const struct cv_plan *plan,
 		if (!ret && kind && kind->journal)
 			ret = kind->journal(ctx, st, run_id, err);
 	}
-	return ret;
+	end = batch_end(ctx, NULL, &b, NULL, err);
+	return ret ? ret : end;
 }
 
 
@@ -261,6 +332,7 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 	char started[CV_TIME_LEN];
 	bool in_txn = true, run_committed = false, schema_steps = false;
 	bool held = false;
+	struct batch b = { false, NULL, 0, 0 };
 	size_t i, journaled = 0;
 	int ret;
 
@@ -302,6 +374,11 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 
 		if (strcmp(st->kind, "schema") == 0)
 			schema_steps = true;
+		if (!batchable(st)) {
+			ret = batch_end(ctx, plan, &b, &label, err);
+			if (ret)
+				goto fail;
+		}
 		/* A revision that cannot run in a transaction ends the
 		 * current one, runs alone, and a new one starts after it. */
 		if (st->flags & CV_STEP_NO_TXN) {
@@ -355,11 +432,14 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 			res->applied++;
 			res->committed = res->applied;
 		} else {
+			if (batchable(st))
+				batch_own(ctx, &b, i, st->nfwd);
 			ret = run_stmts(ctx, st, res->run_id, started, err);
-			if (ret) {
+			/* In a batch, the failure may be an earlier step's. */
+			if (ret && !batch_end(ctx, plan, &b, &label, err))
 				name_step(err, st, &label);
+			if (ret)
 				goto fail;
-			}
 			res->applied++;
 		}
 		if (opts->verbose && !opts->quiet) {
@@ -373,6 +453,9 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 	 * the same outcome, and the cached journal statements are prepared
 	 * once rather than again after every schema change.
 	 */
+	ret = batch_end(ctx, plan, &b, &label, err);
+	if (ret)
+		goto fail;
 	cv_trace_perf("apply: steps");
 	if (opts->verify) {
 		ret = opts->verify(ctx, plan, err);
@@ -399,6 +482,7 @@ int cv_apply_plan(struct cv_ctx *ctx, const struct cv_plan *plan,
 	cv_trace_perf("apply: commit");
 	if (held)
 		ctx->be->release_lock(ctx->db);
+	free(b.owner);
 	cv_buf_release(&label);
 	return 0;
 
@@ -409,6 +493,7 @@ fail:
 	if (held)
 		ctx->be->release_lock(ctx->db);
 	res->applied = 0;
+	free(b.owner);
 	cv_buf_release(&label);
 	return ret ? ret : CV_ERR;
 

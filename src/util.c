@@ -682,30 +682,49 @@ static double trace_clock(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void cv_trace_perf(const char *phase)
+/* Where CONVERGE_TRACE_PERFORMANCE sends its lines, or NULL: off. */
+static FILE *trace_out(void)
 {
 	static int state = -1;	/* -1 unknown, 0 off, 1 on */
 	static FILE *out;
+	const char *v;
+
+	if (state >= 0)
+		return out;
+	v = getenv("CONVERGE_TRACE_PERFORMANCE");
+	state = 0;
+	if (!v || !*v || strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+		return NULL;
+	if (*v == '/')
+		out = fopen(v, "a");
+	else if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 ||
+		 strcmp(v, "2") == 0)
+		out = stderr;
+	state = out != NULL;
+	return out;
+}
+
+void cv_trace_count(const char *what, unsigned long n)
+{
+	FILE *out = trace_out();
+
+	if (!out)
+		return;
+	fprintf(out, "converge: performance: %-28s %9lu\n", what, n);
+	fflush(out);
+}
+
+void cv_trace_perf(const char *phase)
+{
+	static bool started;
 	static double start, last;
+	FILE *out = trace_out();
 	double now;
 
-	if (!state)
+	if (!out)
 		return;
-	if (state < 0) {
-		const char *v = getenv("CONVERGE_TRACE_PERFORMANCE");
-
-		state = 0;
-		if (!v || !*v || strcmp(v, "0") == 0 ||
-		    strcmp(v, "false") == 0)
-			return;
-		if (*v == '/')
-			out = fopen(v, "a");
-		else if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 ||
-			 strcmp(v, "2") == 0)
-			out = stderr;
-		if (!out)
-			return;
-		state = 1;
+	if (!started) {
+		started = true;
 		start = last = trace_clock();
 	}
 	now = trace_clock();

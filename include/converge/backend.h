@@ -104,6 +104,20 @@ struct cv_backend {
 	int (*exec)(struct cv_db *db, const char *sql,
 		    const char *const *params, size_t nparams,
 		    struct cv_error *err);
+	/*
+	 * Optional (NULL where a statement costs no round trip, as with
+	 * SQLite): from batch_begin to batch_end, exec sends its statement
+	 * and returns without waiting for the result, so that a plan's rows
+	 * reach the server in a few round trips, not one each.  The results
+	 * are read every few hundred statements and at batch_end; the first
+	 * failure is returned by the exec or batch_end that reads it, and
+	 * batch_end sets *done to the number of the batch's statements that
+	 * succeeded before it (the failing one is the next).  Any other
+	 * call made inside a batch first waits for what was sent.
+	 */
+	void (*batch_begin)(struct cv_db *db);
+	int (*batch_end)(struct cv_db *db, size_t *done,
+			 struct cv_error *err);
 	/* Runs a query and calls fn per row; fn returning nonzero stops it
 	 * and that value is returned. */
 	int (*query)(struct cv_db *db, const char *sql,

@@ -143,5 +143,7 @@ int cv_partial_publish(const char *partial, const char *path);
  * and writes nothing.  Costs one branch when off.
  */
 void cv_trace_perf(const char *phase);
+/* The same trace: one line with a count (a connection's round trips). */
+void cv_trace_count(const char *what, unsigned long n);
 
 #endif

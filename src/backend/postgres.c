@@ -66,6 +66,13 @@ extern char **environ;
  * caller builds SQL per row, and the server would keep every one.
  */
 #define CACHE_MAX 4096
+/*
+ * Statements a batch sends before it reads their results: few enough that
+ * the results the server writes meanwhile never fill the socket buffers,
+ * where libpq's pipeline documentation warns that both sides would wait
+ * for each other forever.
+ */
+#define BATCH_MAX 256
 /* Rows of up to this many columns need no allocation. */
 #define ROW_INLINE 32
 /* What is kept of a child's (pg_dump's, pg_restore's) error output. */
@@ -90,6 +97,17 @@ struct pg_db {
 	char *schema_name;  /* unquoted */
 	char *own_path, *app_path;
 	bool app_scope;
+	/* A batch (backend.h): exec sends without waiting.  `piped` while
+	 * the connection is in pipeline mode, `sent` the names of the
+	 * statements whose results are not read yet. */
+	bool batching, piped;
+	const char **sent;
+	size_t nsent, sent_alloc;
+	size_t batch_done;  /* statements of the batch that succeeded */
+	int batch_rc;       /* its first failure, 0 if none */
+	/* Times the connection waited for the server: its round trips,
+	 * shown by CONVERGE_TRACE_PERFORMANCE. */
+	unsigned long waits;
 };
 
 static struct pg_db *to_pg(struct cv_db *db)
@@ -233,12 +251,18 @@ static int end_copy(struct pg_db *c, const PGresult *res, const char *sql,
 	return CV_EDB;
 }
 
+static int pipe_leave(struct pg_db *c, struct cv_error *err);
+
 /* Runs a command without parameters; 0 or a CV_E* code in err. */
 static int run_simple(struct pg_db *c, const char *sql, struct cv_error *err)
 {
-	PGresult *res = PQexec(c->conn, sql);
-	int rc = 0;
+	PGresult *res;
+	int rc = pipe_leave(c, err);
 
+	if (rc < 0)
+		return rc;
+	c->waits++;
+	res = PQexec(c->conn, sql);
 	if (PQresultStatus(res) == PGRES_COPY_IN ||
 	    PQresultStatus(res) == PGRES_COPY_OUT)
 		rc = end_copy(c, res, sql, err);
@@ -255,7 +279,7 @@ static int run_simple(struct pg_db *c, const char *sql, struct cv_error *err)
 static int check_idle(struct pg_db *c, const char *sql, struct cv_error *err)
 {
 	if (!c->streaming)
-		return 0;
+		return pipe_leave(c, err);
 	cv_error_set(err, CV_EDB,
 		     "postgres: cannot run a statement while the rows of "
 		     "another query are being read on the same connection");
@@ -282,6 +306,7 @@ static int cache_reset(struct pg_db *c)
 	PGresult *res = PQexec(c->conn, "DEALLOCATE ALL");
 	int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : CV_EDB;
 
+	c->waits++;
 	PQclear(res);
 	if (!rc)
 		cache_clear(c);
@@ -310,6 +335,7 @@ static int get_stmt(struct pg_db *c, const char *sql, size_t nparams,
 		return 0;
 	snprintf(name, sizeof(name), "cv_%lu", ++c->next_name);
 	/* Types are left to the server: it infers them from the SQL. */
+	c->waits++;
 	res = PQprepare(c->conn, name, sql, (int)nparams, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		int rc = db_error(c, res, sql, err);
@@ -351,6 +377,137 @@ static int send_stmt(struct pg_db *c, const char *sql,
 	if (!ok)
 		return db_error(c, NULL, sql, err);
 	return 0;
+}
+
+/* ---- batches ------------------------------------------------------ */
+
+/* The SQL of a statement sent in a batch, for an error: found by name in
+ * the cache, which still holds it (it is emptied only between batches). */
+static const char *sent_sql(const struct pg_db *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < c->cache.nslots; i++)
+		if (c->cache.slots[i].sql && c->cache.slots[i].stmt == name)
+			return c->cache.slots[i].sql;
+	return NULL;
+}
+
+/* Takes the result of the statement sent n-th since the last sync. */
+static void take_result(struct pg_db *c, const PGresult *res, size_t n,
+			struct cv_error *err)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_PIPELINE_ABORTED || c->batch_rc)
+		return;
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		c->batch_done++;
+	else
+		c->batch_rc = db_error(c, res, n < c->nsent ?
+				       sent_sql(c, c->sent[n]) : NULL, err);
+}
+
+/*
+ * Sends a sync and reads the results of everything sent before it: one
+ * result each (then a NULL), then the sync's own.  The first failure goes
+ * to err and stays in c->batch_rc; the server skips what follows it.
+ */
+static int pipe_sync(struct pg_db *c, struct cv_error *err)
+{
+	PGresult *res;
+	size_t n = 0;
+	bool was_null = false;
+
+	if (!c->piped)
+		return 0;
+	c->waits++;
+	if (!PQpipelineSync(c->conn) && !c->batch_rc)
+		c->batch_rc = db_error(c, NULL, NULL, err);
+	for (;;) {
+		res = PQgetResult(c->conn);
+		if (!res) {
+			/* Two NULLs in a row: nothing more will come. */
+			if (was_null || PQstatus(c->conn) == CONNECTION_BAD)
+				break;
+			was_null = true;
+			continue;
+		}
+		was_null = false;
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			break;
+		}
+		take_result(c, res, n++, err);
+		PQclear(res);
+	}
+	c->nsent = 0;
+	return c->batch_rc;
+}
+
+/* Reads every result still due and leaves pipeline mode. */
+static int pipe_leave(struct pg_db *c, struct cv_error *err)
+{
+	int rc;
+
+	if (!c->piped)
+		return 0;
+	rc = pipe_sync(c, err);
+	PQexitPipelineMode(c->conn);
+	c->piped = false;
+	return rc;
+}
+
+static void pg_batch_begin(struct cv_db *db)
+{
+	struct pg_db *c = to_pg(db);
+
+	/* A libpq older than 14 has no pipeline: statements then wait. */
+	c->batching = PQenterPipelineMode != NULL && !c->streaming;
+	c->batch_done = 0;
+	c->batch_rc = 0;
+}
+
+static int pg_batch_end(struct cv_db *db, size_t *done, struct cv_error *err)
+{
+	struct pg_db *c = to_pg(db);
+
+	pipe_leave(c, err);
+	c->batching = false;
+	*done = c->batch_done;
+	return c->batch_rc;
+}
+
+/* exec inside a batch: prepared first (which waits), then sent. */
+static int batch_send(struct pg_db *c, const char *sql,
+		      const char *const *params, size_t nparams,
+		      struct cv_error *err)
+{
+	const char *name;
+	uint64_t h;
+	int rc = c->batch_rc;
+
+	if (rc < 0)
+		return rc;
+	name = cv_stmt_cache_lookup(&c->cache, sql, &h);
+	if (!name) {
+		rc = pipe_leave(c, err);
+		if (!rc)
+			rc = get_stmt(c, sql, nparams, &name, err);
+		if (rc < 0)
+			return rc;
+	}
+	if (!c->piped) {
+		if (!PQenterPipelineMode(c->conn))
+			return db_error(c, NULL, sql, err);
+		c->piped = true;
+	}
+	rc = send_stmt(c, sql, params, nparams, err);
+	if (rc < 0)
+		return rc;
+	CV_GROW(c->sent, c->nsent + 1, c->sent_alloc);
+	c->sent[c->nsent++] = *name ? name : NULL;
+	return c->nsent < BATCH_MAX ? 0 : pipe_sync(c, err);
 }
 
 /* ---- connection --------------------------------------------------- */
@@ -442,6 +599,7 @@ static void free_pg(struct pg_db *c)
 	free(c->schema_name);
 	free(c->own_path);
 	free(c->app_path);
+	free(c->sent);
 	free(c);
 }
 
@@ -556,6 +714,7 @@ static void pg_close(struct cv_db *db)
 
 	if (!c)
 		return;
+	cv_trace_count("postgres: round trips", c->waits);
 	cache_clear(c);
 	/* Closing ends any transaction, and with it the advisory lock. */
 	PQfinish(c->conn);
@@ -622,6 +781,7 @@ static int take_lock(struct pg_db *c, struct cv_error *err)
 	int rc;
 
 	if (c->timeout_ms == 0) {
+		c->waits++;
 		res = PQexec(c->conn,
 			     "SELECT pg_try_advisory_xact_lock(" LOCK_KEY ")");
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -641,6 +801,7 @@ static int take_lock(struct pg_db *c, struct cv_error *err)
 	free(set);
 	if (rc < 0)
 		return rc;
+	c->waits++;
 	res = PQexec(c->conn, "SELECT pg_advisory_xact_lock(" LOCK_KEY ")");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = db_error(c, res, "SELECT pg_advisory_xact_lock(" LOCK_KEY ")",
@@ -717,6 +878,7 @@ static int pg_commit(struct cv_db *db, struct cv_error *err)
 
 	if (rc < 0)
 		return rc;
+	c->waits++;
 	res = PQexec(c->conn, "COMMIT");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		rc = db_error(c, res, "COMMIT", err);
@@ -740,8 +902,12 @@ static int pg_rollback(struct cv_db *db)
 
 	if (!c || c->streaming)
 		return c ? CV_EDB : 0;
+	/* What a batch sent is rolled back with the rest. */
+	pipe_leave(c, NULL);
+	c->batching = false;
 	if (PQtransactionStatus(c->conn) == PQTRANS_IDLE)
 		return 0;
+	c->waits++;
 	res = PQexec(c->conn, "ROLLBACK");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		rc = CV_EDB;
@@ -905,6 +1071,7 @@ static int exec_each(struct pg_db *c, const char *sql, struct cv_error *err)
 			continue;
 		}
 		one = cv_strndup(p, (size_t)(end - p));
+		c->waits++;
 		res = PQexec(c->conn, one);
 		if (PQresultStatus(res) == PGRES_COPY_IN ||
 		    PQresultStatus(res) == PGRES_COPY_OUT)
@@ -982,12 +1149,16 @@ static int pg_exec(struct cv_db *db, const char *sql,
 		   struct cv_error *err)
 {
 	struct pg_db *c = to_pg(db);
-	int rc = check_idle(c, sql, err);
+	int rc;
 
+	if (c->batching)
+		return batch_send(c, sql, params, nparams, err);
+	rc = check_idle(c, sql, err);
 	if (!rc)
 		rc = send_stmt(c, sql, params, nparams, err);
 	if (rc < 0)
 		return rc;
+	c->waits++;
 	return drain(c, sql, 0, err);
 }
 
@@ -1012,6 +1183,7 @@ static int pg_query(struct cv_db *db, const char *sql,
 	 * One row per result: memory stays flat however many rows come.
 	 * Failing to switch only means the rows arrive in one result.
 	 */
+	c->waits++;
 	PQsetSingleRowMode(c->conn);
 	c->streaming = true;
 	while ((res = PQgetResult(c->conn))) {
@@ -1761,6 +1933,8 @@ const struct cv_backend cv_postgres_backend = {
 	.release_lock = pg_release_lock,
 	.exec_script = pg_exec_script,
 	.exec = pg_exec,
+	.batch_begin = pg_batch_begin,
+	.batch_end = pg_batch_end,
 	.query = pg_query,
 	.scope = pg_scope,
 	.table_exists = pg_table_exists,

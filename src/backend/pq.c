@@ -20,6 +20,9 @@ static bool resolve(void *lib)
 		return false;
 	CV_PQ_FUNCS(CV_PQ_RESOLVE)
 #undef CV_PQ_RESOLVE
+#define CV_PQ_OPTION(name) *(void **)&cv_pq.name = dlsym(lib, #name);
+	CV_PQ_OPTIONAL(CV_PQ_OPTION)
+#undef CV_PQ_OPTION
 	return true;
 }
 

@@ -31,9 +31,18 @@
 	X(PQsetNoticeProcessor) X(PQsetSingleRowMode) X(PQstatus)             \
 	X(PQtransactionStatus) X(PQuser)
 
+/*
+ * Pipeline mode (libpq 14 and later): optional, a NULL pointer when the
+ * libpq loaded is older, and statements then wait for their results one
+ * by one.
+ */
+#define CV_PQ_OPTIONAL(X)                                                     \
+	X(PQenterPipelineMode) X(PQexitPipelineMode) X(PQpipelineSync)
+
 struct cv_pq {
 #define CV_PQ_FIELD(name) __typeof__(name) *name;
 	CV_PQ_FUNCS(CV_PQ_FIELD)
+	CV_PQ_OPTIONAL(CV_PQ_FIELD)
 #undef CV_PQ_FIELD
 };
 extern struct cv_pq cv_pq;
@@ -55,9 +64,11 @@ int cv_pq_load(struct cv_error *err);
 #define PQconninfoFree (cv_pq.PQconninfoFree)
 #define PQconninfoParse (cv_pq.PQconninfoParse)
 #define PQdb (cv_pq.PQdb)
+#define PQenterPipelineMode (cv_pq.PQenterPipelineMode)
 #define PQerrorMessage (cv_pq.PQerrorMessage)
 #define PQescapeIdentifier (cv_pq.PQescapeIdentifier)
 #define PQexec (cv_pq.PQexec)
+#define PQexitPipelineMode (cv_pq.PQexitPipelineMode)
 #define PQfinish (cv_pq.PQfinish)
 #define PQfreemem (cv_pq.PQfreemem)
 #define PQgetCopyData (cv_pq.PQgetCopyData)
@@ -69,6 +80,7 @@ int cv_pq_load(struct cv_error *err);
 #define PQnfields (cv_pq.PQnfields)
 #define PQntuples (cv_pq.PQntuples)
 #define PQpass (cv_pq.PQpass)
+#define PQpipelineSync (cv_pq.PQpipelineSync)
 #define PQport (cv_pq.PQport)
 #define PQprepare (cv_pq.PQprepare)
 #define PQputCopyEnd (cv_pq.PQputCopyEnd)

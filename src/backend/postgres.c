@@ -4,9 +4,11 @@
  *
  * Statements run through exec and query are prepared once per connection
  * as named statements (cv_1, cv_2, ...), found again by their SQL text in a
- * small open-addressing hash table, as the SQLite backend does; applying
- * many rows is then one Bind/Execute round trip each.  Parameters and
- * results travel as text.  Every libpq result status is translated to a
+ * small open-addressing hash table, as the SQLite backend does.  Inside a
+ * batch (an apply's steps and journal rows) statements are pipelined, a
+ * sync every few hundred, and the rows of one INSERT ... VALUES run again
+ * and again go as one COPY: a plan of many rows costs a few round trips,
+ * not one a row.  Parameters and results travel as text.  Every libpq result status is translated to a
  * CV_E* code where it is received, with the server's message and SQLSTATE
  * deciding the code, and every PGresult is cleared on every path.
  *
@@ -73,6 +75,10 @@ extern char **environ;
  * for each other forever.
  */
 #define BATCH_MAX 256
+/* Rows a batch keeps for one COPY at most (rows_send), and bytes of
+ * their values: a COPY a megabyte, whatever a row holds. */
+#define ROWS_MAX 10000
+#define ROWS_BYTES (1 << 20)
 /* Rows of up to this many columns need no allocation. */
 #define ROW_INLINE 32
 /* What is kept of a child's (pg_dump's, pg_restore's) error output. */
@@ -80,6 +86,19 @@ extern char **environ;
 
 /* SQLSTATEs that decide a code other than CV_EDB. */
 #define SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
+
+/* The rows of one INSERT ... VALUES kept for one statement (rows_send). */
+struct rows {
+	char *sql;          /* the one-row statement */
+	size_t at;          /* where its row starts (values_at) */
+	size_t nparams, nrows;
+	struct cv_buf vals; /* the values, each with its NUL */
+	size_t *off;        /* where each is in vals; (size_t)-1: NULL */
+	size_t off_alloc;
+	const char **params;
+	size_t params_alloc;
+	bool sending;
+};
 
 struct pg_db {
 	struct cv_db base;  /* first: a struct cv_db * points here */
@@ -101,8 +120,10 @@ struct pg_db {
 	 * the connection is in pipeline mode, `sent` the names of the
 	 * statements whose results are not read yet. */
 	bool batching, piped;
+	bool batch_rows;    /* INSERT rows may be joined (rows_send) */
 	const char **sent;
 	size_t nsent, sent_alloc;
+	struct rows rows;
 	size_t batch_done;  /* statements of the batch that succeeded */
 	int batch_rc;       /* its first failure, 0 if none */
 	/* Times the connection waited for the server: its round trips,
@@ -398,15 +419,18 @@ static void take_result(struct pg_db *c, const PGresult *res, size_t n,
 			struct cv_error *err)
 {
 	ExecStatusType st = PQresultStatus(res);
+	const char *name = n < c->nsent ? c->sent[n] : NULL;
 
 	if (st == PGRES_PIPELINE_ABORTED || c->batch_rc)
 		return;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		c->batch_done++;
 	else
-		c->batch_rc = db_error(c, res, n < c->nsent ?
-				       sent_sql(c, c->sent[n]) : NULL, err);
+		c->batch_rc = db_error(c, res, sent_sql(c, name), err);
 }
+
+static int drain(struct pg_db *c, const char *sql, int rc,
+		 struct cv_error *err);
 
 /*
  * Sends a sync and reads the results of everything sent before it: one
@@ -445,13 +469,253 @@ static int pipe_sync(struct pg_db *c, struct cv_error *err)
 	return c->batch_rc;
 }
 
+static int pipe_enter(struct pg_db *c, const char *sql, struct cv_error *err)
+{
+	if (c->piped)
+		return 0;
+	if (!PQenterPipelineMode(c->conn))
+		return db_error(c, NULL, sql, err);
+	c->piped = true;
+	return 0;
+}
+
+/* Sends one statement, prepared first (which waits: it is done once). */
+static int pipe_send(struct pg_db *c, const char *sql,
+		     const char *const *params, size_t nparams,
+		     struct cv_error *err)
+{
+	const char *name;
+	uint64_t h;
+	int rc = 0;
+
+	name = cv_stmt_cache_lookup(&c->cache, sql, &h);
+	if (!name) {
+		rc = pipe_leave(c, err);
+		if (!rc)
+			rc = get_stmt(c, sql, nparams, &name, err);
+	}
+	if (!rc)
+		rc = pipe_enter(c, sql, err);
+	if (!rc)
+		rc = send_stmt(c, sql, params, nparams, err);
+	if (rc < 0)
+		return rc;
+	CV_GROW(c->sent, c->nsent + 1, c->sent_alloc);
+	c->sent[c->nsent++] = *name ? name : NULL;
+	return c->nsent < BATCH_MAX ? 0 : pipe_sync(c, err);
+}
+
+/* ---- rows: one COPY for many INSERTs -------------------------------- */
+
+/*
+ * Where the row of `INSERT INTO t (...) VALUES ($1, $2)` starts (at the
+ * space before its parenthesis), or 0 when sql is not such a statement:
+ * nothing but tuples of parameters after VALUES.  The rows of such a
+ * statement run again and again go to the server as one COPY.
+ */
+static size_t values_at(const char *sql)
+{
+	size_t n = strlen(sql), p = n;
+
+	if (strncmp(sql, "INSERT INTO ", 12) != 0 || !n || sql[n - 1] != ')')
+		return 0;
+	while (p && strchr("$0123456789(), ", sql[p - 1]))
+		p--;
+	if (p < 7 || strncmp(sql + p - 7, " VALUES", 7) != 0 ||
+	    strncmp(sql + p, " (", 2) != 0)
+		return 0;
+	return p;
+}
+
+/* Keeps a row (its values copied) for the statement rows_send makes. */
+static void rows_add(struct pg_db *c, const char *sql, size_t at,
+		     const char *const *params, size_t nparams)
+{
+	struct rows *r = &c->rows;
+	size_t i;
+
+	if (!r->nrows) {
+		free(r->sql);
+		r->sql = cv_strdup(sql);
+		r->at = at;
+		r->nparams = nparams;
+		cv_buf_reset(&r->vals);
+	}
+	CV_GROW(r->off, (r->nrows + 1) * nparams, r->off_alloc);
+	for (i = 0; i < nparams; i++) {
+		r->off[r->nrows * nparams + i] = params[i] ?
+						 r->vals.len : (size_t)-1;
+		if (params[i])
+			cv_buf_add(&r->vals, params[i], strlen(params[i]) + 1);
+	}
+	r->nrows++;
+}
+
+/* The values of row i as libpq takes them (valid until the next call). */
+static const char *const *rows_params(struct pg_db *c, size_t i)
+{
+	struct rows *r = &c->rows;
+	size_t k;
+
+	CV_GROW(r->params, r->nparams, r->params_alloc);
+	for (k = 0; k < r->nparams; k++) {
+		size_t o = r->off[i * r->nparams + k];
+
+		r->params[k] = o == (size_t)-1 ? NULL : r->vals.buf + o;
+	}
+	return r->params;
+}
+
+/* Appends a value as COPY's text format reads it. */
+static void copy_value(struct cv_buf *b, const char *v)
+{
+	if (!v) {
+		cv_buf_adds(b, "\\N");
+		return;
+	}
+	for (; *v; v++) {
+		const char *esc = *v == '\\' ? "\\\\" : *v == '\n' ? "\\n" :
+				  *v == '\r' ? "\\r" : *v == '\t' ? "\\t" : NULL;
+
+		if (esc)
+			cv_buf_adds(b, esc);
+		else
+			cv_buf_addch(b, *v);
+	}
+}
+
+/* The COPY data of row i: a line per tuple of the statement's VALUES. */
+static void copy_row(struct pg_db *c, size_t i, struct cv_buf *b)
+{
+	const struct rows *r = &c->rows;
+	const char *const *v = rows_params(c, i);
+	const char *p;
+	bool first = true;
+
+	for (p = r->sql + r->at; *p; p++) {
+		char *end;
+
+		if (*p == ')') {
+			cv_buf_addch(b, '\n');
+			first = true;
+		} else if (*p == '$') {
+			if (!first)
+				cv_buf_addch(b, '\t');
+			copy_value(b, v[strtoul(p + 1, &end, 10) - 1]);
+			p = end - 1;
+			first = false;
+		}
+	}
+}
+
+/*
+ * After the COPY of many rows failed: back to the savepoint before it,
+ * and the rows one by one, so that the failure is the row's own, and the
+ * step it belongs to is named.  Rows that all pass alone are kept.
+ */
+static int rows_retry(struct pg_db *c, struct cv_error *err)
+{
+	struct rows *r = &c->rows;
+	size_t i;
+	int rc = run_simple(c, "ROLLBACK TO SAVEPOINT cv_rows", err);
+
+	for (i = 0; i < r->nrows && !rc; i++) {
+		c->waits++;
+		rc = send_stmt(c, r->sql, rows_params(c, i), r->nparams, err);
+		if (!rc)
+			rc = drain(c, r->sql, 0, err);
+		if (!rc)
+			c->batch_done++;
+	}
+	if (!rc)
+		rc = run_simple(c, "RELEASE SAVEPOINT cv_rows", err);
+	c->batch_rc = rc;
+	return rc;
+}
+
+/*
+ * COPY of the rows kept, in a savepoint (for rows_retry): "INSERT INTO
+ * t (a, b) VALUES" becomes "SAVEPOINT cv_rows; COPY t (a, b) FROM STDIN".
+ */
+static int rows_copy(struct pg_db *c, struct cv_error *err)
+{
+	struct rows *r = &c->rows;
+	struct cv_buf b = CV_BUF_INIT;
+	char *sql = cv_asprintf("SAVEPOINT cv_rows; COPY %.*s FROM STDIN",
+				(int)(r->at - 19), r->sql + 12);
+	PGresult *res;
+	size_t i;
+	int rc = 0, ok;
+
+	c->waits += 2;
+	res = PQexec(c->conn, sql);
+	ok = PQresultStatus(res) == PGRES_COPY_IN;
+	PQclear(res);
+	for (i = 0; ok && i < r->nrows; i++) {
+		copy_row(c, i, &b);
+		if (b.len >= 65536 || i + 1 == r->nrows) {
+			ok = PQputCopyData(c->conn, b.buf, (int)b.len) == 1;
+			cv_buf_reset(&b);
+		}
+	}
+	if (PQputCopyEnd(c->conn, ok ? NULL : "converge: cannot send") != 1)
+		ok = 0;
+	while ((res = PQgetResult(c->conn))) {
+		ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+	}
+	if (ok) {
+		c->batch_done += r->nrows;
+		rc = run_simple(c, "RELEASE SAVEPOINT cv_rows", err);
+	} else {
+		rc = rows_retry(c, err);
+	}
+	cv_buf_release(&b);
+	free(sql);
+	return rc;
+}
+
+/*
+ * Sends the rows kept: one row as the statement it is, more as one COPY
+ * (after what was sent before them: COPY has no place in a pipeline).
+ */
+static int rows_send(struct pg_db *c, struct cv_error *err)
+{
+	struct rows *r = &c->rows;
+	int rc;
+
+	if (!r->nrows || r->sending)
+		return 0;
+	r->sending = true;
+	if (r->nrows == 1) {
+		rc = pipe_send(c, r->sql, rows_params(c, 0), r->nparams, err);
+	} else {
+		rc = pipe_leave(c, err);
+		if (!rc)
+			rc = rows_copy(c, err);
+	}
+	r->nrows = 0;
+	r->sending = false;
+	return rc;
+}
+
+static void rows_release(struct rows *r)
+{
+	free(r->sql);
+	free(r->off);
+	free(r->params);
+	cv_buf_release(&r->vals);
+}
+
+/* ---- batch entry points -------------------------------------------- */
+
 /* Reads every result still due and leaves pipeline mode. */
 static int pipe_leave(struct pg_db *c, struct cv_error *err)
 {
-	int rc;
+	int rc = rows_send(c, err);
 
 	if (!c->piped)
-		return 0;
+		return rc;
 	rc = pipe_sync(c, err);
 	PQexitPipelineMode(c->conn);
 	c->piped = false;
@@ -464,6 +728,9 @@ static void pg_batch_begin(struct cv_db *db)
 
 	/* A libpq older than 14 has no pipeline: statements then wait. */
 	c->batching = PQenterPipelineMode != NULL && !c->streaming;
+	/* Rows are joined only inside a transaction: the savepoint
+	 * that makes a failure the row's own needs one. */
+	c->batch_rows = PQtransactionStatus(c->conn) == PQTRANS_INTRANS;
 	c->batch_done = 0;
 	c->batch_rc = 0;
 }
@@ -478,36 +745,28 @@ static int pg_batch_end(struct cv_db *db, size_t *done, struct cv_error *err)
 	return c->batch_rc;
 }
 
-/* exec inside a batch: prepared first (which waits), then sent. */
+/*
+ * exec inside a batch: the rows of one INSERT ... VALUES statement run
+ * again and again are kept and sent as one; anything else is sent now.
+ */
 static int batch_send(struct pg_db *c, const char *sql,
 		      const char *const *params, size_t nparams,
 		      struct cv_error *err)
 {
-	const char *name;
-	uint64_t h;
+	struct rows *r = &c->rows;
+	size_t at = nparams && c->batch_rows ? values_at(sql) : 0;
 	int rc = c->batch_rc;
 
+	if (!rc && r->nrows && (!at || strcmp(sql, r->sql) != 0))
+		rc = rows_send(c, err);
 	if (rc < 0)
 		return rc;
-	name = cv_stmt_cache_lookup(&c->cache, sql, &h);
-	if (!name) {
-		rc = pipe_leave(c, err);
-		if (!rc)
-			rc = get_stmt(c, sql, nparams, &name, err);
-		if (rc < 0)
-			return rc;
-	}
-	if (!c->piped) {
-		if (!PQenterPipelineMode(c->conn))
-			return db_error(c, NULL, sql, err);
-		c->piped = true;
-	}
-	rc = send_stmt(c, sql, params, nparams, err);
-	if (rc < 0)
-		return rc;
-	CV_GROW(c->sent, c->nsent + 1, c->sent_alloc);
-	c->sent[c->nsent++] = *name ? name : NULL;
-	return c->nsent < BATCH_MAX ? 0 : pipe_sync(c, err);
+	if (!at)
+		return pipe_send(c, sql, params, nparams, err);
+	rows_add(c, sql, at, params, nparams);
+	if (r->nrows < ROWS_MAX && r->vals.len < ROWS_BYTES)
+		return 0;
+	return rows_send(c, err);
 }
 
 /* ---- connection --------------------------------------------------- */
@@ -600,6 +859,7 @@ static void free_pg(struct pg_db *c)
 	free(c->own_path);
 	free(c->app_path);
 	free(c->sent);
+	rows_release(&c->rows);
 	free(c);
 }
 
@@ -902,7 +1162,8 @@ static int pg_rollback(struct cv_db *db)
 
 	if (!c || c->streaming)
 		return c ? CV_EDB : 0;
-	/* What a batch sent is rolled back with the rest. */
+	/* What a batch sent or kept is rolled back with the rest. */
+	c->rows.nrows = 0;
 	pipe_leave(c, NULL);
 	c->batching = false;
 	if (PQtransactionStatus(c->conn) == PQTRANS_IDLE)

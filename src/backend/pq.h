@@ -25,7 +25,7 @@
 	X(PQescapeIdentifier) X(PQexec) X(PQfinish) X(PQfreemem)              \
 	X(PQgetCopyData) X(PQgetResult) X(PQgetisnull) X(PQgetlength)         \
 	X(PQgetvalue) X(PQhost) X(PQnfields) X(PQntuples) X(PQpass)           \
-	X(PQport) X(PQprepare)  X(PQputCopyEnd)               \
+	X(PQport) X(PQprepare) X(PQputCopyData) X(PQputCopyEnd)           \
 	X(PQresStatus) X(PQresultErrorField) X(PQresultErrorMessage)          \
 	X(PQresultStatus) X(PQsendQueryParams) X(PQsendQueryPrepared)         \
 	X(PQsetNoticeProcessor) X(PQsetSingleRowMode) X(PQstatus)             \
@@ -83,6 +83,7 @@ int cv_pq_load(struct cv_error *err);
 #define PQpipelineSync (cv_pq.PQpipelineSync)
 #define PQport (cv_pq.PQport)
 #define PQprepare (cv_pq.PQprepare)
+#define PQputCopyData (cv_pq.PQputCopyData)
 #define PQputCopyEnd (cv_pq.PQputCopyEnd)
 #define PQresStatus (cv_pq.PQresStatus)
 #define PQresultErrorField (cv_pq.PQresultErrorField)

@@ -112,6 +112,51 @@ bounded "entitlements" "$t20" "$TRIPS"
 expect_eq "every entitlement change has its event" \
 	"$(pq "$DB_o400" "SELECT count(*) FROM ent_events WHERE module = 'bi'")" 400
 
+# The rows of a batch go to the server as a few statements, not one a
+# row (one COPY): a statement trigger counts the INSERTs that reach the
+# tables.
+pg_db "batch_stmts_$s" || exit 1
+grants g1.yaml 1
+cv apply -m g1.yaml --db "$DB" --auto-approve --no-snapshot -q
+expect_rc "one grant to start with" 0
+pq "$DB" "CREATE TABLE stmt_count (tbl text);
+	CREATE FUNCTION count_stmt() RETURNS trigger LANGUAGE plpgsql AS
+	\$\$BEGIN INSERT INTO stmt_count VALUES (TG_TABLE_NAME); RETURN NULL; END\$\$;
+	CREATE TRIGGER c AFTER INSERT ON rbac_grants
+		FOR EACH STATEMENT EXECUTE FUNCTION count_stmt();
+	CREATE TRIGGER c AFTER INSERT ON converge_steps
+		FOR EACH STATEMENT EXECUTE FUNCTION count_stmt()"
+cv apply -m g600.yaml --db "$DB" --auto-approve --no-snapshot -q
+expect_rc "then 599 more" 0
+expect_eq "599 grants are one statement" \
+	"$(pq "$DB" "SELECT count(*) FROM stmt_count WHERE tbl = 'rbac_grants'")" 1
+expect_eq "and their journal rows one more" \
+	"$(pq "$DB" "SELECT count(*) FROM stmt_count WHERE tbl = 'converge_steps'")" 1
+expect_eq "every row is there" "$(pq "$DB" "SELECT count(*) FROM rbac_grants")" 600
+
+# What COPY's text format reads specially (tab, newline, backslash, \N,
+# \.) goes in one COPY all the same, is stored as the manifest says, an
+# absent value stays NULL, and the plan reads it all back as no change.
+pq "$DB" "DELETE FROM stmt_count"
+manifest odd.yaml <<'EOF'
+version: 1
+roles:
+  viewer: {permissions: [license:read]}
+grants:
+  - {subject: "o'brien\\tx", role: viewer, reason: "a\tb\nc\\N d\\.\r"}
+  - {subject: "\\.", role: viewer, reason: "\\N"}
+  - {subject: "ünï \"q\"", role: viewer, scope: "t;--", expires: "2027-01-01T00:00:00Z"}
+EOF
+cv apply -m odd.yaml --db "$DB" --auto-approve --no-snapshot -q
+expect_rc "odd text goes in" 0
+expect_eq "in one statement" \
+	"$(pq "$DB" "SELECT count(*) FROM stmt_count WHERE tbl = 'rbac_grants'")" 1
+expect_eq "and is stored verbatim" \
+	"$(pq "$DB" "SELECT string_agg((subject = ANY (ARRAY[E'o''brien\\\\tx', E'\\\\.', 'ünï \"q\"']))::text || (reason IS NOT DISTINCT FROM CASE subject WHEN E'\\\\.' THEN E'\\\\N' WHEN 'ünï \"q\"' THEN NULL ELSE E'a\\tb\\nc\\\\N d\\\\.\\r' END)::text || (expires_at IS NULL)::text, ' ' ORDER BY subject) FROM rbac_grants")" \
+	"truetruetrue truetruetrue truetruefalse"
+cv plan -m odd.yaml --db "$DB" --detailed-exitcode
+expect_rc "and reads back as no change" 0
+
 # A failure read with the results of a batch names its own step, and
 # nothing the batch sent before it stays.
 pg_db "batch_fail_$s" || exit 1
@@ -130,6 +175,6 @@ expect_eq "nothing else was written" \
 expect_eq "the failed run is recorded" \
 	"$(pq "$DB" "SELECT count(*) FROM converge_runs WHERE status = 'failed'")" 1
 
-for d in g30 g600 fresh o20 o400 fail; do
+for d in g30 g600 fresh o20 o400 stmts fail; do
 	pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE batch_${d}_$s" >/dev/null
 done

@@ -32,6 +32,10 @@
  *   bench_seed raw-apply DB N
  *        the raw batched writes of the change set, prepared DELETEs and
  *        INSERTs in one transaction, prints "seconds deletes inserts"
+ *   bench_seed grants-tsv OUT base|revoked|added N
+ *        the grants of the base set, or the changed set's revoked and
+ *        added ones, as COPY's text format reads them (benchmark 5's raw
+ *        SQL on PostgreSQL loads them with psql's \copy)
  *   bench_seed ent-manifest OUT base|changed N
  *        writes the entitlements manifest: 30 modules, 10 plans, N orgs
  *        of 20 rows each (see "The entitlements set" below)
@@ -425,6 +429,45 @@ static int cmd_manifest(int argc, char **argv)
 			extra_grant(i, &g);
 			write_grant(f, &g);
 		}
+	}
+	if (fclose(f))
+		die("cannot write '%s'", argv[0]);
+	return 0;
+}
+
+/* A grant as a line of COPY's text format (no value needs escaping). */
+static void write_tsv(FILE *f, const struct grant *g)
+{
+	fprintf(f, "%s\t%s\t%s\t%s\t%s\n", g->subject, g->role, g->scope,
+		g->expires[0] ? g->expires : "\\N",
+		g->reason[0] ? g->reason : "\\N");
+}
+
+static int cmd_grants_tsv(int argc, char **argv)
+{
+	struct grant g;
+	bool base, revoked;
+	FILE *f;
+	long n, i;
+
+	if (argc != 3)
+		die("usage: grants-tsv OUT base|revoked|added N%s", "");
+	base = strcmp(argv[1], "base") == 0;
+	revoked = strcmp(argv[1], "revoked") == 0;
+	if (!base && !revoked && strcmp(argv[1], "added") != 0)
+		die("unknown set '%s'", argv[1]);
+	n = parse_n(argv[2]);
+	f = fopen(argv[0], "w");
+	if (!f)
+		die("cannot write '%s'", argv[0]);
+	for (i = 1; i <= n; i++) {
+		if (base || (revoked && i % 10 == 3))
+			base_grant(i, &g);
+		else if (!revoked && i % 10 == 7)
+			extra_grant(i, &g);
+		else
+			continue;
+		write_tsv(f, &g);
 	}
 	if (fclose(f))
 		die("cannot write '%s'", argv[0]);
@@ -855,6 +898,7 @@ int main(int argc, char **argv)
 		{ "sqlrun", cmd_sqlrun },
 		{ "manifest", cmd_manifest },
 		{ "roles-manifest", cmd_roles_manifest },
+		{ "grants-tsv", cmd_grants_tsv },
 		{ "seed", cmd_seed },
 		{ "read", cmd_read },
 		{ "yaml", cmd_yaml },

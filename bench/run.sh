@@ -7,7 +7,8 @@
 #
 # Knobs (environment): BENCH_GRANTS (default 1000000), BENCH_REVISIONS
 # (200), BENCH_REPS (3; best-of for the big cases), BENCH_CHAIN_REPS (7),
-# BENCH_ORGS (100000; orgs of 20 modules in benchmark 4).
+# BENCH_ORGS (100000; orgs of 20 modules in benchmark 4), BENCH_PG_GRANTS
+# (200000; grants on PostgreSQL in benchmark 5, 0 to skip it).
 #
 # Speed targets never fail: the script prints whether each one is met and
 # exits 0, unless a command crashed or gave a wrong answer (exit 1).
@@ -21,6 +22,8 @@ REVS=${BENCH_REVISIONS:-200}
 REPS=${BENCH_REPS:-3}
 CHAIN_REPS=${BENCH_CHAIN_REPS:-7}
 ORGS=${BENCH_ORGS:-100000}
+PG_N=${BENCH_PG_GRANTS:-200000}
+TOP=$(cd "$(dirname "$0")/.." && pwd)
 CONVERGE_NOW=2026-11-23T12:00:00Z
 export CONVERGE_NOW
 unset CONVERGE_DATABASE_URL NO_COLOR 2>/dev/null || true
@@ -29,8 +32,14 @@ unset CONVERGE_DATABASE_URL NO_COLOR 2>/dev/null || true
 [ -x "$SEED" ] || { echo "bench: $SEED is not built" >&2; exit 1; }
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/converge-bench.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'rm -rf "$T"; exit 130' INT TERM
+# Benchmark 5's PostgreSQL server, stopped with everything else.
+PGDIR=""
+cleanup() {
+	[ -z "$PGDIR" ] || sh "$TOP/tests/pg/harness.sh" stop "$PGDIR" >/dev/null 2>&1
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'cleanup; trap - EXIT; exit 130' INT TERM
 
 # Others may relink build/ while this runs: measure private copies.
 mkdir -p "$T/bin"
@@ -380,6 +389,98 @@ awk -v c="$eb_s" -v cc="$eb_c" -v m="$eb_rss" -v z="$eb_size" 'BEGIN {
 	printf "  %-34s converge %8.1f MB  (database %.0f MB with its journal)\n", "build: apply peak RSS", m / 1024, z / 1048576 }'
 rm -rf "$E"
 echo
+
+# ---------------------------------------------------------------------
+# 5. PostgreSQL: the no-op plan and the apply of benchmark 3 at PG_N
+#    grants, against psql doing the same reads and writes as COPY and one
+#    DELETE (no target: how far converge's batches are from raw SQL).
+# ---------------------------------------------------------------------
+# pgq DB SQL: one psql command on database DB of the bench server.
+pgq() { psql -X -q -At -v ON_ERROR_STOP=1 "$(pg_url "$1")" -c "$2"; }
+pg_url() { printf '%s' "$PG_URL" | sed "s|:///[^?]*?|:///$1?|"; }
+# pgdigest DB: the content of rbac_grants, as one md5.
+pgdigest() {
+	pgq "$1" "SELECT count(*) || ' ' || md5(string_agg(concat_ws('|', subject, role, scope, expires_at, reason), ',' ORDER BY subject, role, scope)) FROM rbac_grants"
+}
+pg_bench() {
+	P=$T/pg
+	mkdir -p "$P"
+	env=$(sh "$TOP/tests/pg/harness.sh" start 2>"$P/harness.err") || {
+		echo "5. PostgreSQL: skipped, no server could be started:"
+		sed 's/^/  /' "$P/harness.err"
+		return 0
+	}
+	eval "$env"
+	PGDIR=$CONVERGE_TEST_PG_DIR PG_URL=$CONVERGE_TEST_PG_URL
+	"$SEED" manifest "$P/base.yaml" base "$PG_N" &&
+		"$SEED" manifest "$P/changed.yaml" changed "$PG_N" &&
+		"$SEED" roles-manifest "$P/roles.yaml" &&
+		"$SEED" grants-tsv "$P/base.tsv" base "$PG_N" &&
+		"$SEED" grants-tsv "$P/revoked.tsv" revoked "$PG_N" &&
+		"$SEED" grants-tsv "$P/added.tsv" added "$PG_N" || fatal "PostgreSQL inputs"
+	# The base database: converge's storage, then the grants by COPY.
+	pgq converge_test "CREATE DATABASE bench_base" &&
+		"$CONVERGE" apply -m "$P/roles.yaml" --db "$(pg_url bench_base)" --auto-approve --no-snapshot -q &&
+		psql -X -q -v ON_ERROR_STOP=1 "$(pg_url bench_base)" \
+			-c "DELETE FROM rbac_grants" -c "\copy rbac_grants (subject, role, scope, expires_at, reason) FROM '$P/base.tsv'" -c "VACUUM ANALYZE rbac_grants" ||
+		fatal "seeding the PostgreSQL database"
+	cat >"$P/raw.sql" <<-EOF
+	BEGIN;
+	CREATE TEMP TABLE gone (subject text, role text, scope text, expires_at text, reason text) ON COMMIT DROP;
+	\copy gone FROM '$P/revoked.tsv'
+	DELETE FROM rbac_grants g USING gone d WHERE g.subject = d.subject AND g.role = d.role AND g.scope = d.scope;
+	\copy rbac_grants (subject, role, scope, expires_at, reason) FROM '$P/added.tsv'
+	COMMIT;
+	EOF
+	ppw="" ppc="" pprss="" rdw="" paw="" pac="" parss="" prw="" trips=""
+	i=0
+	while [ $i -lt "$REPS" ]; do
+		if timed 0 "$CONVERGE" plan -m "$P/base.yaml" --db "$(pg_url bench_base)" --detailed-exitcode; then
+			ppw=$(min "$ppw" "$WALL") ppc=$(min "$ppc" "$CPU") pprss=$(max "$pprss" "$RSS")
+		else
+			fail "no-op plan over $PG_N grants on PostgreSQL is not empty (exit $RC)"
+		fi
+		timed 0 psql -X -q -v ON_ERROR_STOP=1 "$(pg_url bench_base)" -o /dev/null \
+			-c "COPY (SELECT subject, role, scope, expires_at, reason FROM rbac_grants ORDER BY subject, role, scope) TO STDOUT" &&
+			rdw=$(min "$rdw" "$WALL")
+		pgq converge_test "CREATE DATABASE bench_w TEMPLATE bench_base" || fatal "copying the PostgreSQL database"
+		# The trace prints the connection's round trips when it closes.
+		export CONVERGE_TRACE_PERFORMANCE=1
+		timed 0 "$CONVERGE" apply -m "$P/changed.yaml" --db "$(pg_url bench_w)" --auto-approve --no-snapshot
+		ok=$?
+		unset CONVERGE_TRACE_PERFORMANCE
+		if [ $ok = 0 ]; then
+			paw=$(min "$paw" "$WALL") pac=$(min "$pac" "$CPU") parss=$(max "$parss" "$RSS")
+			trips=$(awk '/postgres: round trips/ { n += $NF } END { print n + 0 }' "$T/err")
+			if [ $i = 0 ]; then
+				timed 0 "$CONVERGE" plan -m "$P/changed.yaml" --db "$(pg_url bench_w)" --detailed-exitcode ||
+					fail "plan after applying the changed set on PostgreSQL shows changes"
+				pg_conv=$(pgdigest bench_w)
+			fi
+		fi
+		pgq converge_test "DROP DATABASE bench_w" || fatal "dropping a PostgreSQL database"
+		pgq converge_test "CREATE DATABASE bench_r TEMPLATE bench_base" || fatal "copying the PostgreSQL database"
+		if timed 0 psql -X -q -v ON_ERROR_STOP=1 "$(pg_url bench_r)" -f "$P/raw.sql"; then
+			prw=$(min "$prw" "$WALL")
+			if [ $i = 0 ]; then
+				pg_raw=$(pgdigest bench_r)
+				[ "$pg_conv" = "$pg_raw" ] ||
+					fail "converge and the raw SQL left different rbac_grants on PostgreSQL ($pg_conv vs $pg_raw)"
+			fi
+		fi
+		pgq converge_test "DROP DATABASE bench_r" || fatal "dropping a PostgreSQL database"
+		i=$((i + 1))
+	done
+	echo "5. PostgreSQL 15, local socket, fsync off: $PG_N grants, then $((PG_N / 10)) revokes + $((PG_N / 10)) new grants (best of $REPS; no targets)"
+	[ -n "$ppw" ] && [ -n "$rdw" ] && awk -v w="$ppw" -v r="$rdw" -v c="$ppc" -v m="$pprss" 'BEGIN {
+		printf "  %-34s converge %8.3f s   raw %8.3f s   ratio %6.2fx   (raw: COPY of every row out)  cpu %.3f s, %.1f MB\n",
+			"plan (no changes)", w, r, w / r, c, m / 1024 }'
+	[ -n "$paw" ] && [ -n "$prw" ] && awk -v w="$paw" -v r="$prw" -v c="$pac" -v m="$parss" -v t="$trips" 'BEGIN {
+		printf "  %-34s converge %8.3f s   raw %8.3f s   ratio %6.2fx   (raw: psql, COPY + one DELETE)  cpu %.3f s, %.1f MB, %d round trips\n",
+			"apply --no-snapshot", w, r, w / r, c, m / 1024, t }'
+	echo
+}
+[ "$PG_N" -gt 0 ] 2>/dev/null && pg_bench
 
 # ---------------------------------------------------------------------
 echo "summary: $MET of $TARGETS targets met${UNMET:+ (not met: $UNMET)}; $FAILURES failure(s)"

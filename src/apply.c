@@ -244,12 +244,13 @@ static int journal_steps(struct cv_ctx *ctx, const struct cv_plan *plan,
 	int ret = 0, end;
 
 	batch_begin(ctx, &b);
+	ret = cv_journal_add_steps(ctx->db, run_id, plan->steps + from,
+				   to - from, "applied", err);
 	for (i = from; i < to && !ret; i++) {
 		const struct cv_step *st = &plan->steps[i];
 		const struct cv_kind *kind = cv_kind_find(st->kind);
 
-		ret = cv_journal_add_step(ctx->db, run_id, st, "applied", err);
-		if (!ret && kind && kind->journal)
+		if (kind && kind->journal)
 			ret = kind->journal(ctx, st, run_id, err);
 	}
 	end = batch_end(ctx, NULL, &b, NULL, err);

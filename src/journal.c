@@ -103,8 +103,13 @@ struct journal_sql {
 	const struct cv_backend *be;
 	struct cv_arena arena;
 	const char *insert_run, *finish_run, *set_undone, *insert_step;
+	const char *insert_steps;   /* step_rows rows */
+	size_t step_rows;
 	const char *max_id;
 };
+
+/* The most converge_steps rows one INSERT carries. */
+#define STEP_ROWS_MAX 32
 
 static struct journal_sql *sql_for(struct cv_db *db)
 {
@@ -129,6 +134,11 @@ static struct journal_sql *sql_for(struct cv_db *db)
 				     run_cols, 1);
 	q.insert_step = cv_sql_insert(be, &q.arena, "converge_steps",
 				      step_cols, NSTEP_COLS);
+	q.step_rows = be->insert_rows > STEP_ROWS_MAX ? STEP_ROWS_MAX :
+		      be->insert_rows ? be->insert_rows : 1;
+	q.insert_steps = cv_sql_insert_rows(be, &q.arena, "converge_steps",
+					    step_cols, NSTEP_COLS,
+					    q.step_rows);
 	cv_buf_adds(&b, "SELECT max(");
 	be->quote_ident(&b, "id");
 	cv_buf_adds(&b, ") FROM ");
@@ -407,62 +417,87 @@ void cv_stmts_text(struct cv_buf *out, const struct cv_stmt *stmts, size_t n)
 	}
 }
 
-/* Buffers reused across the steps of a run: this is a hot path. */
-static struct cv_buf enc_fwd, enc_inv, sql_fwd, sql_inv, enc_key, nums;
+/* The texts a step's row is made of, kept until its INSERT has run. */
+struct step_text {
+	struct cv_buf enc_fwd, enc_inv, sql_fwd, sql_inv, enc_key, nums;
+};
 
-int cv_journal_add_step(struct cv_db *db, const char *run_id,
-			const struct cv_step *st, const char *status,
-			struct cv_error *err)
+/* Fills p[0..NSTEP_COLS) with the row of step st, its texts made in t. */
+static void step_row(const char **p, struct step_text *t, const char *run_id,
+		     const struct cv_step *st, const char *status)
 {
-	const char *p[NSTEP_COLS];
 	size_t seq_at, phase_at, flags_at;
 	uint32_t i;
 
-	cv_buf_reset(&enc_fwd);
-	cv_buf_reset(&enc_inv);
-	cv_buf_reset(&sql_fwd);
-	cv_buf_reset(&sql_inv);
-	cv_buf_reset(&enc_key);
-	cv_buf_reset(&nums);
-	cv_stmts_encode(&sql_fwd, &enc_fwd, st->fwd, st->nfwd);
-	cv_stmts_encode(&sql_inv, &enc_inv, st->inv, st->ninv);
+	cv_buf_reset(&t->enc_fwd);
+	cv_buf_reset(&t->enc_inv);
+	cv_buf_reset(&t->sql_fwd);
+	cv_buf_reset(&t->sql_inv);
+	cv_buf_reset(&t->enc_key);
+	cv_buf_reset(&t->nums);
+	cv_stmts_encode(&t->sql_fwd, &t->enc_fwd, st->fwd, st->nfwd);
+	cv_stmts_encode(&t->sql_inv, &t->enc_inv, st->inv, st->ninv);
 	for (i = 0; i < st->nkey; i++) {
 		size_t len = strlen(st->key[i]);
 
-		add_num(&enc_key, len);
-		cv_buf_addch(&enc_key, ':');
-		cv_buf_add(&enc_key, st->key[i], len);
+		add_num(&t->enc_key, len);
+		cv_buf_addch(&t->enc_key, ':');
+		cv_buf_add(&t->enc_key, st->key[i], len);
 	}
 	/* Three numbers in one buffer, NUL-separated (no reallocation
 	 * between them moves the earlier ones: offsets, not pointers). */
-	seq_at = nums.len;
-	add_num(&nums, st->seq);
-	cv_buf_addch(&nums, '\0');
-	phase_at = nums.len;
-	add_num(&nums, st->phase);
-	cv_buf_addch(&nums, '\0');
-	flags_at = nums.len;
-	add_num(&nums, st->flags);
+	seq_at = t->nums.len;
+	add_num(&t->nums, st->seq);
+	cv_buf_addch(&t->nums, '\0');
+	phase_at = t->nums.len;
+	add_num(&t->nums, st->phase);
+	cv_buf_addch(&t->nums, '\0');
+	flags_at = t->nums.len;
+	add_num(&t->nums, st->flags);
 	p[0] = run_id;
-	p[1] = nums.buf + seq_at;
-	p[2] = nums.buf + phase_at;
+	p[1] = t->nums.buf + seq_at;
+	p[2] = t->nums.buf + phase_at;
 	p[3] = st->kind;
 	p[4] = st->object;
 	p[5] = cv_action_name(st->action);
-	p[6] = cv_buf_str(&sql_fwd);
-	p[7] = st->ninv ? cv_buf_str(&sql_inv) : NULL;
+	p[6] = cv_buf_str(&t->sql_fwd);
+	p[7] = st->ninv ? cv_buf_str(&t->sql_inv) : NULL;
 	p[8] = status;
 	p[9] = st->detail;
 	p[10] = st->note;
-	p[11] = nums.buf + flags_at;
-	p[12] = cv_buf_str(&enc_key);
+	p[11] = t->nums.buf + flags_at;
+	p[12] = cv_buf_str(&t->enc_key);
 	p[13] = st->before;
 	p[14] = st->after;
 	p[15] = st->checksum;
-	p[16] = cv_buf_str(&enc_fwd);
-	p[17] = cv_buf_str(&enc_inv);
-	return db->backend->exec(db, sql_for(db)->insert_step, p, NSTEP_COLS,
-				 err);
+	p[16] = cv_buf_str(&t->enc_fwd);
+	p[17] = cv_buf_str(&t->enc_inv);
+}
+
+int cv_journal_add_steps(struct cv_db *db, const char *run_id,
+			 const struct cv_step *steps, size_t n,
+			 const char *status, struct cv_error *err)
+{
+	/* Reused across runs: this is a hot path. */
+	static struct step_text texts[STEP_ROWS_MAX];
+	const struct journal_sql *q = sql_for(db);
+	const char *p[STEP_ROWS_MAX * NSTEP_COLS];
+	size_t i = 0, r, k;
+	int ret = 0;
+
+	/* Full INSERTs of q->step_rows rows, then the rest one by one: a
+	 * text per row count would be prepared for a single use. */
+	while (i < n && !ret) {
+		k = n - i >= q->step_rows ? q->step_rows : 1;
+		for (r = 0; r < k; r++)
+			step_row(p + r * NSTEP_COLS, &texts[r], run_id,
+				 &steps[i + r], status);
+		ret = db->backend->exec(db, k > 1 ? q->insert_steps :
+						    q->insert_step,
+					p, k * NSTEP_COLS, err);
+		i += k;
+	}
+	return ret;
 }
 
 struct run_reader {

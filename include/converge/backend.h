@@ -177,6 +177,13 @@ struct cv_backend {
 	const char *table_suffix;
 	/* Column type for booleans stored by converge. */
 	const char *bool_type;
+	/*
+	 * Rows the journal writes with one INSERT (0: one a statement).
+	 * SQLite pays a statement's fixed cost (cursors, statement
+	 * journal, reset) once for all its rows; PostgreSQL's batch turns
+	 * a run of one-row INSERTs into one COPY, which this would defeat.
+	 */
+	unsigned insert_rows;
 };
 
 extern const struct cv_backend cv_sqlite_backend;

@@ -68,9 +68,11 @@ int cv_journal_finish_run(struct cv_db *db, const char *id,
 			  struct cv_error *err);
 int cv_journal_set_undone(struct cv_db *db, const char *id,
 			  const char *undone_by, struct cv_error *err);
-int cv_journal_add_step(struct cv_db *db, const char *run_id,
-			const struct cv_step *step, const char *status,
-			struct cv_error *err);
+/* A converge_steps row for each of the n steps (several in one INSERT
+ * where the backend says so: insert_rows). */
+int cv_journal_add_steps(struct cv_db *db, const char *run_id,
+			 const struct cv_step *steps, size_t n,
+			 const char *status, struct cv_error *err);
 
 /*
  * Runs, newest first (at most `limit`, 0 for all); strings in arena.

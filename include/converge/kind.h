@@ -195,6 +195,11 @@ int cv_load_names(const struct cv_node *n, const char *what, const char *item,
 const char *cv_sql_insert(const struct cv_backend *be, struct cv_arena *a,
 			  const char *table, const char *const *cols,
 			  size_t ncols);
+/* nrows rows in one INSERT: row r's values are ?(r*ncols+1)…. */
+const char *cv_sql_insert_rows(const struct cv_backend *be,
+			       struct cv_arena *a, const char *table,
+			       const char *const *cols, size_t ncols,
+			       size_t nrows);
 const char *cv_sql_delete(const struct cv_backend *be, struct cv_arena *a,
 			  const char *table, const char *const *keys,
 			  size_t nkeys);

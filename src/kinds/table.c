@@ -170,20 +170,31 @@ const char *cv_sql_insert(const struct cv_backend *be, struct cv_arena *a,
 			  const char *table, const char *const *cols,
 			  size_t ncols)
 {
+	return cv_sql_insert_rows(be, a, table, cols, ncols, 1);
+}
+
+const char *cv_sql_insert_rows(const struct cv_backend *be,
+			       struct cv_arena *a, const char *table,
+			       const char *const *cols, size_t ncols,
+			       size_t nrows)
+{
 	struct cv_buf b = CV_BUF_INIT;
-	size_t i;
+	size_t i, r;
 
 	cv_buf_adds(&b, "INSERT INTO ");
 	be->quote_ident(&b, table);
 	cv_buf_adds(&b, " (");
 	add_list(be, &b, cols, ncols, ", ", NULL);
-	cv_buf_adds(&b, ") VALUES (");
-	for (i = 0; i < ncols; i++) {
-		if (i)
-			cv_buf_adds(&b, ", ");
-		be->param(&b, (unsigned)i + 1);
+	cv_buf_adds(&b, ") VALUES ");
+	for (r = 0; r < nrows; r++) {
+		cv_buf_adds(&b, r ? ", (" : "(");
+		for (i = 0; i < ncols; i++) {
+			if (i)
+				cv_buf_adds(&b, ", ");
+			be->param(&b, (unsigned)(r * ncols + i + 1));
+		}
+		cv_buf_addch(&b, ')');
 	}
-	cv_buf_addch(&b, ')');
 	return finish(&b, a);
 }
 

@@ -26,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "converge/backend.h"
+#include "converge/journal.h"
 #include "../../src/backend/cache.h"
 
 static const struct cv_backend *be = &cv_sqlite_backend;
@@ -416,6 +417,67 @@ static void test_sqlite__exec_many_params(void **state)
 	assert_string_equal(got, "o'brien@example.com; --|x\nsecond|<null>\n");
 	free(got);
 
+	be->close(db);
+	free(path);
+	cv_error_release(&err);
+}
+
+/*
+ * The journal writes its steps several rows to an INSERT, and the rest
+ * one by one: 70 steps are two full INSERTs of 32 and six single rows,
+ * and every one reads back as written, in order.
+ */
+static void test_sqlite__journal_steps_in_multi_row_inserts(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	char *path = in_dir(state, "journal.db");
+	struct cv_db *db = open_db(path, CV_DB_CREATE);
+	struct cv_plan plan, back;
+	const char *ins = "INSERT INTO t (k, v) VALUES (?1, ?2)";
+	size_t i;
+
+	cv_plan_init(&plan);
+	cv_plan_init(&back);
+	for (i = 0; i < 70; i++) {
+		char obj[32], v[32];
+		const char *p[2] = { obj, i % 3 ? v : NULL };
+		struct cv_step *st;
+
+		snprintf(obj, sizeof(obj), "o'bj %zu", i);
+		snprintf(v, sizeof(v), "v%zu", i * 7);
+		st = cv_plan_add(&plan, CV_PHASE_ADD, CV_ACT_CREATE, "grants",
+				 cv_arena_strdup(&plan.arena, obj));
+		st->seq = (uint32_t)(i + 1);
+		cv_step_fwd(&plan, st, ins, p, 2);
+		cv_step_inv(&plan, st, "DELETE FROM t WHERE k = ?1", p, 1);
+		cv_step_set_key(&plan, st, p, 1);
+	}
+	assert_int_equal(be->begin(db, &err), 0);
+	assert_int_equal(cv_journal_ensure(db, &err), 0);
+	assert_int_equal(cv_journal_add_steps(db, "r1", plan.steps, plan.nr,
+					      "applied", &err), 0);
+	assert_int_equal(be->commit(db, &err), 0);
+
+	assert_int_equal(cv_journal_steps(db, "r1", &back, &err), 0);
+	assert_int_equal(back.nr, 70);
+	for (i = 0; i < 70; i++) {
+		const struct cv_step *a = &plan.steps[i], *b = &back.steps[i];
+
+		assert_int_equal(b->seq, a->seq);
+		assert_string_equal(b->object, a->object);
+		assert_string_equal(b->key[0], a->key[0]);
+		assert_int_equal(b->nfwd, 1);
+		assert_string_equal(b->fwd[0].sql, ins);
+		assert_string_equal(b->fwd[0].params[0], a->fwd[0].params[0]);
+		if (a->fwd[0].params[1])
+			assert_string_equal(b->fwd[0].params[1],
+					    a->fwd[0].params[1]);
+		else
+			assert_null(b->fwd[0].params[1]);
+		assert_int_equal(b->ninv, 1);
+	}
+	cv_plan_release(&back);
+	cv_plan_release(&plan);
 	be->close(db);
 	free(path);
 	cv_error_release(&err);
@@ -1295,6 +1357,7 @@ int main(void)
 		T(test_sqlite__create_then_readonly_sees_empty),
 		T(test_sqlite__not_a_database),
 		T(test_sqlite__exec_many_params),
+		T(test_sqlite__journal_steps_in_multi_row_inserts),
 		T(test_sqlite__exec_error_carries_sql),
 		T(test_sqlite__query_stop_and_nesting),
 		T(test_sqlite__many_distinct_statements),

@@ -179,10 +179,39 @@ char *cv_dirname(const char *path)
 	return cv_strndup(path, (size_t)(slash - path));
 }
 
+/* Entries of up to this size are sorted in place before qsort is tried. */
+#define SORT_ENTRY_MAX 128
+
+/*
+ * Long lists are mostly generated, and then mostly in order already (a
+ * manifest's grants, a table read in key order): an insertion sort puts
+ * the few entries out of place where they belong in one pass over the
+ * list.  Once it would have moved more entries than the list holds, the
+ * list is not like that, and qsort sorts the rest.  Both keep entries
+ * that compare equal in their order (glibc's qsort is a merge sort), so
+ * which of them sorted a list does not show.
+ */
 void cv_sort(void *base, size_t n, size_t size,
 	     int (*cmp)(const void *, const void *))
 {
-	if (n > 1)
+	char *a = base, tmp[SORT_ENTRY_MAX];
+	size_t i, j, moves = 0;
+
+	if (n < 2)
+		return;
+	for (i = 1; i < n && size <= sizeof(tmp); i++) {
+		if (cmp(a + (i - 1) * size, a + i * size) <= 0)
+			continue;
+		for (j = i - 1; j > 0 && cmp(a + (j - 1) * size, a + i * size) > 0; j--)
+			;
+		moves += i - j;
+		if (moves > n)
+			break;
+		memcpy(tmp, a + i * size, size);
+		memmove(a + (j + 1) * size, a + j * size, (i - j) * size);
+		memcpy(a + j * size, tmp, size);
+	}
+	if (i < n)
 		qsort(base, n, size, cmp);
 }
 

@@ -54,7 +54,8 @@ int cv_strptr_cmp(const void *a, const void *b);
 /* The directory part of path: "." without a slash; malloc'd. */
 char *cv_dirname(const char *path);
 
-/* qsort that also takes an empty array, whose pointer may be NULL. */
+/* qsort that also takes an empty array, whose pointer may be NULL, and
+ * sorts a list nearly in order in one pass. */
 void cv_sort(void *base, size_t n, size_t size,
 	     int (*cmp)(const void *, const void *));
 /*

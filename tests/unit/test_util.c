@@ -253,6 +253,65 @@ static void test_util__string_helpers(void **state)
 	assert_false(cv_streq0("x", NULL));
 }
 
+/* Entries sorted by key; tag says where each was before the sort. */
+struct sort_entry {
+	int key, tag;
+};
+
+static size_t sort_cmps;
+
+static int sort_entry_cmp(const void *a, const void *b)
+{
+	const struct sort_entry *x = a, *y = b;
+
+	sort_cmps++;
+	return (x->key > y->key) - (x->key < y->key);
+}
+
+/* Sorted by key, and of equal keys in the order of their tags. */
+static void assert_sorted_stable(const struct sort_entry *e, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		assert_true(e[i - 1].key <= e[i].key);
+		if (e[i - 1].key == e[i].key)
+			assert_true(e[i - 1].tag < e[i].tag);
+	}
+}
+
+/*
+ * A list nearly in order (a stray every 500 entries, and equal keys)
+ * is sorted in about one comparison an entry, not n log n; a list in
+ * reverse still gets sorted.  Equal entries keep their order either way.
+ */
+static void test_util__sort_nearly_sorted(void **state)
+{
+	enum { N = 10000 };
+	struct sort_entry *e = calloc(N, sizeof(*e));
+	size_t i;
+
+	(void)state;
+	assert_non_null(e);
+	for (i = 0; i < N; i++) {
+		e[i].key = (int)(i / 2);
+		e[i].tag = (int)i;
+	}
+	for (i = 250; i < N; i += 500)
+		e[i].key = (int)(i / 2) - 100;
+	sort_cmps = 0;
+	cv_sort(e, N, sizeof(*e), sort_entry_cmp);
+	assert_sorted_stable(e, N);
+	assert_true(sort_cmps < 3 * N);
+
+	for (i = 0; i < N; i++) {
+		e[i].key = (int)((N - i) / 3);
+		e[i].tag = (int)i;
+	}
+	cv_sort(e, N, sizeof(*e), sort_entry_cmp);
+	assert_sorted_stable(e, N);
+	cv_sort(NULL, 0, sizeof(*e), sort_entry_cmp);
+	free(e);
+}
+
 static void test_util__edit_distance(void **state)
 {
 	char long_word[80];
@@ -610,6 +669,7 @@ int main(void)
 		cmocka_unit_test(test_util__big_blocks),
 		cmocka_unit_test(test_util__arena_strings),
 		cmocka_unit_test(test_util__string_helpers),
+		cmocka_unit_test(test_util__sort_nearly_sorted),
 		cmocka_unit_test(test_util__edit_distance),
 		cmocka_unit_test(test_util__exit_codes),
 		cmocka_unit_test(test_util__error_details),

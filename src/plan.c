@@ -3,10 +3,11 @@
  * and the names of actions, flags and output formats.
  *
  * Everything a step points at is copied into the plan's arena, so a kind
- * can build a step from strings it is about to free.  The step array itself
- * is malloc'd (it grows by realloc); statement arrays live in the arena and
- * grow by doubling, which needs no capacity field: a list of n statements
- * always has room for stmt_room(n) entries.
+ * can build a step from strings it is about to free; texts that step after
+ * step repeats (a statement, a kind's name) are copied once.  The step
+ * array itself is malloc'd (it grows by realloc); statement arrays live in
+ * the arena and grow by doubling, which needs no capacity field: a list of
+ * n statements always has room for stmt_room(n) entries.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,27 @@ void cv_plan_release(struct cv_plan *plan)
 	memset(plan, 0, sizeof(*plan));
 }
 
+/*
+ * The plan's copy of s, shared with the steps that repeat it: a kind builds
+ * each statement once for all its steps, and a plan of a million grants
+ * would otherwise hold a million copies of the same two statements.
+ */
+static const char *shared_text(struct cv_plan *plan, const char *s)
+{
+	const size_t n = CV_ARRAY_SIZE(plan->texts);
+	const char *copy;
+	size_t i;
+
+	if (!s)
+		return NULL;
+	for (i = 0; i < n && i < plan->ntexts; i++)
+		if (strcmp(plan->texts[i], s) == 0)
+			return plan->texts[i];
+	copy = cv_arena_strdup(&plan->arena, s);
+	plan->texts[plan->ntexts++ % n] = copy;
+	return copy;
+}
+
 struct cv_step *cv_plan_add(struct cv_plan *plan, enum cv_phase phase,
 			    enum cv_action action, const char *kind,
 			    const char *object)
@@ -143,7 +165,7 @@ struct cv_step *cv_plan_add(struct cv_plan *plan, enum cv_phase phase,
 	s->seq = (uint32_t)plan->nr;
 	s->phase = (uint8_t)phase;
 	s->action = (uint8_t)action;
-	s->kind = cv_arena_strdup(&plan->arena, kind);
+	s->kind = shared_text(plan, kind);
 	s->object = cv_arena_strdup(&plan->arena, object);
 	return s;
 }
@@ -189,7 +211,7 @@ static struct cv_stmt *add_stmt(struct cv_plan *plan, struct cv_stmt **list,
 	struct cv_stmt *st = stmt_append(plan, list, n);
 	size_t i;
 
-	st->sql = cv_arena_strdup(&plan->arena, sql);
+	st->sql = shared_text(plan, sql);
 	if (params && nparams) {
 		const char **p = cv_arena_alloc(&plan->arena,
 						nparams * sizeof(*p));

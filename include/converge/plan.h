@@ -127,6 +127,10 @@ struct cv_plan {
 	 * since the exit code does not travel with the text.  Never saved:
 	 * a refused plan is not written. */
 	const char *refused;
+	/* The last texts steps shared (statements, kind names), each copied
+	 * into the arena once; ntexts counts them, the oldest is replaced. */
+	const char *texts[4];
+	unsigned ntexts;
 };
 
 void cv_plan_init(struct cv_plan *plan);

@@ -186,6 +186,46 @@ static void test_plan__copies_into_arena(void **state)
 	cv_plan_release(&plan);
 }
 
+/*
+ * Steps that repeat a statement share the plan's one copy of its text
+ * (a million grant steps, two statements); a text is still copied, so a
+ * caller that reuses its buffer for another statement gets another copy.
+ */
+static void test_plan__shares_repeated_texts(void **state)
+{
+	struct cv_plan plan;
+	char sql[] = "INSERT INTO t VALUES (?1)";
+	const char *params[] = { "a" };
+	const char *other = "DELETE FROM t WHERE k = ?1";
+	struct cv_step *s;
+	size_t i;
+
+	(void)state;
+	cv_plan_init(&plan);
+	for (i = 0; i < 10; i++) {
+		s = cv_plan_add(&plan, CV_PHASE_ADD, CV_ACT_CREATE, "grants",
+				"x");
+		cv_step_fwd(&plan, s, sql, params, 1);
+		cv_step_inv(&plan, s, other, params, 1);
+	}
+	for (i = 1; i < 10; i++) {
+		assert_ptr_equal(plan.steps[i].fwd[0].sql,
+				 plan.steps[0].fwd[0].sql);
+		assert_ptr_equal(plan.steps[i].inv[0].sql,
+				 plan.steps[0].inv[0].sql);
+		assert_ptr_equal(plan.steps[i].kind, plan.steps[0].kind);
+	}
+	assert_ptr_not_equal(plan.steps[0].fwd[0].sql, sql);
+	memcpy(sql, "UPDATE", 6);
+	s = cv_plan_add(&plan, CV_PHASE_ADD, CV_ACT_UPDATE, "grants", "x");
+	cv_step_fwd(&plan, s, sql, params, 1);
+	assert_string_equal(plan.steps[0].fwd[0].sql,
+			    "INSERT INTO t VALUES (?1)");
+	assert_string_equal(plan.steps[10].fwd[0].sql,
+			    "UPDATE INTO t VALUES (?1)");
+	cv_plan_release(&plan);
+}
+
 static void test_plan__counts(void **state)
 {
 	static const struct {
@@ -1291,6 +1331,7 @@ int main(void)
 		cmocka_unit_test(test_plan__format_parse),
 		cmocka_unit_test(test_plan__stable_phase_sort),
 		cmocka_unit_test(test_plan__copies_into_arena),
+		cmocka_unit_test(test_plan__shares_repeated_texts),
 		cmocka_unit_test(test_plan__counts),
 		cmocka_unit_test(test_plan__text),
 		cmocka_unit_test(test_plan__text_plurals_and_notes),

@@ -170,10 +170,11 @@ struct cv_step *cv_plan_add(struct cv_plan *plan, enum cv_phase phase,
 	return s;
 }
 
-/* Room in a statement array holding n entries: 4, 8, 16, … */
+/* Room in a statement array holding n entries: 1, 2, 4, 8, … (most
+ * steps have one statement each way). */
 static size_t stmt_room(size_t n)
 {
-	size_t room = 4;
+	size_t room = 1;
 
 	while (room < n)
 		room *= 2;

@@ -391,7 +391,12 @@ int cv_stmts_decode(struct cv_arena *arena, const char *sql, const char *code,
 	}
 	if (t != tend)
 		goto bad;
-	*out = cv_arena_memdup(arena, stmts, n * sizeof(*stmts));
+	/* With the room cv_step_fwd/cv_step_inv expect (plan.h), so that a
+	 * step read back can be added to like one planned. */
+	*out = n ? cv_arena_alloc(arena, cv_stmt_room(n) * sizeof(*stmts))
+		 : NULL;
+	if (n)
+		memcpy(*out, stmts, n * sizeof(*stmts));
 	*nout = (uint32_t)n;
 	free(stmts);
 	return 0;

@@ -7,7 +7,7 @@
  * step repeats (a statement, a kind's name) are copied once.  The step
  * array itself is malloc'd (it grows by realloc); statement arrays live in
  * the arena and grow by doubling, which needs no capacity field: a list of
- * n statements always has room for stmt_room(n) entries.
+ * n statements always has room for cv_stmt_room(n) entries.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -172,7 +172,7 @@ struct cv_step *cv_plan_add(struct cv_plan *plan, enum cv_phase phase,
 
 /* Room in a statement array holding n entries: 1, 2, 4, 8, … (most
  * steps have one statement each way). */
-static size_t stmt_room(size_t n)
+size_t cv_stmt_room(size_t n)
 {
 	size_t room = 1;
 
@@ -191,11 +191,11 @@ static struct cv_stmt *stmt_append(struct cv_plan *plan, struct cv_stmt **list,
 {
 	struct cv_stmt *st;
 
-	if (!*list || *n == stmt_room(*n)) {
+	if (!*list || *n == cv_stmt_room(*n)) {
 		struct cv_stmt *bigger;
 
 		bigger = cv_arena_alloc(&plan->arena,
-					stmt_room((size_t)*n + 1) * sizeof(*bigger));
+					cv_stmt_room((size_t)*n + 1) * sizeof(*bigger));
 		if (*n)
 			memcpy(bigger, *list, *n * sizeof(*bigger));
 		*list = bigger;

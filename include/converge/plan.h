@@ -142,7 +142,10 @@ struct cv_step *cv_plan_add(struct cv_plan *plan, enum cv_phase phase,
 			    enum cv_action action, const char *kind,
 			    const char *object);
 /* Adds a statement to a step's forward or inverse list; `params` copied
- * into the plan arena.  Returns the statement for further setup. */
+ * into the plan arena.  Returns the statement for further setup.  A list
+ * of n statements made elsewhere (the journal's reader) must have room for
+ * cv_stmt_room(n) of them. */
+size_t cv_stmt_room(size_t n);
 struct cv_stmt *cv_step_fwd(struct cv_plan *plan, struct cv_step *step,
 			    const char *sql, const char *const *params,
 			    size_t nparams);

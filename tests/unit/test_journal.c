@@ -80,6 +80,39 @@ static void test_journal__decode_rejects_damage(void **state)
 	cv_arena_release(&a);
 }
 
+/* A step read back from the journal can be added to like a planned one:
+ * its lists have the room cv_step_fwd expects, and adding a statement
+ * writes over nothing allocated after them. */
+static void test_journal__decoded_lists_grow(void **state)
+{
+	struct cv_stmt in[3];
+	struct cv_buf sql = CV_BUF_INIT, code = CV_BUF_INIT;
+	struct cv_plan plan;
+	struct cv_step *st;
+	const char *after;
+	uint32_t i;
+
+	(void)state;
+	memset(in, 0, sizeof(in));
+	in[0].sql = "SELECT 1";
+	in[1].sql = "SELECT 2";
+	in[2].sql = "SELECT 3";
+	cv_stmts_encode(&sql, &code, in, 3);
+	cv_plan_init(&plan);
+	st = cv_plan_add(&plan, CV_PHASE_ADD, CV_ACT_CREATE, "grants", "x");
+	assert_int_equal(cv_stmts_decode(&plan.arena, sql.buf, code.buf,
+					 &st->fwd, &st->nfwd), 0);
+	after = cv_arena_strdup(&plan.arena, "allocated after the list");
+	cv_step_fwd(&plan, st, "SELECT 4", NULL, 0);
+	assert_string_equal(after, "allocated after the list");
+	assert_int_equal(st->nfwd, 4);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(st->fwd[i].sql[7], '1' + (int)i);
+	cv_plan_release(&plan);
+	cv_buf_release(&sql);
+	cv_buf_release(&code);
+}
+
 static void test_journal__stmts_text(void **state)
 {
 	struct cv_stmt in[2];
@@ -187,6 +220,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_journal__stmts_round_trip),
 		cmocka_unit_test(test_journal__decode_rejects_damage),
+		cmocka_unit_test(test_journal__decoded_lists_grow),
 		cmocka_unit_test(test_journal__stmts_text),
 		cmocka_unit_test(test_timeutil__parse),
 		cmocka_unit_test(test_timeutil__rejects),

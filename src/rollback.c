@@ -219,6 +219,64 @@ static int check_unchanged(struct cv_ctx *ctx, const struct cv_plan *run,
 	return ret;
 }
 
+/* Whether step u of a rollback undoes step o of the run. */
+static bool undoes_step(const struct cv_step *u, const struct cv_step *o)
+{
+	return u->action == cv_action_inverse((enum cv_action)o->action) &&
+	       strcmp(u->object, o->object) == 0 && key_cmp(u, o) == 0;
+}
+
+/* Marks in done[] the steps of `run` that a step of `by` undoes. */
+static void mark_done(const struct cv_plan *run, const struct cv_plan *by,
+		      bool *done)
+{
+	size_t i, k;
+
+	for (k = 0; k < by->nr; k++)
+		for (i = 0; i < run->nr; i++)
+			if (!done[i] &&
+			    undoes_step(&by->steps[k], &run->steps[i])) {
+				done[i] = true;
+				break;
+			}
+}
+
+/*
+ * The steps of run `id` that an earlier rollback of it undid already.  A
+ * rollback that failed after it committed a segment (a revision outside
+ * a transaction splits it) keeps those steps, journaled under its own
+ * failed run; running rollback again resumes from there (SPEC §5), as
+ * apply does.  A failed rollback that was itself undone since counts
+ * for nothing.  done[] has one entry per step of `run`.
+ */
+static int undone_already(struct cv_ctx *ctx, const char *id,
+			  const struct cv_plan *run, bool *done,
+			  struct cv_error *err)
+{
+	struct cv_arena a = CV_ARENA_INIT;
+	struct cv_run *runs = NULL;
+	size_t n = 0, i;
+	int ret;
+
+	ret = cv_journal_runs(ctx->db, &a, 0, &runs, &n, err);
+	for (i = 0; i < n && !ret; i++) {
+		struct cv_plan by;
+
+		if (strcmp(runs[i].kind, "rollback") != 0 ||
+		    strcmp(runs[i].status, "failed") != 0 ||
+		    !runs[i].nsteps || runs[i].undone_by ||
+		    !cv_streq0(runs[i].undoes, id))
+			continue;
+		cv_plan_init(&by);
+		ret = cv_journal_steps(ctx->db, runs[i].id, &by, err);
+		if (!ret)
+			mark_done(run, &by, done);
+		cv_plan_release(&by);
+	}
+	cv_arena_release(&a);
+	return ret;
+}
+
 int cv_rollback_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
 		       struct cv_error *err)
 {
@@ -255,6 +313,7 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 	struct cv_plan run;
 	struct cv_run info;
 	unsigned sections = 0, bit;
+	bool *done = NULL;
 	size_t i;
 	int ret;
 
@@ -316,6 +375,15 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 			sections |= bit;
 	}
 
+	done = cv_calloc(run.nr + 1, sizeof(*done));
+	ret = undone_already(ctx, info.id, &run, done, err);
+	if (ret)
+		goto out;
+	/* What an earlier rollback undid holds what the run found. */
+	for (i = 0; i < run.nr; i++)
+		if (done[i])
+			run.steps[i].after = run.steps[i].before;
+
 	ctx->schema_table = info.schema_table;
 	ctx->grants_store = cv_grants_store_of(&run, &out->arena);
 	ret = cv_live_read(ctx, cv_planner_sections(sections),
@@ -339,7 +407,7 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 		struct cv_step *st;
 		uint32_t k;
 
-		if (o->action == CV_ACT_CHECK)
+		if (o->action == CV_ACT_CHECK || done[i])
 			continue;
 		st = cv_plan_add(out, phase_of(o, act), act,
 				 cv_arena_strdup(&out->arena, o->kind),
@@ -407,6 +475,7 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 			}
 	}
 out:
+	free(done);
 	cv_plan_release(&run);
 	return ret;
 }

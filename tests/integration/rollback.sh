@@ -682,3 +682,62 @@ cv apply cut.plan --db sqlite:cut2.db --auto-approve -q
 cv rollback --db sqlite:cut2.db --auto-approve -q
 expect_rc "the whole plan rolls back" 0
 expect_eq "and leaves no role" "$(q cut2.db "SELECT count(*) FROM rbac_roles")" 0
+
+# ------------------- a rollback cut short past a revision outside a transaction
+
+# A rollback commits in segments too when a revision it takes down runs
+# outside a transaction: here the segment before that revision (the role
+# removed, t3 down) is committed, then the revision's down fails (the
+# application's trigger trips).  Once the cause is gone, running
+# `rollback` again resumes from the state that is there (SPEC §5): the
+# steps already undone are not "changed since the run".
+mkdir -p resmig
+manifest resmig/1.yaml <<'Y'
+id: t1
+up: CREATE TABLE t1 (x);
+down: DROP TABLE t1;
+Y
+manifest resmig/2.yaml <<'Y'
+id: t2
+parent: t1
+transaction: false
+up: CREATE TABLE tripwire (x);
+down: |
+  INSERT INTO tripwire VALUES (1);
+  DROP TABLE tripwire;
+Y
+manifest resmig/3.yaml <<'Y'
+id: t3
+parent: t2
+up: CREATE TABLE t3 (x);
+down: DROP TABLE t3;
+Y
+manifest res.yaml <<'Y'
+version: 1
+schema: {migrations: resmig, version: t3}
+roles: {viewer: {permissions: [a:b]}}
+Y
+cv apply -m res.yaml --db sqlite:res.db --auto-approve -q
+RES=$(q res.db "SELECT id FROM converge_runs")
+sqlite3 res.db "CREATE TRIGGER trip BEFORE INSERT ON tripwire BEGIN SELECT RAISE(ABORT, 'tripped'); END;"
+cv rollback --db sqlite:res.db --auto-approve -q
+expect_rc "a rollback whose revision outside a transaction fails: exit 1" 1
+expect_in "it says the steps before it stay applied" err.txt \
+	"and so do the 2 steps before it"
+expect_eq "what it committed stays: t3 down, the role gone" \
+	"$(q res.db "SELECT version FROM converge_schema_version") $(q res.db "SELECT count(*) FROM rbac_roles") $(q res.db "SELECT count(*) FROM sqlite_master WHERE name = 't3'")" \
+	"t2 0 0"
+sqlite3 res.db "DROP TRIGGER trip"
+cv rollback --db sqlite:res.db --auto-approve -q
+expect_rc "rollback again, once the cause is gone, resumes: exit 0" 0
+expect_eq "it undid the run it had begun to undo" \
+	"$(q res.db "SELECT undone_by IS NOT NULL FROM converge_runs WHERE id = '$RES'")" 1
+expect_eq "the schema is back at base, its tables gone" \
+	"$(q res.db "SELECT count(*) FROM converge_schema_version") $(q res.db "SELECT count(*) FROM sqlite_master WHERE name IN ('t1', 'tripwire', 't3')")" \
+	"0 0"
+expect_eq "the second rollback ran only what the first left" \
+	"$(q res.db "SELECT group_concat(object, ',') FROM (SELECT s.object FROM converge_steps s JOIN converge_runs r ON r.id = s.run_id WHERE r.status = 'applied' AND r.kind = 'rollback' ORDER BY s.seq)")" \
+	"t2,t1"
+cv rollback --db sqlite:res.db --auto-approve -q
+expect_rc "and nothing is left to roll back" 1
+expect_in "saying so" err.txt "nothing to roll back"

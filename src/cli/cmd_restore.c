@@ -89,11 +89,13 @@ int cmd_restore(struct cv_opts *o)
 		cv_error_release(&err);
 		ret = 0;
 	}
-	if (ret) {
+	/* Without a snapshot of the current state, nothing was begun: the
+	 * error (the lock, most often) says all there is. */
+	if (ret && before)
 		cv_error_prefix(&err, "restore failed; the database is as it was (its snapshot: %s)",
 				before);
+	if (ret)
 		goto fail;
-	}
 	memset(&run, 0, sizeof(run));
 	run.id = run_id;
 	run.kind = "restore";

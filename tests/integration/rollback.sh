@@ -337,6 +337,10 @@ t1=$(date +%s%N)
 expect_rc "apply while another holds an exclusive lock: exit 4" 4
 expect_eq "after --lock-timeout, not a default of its own" \
 	"$([ $(((t1 - t0) / 1000000)) -lt 2500 ] && echo yes)" yes
+cv restore --db $DB "$BEFORE" --auto-approve --lock-timeout 0.5
+expect_rc "restore while another holds an exclusive lock: exit 4" 4
+expect_in "says the database is locked" err.txt "database is locked"
+expect_not_in "and names no snapshot it never took" err.txt "(null)"
 cv plan -m a.yaml --db $DB --detailed-exitcode
 expect_rc "plan, which only reads, waits for the writer" 2
 wait $HOLDER

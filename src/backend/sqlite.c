@@ -373,6 +373,26 @@ static int open_lock_fd(sqlite3 *db, const char *path, int *fd,
 	return 0;
 }
 
+/*
+ * Whether another process holds converge's lock on the file: asked only
+ * when a database could not be read for a writer's lock, to tell another
+ * converge run (a large one spills its changes to the file mid-run, and
+ * then keeps readers out) from the application.  Called once the handle
+ * is closed: closing this descriptor drops the process's POSIX locks on
+ * the file, and there are none left to drop then.
+ */
+static bool lock_held_elsewhere(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	bool held;
+
+	if (fd < 0)
+		return false;
+	held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return held;
+}
+
 static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 		       unsigned flags, long lock_timeout_ms,
 		       struct cv_error *err)
@@ -485,6 +505,10 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 out:
 	/* sqlite3_close accepts NULL, and a handle whose open failed. */
 	sqlite3_close(db);
+	if (rc == CV_ELOCKED && lock_held_elsewhere(path))
+		cv_error_set(err, CV_ELOCKED,
+			     "cannot read database '%s': database is locked by another apply (waited %g s)",
+			     path, seconds(lock_timeout_ms));
 	return rc;
 }
 

@@ -294,12 +294,19 @@ cp r.db before.db
 # hold SECONDS [MODE]: another process holds the write lock for SECONDS
 # (MODE EXCLUSIVE: a lock that keeps readers out too, as a writer that
 # spills its cache mid-transaction holds).
+# (MODE CONVERGE: converge's own lock, flock on the file, too, with an
+# exclusive lock, as a large apply holds once it spills its changes.)
 hold() {
 	rm -f locked
 	python3 -c '
-import sqlite3, sys, time
+import fcntl, sqlite3, sys, time
+mode = sys.argv[3]
+if mode == "CONVERGE":
+	f = open(sys.argv[1], "rb")
+	fcntl.flock(f, fcntl.LOCK_EX)
+	mode = "EXCLUSIVE"
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute("BEGIN " + sys.argv[3])
+c.execute("BEGIN " + mode)
 open("locked", "w").close()
 time.sleep(float(sys.argv[2]))
 c.execute("ROLLBACK")' r.db "$1" "${2:-IMMEDIATE}" &
@@ -341,8 +348,21 @@ cv restore --db $DB "$BEFORE" --auto-approve --lock-timeout 0.5
 expect_rc "restore while another holds an exclusive lock: exit 4" 4
 expect_in "says the database is locked" err.txt "database is locked"
 expect_not_in "and names no snapshot it never took" err.txt "(null)"
+expect_not_in "nor blames converge for the application's lock" err.txt "another apply"
 cv plan -m a.yaml --db $DB --detailed-exitcode
 expect_rc "plan, which only reads, waits for the writer" 2
+wait $HOLDER
+# Another converge run that holds the database exclusively (its changes
+# spilled to the file) keeps even reading out: those it keeps out say
+# who holds the lock.
+hold 3 CONVERGE
+cv apply -m b.yaml --db $DB --auto-approve --lock-timeout 0
+expect_rc "apply while another converge run writes: exit 4" 4
+expect_in "says another apply holds the lock" err.txt \
+	"database is locked by another apply (waited 0 s)"
+cv rollback --db $DB --auto-approve --lock-timeout 0
+expect_rc "rollback then: exit 4" 4
+expect_in "says so too" err.txt "database is locked by another apply"
 wait $HOLDER
 
 # Applies that take a snapshot under the lock keep the lock: the snapshot

@@ -232,3 +232,51 @@ expect_eq "the table a1 made is back" "$(pq "$DB" "SELECT count(*) FROM pg_table
 cv apply -m rst/head.yaml --db "$DB" --auto-approve -q
 expect_rc "so a2 applies again" 0
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE rst_$$" >/dev/null
+
+# A rollback that commits its first segment, then fails in a revision
+# outside a transaction (a view of the application's keeps its table from
+# being dropped), resumes when run again once the cause is gone (SPEC
+# §5): what it undid already is not "changed since the run".
+pg_db "rres_$$" || exit 1
+manifest rres/mig/1.yaml <<'EOF2'
+id: q1
+up: CREATE TABLE q1 (x int)
+down: DROP TABLE q1
+EOF2
+manifest rres/mig/2.yaml <<'EOF2'
+id: q2
+parent: q1
+transaction: false
+up: CREATE TABLE tripwire (x int)
+down: DROP TABLE tripwire
+EOF2
+manifest rres/mig/3.yaml <<'EOF2'
+id: q3
+parent: q2
+up: CREATE TABLE q3 (x int)
+down: DROP TABLE q3
+EOF2
+manifest rres/m.yaml <<'EOF2'
+version: 1
+schema: {migrations: mig, version: head}
+roles: {viewer: {permissions: [a:b]}}
+EOF2
+cv apply -m rres --db "$DB" --auto-approve -q
+RRES=$(pq "$DB" "SELECT id FROM converge_runs")
+pq "$DB" "CREATE VIEW trip AS SELECT x FROM tripwire"
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "a rollback whose revision outside a transaction fails: exit 1" 1
+expect_eq "what it committed before stays: q3 down, the role gone" \
+	"$(pq "$DB" "SELECT version FROM converge_schema_version") $(pq "$DB" "SELECT count(*) FROM rbac_roles") $(pq "$DB" "SELECT count(*) FROM pg_tables WHERE tablename = 'q3'")" \
+	"q2 0 0"
+pq "$DB" "DROP VIEW trip"
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "rollback again, once the cause is gone, resumes: exit 0" 0
+expect_eq "it undid the run it had begun to undo" \
+	"$(pq "$DB" "SELECT undone_by IS NOT NULL FROM converge_runs WHERE id = '$RRES'")" t
+expect_eq "the schema is back at base, its tables gone" \
+	"$(pq "$DB" "SELECT count(*) FROM converge_schema_version") $(pq "$DB" "SELECT count(*) FROM pg_tables WHERE tablename IN ('q1', 'tripwire', 'q3')")" \
+	"0 0"
+expect_eq "the lock is free after it" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" 0
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE rres_$$" >/dev/null

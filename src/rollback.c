@@ -247,10 +247,11 @@ static void mark_done(const struct cv_plan *run, const struct cv_plan *by,
  * a transaction splits it) keeps those steps, journaled under its own
  * failed run; running rollback again resumes from there (SPEC §5), as
  * apply does.  A failed rollback that was itself undone since counts
- * for nothing.  done[] has one entry per step of `run`.
+ * for nothing.  done[] has one entry per step of `run`; *resumed says
+ * whether there was such a rollback at all.
  */
 static int undone_already(struct cv_ctx *ctx, const char *id,
-			  const struct cv_plan *run, bool *done,
+			  const struct cv_plan *run, bool *done, bool *resumed,
 			  struct cv_error *err)
 {
 	struct cv_arena a = CV_ARENA_INIT;
@@ -264,8 +265,10 @@ static int undone_already(struct cv_ctx *ctx, const char *id,
 
 		if (strcmp(runs[i].kind, "rollback") != 0 ||
 		    strcmp(runs[i].status, "failed") != 0 ||
-		    !runs[i].nsteps || runs[i].undone_by ||
-		    !cv_streq0(runs[i].undoes, id))
+		    runs[i].undone_by || !cv_streq0(runs[i].undoes, id))
+			continue;
+		*resumed = true;
+		if (!runs[i].nsteps)
 			continue;
 		cv_plan_init(&by);
 		ret = cv_journal_steps(ctx->db, runs[i].id, &by, err);
@@ -275,6 +278,57 @@ static int undone_already(struct cv_ctx *ctx, const char *id,
 	}
 	cv_arena_release(&a);
 	return ret;
+}
+
+/*
+ * The run's revisions that are undone already, as the version table says
+ * (it is the authority, SPEC §3), when a rollback of the run is resumed:
+ * one killed right after a revision outside a transaction ran, before it
+ * could journal it, left the version moved with no record of it.  With the live version on the
+ * run's chain, the revisions past it are done and the others are not,
+ * and the run's last revision is expected at that version.  False when
+ * the run has no revision, or the version is not on its chain (which
+ * the check then reports as a change).
+ */
+static bool schema_done(struct cv_plan *run, const char *version, bool *done)
+{
+	size_t i, last = run->nr, from = run->nr;
+	bool found = false;
+
+	for (i = run->nr; i-- > 0 && !found;) {
+		const struct cv_step *st = &run->steps[i];
+
+		if (strcmp(st->kind, "schema") != 0)
+			continue;
+		if (last == run->nr)
+			last = i;
+		if (cv_streq0(st->after, version)) {
+			found = true;
+			break;
+		}
+		from = i;
+		found = cv_streq0(st->before, version);
+	}
+	if (!found)
+		return false;
+	for (i = 0; i < run->nr; i++)
+		if (strcmp(run->steps[i].kind, "schema") == 0)
+			done[i] = i >= from;
+	run->steps[last].after = version ?
+				 cv_arena_strdup(&run->arena, version) : NULL;
+	return true;
+}
+
+/* What an earlier rollback undid must hold what the run found. */
+static void expect_undone(struct cv_plan *run, const char *version,
+			  bool resumed, bool *done)
+{
+	bool chain = resumed && schema_done(run, version, done);
+	size_t i;
+
+	for (i = 0; i < run->nr; i++)
+		if (done[i] && !(chain && strcmp(run->steps[i].kind, "schema") == 0))
+			run->steps[i].after = run->steps[i].before;
 }
 
 int cv_rollback_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
@@ -313,7 +367,7 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 	struct cv_plan run;
 	struct cv_run info;
 	unsigned sections = 0, bit;
-	bool *done = NULL;
+	bool *done = NULL, resumed = false;
 	size_t i;
 	int ret;
 
@@ -376,13 +430,9 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 	}
 
 	done = cv_calloc(run.nr + 1, sizeof(*done));
-	ret = undone_already(ctx, info.id, &run, done, err);
+	ret = undone_already(ctx, info.id, &run, done, &resumed, err);
 	if (ret)
 		goto out;
-	/* What an earlier rollback undid holds what the run found. */
-	for (i = 0; i < run.nr; i++)
-		if (done[i])
-			run.steps[i].after = run.steps[i].before;
 
 	ctx->schema_table = info.schema_table;
 	ctx->grants_store = cv_grants_store_of(&run, &out->arena);
@@ -390,6 +440,7 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 			   &out->fingerprint, &out->arena, err);
 	if (ret)
 		goto out;
+	expect_undone(&run, ctx->live->schema_version, resumed, done);
 	ret = check_unchanged(ctx, &run, &run.arena, err);
 	if (ret)
 		goto out;

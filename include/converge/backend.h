@@ -162,6 +162,17 @@ struct cv_backend {
 	int (*restore)(struct cv_db *db, const char *path,
 		       struct cv_error *err);
 	/*
+	 * The same, with `record` run on a connection to the snapshot's
+	 * content before it replaces the database, so that the restore and
+	 * what `record` writes (the journal's record of it) land together
+	 * or not at all (optional: NULL when the backend cannot; the caller
+	 * then records the restore once it is done).  `record` gets `arg`.
+	 */
+	int (*restore_recorded)(struct cv_db *db, const char *path,
+				int (*record)(struct cv_db *into, void *arg,
+					      struct cv_error *err),
+				void *arg, struct cv_error *err);
+	/*
 	 * Refuses a file that is plainly not a snapshot (no database at all)
 	 * before anything is done; restore still checks all of it (optional:
 	 * NULL leaves it to restore).

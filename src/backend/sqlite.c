@@ -1219,21 +1219,17 @@ static int sqlite_check_snapshot(struct cv_db *db, const char *path,
 	return rc;
 }
 
-static int sqlite_restore(struct cv_db *db, const char *path,
-			  struct cv_error *err)
+/*
+ * Copies src into the database under converge's lock: the backup API
+ * writes the whole of it in one transaction of its own, so the database
+ * is either replaced or left as it was.
+ */
+static int restore_from(struct sqlite_db *c, sqlite3 *src,
+			struct cv_error *err)
 {
-	struct sqlite_db *c = to_sqlite(db);
-	sqlite3 *src = NULL;
-	bool took = false;
+	bool took;
 	int rc;
 
-	if (!sqlite3_get_autocommit(c->db))
-		return cv_error_set(err, CV_EDB,
-				    "cannot restore '%s' inside a transaction",
-				    path);
-	rc = open_snapshot(c, path, true, &src, err);
-	if (rc)
-		return rc;
 	/*
 	 * converge's lock, for the restore alone unless the caller holds it
 	 * already (hold_lock, from before its snapshot), so that no other
@@ -1241,10 +1237,8 @@ static int sqlite_restore(struct cv_db *db, const char *path,
 	 */
 	took = !c->locked;
 	rc = take_lock(c, NULL, err);
-	if (rc) {
-		took = false;
-		goto out;
-	}
+	if (rc)
+		return rc;
 
 	/*
 	 * restore snapshots the database under the lock first, then has to
@@ -1270,8 +1264,71 @@ static int sqlite_restore(struct cv_db *db, const char *path,
 out:
 	if (took)
 		drop_lock(c);
+	return rc;
+}
+
+/*
+ * The snapshot copied into a temporary database (SQLite's own, deleted
+ * when closed, however the process ends), with what `record` writes, in
+ * *out: the copy that then replaces the database in one backup, so that
+ * a run killed in between leaves the database as it was, never restored
+ * but unrecorded.
+ */
+static int stage(struct sqlite_db *c, sqlite3 *src,
+		 int (*record)(struct cv_db *into, void *arg,
+			       struct cv_error *err),
+		 void *arg, sqlite3 **out, struct cv_error *err)
+{
+	struct sqlite_db st;
+	int rc;
+
+	rc = open_handle(out, "", CV_DB_CREATE, c->timeout_ms);
+	if (rc != SQLITE_OK)
+		return cv_error_set(err, CV_EIO, "restore failed: cannot make a temporary database: sqlite: %s",
+				    *out ? sqlite3_errmsg(*out) :
+				    sqlite3_errstr(rc));
+	rc = backup(*out, src, "restore failed", c->timeout_ms, err);
+	if (rc < 0)
+		return rc;
+	memset(&st, 0, sizeof(st));
+	st.base.backend = &cv_sqlite_backend;
+	st.db = *out;
+	st.path = c->path;
+	st.timeout_ms = c->timeout_ms;
+	st.snap_version = -1;
+	st.lock_fd = -1;
+	rc = record(&st.base, arg, err);
+	cache_clear(&st);
+	return rc;
+}
+
+static int sqlite_restore_recorded(struct cv_db *db, const char *path,
+				   int (*record)(struct cv_db *into, void *arg,
+						 struct cv_error *err),
+				   void *arg, struct cv_error *err)
+{
+	struct sqlite_db *c = to_sqlite(db);
+	sqlite3 *src = NULL, *tmp = NULL;
+	int rc;
+
+	if (!sqlite3_get_autocommit(c->db))
+		return cv_error_set(err, CV_EDB,
+				    "cannot restore '%s' inside a transaction",
+				    path);
+	rc = open_snapshot(c, path, true, &src, err);
+	if (!rc && record)
+		rc = stage(c, src, record, arg, &tmp, err);
+	if (!rc)
+		rc = restore_from(c, tmp ? tmp : src, err);
+	sqlite3_close(tmp);
 	sqlite3_close(src);
 	return rc;
+}
+
+static int sqlite_restore(struct cv_db *db, const char *path,
+			  struct cv_error *err)
+{
+	return sqlite_restore_recorded(db, path, NULL, NULL, err);
 }
 
 static void sqlite_param(struct cv_buf *out, unsigned n)
@@ -1300,6 +1357,7 @@ const struct cv_backend cv_sqlite_backend = {
 	.foreign_key_check = sqlite_foreign_key_check,
 	.snapshot = sqlite_snapshot,
 	.restore = sqlite_restore,
+	.restore_recorded = sqlite_restore_recorded,
 	.check_snapshot = sqlite_check_snapshot,
 	.quote_ident = sqlite_quote_ident,
 	.param = sqlite_param,

@@ -14,6 +14,40 @@
 /* Snapshots taken before giving up, when other writers keep committing. */
 #define RESTORE_ATTEMPTS 3
 
+/* The journal's record of the restore, in `into` (cv_backend.restore_recorded). */
+static int record(struct cv_db *into, void *arg, struct cv_error *err)
+{
+	const struct cv_run *run = arg;
+	int ret = into->backend->begin(into, err);
+
+	if (!ret)
+		ret = cv_journal_ensure(into, err);
+	if (!ret)
+		ret = cv_journal_insert_run(into, run, err);
+	if (!ret)
+		ret = cv_journal_finish_run(into, run->id, "applied", NULL, err);
+	if (!ret)
+		ret = into->backend->commit(into, err);
+	if (ret)
+		into->backend->rollback(into);
+	return ret;
+}
+
+/*
+ * Restores snap, recording the restore in the same stroke where the
+ * backend can (*recorded set then): a run killed in between must not
+ * leave the database restored with no record of it.
+ */
+static int restore(const struct cv_backend *be, struct cv_db *db,
+		   const char *snap, struct cv_run *run, bool *recorded,
+		   struct cv_error *err)
+{
+	*recorded = be->restore_recorded != NULL;
+	if (*recorded)
+		return be->restore_recorded(db, snap, record, run, err);
+	return be->restore(db, snap, err);
+}
+
 int cmd_restore(struct cv_opts *o)
 {
 	struct cv_url url = CV_URL_INIT;
@@ -24,7 +58,7 @@ int cmd_restore(struct cv_opts *o)
 	char *before = NULL, *question = NULL;
 	struct cv_run run;
 	struct stat st;
-	bool held = false;
+	bool held = false, recorded = false;
 	int ret, code = 0, attempt;
 
 	ret = cli_url(o, &url, &err);
@@ -81,7 +115,15 @@ int cmd_restore(struct cv_opts *o)
 		if (ret)
 			goto fail;
 		cv_time_format(cv_time_now(), started);
-		ret = url.backend->restore(db, snap, &err);
+		memset(&run, 0, sizeof(run));
+		run.id = run_id;
+		run.kind = "restore";
+		run.actor = cli_actor(o);
+		run.started_at = started;
+		run.status = "applied";
+		run.snapshot = before;
+		run.database = url.display;
+		ret = restore(url.backend, db, snap, &run, &recorded, &err);
 		if (ret != CV_ESTALE || attempt == RESTORE_ATTEMPTS - 1)
 			break;
 		/* That snapshot is not the state being replaced. */
@@ -96,26 +138,7 @@ int cmd_restore(struct cv_opts *o)
 				before);
 	if (ret)
 		goto fail;
-	memset(&run, 0, sizeof(run));
-	run.id = run_id;
-	run.kind = "restore";
-	run.actor = cli_actor(o);
-	run.started_at = started;
-	run.status = "applied";
-	run.snapshot = before;
-	run.database = url.display;
-	run.error = NULL;
-	ret = url.backend->begin(db, &err);
-	if (!ret)
-		ret = cv_journal_ensure(db, &err);
-	if (!ret)
-		ret = cv_journal_insert_run(db, &run, &err);
-	if (!ret)
-		ret = cv_journal_finish_run(db, run_id, "applied", NULL, &err);
-	if (!ret)
-		ret = url.backend->commit(db, &err);
-	if (ret) {
-		url.backend->rollback(db);
+	if (!recorded && record(db, &run, &err)) {
 		cv_error_prefix(&err, "the snapshot was restored, but the restore could not be recorded");
 		goto fail;
 	}

@@ -783,3 +783,28 @@ expect_eq "the schema is back at base" \
 expect_eq "taking down only what was left" \
 	"$(q res.db "SELECT group_concat(s.object, ',') FROM converge_steps s JOIN converge_runs r ON r.id = s.run_id WHERE r.status = 'applied' AND r.kind = 'rollback'")" \
 	"t1"
+
+# ---------------------------------------- a restore and its record together
+
+# The restore and the journal's record of it land together or not at all:
+# a process killed in between must not leave the database restored with
+# no record.  Here the record cannot be written (a trigger in the
+# snapshot refuses it): the restore is not done either.
+rm -rf rec.db .converge/snapshots/rec-*
+cv apply -m a.yaml --db sqlite:rec.db --auto-approve -q
+cv apply -m b.yaml --db sqlite:rec.db --auto-approve -q
+REC=$(q rec.db "SELECT snapshot FROM converge_runs ORDER BY id DESC LIMIT 1")
+sqlite3 "$REC" "CREATE TRIGGER no_record BEFORE INSERT ON converge_runs WHEN NEW.kind = 'restore' BEGIN SELECT RAISE(ABORT, 'no record of restores'); END;"
+cp rec.db rec-before.db
+cv restore --db sqlite:rec.db "$REC" --auto-approve -q
+expect_rc "a restore that cannot be recorded: exit 1" 1
+expect_in "it says why" err.txt "no record of restores"
+expect_in "and that the database is as it was" err.txt "the database is as it was"
+expect_eq "the database was not restored" "$(grants rec.db)" "$(grants rec-before.db)"
+expect_eq "and has no restore run" "$(q rec.db "SELECT count(*) FROM converge_runs WHERE kind = 'restore'")" 0
+sqlite3 "$REC" "DROP TRIGGER no_record"
+cv restore --db sqlite:rec.db "$REC" --auto-approve -q
+expect_rc "the same restore, recordable: exit 0" 0
+expect_eq "restores" "$(grants rec.db)" "alice/viewer//-"
+expect_eq "and records it, in the restored journal" \
+	"$(q rec.db "SELECT group_concat(kind, ',') FROM (SELECT kind FROM converge_runs ORDER BY id)")" "apply,restore"

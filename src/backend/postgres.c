@@ -948,6 +948,18 @@ static int pg_open(struct cv_db **out, const struct cv_url *url,
 	rc = storage_schema(c, url->schema ? url->schema : "public", err);
 	if (rc < 0)
 		goto out;
+	/*
+	 * A converge killed while the server runs its statement (a
+	 * revision's CREATE INDEX CONCURRENTLY may take hours) would leave
+	 * the statement running for nobody, and the lock held until it
+	 * ends: the server looks every second whether converge is still
+	 * there.  PostgreSQL 14 and later have the setting; where it is
+	 * missing or cannot be set, the server checks only between
+	 * statements, as before.
+	 */
+	run_simple(c, "SELECT pg_catalog.set_config(name, '1000', false) "
+		   "FROM pg_catalog.pg_settings "
+		   "WHERE name = 'client_connection_check_interval'", NULL);
 	/* plan promises not to write: the server holds it to that. */
 	if (c->readonly) {
 		rc = run_simple(c, "SET SESSION CHARACTERISTICS AS TRANSACTION "

@@ -280,3 +280,42 @@ expect_eq "the schema is back at base, its tables gone" \
 expect_eq "the lock is free after it" \
 	"$(pq "$DB" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" 0
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE rres_$$" >/dev/null
+
+# converge killed while the server runs a revision of its (one outside a
+# transaction here, a long CREATE INDEX CONCURRENTLY in life): the server
+# sees the client gone within seconds, stops the statement and lets the
+# lock go, rather than run on for nobody with the lock held (status would
+# show the dead run as running, and every apply would exit 4 meanwhile).
+pg_db "orph_$$" || exit 1
+manifest orph/mig/1.yaml <<'EOF2'
+id: o1
+transaction: false
+up: SELECT pg_sleep(60)
+down: SELECT 1
+EOF2
+manifest orph/m.yaml <<'EOF2'
+version: 1
+schema: {migrations: mig, version: head}
+EOF2
+"$CONVERGE" apply -m orph --db "$DB" --auto-approve -q --no-snapshot >orph.out 2>&1 &
+ORPH=$!
+i=0
+while [ "$(pq "$DB" "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'")" != 1 ] &&
+	[ $i -lt 200 ]; do
+	sleep 0.05; i=$((i + 1))
+done
+kill -9 $ORPH
+wait $ORPH 2>/dev/null
+i=0
+while [ "$(pq "$DB" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" != 0 ] &&
+	[ $i -lt 100 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+expect_eq "the lock of a killed apply is let go within seconds" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" 0
+expect_eq "and its statement stopped" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'")" 0
+cv status --db "$DB"
+expect_in "status: the lock is free" out.txt "lock:     free"
+expect_in "and the killed run failed, not running" out.txt " apply    failed "
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE orph_$$ WITH (FORCE)" >/dev/null

@@ -73,6 +73,41 @@ static int look_again(struct cv_opts *o, struct cv_url *url,
 	return ret;
 }
 
+/*
+ * The plan for the review, made without the lock (a person reading it at
+ * the prompt must not keep the application's writers waiting).
+ */
+static int review_plan(struct cv_opts *o, struct cv_url *url,
+		       const char *run_id, struct cv_plan *plan,
+		       const char **chosen, struct cv_error *err)
+{
+	struct cv_db *db = NULL;
+	bool existed;
+	int ret;
+
+	ret = cli_open_read(o, url, &db, err);
+	if (!ret && !db)
+		ret = cv_error_set(err, CV_ENOTFOUND,
+				   "nothing to roll back: '%s' does not exist",
+				   url->display);
+	if (!ret)
+		ret = make_plan(o, url, db, run_id, plan, chosen, err);
+	existed = db != NULL;
+	cli_close(url, &db);
+	if (ret == CV_ENOTFOUND && existed)
+		ret = look_again(o, url, run_id, plan, chosen, err);
+	return ret;
+}
+
+/* What is about to be undone, as the review and the log show it. */
+static void show(const struct cv_opts *o, const char *target,
+		 const struct cv_plan *plan)
+{
+	if (!o->quiet && o->format == CV_FORMAT_TEXT)
+		printf("Rollback of run %s:\n", target);
+	cli_show_plan(o, plan);
+}
+
 int cmd_rollback(struct cv_opts *o)
 {
 	struct cv_url url = CV_URL_INIT;
@@ -86,36 +121,35 @@ int cmd_rollback(struct cv_opts *o)
 	struct cv_ctx ctx;
 	const char *chosen = NULL, *run_id = o->nargs ? o->args[0] : NULL;
 	char *target = NULL;
-	bool existed;
-	size_t lossy;
+	size_t lossy = 0;
 	int ret, code = 0;
 
 	cv_plan_init(&plan);
 	memset(&live, 0, sizeof(live));
 	memset(&res, 0, sizeof(res));
-	ret = cli_open_read(o, &url, &db, &err);
-	if (!ret && !db)
-		ret = cv_error_set(&err, CV_ENOTFOUND,
-				   "nothing to roll back: '%s' does not exist",
-				   url.display);
-	if (!ret)
-		ret = make_plan(o, &url, db, run_id, &plan, &chosen, &err);
-	existed = db != NULL;
-	cli_close(&url, &db);
-	if (ret == CV_ENOTFOUND && existed)
-		ret = look_again(o, &url, run_id, &plan, &chosen, &err);
+	/*
+	 * With --auto-approve nobody reads a review: the plan is made once,
+	 * under the lock, as apply does, and a command kept out by the lock
+	 * shows no plan it will not run.
+	 */
+	if (o->auto_approve)
+		ret = cli_url(o, &url, &err);
+	else
+		ret = review_plan(o, &url, run_id, &plan, &chosen, &err);
 	if (ret)
 		goto fail;
-	target = cv_strdup(chosen);
-	if (!o->quiet && o->format == CV_FORMAT_TEXT)
-		printf("Rollback of run %s:\n", target);
-	cli_show_plan(o, &plan);
-	lossy = data_loss_steps(&plan);
-	code = cli_confirm(o, "Do you want to roll back this run?");
-	if (code)
-		goto out;
+	if (!o->auto_approve) {
+		target = cv_strdup(chosen);
+		show(o, target, &plan);
+		lossy = data_loss_steps(&plan);
+		code = cli_confirm(o, "Do you want to roll back this run?");
+		if (code)
+			goto out;
+	}
 
 	ret = cli_open(o, &url, false, false, &db, &err);
+	if (ret == CV_ENOTFOUND && !target)
+		cv_error_prefix(&err, "nothing to roll back");
 	if (!ret)
 		ret = url.backend->begin(db, &err);
 	if (!ret) {
@@ -128,7 +162,10 @@ int cmd_rollback(struct cv_opts *o)
 		cv_plan_init(&plan);
 		ret = make_plan(o, &url, db, run_id, &plan, &chosen, &err);
 	}
-	if (!ret && strcmp(chosen, target) != 0) {
+	if (!ret && !target) {
+		target = cv_strdup(chosen);
+		show(o, target, &plan);
+	} else if (!ret && strcmp(chosen, target) != 0) {
 		cli_note(o, "\nThe history changed while converge waited for the lock; the newest run to undo is now %s:\n",
 			 chosen);
 		free(target);

@@ -295,21 +295,25 @@ cp r.db before.db
 # (MODE EXCLUSIVE: a lock that keeps readers out too, as a writer that
 # spills its cache mid-transaction holds).
 # (MODE CONVERGE: converge's own lock, flock on the file, too, with an
-# exclusive lock, as a large apply holds once it spills its changes.)
+# exclusive lock, as a large apply holds once it spills its changes;
+# MODE FLOCK: converge's lock alone, as a revision outside a transaction
+# holds it.)
 hold() {
 	rm -f locked
 	python3 -c '
 import fcntl, sqlite3, sys, time
 mode = sys.argv[3]
-if mode == "CONVERGE":
+if mode in ("CONVERGE", "FLOCK"):
 	f = open(sys.argv[1], "rb")
 	fcntl.flock(f, fcntl.LOCK_EX)
-	mode = "EXCLUSIVE"
+	mode = "EXCLUSIVE" if mode == "CONVERGE" else None
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute("BEGIN " + mode)
+if mode:
+	c.execute("BEGIN " + mode)
 open("locked", "w").close()
 time.sleep(float(sys.argv[2]))
-c.execute("ROLLBACK")' r.db "$1" "${2:-IMMEDIATE}" &
+if mode:
+	c.execute("ROLLBACK")' r.db "$1" "${2:-IMMEDIATE}" &
 	HOLDER=$!
 	i=0
 	while [ ! -f locked ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
@@ -363,6 +367,14 @@ expect_in "says another apply holds the lock" err.txt \
 cv rollback --db $DB --auto-approve --lock-timeout 0
 expect_rc "rollback then: exit 4" 4
 expect_in "says so too" err.txt "database is locked by another apply"
+wait $HOLDER
+# With --auto-approve the plan is made once, under the lock, as apply's
+# is: a rollback kept out shows no plan it does not run.
+hold 3 FLOCK
+cv rollback --db $DB --auto-approve --lock-timeout 0
+expect_rc "rollback while another converge run holds the lock: exit 4" 4
+expect_in "says another apply holds it" err.txt "database is locked by another apply"
+expect_not_in "and shows no plan" out.txt "Rollback of run"
 wait $HOLDER
 
 # Applies that take a snapshot under the lock keep the lock: the snapshot

@@ -1035,6 +1035,8 @@ static int first_bool(void *ctx, const char *const *cols, const size_t *lens,
 
 static int locked_error(struct pg_db *c, struct cv_error *err)
 {
+	/* The lock's own statement is no SQL of the user's: not shown. */
+	cv_error_set_sql(err, NULL, NULL);
 	return cv_error_set(err, CV_ELOCKED,
 			    "database is locked by another apply (waited %g s)",
 			    seconds(c->timeout_ms));

@@ -61,13 +61,34 @@ static bool is_snapshot(const char *name, const char *prefix, const char *ext,
 	return true;
 }
 
+/*
+ * Is `name` a snapshot of this database left under its partial name
+ * (util.h: cv_partial_create) by a run killed while it was written?
+ */
+static bool is_partial(const char *name, const char *prefix, const char *ext)
+{
+	static const char suffix[] = ".partial";
+	size_t n = strlen(name);
+	struct snap ignored;
+	char *whole;
+	bool yes;
+
+	if (n < sizeof(suffix) || strcmp(name + n - (sizeof(suffix) - 1),
+					 suffix) != 0)
+		return false;
+	whole = cv_strndup(name, n - (sizeof(suffix) - 1));
+	yes = is_snapshot(whole, prefix, ext, &ignored);
+	free(whole);
+	return yes;
+}
+
 int cmd_snapshots(struct cv_opts *o)
 {
 	struct cv_url url = CV_URL_INIT;
 	struct cv_error err = CV_ERROR_INIT;
 	char *dir = NULL, *prefix = NULL;
 	struct snap *snaps = NULL, one;
-	size_t n = 0, alloc = 0, i;
+	size_t n = 0, alloc = 0, i, partials = 0;
 	DIR *d;
 	struct dirent *e;
 	int code = 0;
@@ -86,6 +107,8 @@ int cmd_snapshots(struct cv_opts *o)
 		goto out;
 	}
 	while (d && (e = readdir(d))) {
+		if (is_partial(e->d_name, prefix, url.backend->snapshot_ext))
+			partials++;
 		if (!is_snapshot(e->d_name, prefix, url.backend->snapshot_ext,
 				 &one))
 			continue;
@@ -135,6 +158,10 @@ int cmd_snapshots(struct cv_opts *o)
 		free(path);
 	}
 out:
+	/* Never listed, never pruned: a run may be writing one right now. */
+	if (partials && !o->quiet)
+		fprintf(stderr, "converge: note: %s holds %zu incomplete snapshot%s (*.partial), left by runs killed while snapshotting; they cannot be restored: delete them unless a run is taking a snapshot now\n",
+			dir, partials, partials == 1 ? "" : "s");
 	for (i = 0; i < n; i++)
 		free(snaps[i].name);
 	free(snaps);

@@ -207,10 +207,13 @@ expect_eq "default dir holds only 0600 files" "$(find .converge/snapshots -type 
 mkdir -p sn
 for f in a-20261123T191519.776002Z-e9f463.db a-20261124T080000.000001Z-000001.db \
 	 a-20261123T191519.776002Z-e9f463-0000aa.db a-b-20261125T000000.000000Z-abcdef.db \
-	 a-notes.db a-20261123T191519.776002Z-e9f463.db.bak a-20261123T191519Z-e9f463.db; do
+	 a-notes.db a-20261123T191519.776002Z-e9f463.db.bak a-20261123T191519Z-e9f463.db \
+	 a-20261125T010000.000000Z-0000bb.db.partial a-b-20261125T000000.000000Z-abcdef.db.partial; do
 	: >"sn/$f"
 done
 cv snapshots --db a.db --snapshot-dir sn
+expect_eq "an incomplete snapshot of a.db is not listed, but noted" "$(cat err.txt)" \
+	"converge: note: sn holds 1 incomplete snapshot (*.partial), left by runs killed while snapshotting; they cannot be restored: delete them unless a run is taking a snapshot now"
 expect_eq "snapshots lists only a.db's, newest first by run id" \
 	"$(cut -d ' ' -f 1 out.txt)" "sn/a-20261124T080000.000001Z-000001.db
 sn/a-20261123T191519.776002Z-e9f463-0000aa.db
@@ -220,8 +223,11 @@ expect_rc "prune 0 exits 0" 0
 expect_eq "prune 0 removes a.db's three snapshots and nothing else" "$(ls sn | sort)" \
 	"a-20261123T191519.776002Z-e9f463.db.bak
 a-20261123T191519Z-e9f463.db
+a-20261125T010000.000000Z-0000bb.db.partial
 a-b-20261125T000000.000000Z-abcdef.db
+a-b-20261125T000000.000000Z-abcdef.db.partial
 a-notes.db"
+rm -f sn/*.partial
 
 # ------------------------------------------------------------ restore
 

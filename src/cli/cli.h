@@ -169,10 +169,11 @@ void cli_apply_opts(const struct cv_opts *o, const char *kind,
 /*
  * Says on stderr what a failed run left: `nothing` when all was rolled
  * back, else which steps stay applied (revisions run outside a
- * transaction), followed by `next` (may be NULL); then the snapshot.
+ * transaction), followed by `next` (may be NULL), or what to repair before
+ * `again` ("applying") when a step failed half-way; then the snapshot.
  */
-void cli_run_failed(const struct cv_apply_result *res, const char *nothing,
-		    const char *next);
+void cli_run_failed(const struct cv_apply_result *res, const char *again,
+		    const char *nothing, const char *next);
 /* The context for planning against db (db may be NULL). */
 void cli_ctx(const struct cv_opts *o, struct cv_ctx *ctx, struct cv_db *db,
 	     const struct cv_backend *be, const struct cv_state *want,

@@ -284,7 +284,8 @@ locked:
 	ao.manifests_digest = plan.manifests_digest;
 	ret = cv_apply_plan(&ctx, &plan, &ao, &res, &err);
 	if (ret) {
-		cli_run_failed(&res, "nothing was changed", "apply again to go on");
+		cli_run_failed(&res, "applying", "nothing was changed",
+			       "apply again to go on");
 		goto fail;
 	}
 	report(o, &plan, &res);

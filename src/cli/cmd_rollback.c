@@ -188,8 +188,9 @@ int cmd_rollback(struct cv_opts *o)
 	ao.verify = cv_rollback_verify;
 	ret = cv_apply_plan(&ctx, &plan, &ao, &res, &err);
 	if (ret) {
-		cli_run_failed(&res, "the rollback failed and changed nothing",
-			       NULL);
+		cli_run_failed(&res, "rolling back",
+			       "the rollback failed and changed nothing",
+			       "run the rollback again to go on");
 		goto fail;
 	}
 	if (!o->quiet) {

@@ -381,8 +381,8 @@ void cli_apply_opts(const struct cv_opts *o, const char *kind,
 	ao->color = o->color;
 }
 
-void cli_run_failed(const struct cv_apply_result *res, const char *nothing,
-		    const char *next)
+void cli_run_failed(const struct cv_apply_result *res, const char *again,
+		    const char *nothing, const char *next)
 {
 	/*
 	 * A revision outside a transaction that fails half-way leaves what
@@ -390,12 +390,12 @@ void cli_run_failed(const struct cv_apply_result *res, const char *nothing,
 	 * likely fail on it ("index … already exists"), so say what to do.
 	 */
 	if (res->partial && res->committed)
-		fprintf(stderr, "converge: the failing step runs outside a transaction: what its statements did before the failing one stays applied, and so do the %zu step%s before it (journaled in run %s); repair the database by hand, or restore the snapshot, before applying again (on PostgreSQL, a CREATE INDEX CONCURRENTLY that failed leaves its index behind, marked invalid)\n",
+		fprintf(stderr, "converge: the failing step runs outside a transaction: what its statements did before the failing one stays applied, and so do the %zu step%s before it (journaled in run %s); repair the database by hand, or restore the snapshot, before %s again (on PostgreSQL, a CREATE INDEX CONCURRENTLY that failed leaves its index behind, marked invalid)\n",
 			res->committed, res->committed == 1 ? "" : "s",
-			res->run_id);
+			res->run_id, again);
 	else if (res->partial)
-		fprintf(stderr, "converge: the failing step runs outside a transaction: what its statements did before the failing one stays applied (run %s is recorded as failed); repair the database by hand, or restore the snapshot, before applying again (on PostgreSQL, a CREATE INDEX CONCURRENTLY that failed leaves its index behind, marked invalid)\n",
-			res->run_id);
+		fprintf(stderr, "converge: the failing step runs outside a transaction: what its statements did before the failing one stays applied (run %s is recorded as failed); repair the database by hand, or restore the snapshot, before %s again (on PostgreSQL, a CREATE INDEX CONCURRENTLY that failed leaves its index behind, marked invalid)\n",
+			res->run_id, again);
 	else if (res->committed)
 		fprintf(stderr, "converge: the first %zu step%s stay applied: they include a revision that runs outside a transaction (journaled in run %s); the rest was rolled back%s%s\n",
 			res->committed, res->committed == 1 ? "" : "s",

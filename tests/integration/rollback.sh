@@ -766,6 +766,8 @@ cv rollback --db sqlite:res.db --auto-approve -q
 expect_rc "a rollback whose revision outside a transaction fails: exit 1" 1
 expect_in "it says the steps before it stay applied" err.txt \
 	"and so do the 2 steps before it"
+expect_in "and what to do, in a rollback's words" err.txt \
+	"repair the database by hand, or restore the snapshot, before rolling back again"
 expect_eq "what it committed stays: t3 down, the role gone" \
 	"$(q res.db "SELECT version FROM converge_schema_version") $(q res.db "SELECT count(*) FROM rbac_roles") $(q res.db "SELECT count(*) FROM sqlite_master WHERE name = 't3'")" \
 	"t2 0 0"

@@ -182,8 +182,20 @@ static void scalar(struct cv_emit *e, const char *s, yaml_scalar_style_t style)
 {
 	yaml_event_t ev;
 
-	yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s,
-				     (int)strlen(s), 1, 1, style);
+	if (e->failed)
+		return;
+	/*
+	 * libyaml refuses text that is not UTF-8 here, and leaves the event
+	 * unset: a live name that another tool stored as bytes must give an
+	 * error, not an event made of whatever the stack held.
+	 */
+	if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s,
+					  (int)strlen(s), 1, 1, style)) {
+		e->failed = true;
+		e->problem = cv_asprintf("text is not valid UTF-8: '%s'",
+					 cv_shorten(s));
+		return;
+	}
 	emit(e, &ev);
 }
 

@@ -224,3 +224,17 @@ cv restore --db sqlite:app.db notadb.db --auto-approve
 expect_rc "restoring a file that is not a database: exit 1" 1
 expect_in "says so" err.txt "is not a usable sqlite database"
 expect_same "restore left the database as it was" app.db app.orig
+
+# A live name that is not UTF-8 (another tool wrote bytes into a TEXT
+# column): inspect cannot write it as YAML and says so, instead of
+# handing libyaml an event it never made (found by fuzz_emit).
+manifest bytes.yaml <<'EOF2'
+version: 1
+roles:
+  viewer: {permissions: [license:read]}
+EOF2
+cv apply -m bytes.yaml --db sqlite:bytes.db --auto-approve
+q bytes.db "INSERT INTO rbac_roles (name) VALUES (CAST(X'6162FF' AS TEXT))"
+cv inspect --db sqlite:bytes.db
+expect_rc "inspect of a name that is not UTF-8: exit 1" 1
+expect_in "says the text is not UTF-8" err.txt "cannot write YAML: text is not valid UTF-8"

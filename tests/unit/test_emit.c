@@ -87,11 +87,42 @@ static void test_emit__document(void **state)
 	cv_error_release(&err);
 }
 
+/*
+ * A live name stored as bytes that are not UTF-8 (SQLite keeps any TEXT):
+ * libyaml refuses it and leaves its event unset, which must end in an
+ * error that says why, not in an event made of stack garbage (found by
+ * tests/fuzz/fuzz_emit.c).
+ */
+static void test_emit__refuses_invalid_utf8(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_emit *e;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&out, &len);
+
+	(void)state;
+	assert_non_null(fp);
+	e = cv_emit_new(fp);
+	cv_emit_map(e, false);
+	cv_emit_str(e, "roles");
+	cv_emit_str(e, "ab\xff\xfe");
+	cv_emit_str(e, "after");
+	cv_emit_str(e, "ok");
+	cv_emit_end(e);
+	assert_int_equal(cv_emit_finish(e, &err), CV_EIO);
+	assert_non_null(strstr(err.msg, "not valid UTF-8"));
+	fclose(fp);
+	free(out);
+	cv_error_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_emit__quotes_what_resolvers_type),
 		cmocka_unit_test(test_emit__document),
+		cmocka_unit_test(test_emit__refuses_invalid_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

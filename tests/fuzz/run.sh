@@ -20,6 +20,7 @@ seeds() {
 	fuzz_plan) echo "$top/plans $top/tests/fuzz/corpus/plan" ;;
 	fuzz_url) echo "$top/tests/fuzz/corpus/url" ;;
 	fuzz_stmts) echo "$top/tests/fuzz/corpus/stmts" ;;
+	fuzz_emit) echo "$top/tests/fuzz/corpus/emit" ;;
 	*) echo "tests/fuzz/run.sh: no seeds for $1" >&2; return 1 ;;
 	esac
 }

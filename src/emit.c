@@ -185,11 +185,12 @@ static void scalar(struct cv_emit *e, const char *s, yaml_scalar_style_t style)
 	if (e->failed)
 		return;
 	/*
-	 * libyaml refuses text that is not UTF-8 here, and leaves the event
-	 * unset: a live name that another tool stored as bytes must give an
-	 * error, not an event made of whatever the stack held.
+	 * A live name that another tool stored as bytes must give an error:
+	 * not an event libyaml left unset (it refuses some of them here) nor
+	 * an escape its parser refuses (it takes others, cv_utf8_valid).
 	 */
-	if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s,
+	if (!cv_utf8_valid(s, strlen(s)) ||
+	    !yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s,
 					  (int)strlen(s), 1, 1, style)) {
 		e->failed = true;
 		e->problem = cv_asprintf("text is not valid UTF-8: '%s'",

@@ -71,8 +71,10 @@ static void scalar(struct emit *e, const char *s, yaml_scalar_style_t style)
 
 	if (e->code)
 		return;
-	/* libyaml refuses text that is not UTF-8 here. */
-	if (!yaml_scalar_event_initialize(&ev, NULL, NULL,
+	/* libyaml refuses some text that is not UTF-8 here, and writes
+	 * escapes its parser refuses for the rest (cv_utf8_valid). */
+	if (!cv_utf8_valid(s, strlen(s)) ||
+	    !yaml_scalar_event_initialize(&ev, NULL, NULL,
 					  (yaml_char_t *)(uintptr_t)s,
 					  (int)strlen(s), plain, !plain,
 					  style)) {

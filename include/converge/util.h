@@ -40,6 +40,13 @@ char *cv_strdup(const char *s);
 char *cv_strndup(const char *s, size_t n);
 /* Returns a malloc'd string; the caller frees it. */
 char *cv_asprintf(const char *fmt, ...) CV_PRINTF(1, 2);
+/*
+ * Whether s[0..n) is UTF-8 as RFC 3629 has it: no overlong forms, no
+ * surrogates, nothing above U+10FFFF.  libyaml's emitter checks less (it
+ * takes U+D800 and U+110000) and then writes escapes its own parser
+ * refuses, so text is checked here before it is written as YAML.
+ */
+bool cv_utf8_valid(const char *s, size_t n);
 
 /*
  * Grow a dynamic array: ensure (*items) has room for at least `need`

@@ -232,9 +232,23 @@ manifest bytes.yaml <<'EOF2'
 version: 1
 roles:
   viewer: {permissions: [license:read]}
+grants:
+  - {subject: alice, role: viewer}
 EOF2
 cv apply -m bytes.yaml --db sqlite:bytes.db --auto-approve
 q bytes.db "INSERT INTO rbac_roles (name) VALUES (CAST(X'6162FF' AS TEXT))"
 cv inspect --db sqlite:bytes.db
 expect_rc "inspect of a name that is not UTF-8: exit 1" 1
+expect_in "says the text is not UTF-8" err.txt "cannot write YAML: text is not valid UTF-8"
+
+# A live subject holding a surrogate (bytes SQLite keeps as TEXT): libyaml
+# would write it as "\uD800", which no YAML parser reads, so a saved plan
+# would not load at apply.  plan -o refuses to write it, and says why.
+q bytes.db "INSERT INTO rbac_grants (subject, role, scope) VALUES (CAST(X'61EDA080' AS TEXT), 'viewer', '')"
+q bytes.db "DELETE FROM rbac_roles WHERE name <> 'viewer'"
+cv plan -m bytes.yaml --db sqlite:bytes.db -o bytes.plan.yaml
+expect_rc "plan -o of a subject that is not UTF-8: exit 1" 1
+expect_in "says the text is not UTF-8" err.txt "cannot write plan: text is not valid UTF-8"
+cv inspect --db sqlite:bytes.db
+expect_rc "inspect of it: exit 1" 1
 expect_in "says the text is not UTF-8" err.txt "cannot write YAML: text is not valid UTF-8"

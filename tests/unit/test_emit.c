@@ -117,12 +117,45 @@ static void test_emit__refuses_invalid_utf8(void **state)
 	cv_error_release(&err);
 }
 
+/*
+ * A surrogate, or a code point above U+10FFFF: libyaml's emitter takes
+ * them and writes "\uD800" or "\U0019358C", which its parser refuses, so
+ * inspect's output would not load.  They are refused as not UTF-8.
+ */
+static void test_emit__refuses_what_yaml_cannot_read(void **state)
+{
+	static const char *const bad[] = { "a\xed\xa0\x80", "a\xf6\x93\x96\x8c",
+					   "a\xf4\x90\x80\x80" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		struct cv_error err = CV_ERROR_INIT;
+		char *out = NULL;
+		size_t len = 0;
+		FILE *fp = open_memstream(&out, &len);
+		struct cv_emit *e;
+
+		assert_non_null(fp);
+		e = cv_emit_new(fp);
+		cv_emit_seq(e, false);
+		cv_emit_str(e, bad[i]);
+		cv_emit_end(e);
+		if (cv_emit_finish(e, &err) != CV_EIO)
+			fail_msg("bad[%zu] was written: %s", i, out);
+		fclose(fp);
+		free(out);
+		cv_error_release(&err);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_emit__quotes_what_resolvers_type),
 		cmocka_unit_test(test_emit__document),
 		cmocka_unit_test(test_emit__refuses_invalid_utf8),
+		cmocka_unit_test(test_emit__refuses_what_yaml_cannot_read),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

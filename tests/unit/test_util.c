@@ -108,6 +108,34 @@ static void test_util__asprintf_and_strdup(void **state)
 	free(s);
 }
 
+/* RFC 3629 UTF-8, stricter than libyaml's emitter (fuzz_emit found it). */
+static void test_util__utf8_valid(void **state)
+{
+	static const char *const good[] = {
+		"", "viewer", "caf\xc3\xa9", "\xe2\x80\xa8", "\xef\xbb\xbf",
+		"\xed\x9f\xbf", "\xee\x80\x80", "\xf0\x90\x80\x80",
+		"\xf4\x8f\xbf\xbf", "\xc2\x80",
+	};
+	static const char *const bad[] = {
+		"\xff", "ab\xfe", "\x80", "\xc0\x80", "\xc1\xbf",
+		"\xe0\x80\x80", "\xf0\x8f\xbf\xbf", "\xed\xa0\x80",
+		"\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
+		"\xf6\x93\x96\x8c", "\xc3", "\xe2\x80", "\xf0\x90\x80",
+		"\xe2\x28\xa1", "\xc3\xa9\xc3",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(*good); i++)
+		if (!cv_utf8_valid(good[i], strlen(good[i])))
+			fail_msg("good[%zu] should be valid", i);
+	for (i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		if (cv_utf8_valid(bad[i], strlen(bad[i])))
+			fail_msg("bad[%zu] should be refused", i);
+	/* The length counts, not the NUL. */
+	assert_false(cv_utf8_valid("\xc3\xa9", 1));
+}
+
 static void test_util__grow(void **state)
 {
 	int *items = NULL;
@@ -664,6 +692,7 @@ int main(void)
 		cmocka_unit_test(test_util__buf),
 		cmocka_unit_test(test_util__buf_long_format),
 		cmocka_unit_test(test_util__asprintf_and_strdup),
+		cmocka_unit_test(test_util__utf8_valid),
 		cmocka_unit_test(test_util__grow),
 		cmocka_unit_test(test_util__arena),
 		cmocka_unit_test(test_util__big_blocks),

@@ -170,7 +170,8 @@ static int load_expect(const struct cv_node *n, struct cv_loader *ld,
 /*
  * The cell of canonical rows at *p, moving *p past it: *text (NULL for
  * SQL NULL) and *len.  False where no cell starts: at a row's end (';'),
- * at the end, or in text that is not canonical.
+ * at the end, or in text that is not canonical, such as a length longer
+ * than what follows (a saved plan's `after` is anyone's text).
  */
 static bool next_cell(const char **p, const char **text, size_t *len)
 {
@@ -185,7 +186,7 @@ static bool next_cell(const char **p, const char **text, size_t *len)
 	if (!isdigit((unsigned char)**p))
 		return false;
 	*len = strtoul(*p, &end, 10);
-	if (*end != ':')
+	if (*end != ':' || strnlen(end + 1, *len) < *len)
 		return false;
 	*text = end + 1;
 	*p = end + 1 + *len;

@@ -185,3 +185,20 @@ flags:
 Y
 cv plan -m journal/a.yaml --db sqlite:journal.db
 expect_in "a check reading the journal runs at apply" out.txt "Checks run at apply: no_run_in_progress."
+
+# A saved plan's check step is compared with its `after` as written: a
+# hand-edited length longer than the text is not canonical rows, and the
+# check fails (exit 5) instead of reading past the text (fuzz_checkrows).
+manifest edited/a.yaml <<'Y'
+version: 1
+roles:
+  viewer: {permissions: [license:read]}
+checks:
+  one: {sql: "SELECT 1", expect: 1}
+Y
+cv plan -m edited/a.yaml --db sqlite:edited.db -o edited.plan.yaml
+expect_in "the check's rows are saved canonical" edited.plan.yaml 'after: "1:1;"'
+sed 's/after: "1:1;"/after: "100000000:1;"/' edited.plan.yaml >edited2.plan.yaml
+cv apply edited2.plan.yaml --db sqlite:edited.db --auto-approve
+expect_rc "an edited length past the text: the check fails, exit 5" 5
+expect_in "and says so" err.txt "check 'one' failed: expected"

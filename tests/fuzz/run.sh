@@ -8,6 +8,8 @@
 # TAP-like line per target.  `fuzz` (make fuzz) runs each target for
 # SECONDS with libFuzzer, its corpus in WORK/corpus/TARGET (seeded from the
 # same files, and kept between runs), and any crash in WORK/crashes.
+# A target's dictionary, when it has one, is tests/fuzz/dict/NAME.dict
+# (fuzz_manifest: manifest.dict).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -21,6 +23,7 @@ seeds() {
 	fuzz_url) echo "$top/tests/fuzz/corpus/url" ;;
 	fuzz_stmts) echo "$top/tests/fuzz/corpus/stmts" ;;
 	fuzz_emit) echo "$top/tests/fuzz/corpus/emit" ;;
+	fuzz_checkrows) echo "$top/tests/fuzz/corpus/checkrows" ;;
 	*) echo "tests/fuzz/run.sh: no seeds for $1" >&2; return 1 ;;
 	esac
 }
@@ -53,10 +56,12 @@ fuzz)
 	for t in $(targets); do
 		corpus=$work/corpus/$t
 		mkdir -p "$corpus"
+		dict=$top/tests/fuzz/dict/${t#fuzz_}.dict
+		[ -f "$dict" ] && dict="-dict=$dict" || dict=
 		echo "== $t: $secs s (corpus $corpus)"
-		# shellcheck disable=SC2046
+		# shellcheck disable=SC2046,SC2086
 		"$dir/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-			-max_len=65536 -print_final_stats=1 \
+			-max_len=65536 -print_final_stats=1 $dict \
 			-artifact_prefix="$work/crashes/$t-" \
 			"$corpus" $(seeds "$t") || status=1
 	done

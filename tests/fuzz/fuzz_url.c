@@ -33,6 +33,31 @@ static char *password_of(const char *text)
 	return pw;
 }
 
+/*
+ * err's message with converge's own wording blanked out: a password that
+ * is a piece of it ("ssw" in "password") shows nothing of the input.
+ */
+static char *input_part(const char *msg)
+{
+	static const char *const wording[] = {
+		"missing file path in database URL '",
+		"': SQLite 'file:' URIs are not supported; use sqlite:PATH or a plain path",
+		"': an in-memory SQLite database ends with converge; give a database file",
+		"empty database URL", "invalid database URL '",
+		"': a '@' or '/' in the user name or password must be percent-encoded (%40, %2F)",
+		"': libpq refuses it (its reason quotes the password, so it is not shown)",
+		"unrecognised database URL '",
+		"' (expected sqlite:PATH, a .db or .sqlite file, postgres://... or key=value)",
+		"database URL '",
+	};
+	char *copy = strdup(msg), *p;
+
+	for (size_t i = 0; i < sizeof(wording) / sizeof(*wording); i++)
+		while ((p = strstr(copy, wording[i])))
+			memset(p, '\001', strlen(wording[i]));
+	return copy;
+}
+
 static int occurs_once(const char *hay, const char *needle)
 {
 	const char *p = strstr(hay, needle);
@@ -60,8 +85,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			   "no password in a URL's display form", data, size);
 		fuzz_check(!redacted || !strstr(redacted, pw),
 			   "no password in a redacted URL", data, size);
-		fuzz_check(!err.msg || !strstr(err.msg, pw),
+		char *said = err.msg ? input_part(err.msg) : NULL;
+
+		fuzz_check(!said || !strstr(said, pw),
 			   "no password in a URL error", data, size);
+		free(said);
 	}
 	fuzz_check(ret || url.display, "a parsed URL can be shown", data, size);
 	free(pw);

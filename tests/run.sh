@@ -50,11 +50,17 @@ if $needs_pg; then
 	fi
 fi
 
+# A test that hangs fails on its own instead of holding up the whole run
+# (CI allows 90 minutes; the suite takes a few).
+unit_limit=${TEST_TIMEOUT_UNIT:-300}
+integ_limit=${TEST_TIMEOUT_INTEGRATION:-900}
+
 for bin in "$@"; do
 	name=$(basename "$bin")
 	out="$tmp/$name.out"
-	"$bin" >"$out" 2>&1
+	timeout -k 10 "$unit_limit" "$bin" >"$out" 2>&1
 	rc=$?
+	[ "$rc" = 124 ] && echo "$name: killed after $unit_limit s (TEST_TIMEOUT_UNIT)" >>"$out"
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
 	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
 	p=${p:-0}; f=${f:-0}
@@ -74,8 +80,9 @@ for t in "$top"/tests/integration/*.sh; do
 	dir="$tmp/$name"
 	mkdir -p "$dir"
 	out="$tmp/$name.out"
-	(cd "$dir" && TESTDIR="$dir" sh "$t") >"$out" 2>&1
+	(cd "$dir" && TESTDIR="$dir" timeout -k 10 "$integ_limit" sh "$t") >"$out" 2>&1
 	rc=$?
+	[ "$rc" = 124 ] && echo "not ok - $name killed after $integ_limit s (TEST_TIMEOUT_INTEGRATION)" >>"$out"
 	p=$(count "$out" '^ok ')
 	f=$(count "$out" '^not ok ')
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then

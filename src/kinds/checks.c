@@ -225,10 +225,17 @@ static char *show_rows(const char *canon)
 			else
 				cv_buf_adds(&row, "NULL");
 		}
+		if (*p && *p != ';') {
+			/* Not as converge writes rows (an edited saved plan):
+			 * shown as it is, not as what it would parse to. */
+			cv_buf_release(&row);
+			cv_buf_reset(&b);
+			cv_buf_addf(&b, "'%.200s'%s (not rows as converge records them)",
+				    canon, strlen(canon) > 200 ? "…" : "");
+			return cv_buf_detach(&b);
+		}
 		if (*p == ';')
 			p++;
-		else if (*p)
-			p += strlen(p);	/* not canonical: shown so far */
 		if (b.len)
 			cv_buf_adds(&b, "; ");
 		if (single && cells == 1)

@@ -201,4 +201,5 @@ expect_in "the check's rows are saved canonical" edited.plan.yaml 'after: "1:1;"
 sed 's/after: "1:1;"/after: "100000000:1;"/' edited.plan.yaml >edited2.plan.yaml
 cv apply edited2.plan.yaml --db sqlite:edited.db --auto-approve
 expect_rc "an edited length past the text: the check fails, exit 5" 5
-expect_in "and says so" err.txt "check 'one' failed: expected"
+expect_in "and says so, showing the edited text as it is" err.txt \
+	"check 'one' failed: expected '100000000:1;' (not rows as converge records them), got 1"

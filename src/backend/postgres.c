@@ -1033,13 +1033,49 @@ static int first_bool(void *ctx, const char *const *cols, const size_t *lens,
 	return 0;
 }
 
+/* The session holding converge's lock, as the server shows it. */
+static const char HOLDER_SQL[] =
+	"SELECT a.pid::text, coalesce(a.usename, ''),"
+	" coalesce(a.application_name, ''),"
+	" coalesce(to_char(coalesce(a.xact_start, a.backend_start)"
+	" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')"
+	" FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+	" WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+	" AND l.classid::bigint = ((" LOCK_KEY " >> 32) & 4294967295)"
+	" AND l.objid::bigint = (" LOCK_KEY " & 4294967295)"
+	" AND a.pid <> pg_backend_pid() LIMIT 1";
+
+static int holder_row(void *ctx, const char *const *cols, const size_t *lens,
+		      int ncols)
+{
+	struct cv_buf *b = ctx;
+
+	(void)lens;
+	if (ncols == 4 && cols[0] && cols[1] && cols[2] && cols[3])
+		cv_buf_addf(b, "; it is held by pid %s (role %s, application %s, since %s)",
+			    cols[0], cols[1], *cols[2] ? cols[2] : "unnamed",
+			    cols[3]);
+	return 0;
+}
+
+/*
+ * "Locked", and by whom when the server says (a role may see only its
+ * own sessions; a transaction the failed wait aborted cannot ask).
+ */
 static int locked_error(struct pg_db *c, struct cv_error *err)
 {
+	struct cv_buf who = CV_BUF_INIT;
+	int rc;
+
+	if (PQtransactionStatus(c->conn) != PQTRANS_INERROR)
+		pg_query(&c->base, HOLDER_SQL, NULL, 0, holder_row, &who, NULL);
 	/* The lock's own statement is no SQL of the user's: not shown. */
 	cv_error_set_sql(err, NULL, NULL);
-	return cv_error_set(err, CV_ELOCKED,
-			    "database is locked by another apply (waited %g s)",
-			    seconds(c->timeout_ms));
+	rc = cv_error_set(err, CV_ELOCKED,
+			  "database is locked by another apply (waited %g s)%s",
+			  seconds(c->timeout_ms), cv_buf_str(&who));
+	cv_buf_release(&who);
+	return rc;
 }
 
 /*
@@ -1075,16 +1111,23 @@ static int take_lock(struct pg_db *c, struct cv_error *err)
 	free(set);
 	if (rc < 0)
 		return rc;
+	/* In a savepoint, so that a wait that times out leaves the
+	 * transaction able to ask who holds the lock. */
 	c->waits++;
-	res = PQexec(c->conn, "SELECT pg_advisory_xact_lock(" LOCK_KEY ")");
+	res = PQexec(c->conn, "SAVEPOINT cv_lock; "
+			      "SELECT pg_advisory_xact_lock(" LOCK_KEY ")");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		rc = db_error(c, res, "SELECT pg_advisory_xact_lock(" LOCK_KEY ")",
 			      err);
 		PQclear(res);
-		return rc == CV_ELOCKED ? locked_error(c, err) : rc;
+		if (rc != CV_ELOCKED)
+			return rc;
+		run_simple(c, "ROLLBACK TO SAVEPOINT cv_lock", NULL);
+		return locked_error(c, err);
 	}
 	PQclear(res);
-	return run_simple(c, "SET LOCAL lock_timeout = DEFAULT", err);
+	return run_simple(c, "RELEASE SAVEPOINT cv_lock; "
+			     "SET LOCAL lock_timeout = DEFAULT", err);
 }
 
 /*

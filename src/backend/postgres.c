@@ -510,20 +510,31 @@ static int pipe_send(struct pg_db *c, const char *sql,
 /*
  * Where the row of `INSERT INTO t (...) VALUES ($1, $2)` starts (at the
  * space before its parenthesis), or 0 when sql is not such a statement:
- * nothing but tuples of parameters after VALUES.  The rows of such a
- * statement run again and again go to the server as one COPY.
+ * a table, then nothing but tuples of parameters $1 to $nparams after
+ * VALUES.  The rows of such a statement run again and again go to the
+ * server as one COPY, which fills in the values itself (copy_row): any
+ * other placeholder (a saved plan is a file anyone can edit) is left to
+ * the server to refuse.
  */
-static size_t values_at(const char *sql)
+static size_t values_at(const char *sql, size_t nparams)
 {
-	size_t n = strlen(sql), p = n;
+	size_t n = strlen(sql), p = n, k;
+	char *end;
 
 	if (strncmp(sql, "INSERT INTO ", 12) != 0 || !n || sql[n - 1] != ')')
 		return 0;
 	while (p && strchr("$0123456789(), ", sql[p - 1]))
 		p--;
-	if (p < 7 || strncmp(sql + p - 7, " VALUES", 7) != 0 ||
+	if (p < 20 || strncmp(sql + p - 7, " VALUES", 7) != 0 ||
 	    strncmp(sql + p, " (", 2) != 0)
 		return 0;
+	for (k = p; sql[k]; k++) {
+		if (sql[k] != '$')
+			continue;
+		n = strtoul(sql + k + 1, &end, 10);
+		if (end == sql + k + 1 || n < 1 || n > nparams)
+			return 0;
+	}
 	return p;
 }
 
@@ -754,7 +765,7 @@ static int batch_send(struct pg_db *c, const char *sql,
 		      struct cv_error *err)
 {
 	struct rows *r = &c->rows;
-	size_t at = nparams && c->batch_rows ? values_at(sql) : 0;
+	size_t at = nparams && c->batch_rows ? values_at(sql, nparams) : 0;
 	int rc = c->batch_rc;
 
 	if (!rc && r->nrows && (!at || strcmp(sql, r->sql) != 0))

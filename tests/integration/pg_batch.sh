@@ -175,6 +175,21 @@ expect_eq "nothing else was written" \
 expect_eq "the failed run is recorded" \
 	"$(pq "$DB" "SELECT count(*) FROM converge_runs WHERE status = 'failed'")" 1
 
-for d in g30 g600 fresh o20 o400 stmts fail; do
+# A saved plan is a file anyone can edit: rows whose INSERT names a
+# parameter that is not there go to the server, which refuses it, rather
+# than into a COPY that would read past the row's values.
+pg_db "batch_edited_$s" || exit 1
+cv apply -m g30.yaml --db "$DB" --auto-approve --no-snapshot -q
+cv plan -m g600.yaml --db "$DB" -o edited.plan.yaml -q
+sed 's/VALUES (\$1, /VALUES ($0, /' edited.plan.yaml >edited0.plan.yaml
+expect_eq "the edit touched every added grant" \
+	"$(grep -c 'VALUES (\$0, ' edited0.plan.yaml)" 570
+cv apply edited0.plan.yaml --db "$DB" --auto-approve --no-snapshot
+expect_rc "rows naming \$0 fail the apply, no crash" 1
+expect_in "with the server's word for it" err.txt "there is no parameter \$0"
+expect_eq "and nothing is written" \
+	"$(pq "$DB" "SELECT count(*) FROM rbac_grants")" 30
+
+for d in g30 g600 fresh o20 o400 stmts fail edited; do
 	pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE batch_${d}_$s" >/dev/null
 done

@@ -148,6 +148,19 @@ static int index_cmp(const void *x, const void *y)
 	return c ? c : (i > k) - (i < k);
 }
 
+/* The indexes of plan's steps sorted by object, then by position. */
+static size_t *by_object(const struct cv_plan *plan)
+{
+	size_t *order = cv_calloc(plan->nr + 1, sizeof(*order));
+	size_t i;
+
+	for (i = 0; i < plan->nr; i++)
+		order[i] = i;
+	sort_run = plan;
+	cv_sort(order, plan->nr, sizeof(*order), index_cmp);
+	return order;
+}
+
 /* The run-time markers of a statement copied along with its text. */
 static void same_stmt(struct cv_stmt *to, const struct cv_stmt *from)
 {
@@ -165,15 +178,11 @@ static size_t differences(struct cv_ctx *ctx, const struct cv_plan *plan,
 			  struct cv_buf *msg)
 {
 	struct cv_buf was = CV_BUF_INIT, is = CV_BUF_INIT;
-	size_t *order = cv_calloc(plan->nr + 1, sizeof(*order));
-	size_t n, i, changed = 0;
-
 	/* An object a run touched twice must hold what its last step left:
 	 * sorting by object finds those in n log n, not n². */
-	for (i = 0; i < plan->nr; i++)
-		order[i] = i;
-	sort_run = plan;
-	cv_sort(order, plan->nr, sizeof(*order), index_cmp);
+	size_t *order = by_object(plan);
+	size_t n, changed = 0;
+
 	for (n = 0; n < plan->nr; n++) {
 		const struct cv_step *st = &plan->steps[order[n]];
 		const struct cv_kind *kind;
@@ -226,19 +235,36 @@ static bool undoes_step(const struct cv_step *u, const struct cv_step *o)
 	       strcmp(u->object, o->object) == 0 && key_cmp(u, o) == 0;
 }
 
-/* Marks in done[] the steps of `run` that a step of `by` undoes. */
+/*
+ * Marks in done[] the steps of `run` that a step of `by` undoes: each
+ * found among run's steps sorted by object (n log n, not n × m), the
+ * first of that object not marked yet.
+ */
 static void mark_done(const struct cv_plan *run, const struct cv_plan *by,
 		      bool *done)
 {
-	size_t i, k;
+	size_t *order = by_object(run);
+	size_t k, lo, hi, mid;
 
-	for (k = 0; k < by->nr; k++)
-		for (i = 0; i < run->nr; i++)
-			if (!done[i] &&
-			    undoes_step(&by->steps[k], &run->steps[i])) {
-				done[i] = true;
+	for (k = 0; k < by->nr; k++) {
+		const struct cv_step *u = &by->steps[k];
+
+		for (lo = 0, hi = run->nr; lo < hi;) {
+			mid = lo + (hi - lo) / 2;
+			if (key_cmp(&run->steps[order[mid]], u) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < run->nr && key_cmp(&run->steps[order[lo]], u) == 0;
+		     lo++)
+			if (!done[order[lo]] &&
+			    undoes_step(u, &run->steps[order[lo]])) {
+				done[order[lo]] = true;
 				break;
 			}
+	}
+	free(order);
 }
 
 /*
@@ -284,11 +310,11 @@ static int undone_already(struct cv_ctx *ctx, const char *id,
  * The run's revisions that are undone already, as the version table says
  * (it is the authority, SPEC §3), when a rollback of the run is resumed:
  * one killed right after a revision outside a transaction ran, before it
- * could journal it, left the version moved with no record of it.  With the live version on the
- * run's chain, the revisions past it are done and the others are not,
- * and the run's last revision is expected at that version.  False when
- * the run has no revision, or the version is not on its chain (which
- * the check then reports as a change).
+ * could journal it, left the version moved with no record of it.  With
+ * the live version on the run's chain, the revisions past it are done and
+ * the others are not, and the run's last revision is expected at that
+ * version.  False when the run has no revision, or the version is not on
+ * its chain (which the check then reports as a change).
  */
 static bool schema_done(struct cv_plan *run, const char *version, bool *done)
 {

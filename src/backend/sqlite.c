@@ -393,6 +393,18 @@ static bool lock_held_elsewhere(const char *path)
 	return held;
 }
 
+/* A zeroed handle made one on db (path is kept, not copied). */
+static void handle_init(struct sqlite_db *c, sqlite3 *db, char *path,
+			long timeout_ms, int lock_fd)
+{
+	c->base.backend = &cv_sqlite_backend;
+	c->db = db;
+	c->path = path;
+	c->timeout_ms = timeout_ms;
+	c->snap_version = -1;
+	c->lock_fd = lock_fd;
+}
+
 static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 		       unsigned flags, long lock_timeout_ms,
 		       struct cv_error *err)
@@ -492,12 +504,7 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 	}
 
 	c = cv_calloc(1, sizeof(*c));
-	c->base.backend = &cv_sqlite_backend;
-	c->db = db;
-	c->path = cv_strdup(path);
-	c->timeout_ms = lock_timeout_ms;
-	c->snap_version = -1;
-	c->lock_fd = lock_fd;
+	handle_init(c, db, cv_strdup(path), lock_timeout_ms, lock_fd);
 	db = NULL;
 	*out = &c->base;
 	rc = 0;
@@ -1290,13 +1297,10 @@ static int stage(struct sqlite_db *c, sqlite3 *src,
 	rc = backup(*out, src, "restore failed", c->timeout_ms, err);
 	if (rc < 0)
 		return rc;
+	/* A handle on the copy, with no lock of its own: nobody else can
+	 * open a temporary database. */
 	memset(&st, 0, sizeof(st));
-	st.base.backend = &cv_sqlite_backend;
-	st.db = *out;
-	st.path = c->path;
-	st.timeout_ms = c->timeout_ms;
-	st.snap_version = -1;
-	st.lock_fd = -1;
+	handle_init(&st, *out, c->path, c->timeout_ms, -1);
 	rc = record(&st.base, arg, err);
 	cache_clear(&st);
 	return rc;

@@ -479,35 +479,16 @@ void cv_steps_print(const struct cv_plan *steps, enum cv_format format,
 static char *utf8_sanitize(const char *s)
 {
 	struct cv_buf b = CV_BUF_INIT;
-	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), k;
 
-	while (*p) {
-		size_t n = 0, k;
-		unsigned c = *p;
-		uint32_t cp = 0;
-
-		if (c < 0x80)
-			n = 1;
-		else if (c >= 0xc2 && c <= 0xdf)
-			n = 2, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 3, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 4, cp = c & 0x07;
-		for (k = 1; k < n; k++) {
-			if ((p[k] & 0xc0) != 0x80)
-				break;
-			cp = (cp << 6) | (p[k] & 0x3f);
-		}
-		if (n == 0 || k < n || (n == 3 && cp < 0x800) ||
-		    (n == 3 && cp >= 0xd800 && cp <= 0xdfff) ||
-		    (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+	for (; n; s += k, n -= k) {
+		k = cv_utf8_char(s, n);
+		if (k) {
+			cv_buf_add(&b, s, k);
+		} else {
 			cv_buf_adds(&b, "\xef\xbf\xbd");
-			p++;
-			continue;
+			k = 1;
 		}
-		cv_buf_add(&b, p, n);
-		p += n;
 	}
 	return cv_buf_detach(&b);
 }

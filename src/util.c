@@ -122,43 +122,48 @@ void *cv_realloc(void *p, size_t n)
 	return q;
 }
 
+size_t cv_utf8_char(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	/* The smallest second byte each lead allows, and the largest. */
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t width, k;
+
+	if (!n)
+		return 0;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		width = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		width = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		width = 4;
+	else
+		return 0;
+	if (p[0] == 0xe0)
+		lo = 0xa0;	/* overlong */
+	else if (p[0] == 0xed)
+		hi = 0x9f;	/* surrogates */
+	else if (p[0] == 0xf0)
+		lo = 0x90;	/* overlong */
+	else if (p[0] == 0xf4)
+		hi = 0x8f;	/* above U+10FFFF */
+	if (n < width || p[1] < lo || p[1] > hi)
+		return 0;
+	for (k = 2; k < width; k++)
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+	return width;
+}
+
 bool cv_utf8_valid(const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	size_t k;
 
-	while (p < end) {
-		unsigned char c = *p;
-		/* The smallest second byte each lead allows, and the largest. */
-		unsigned char lo = 0x80, hi = 0xbf;
-		size_t width;
-
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			width = 2;
-		else if (c >= 0xe0 && c <= 0xef)
-			width = 3;
-		else if (c >= 0xf0 && c <= 0xf4)
-			width = 4;
-		else
+	for (; n; s += k, n -= k)
+		if (!(k = cv_utf8_char(s, n)))
 			return false;
-		if (c == 0xe0)
-			lo = 0xa0;	/* overlong */
-		else if (c == 0xed)
-			hi = 0x9f;	/* surrogates */
-		else if (c == 0xf0)
-			lo = 0x90;	/* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f;	/* above U+10FFFF */
-		if ((size_t)(end - p) < width || p[1] < lo || p[1] > hi)
-			return false;
-		for (size_t k = 2; k < width; k++)
-			if ((p[k] & 0xc0) != 0x80)
-				return false;
-		p += width;
-	}
 	return true;
 }
 

@@ -47,6 +47,9 @@ char *cv_asprintf(const char *fmt, ...) CV_PRINTF(1, 2);
  * refuses, so text is checked here before it is written as YAML.
  */
 bool cv_utf8_valid(const char *s, size_t n);
+/* The length of the character s[0..n) starts with, by the same rules;
+ * 0 when n is 0 or the bytes there are no such character. */
+size_t cv_utf8_char(const char *s, size_t n);
 
 /*
  * Grow a dynamic array: ensure (*items) has room for at least `need`

@@ -232,9 +232,9 @@ char *cv_dirname(const char *path)
  * manifest's grants, a table read in key order): an insertion sort puts
  * the few entries out of place where they belong in one pass over the
  * list.  Once it would have moved more entries than the list holds, the
- * list is not like that, and qsort sorts the rest.  Both keep entries
- * that compare equal in their order (glibc's qsort is a merge sort), so
- * which of them sorted a list does not show.
+ * list is not like that, and qsort sorts the rest.  qsort promises no
+ * order for entries that compare equal (glibc's happens to keep it, other
+ * libcs' do not): callers that need it use cv_sort_stable.
  */
 void cv_sort(void *base, size_t n, size_t size,
 	     int (*cmp)(const void *, const void *))

@@ -389,19 +389,25 @@ void cli_run_failed(const struct cv_apply_result *res, const char *again,
 	 * ran before its failing statement: applying again would most
 	 * likely fail on it ("index … already exists"), so say what to do.
 	 */
-	if (res->partial && res->committed)
-		fprintf(stderr, "converge: the failing step runs outside a transaction: what its statements did before the failing one stays applied, and so do the %zu step%s before it (journaled in run %s); repair the database by hand, or restore the snapshot, before %s again (on PostgreSQL, a CREATE INDEX CONCURRENTLY that failed leaves its index behind, marked invalid)\n",
-			res->committed, res->committed == 1 ? "" : "s",
-			res->run_id, again);
-	else if (res->partial)
-		fprintf(stderr, "converge: the failing step runs outside a transaction: what its statements did before the failing one stays applied (run %s is recorded as failed); repair the database by hand, or restore the snapshot, before %s again (on PostgreSQL, a CREATE INDEX CONCURRENTLY that failed leaves its index behind, marked invalid)\n",
-			res->run_id, again);
-	else if (res->committed)
+	if (res->partial) {
+		char *kept = res->committed ?
+			cv_asprintf(", and so do the %zu step%s before it (journaled in run %s)",
+				    res->committed,
+				    res->committed == 1 ? "" : "s",
+				    res->run_id) :
+			cv_asprintf(" (run %s is recorded as failed)",
+				    res->run_id);
+
+		fprintf(stderr, "converge: the failing step runs outside a transaction: what its statements did before the failing one stays applied%s; repair the database by hand, or restore the snapshot, before %s again (on PostgreSQL, a CREATE INDEX CONCURRENTLY that failed leaves its index behind, marked invalid)\n",
+			kept, again);
+		free(kept);
+	} else if (res->committed) {
 		fprintf(stderr, "converge: the first %zu step%s stay applied: they include a revision that runs outside a transaction (journaled in run %s); the rest was rolled back%s%s\n",
 			res->committed, res->committed == 1 ? "" : "s",
 			res->run_id, next ? "; " : "", next ? next : "");
-	else
+	} else {
 		fprintf(stderr, "converge: %s\n", nothing);
+	}
 	if (res->snapshot)
 		fprintf(stderr, "converge: the snapshot taken before the run is %s\n",
 			res->snapshot);

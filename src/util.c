@@ -224,6 +224,36 @@ char *cv_dirname(const char *path)
 	return cv_strndup(path, (size_t)(slash - path));
 }
 
+/* A path's directory made absolute, then its last name; NULL when the
+ * directory does not exist. */
+static char *resolved(const char *path)
+{
+	char *dir = cv_dirname(path), *rdir = realpath(dir, NULL);
+	const char *base = strrchr(path, '/');
+	char *out = rdir ? cv_asprintf("%s/%s", rdir, base ? base + 1 : path)
+			 : NULL;
+
+	free(dir);
+	free(rdir);
+	return out;
+}
+
+bool cv_same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	char *ra, *rb;
+	bool same;
+
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	ra = resolved(a);
+	rb = resolved(b);
+	same = ra && rb && strcmp(ra, rb) == 0;
+	free(ra);
+	free(rb);
+	return same;
+}
+
 /* Entries of up to this size are sorted in place before qsort is tried. */
 #define SORT_ENTRY_MAX 128
 

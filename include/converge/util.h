@@ -63,6 +63,9 @@ void cv_grow(void **items, size_t *alloc, size_t need, size_t size);
 int cv_strptr_cmp(const void *a, const void *b);
 /* The directory part of path: "." without a slash; malloc'd. */
 char *cv_dirname(const char *path);
+/* Whether two paths name one file: the same inode when both exist, else
+ * the same absolute path (two spellings of a file not made yet). */
+bool cv_same_file(const char *a, const char *b);
 
 /* qsort that also takes an empty array, whose pointer may be NULL, and
  * sorts a list nearly in order in one pass. */

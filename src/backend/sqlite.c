@@ -1174,15 +1174,10 @@ static int open_snapshot(const struct sqlite_db *c, const char *path,
 	if (!S_ISREG(st.st_mode))
 		return cv_error_set(err, CV_EIO, "snapshot '%s' is not a file",
 				    path);
-	{
-		struct stat self;
-
-		if (stat(c->path, &self) == 0 && self.st_dev == st.st_dev &&
-		    self.st_ino == st.st_ino)
-			return cv_error_set(err, CV_EINVAL,
-					    "snapshot '%s' is the database itself; name a file in its snapshot directory (converge snapshots lists them)",
-					    path);
-	}
+	if (cv_same_file(c->path, path))
+		return cv_error_set(err, CV_EINVAL,
+				    "snapshot '%s' is the database itself; name a file in its snapshot directory (converge snapshots lists them)",
+				    path);
 
 	rc = open_handle(src, path, CV_DB_READONLY, c->timeout_ms);
 	if (rc != SQLITE_OK) {

@@ -107,14 +107,12 @@ int cli_write_plan(const struct cv_plan *plan, const char *path,
 /* Is `out` the file `m`, or (m a directory) a YAML file below it? */
 static bool out_is_manifest(const char *out, const char *m)
 {
-	struct stat so, sm;
+	struct stat sm;
 	char *dir = cv_dirname(out), *rdir = realpath(dir, NULL);
 	char *rm = realpath(m, NULL);
-	bool hit = false;
+	bool hit = cv_same_file(out, m);
 
-	if (stat(m, &sm) == 0 && stat(out, &so) == 0)
-		hit = so.st_dev == sm.st_dev && so.st_ino == sm.st_ino;
-	if (!hit && rdir && rm && S_ISDIR(sm.st_mode) &&
+	if (!hit && rdir && rm && stat(m, &sm) == 0 && S_ISDIR(sm.st_mode) &&
 	    (cv_ends_with(out, ".yaml") || cv_ends_with(out, ".yml")))
 		hit = strcmp(rdir, rm) == 0 ||
 		      (cv_starts_with(rdir, rm) && rdir[strlen(rm)] == '/');
@@ -148,43 +146,15 @@ static int check_out(const struct cv_opts *o)
 	return 0;
 }
 
-/* A path's directory made absolute, then its last name: two spellings of
- * a file that does not exist yet compare equal. */
-static char *resolved(const char *path)
-{
-	char *dir = cv_dirname(path), *rdir = realpath(dir, NULL);
-	const char *base = strrchr(path, '/');
-	char *out = rdir ? cv_asprintf("%s/%s", rdir, base ? base + 1 : path)
-			 : NULL;
-
-	free(dir);
-	free(rdir);
-	return out;
-}
-
 /*
  * -o must not be the SQLite file being planned: plan is read-only, and a
  * plan written over the database would destroy it.
  */
 static int check_out_db(const struct cv_opts *o, const struct cv_url *url)
 {
-	struct stat so, sd;
-	char *ro, *rd;
-	bool hit;
-
 	if (!o->out || strcmp(o->out, "-") == 0 || !url->path ||
-	    strcmp(url->type, "sqlite") != 0)
-		return 0;
-	if (stat(o->out, &so) == 0 && stat(url->path, &sd) == 0) {
-		hit = so.st_dev == sd.st_dev && so.st_ino == sd.st_ino;
-	} else {
-		ro = resolved(o->out);
-		rd = resolved(url->path);
-		hit = ro && rd && strcmp(ro, rd) == 0;
-		free(ro);
-		free(rd);
-	}
-	if (!hit)
+	    strcmp(url->type, "sqlite") != 0 ||
+	    !cv_same_file(o->out, url->path))
 		return 0;
 	return cli_usage(o, "-o '%s' is the database being planned; write the plan elsewhere",
 			 cv_shorten(o->out));

@@ -311,6 +311,45 @@ static void assert_sorted_stable(const struct sort_entry *e, size_t n)
  * is sorted in about one comparison an entry, not n log n; a list in
  * reverse still gets sorted.  Equal entries keep their order either way.
  */
+/* Two spellings of one file, a link to it, a file not made yet. */
+static void test_util__same_file(void **state)
+{
+	char dir[] = "/tmp/cv-same-XXXXXX";
+	char *a, *a2, *link, *b, *gone, *gone2;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	a = cv_asprintf("%s/a.db", dir);
+	a2 = cv_asprintf("%s/./a.db", dir);
+	link = cv_asprintf("%s/l.db", dir);
+	b = cv_asprintf("%s/b.db", dir);
+	gone = cv_asprintf("%s/new.yaml", dir);
+	gone2 = cv_asprintf("%s/../%s/new.yaml", dir, strrchr(dir, '/') + 1);
+	fd = open(a, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	fd = open(b, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(symlink(a, link), 0);
+	assert_true(cv_same_file(a, a2));
+	assert_true(cv_same_file(a, link));
+	assert_false(cv_same_file(a, b));
+	assert_true(cv_same_file(gone, gone2));
+	assert_false(cv_same_file(gone, a));
+	unlink(link);
+	unlink(a);
+	unlink(b);
+	rmdir(dir);
+	free(a);
+	free(a2);
+	free(link);
+	free(b);
+	free(gone);
+	free(gone2);
+}
+
 static void test_util__sort_nearly_sorted(void **state)
 {
 	enum { N = 10000 };
@@ -699,6 +738,7 @@ int main(void)
 		cmocka_unit_test(test_util__arena_strings),
 		cmocka_unit_test(test_util__string_helpers),
 		cmocka_unit_test(test_util__sort_nearly_sorted),
+		cmocka_unit_test(test_util__same_file),
 		cmocka_unit_test(test_util__edit_distance),
 		cmocka_unit_test(test_util__exit_codes),
 		cmocka_unit_test(test_util__error_details),

@@ -92,6 +92,15 @@ struct cv_backend {
 	 */
 	int (*hold_lock)(struct cv_db *db, struct cv_error *err);
 	void (*release_lock)(struct cv_db *db);
+	/*
+	 * Optional: after a begin that gave CV_ELOCKED, who keeps the lock
+	 * from this connection.  Returns true when it is converge's own lock
+	 * (another apply, rollback or restore), false when it is some other
+	 * program's (SQLite: an application's write transaction), and
+	 * appends to `who` what the system tells of the holder, as
+	 * "pid 4242 (…, since 2026-12-07T22:40:00Z)", or nothing.
+	 */
+	bool (*lock_holder)(struct cv_db *db, struct cv_buf *who);
 
 	/* Runs a script of any number of statements, without parameters. */
 	int (*exec_script)(struct cv_db *db, const char *sql,

@@ -1063,28 +1063,38 @@ static int holder_row(void *ctx, const char *const *cols, const size_t *lens,
 
 	(void)lens;
 	if (ncols == 4 && cols[0] && cols[1] && cols[2] && cols[3])
-		cv_buf_addf(b, "; it is held by pid %s (role %s, application %s, since %s)",
+		cv_buf_addf(b, "pid %s (role %s, application %s, since %s)",
 			    cols[0], cols[1], *cols[2] ? cols[2] : "unnamed",
 			    cols[3]);
 	return 0;
 }
 
 /*
- * "Locked", and by whom when the server says (a role may see only its
- * own sessions; a transaction the failed wait aborted cannot ask).
+ * The session holding converge's lock, when the server says (a role may
+ * see only its own sessions; a transaction the failed wait aborted
+ * cannot ask).  The advisory lock is converge's alone.
  */
+static bool pg_lock_holder(struct cv_db *db, struct cv_buf *who)
+{
+	struct pg_db *c = to_pg(db);
+
+	if (PQtransactionStatus(c->conn) != PQTRANS_INERROR)
+		pg_query(&c->base, HOLDER_SQL, NULL, 0, holder_row, who, NULL);
+	return true;
+}
+
 static int locked_error(struct pg_db *c, struct cv_error *err)
 {
 	struct cv_buf who = CV_BUF_INIT;
 	int rc;
 
-	if (PQtransactionStatus(c->conn) != PQTRANS_INERROR)
-		pg_query(&c->base, HOLDER_SQL, NULL, 0, holder_row, &who, NULL);
+	pg_lock_holder(&c->base, &who);
 	/* The lock's own statement is no SQL of the user's: not shown. */
 	cv_error_set_sql(err, NULL, NULL);
 	rc = cv_error_set(err, CV_ELOCKED,
-			  "database is locked by another apply (waited %g s)%s",
-			  seconds(c->timeout_ms), cv_buf_str(&who));
+			  "database is locked by another apply (waited %g s)%s%s",
+			  seconds(c->timeout_ms),
+			  who.len ? "; it is held by " : "", cv_buf_str(&who));
 	cv_buf_release(&who);
 	return rc;
 }
@@ -2260,6 +2270,7 @@ const struct cv_backend cv_postgres_backend = {
 	.rollback = pg_rollback,
 	.hold_lock = pg_hold_lock,
 	.release_lock = pg_release_lock,
+	.lock_holder = pg_lock_holder,
 	.exec_script = pg_exec_script,
 	.exec = pg_exec,
 	.batch_begin = pg_batch_begin,

@@ -19,6 +19,7 @@
  * keeps it while a revision runs outside any transaction.  See "converge's
  * lock" below.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -26,12 +27,14 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "converge/backend.h"
+#include "converge/timeutil.h"
 #include "cache.h"
 
 /*
@@ -381,7 +384,9 @@ static int open_lock_fd(sqlite3 *db, const char *path, int *fd,
  * is closed: closing this descriptor drops the process's POSIX locks on
  * the file, and there are none left to drop then.
  */
-static bool lock_held_elsewhere(const char *path)
+static bool file_lock_holder(int fd, bool mine, struct cv_buf *who);
+
+static bool lock_held_elsewhere(const char *path, struct cv_buf *who)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	bool held;
@@ -389,6 +394,8 @@ static bool lock_held_elsewhere(const char *path)
 	if (fd < 0)
 		return false;
 	held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	if (held)
+		file_lock_holder(fd, false, who);
 	close(fd);
 	return held;
 }
@@ -412,6 +419,7 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 	struct sqlite_db *c = NULL;
 	sqlite3 *db = NULL;
 	struct stat st;
+	struct cv_buf who = CV_BUF_INIT;
 	const char *path = url ? url->path : NULL;
 	int rc, lock_fd = -1;
 
@@ -512,10 +520,12 @@ static int sqlite_open(struct cv_db **out, const struct cv_url *url,
 out:
 	/* sqlite3_close accepts NULL, and a handle whose open failed. */
 	sqlite3_close(db);
-	if (rc == CV_ELOCKED && lock_held_elsewhere(path))
+	if (rc == CV_ELOCKED && lock_held_elsewhere(path, &who))
 		cv_error_set(err, CV_ELOCKED,
-			     "cannot read database '%s': database is locked by another apply (waited %g s)",
-			     path, seconds(lock_timeout_ms));
+			     "cannot read database '%s': database is locked by another apply (waited %g s)%s%s",
+			     path, seconds(lock_timeout_ms),
+			     who.len ? "; it is held by " : "", cv_buf_str(&who));
+	cv_buf_release(&who);
 	return rc;
 }
 
@@ -570,11 +580,157 @@ static void sqlite_set_lock_timeout(struct cv_db *db, long ms)
 /* The longest sleep between two tries, in milliseconds. */
 #define LOCK_POLL_MAX_MS 50L
 
+/*
+ * What a process is, for a lock message: its program and, when it is a
+ * word, its first argument ("converge apply"), never the rest of its
+ * command line, which may hold a URL; and since when it runs.  Linux's
+ * /proc only; nothing elsewhere, or for a process gone meanwhile.
+ */
+static void describe_process(long pid, struct cv_buf *who)
+{
+	static const char word[] = "abcdefghijklmnopqrstuvwxyz"
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-";
+	char path[64], cmd[256], stat[1024], *p;
+	const char *prog, *arg;
+	unsigned long long start = 0;
+	long ticks = sysconf(_SC_CLK_TCK);
+	long long boot = 0;
+	FILE *f;
+	size_t n;
+	int field;
+
+	cv_buf_addf(who, "pid %ld", pid);
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	f = fopen(path, "re");
+	n = f ? fread(cmd, 1, sizeof(cmd) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	cmd[n] = '\0';
+	prog = strrchr(cmd, '/');
+	prog = prog ? prog + 1 : cmd;
+	arg = cmd + strlen(cmd) + 1;
+	/* Another process's words reach a terminal: plain ones only. */
+	if (strspn(prog, word) != strlen(prog))
+		prog = "";
+	/* The first argument when it is a verb, as converge's are. */
+	if (!*prog || arg >= cmd + n ||
+	    strspn(arg, word) != strlen(arg) || !islower((unsigned char)*arg))
+		arg = "";
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "re");
+	n = f ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	stat[n] = '\0';
+	/* Field 22, counted after the name, which may hold anything. */
+	p = strrchr(stat, ')');
+	for (field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		start = strtoull(p + 1, NULL, 10);
+	f = fopen("/proc/stat", "re");
+	while (f && fgets(stat, sizeof(stat), f))
+		if (sscanf(stat, "btime %lld", &boot) == 1)
+			break;
+	if (f)
+		fclose(f);
+
+	if (!*prog && !(start && boot > 0 && ticks > 0))
+		return;
+	cv_buf_adds(who, " (");
+	if (*prog)
+		cv_buf_addf(who, "%s%s%s", prog, *arg ? " " : "", arg);
+	if (start && boot > 0 && ticks > 0) {
+		char since[CV_TIME_LEN];
+
+		cv_time_format(boot + (time_t)(start / (unsigned long long)ticks),
+			       since);
+		cv_buf_addf(who, "%ssince %s", *prog ? ", " : "", since);
+	}
+	cv_buf_adds(who, ")");
+}
+
+/*
+ * Who holds a lock on the file open as `fd`, from Linux's /proc/locks:
+ * true when it is an flock (converge's lock; see above), false when it is
+ * a POSIX lock that writes (SQLite's own lock, which an application's
+ * write transaction holds).  `mine`: this connection has converge's lock,
+ * so this process's flock is not the one in the way.  The process is
+ * described in `who` when it is another one.  Without /proc, it is
+ * converge's lock when this connection does not have it.
+ */
+static bool file_lock_holder(int fd, bool mine, struct cv_buf *who)
+{
+	char line[256], kind[16], mode[16];
+	unsigned major_, minor_;
+	unsigned long long ino;
+	long pid, self = (long)getpid(), flocker = 0, writer = 0;
+	bool own_flock = false, own_writer = false;
+	struct stat st;
+	FILE *f;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return !mine;
+	f = fopen("/proc/locks", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		/* Waiters are listed as "N: -> FLOCK …": not holders. */
+		if (sscanf(line, "%*d: %15s %*s %15s %ld %x:%x:%llu", kind,
+			   mode, &pid, &major_, &minor_, &ino) != 6 ||
+		    strcmp(mode, "WRITE") != 0 || ino != st.st_ino ||
+		    major_ != major(st.st_dev) || minor_ != minor(st.st_dev))
+			continue;
+		if (!strcmp(kind, "FLOCK") && pid == self)
+			own_flock = true;
+		else if (!strcmp(kind, "FLOCK") && !flocker)
+			flocker = pid;
+		else if (!strcmp(kind, "POSIX") && pid == self)
+			own_writer = true;
+		else if (!strcmp(kind, "POSIX") && !writer)
+			writer = pid;
+	}
+	if (f)
+		fclose(f);
+	if (flocker > 0) {
+		describe_process(flocker, who);
+		return true;
+	}
+	/* Another connection of this process has it. */
+	if (own_flock && !mine)
+		return true;
+	if (writer > 0)
+		describe_process(writer, who);
+	if (writer > 0 || own_writer)
+		return false;
+	return !mine;
+}
+
+static bool sqlite_lock_holder(struct cv_db *db, struct cv_buf *who)
+{
+	struct sqlite_db *c = to_sqlite(db);
+
+	return file_lock_holder(c->lock_fd, c->locked, who);
+}
+
+/*
+ * The lock could not be had in time: converge's own, or (when this
+ * connection holds that) SQLite's, which another program's write
+ * transaction keeps.
+ */
 static int locked_error(const struct sqlite_db *c, struct cv_error *err)
 {
-	return cv_error_set(err, CV_ELOCKED,
-			    "database is locked by another apply (waited %g s)",
-			    seconds(c->timeout_ms));
+	struct cv_buf who = CV_BUF_INIT;
+	bool ours = file_lock_holder(c->lock_fd, c->locked, &who);
+	int rc;
+
+	rc = cv_error_set(err, CV_ELOCKED,
+			  "database is locked by %s (waited %g s)%s%s",
+			  ours ? "another apply" :
+			  "another program's write transaction",
+			  seconds(c->timeout_ms), who.len ? "; it is held by " : "",
+			  cv_buf_str(&who));
+	cv_buf_release(&who);
+	return rc;
 }
 
 static long ms_since(const struct timespec *t0)
@@ -685,10 +841,12 @@ static int sqlite_begin(struct cv_db *db, struct cv_error *err)
 		return 0;
 	}
 	wait_for(c, c->timeout_ms);
+	/* Asked while this connection has converge's lock: whoever keeps
+	 * SQLite's from it is no converge run. */
+	rc = is_busy(rc) ? locked_error(c, err) :
+			   db_error(c, rc, "BEGIN IMMEDIATE", err);
 	drop_lock(c);
-	if (is_busy(rc))
-		return locked_error(c, err);
-	return db_error(c, rc, "BEGIN IMMEDIATE", err);
+	return rc;
 }
 
 static int sqlite_begin_read(struct cv_db *db, struct cv_error *err)
@@ -1347,6 +1505,7 @@ const struct cv_backend cv_sqlite_backend = {
 	.rollback = sqlite_rollback,
 	.hold_lock = sqlite_hold_lock,
 	.release_lock = sqlite_release_lock,
+	.lock_holder = sqlite_lock_holder,
 	.exec_script = sqlite_exec_script,
 	.exec = sqlite_exec,
 	.query = sqlite_query,

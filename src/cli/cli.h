@@ -100,9 +100,15 @@ char *cli_display(const char *s, bool md);
 /* "### converge VERB for `DB`": the database as a code span its name
  * cannot break out of. */
 void cli_md_heading(const char *verb, const char *db);
-/* Whether another apply holds the lock now: "held by another apply",
- * "free" or "unknown" (it is asked for without waiting). */
-const char *cli_lock_state(const struct cv_opts *o, const struct cv_url *url);
+/*
+ * Whether another apply holds the lock now: "held by another apply",
+ * "held by another program" (SQLite: an application's write
+ * transaction), "free" or "unknown" (it is asked for without waiting).
+ * When held, `who` (may be NULL) gets what the system tells of the
+ * holder, as "pid 4242 (…)", or nothing.
+ */
+const char *cli_lock_state(const struct cv_opts *o, const struct cv_url *url,
+			   struct cv_buf *who);
 /* Shows r, the newest run, as running when it is recorded as not
  * finished (a revision outside a transaction) and the lock is held:
  * `lock` as cli_lock_state said it, or NULL to ask it when needed. */

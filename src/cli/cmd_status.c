@@ -86,8 +86,8 @@ static json_t *drift_json(const struct drift *d)
 
 static void print_json(const struct cv_url *url, const struct cli_version *v,
 		       const char *version_error, const char *lock,
-		       const struct cv_run *runs, size_t nruns,
-		       const struct drift *d)
+		       const struct cv_buf *holder, const struct cv_run *runs,
+		       size_t nruns, const struct drift *d)
 {
 	json_t *root = json_object(), *jr = json_array();
 	size_t i;
@@ -99,6 +99,8 @@ static void print_json(const struct cv_url *url, const struct cli_version *v,
 			  "error", version_error) :
 		json_null());
 	json_object_set_new(root, "lock", json_string(lock));
+	json_object_set_new(root, "lock_holder", holder->len ?
+			    json_string(cv_buf_str(holder)) : json_null());
 	for (i = 0; i < nruns; i++)
 		json_array_append_new(jr, cli_run_json(&runs[i]));
 	json_object_set_new(root, "runs", jr);
@@ -128,8 +130,9 @@ static void print_drift(const char *li, const struct drift *d)
 /* Text and markdown: the same lines, list items in markdown. */
 static void print_text(const struct cv_opts *o, const struct cv_url *url,
 		       const struct cli_version *v, const char *version_error,
-		       const char *lock, const struct cv_run *runs,
-		       size_t nruns, const struct drift *d)
+		       const char *lock, const struct cv_buf *holder,
+		       const struct cv_run *runs, size_t nruns,
+		       const struct drift *d)
 {
 	bool md = o->format == CV_FORMAT_MARKDOWN;
 	const char *li = md ? "- " : "";
@@ -146,7 +149,14 @@ static void print_text(const struct cv_opts *o, const struct cv_url *url,
 		       v->value ? v->value : "base, no revision applied", v->table);
 	else
 		printf("%sschema:   no version table\n", li);
-	printf("%slock:     %s\n", li, lock);
+	if (holder->len) {
+		char *h = cli_display(cv_buf_str(holder), md);
+
+		printf("%slock:     %s: %s\n", li, lock, h);
+		free(h);
+	} else {
+		printf("%slock:     %s\n", li, lock);
+	}
 	if (d->known)
 		print_drift(li, d);
 	printf("%s", nruns ? "\nlast runs:\n" : "\nno runs recorded\n");
@@ -179,6 +189,7 @@ int cmd_status(struct cv_opts *o)
 	struct drift d;
 	size_t nruns = 0;
 	const char *lock = "free";
+	struct cv_buf holder = CV_BUF_INIT;
 	int ret, code = 0;
 
 	cv_manifest_init(&m);
@@ -204,7 +215,7 @@ int cmd_status(struct cv_opts *o)
 				 &d, &err);
 	if (db) {
 		cli_close(&url, &db);
-		lock = cli_lock_state(o, &url);
+		lock = cli_lock_state(o, &url, &holder);
 	}
 	if (nruns)
 		cli_show_running(o, &url, &runs[0], lock);
@@ -213,9 +224,10 @@ int cmd_status(struct cv_opts *o)
 		goto out;
 	}
 	if (o->format == CV_FORMAT_JSON)
-		print_json(&url, &v, verr.msg, lock, runs, nruns, &d);
+		print_json(&url, &v, verr.msg, lock, &holder, runs, nruns, &d);
 	else
-		print_text(o, &url, &v, verr.msg, lock, runs, nruns, &d);
+		print_text(o, &url, &v, verr.msg, lock, &holder, runs, nruns,
+			   &d);
 	/* Drift is not an error of status (plan --detailed-exitcode is the
 	 * gate), but a version table it cannot read is. */
 	if (verr.msg) {
@@ -233,5 +245,6 @@ out:
 	cv_url_release(&url);
 	cv_error_release(&err);
 	cv_error_release(&verr);
+	cv_buf_release(&holder);
 	return code;
 }

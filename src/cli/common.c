@@ -228,7 +228,8 @@ void cli_md_heading(const char *verb, const char *db)
 	free(name);
 }
 
-const char *cli_lock_state(const struct cv_opts *o, const struct cv_url *url)
+const char *cli_lock_state(const struct cv_opts *o, const struct cv_url *url,
+			   struct cv_buf *who)
 {
 	struct cv_error err = CV_ERROR_INIT;
 	struct cv_db *db = NULL;
@@ -240,11 +241,18 @@ const char *cli_lock_state(const struct cv_opts *o, const struct cv_url *url)
 	ret = cli_open(&quick, url, false, false, &db, &err);
 	if (!ret) {
 		ret = url->backend->begin(db, &err);
-		if (ret == CV_ELOCKED)
-			state = "held by another apply";
-		else if (ret)
-			state = "unknown";
 		url->backend->rollback(db);
+		if (ret == CV_ELOCKED) {
+			struct cv_buf ignored = CV_BUF_INIT;
+			bool ours = !url->backend->lock_holder ||
+				url->backend->lock_holder(db, who ? who : &ignored);
+
+			state = ours ? "held by another apply" :
+				       "held by another program";
+			cv_buf_release(&ignored);
+		} else if (ret) {
+			state = "unknown";
+		}
 	} else {
 		state = "unknown";
 	}
@@ -267,7 +275,7 @@ void cli_show_running(const struct cv_opts *o, const struct cv_url *url,
 		return;
 	/* Asked only now: the probe opens a connection to write. */
 	if (!lock)
-		lock = cli_lock_state(o, url);
+		lock = cli_lock_state(o, url, NULL);
 	if (strcmp(lock, "held by another apply") != 0)
 		return;
 	r->status = "running";

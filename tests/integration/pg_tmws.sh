@@ -132,6 +132,9 @@ expect_in "and says so" err.txt "locked by another apply (waited 1 s)"
 expect_eq "without the SQL of the lock it could not take" "$(grep -c 'sql:' err.txt)" 0
 expect_in "it names the session that holds the lock" err.txt \
 	"; it is held by pid $(pq "$DB" "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted") (role converge, application psql, since "
+cv status --db "$DB"
+expect_in "status names it too" out.txt \
+	"lock:     held by another apply: pid $(pq "$DB" "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted") (role converge, application psql, since "
 pq "$DB" "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'" >/dev/null
 wait "$holder" 2>/dev/null
 

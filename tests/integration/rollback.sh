@@ -330,7 +330,11 @@ cv plan -m b.yaml --db $DB --detailed-exitcode
 expect_rc "plan does not need the lock" 2
 cv apply -m b.yaml --db $DB --auto-approve --lock-timeout 0.5
 expect_rc "apply while another holds the lock: exit 4" 4
-expect_in "says the database is locked" err.txt "locked"
+expect_in "says the application's write transaction holds the database" err.txt \
+	"database is locked by another program's write transaction (waited 0.5 s); it is held by pid $HOLDER (python3, since "
+cv status --db $DB
+expect_in "status says another program holds it, and which" out.txt \
+	"lock:     held by another program: pid $HOLDER (python3, since "
 expect_same "the locked-out apply changed nothing" r.db before.db
 expect_eq "and took no snapshot" "$(find . -name 'r-*.db' | wc -l)" "$n"
 cv rollback --db $DB --auto-approve --lock-timeout 0.5
@@ -379,7 +383,8 @@ wait $HOLDER
 hold 3 FLOCK
 cv rollback --db $DB --auto-approve --lock-timeout 0
 expect_rc "rollback while another converge run holds the lock: exit 4" 4
-expect_in "says another apply holds it" err.txt "database is locked by another apply"
+expect_in "says another apply holds it, and which" err.txt \
+	"database is locked by another apply (waited 0 s); it is held by pid $HOLDER (python3, since "
 expect_not_in "and shows no plan" out.txt "Rollback of run"
 wait $HOLDER
 
@@ -629,16 +634,16 @@ while [ "$(sqlite3 -cmd '.timeout 5000' seg.db "SELECT count(*) FROM converge_ru
 done
 SNAP=$(find .converge -name 'seg-*.db' | head -n 1)
 cv status --db sqlite:seg.db
-expect_in "status: the lock is held while the revision runs" out.txt \
-	"lock:     held by another apply"
+expect_in "status: the lock is held while the revision runs, by that run" out.txt \
+	"lock:     held by another apply: pid $SEG (converge apply, since "
 expect_in "and the run is running, not failed" out.txt " apply    running "
 expect_not_in "with no advice to apply again" out.txt "did not finish"
 cv history --db sqlite:seg.db
 expect_in "history says so too" out.txt " apply    running "
 cv apply -m seg2.yaml --db sqlite:seg.db --auto-approve --lock-timeout 0
 expect_rc "a second apply meanwhile: exit 4" 4
-expect_in "saying the database is locked" err.txt \
-	"database is locked by another apply (waited 0 s)"
+expect_in "saying the database is locked, and by which run" err.txt \
+	"database is locked by another apply (waited 0 s); it is held by pid $SEG (converge apply, since "
 cv restore --db sqlite:seg.db "$SNAP" --auto-approve --lock-timeout 0.2
 expect_rc "a restore meanwhile: exit 4" 4
 cv plan -m seg2.yaml --db sqlite:seg.db --detailed-exitcode

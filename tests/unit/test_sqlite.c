@@ -712,6 +712,45 @@ static void test_sqlite__begin_lock_contention(void **state)
 	cv_error_release(&err);
 }
 
+/*
+ * An application's write transaction keeps converge's write transaction
+ * out though converge's own lock is free: the message does not blame
+ * another apply, and lock_holder says it is not converge's lock.
+ */
+static void test_sqlite__begin_blocked_by_application(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_buf who = CV_BUF_INIT;
+	char *path = in_dir(state, "app.db");
+	struct cv_db *a = open_db(path, CV_DB_CREATE);
+	sqlite3 *app = NULL;
+
+	assert_int_equal(sqlite3_open(path, &app), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(app, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+			 SQLITE_OK);
+	be->set_lock_timeout(a, 0);
+	assert_int_equal(be->begin(a, &err), CV_ELOCKED);
+	/* This process's own locks are no news: no pid is named. */
+	assert_string_equal(err.msg,
+			    "database is locked by another program's write transaction (waited 0 s)");
+	assert_int_equal(be->rollback(a), 0);
+	assert_non_null(be->lock_holder);
+	assert_false(be->lock_holder(a, &who));
+	assert_int_equal(who.len, 0);
+	cv_error_release(&err);
+
+	/* Once the application is done, converge's lock is its own again. */
+	assert_int_equal(sqlite3_exec(app, "ROLLBACK", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(be->begin(a, &err), 0);
+	assert_int_equal(be->rollback(a), 0);
+	sqlite3_close(app);
+	be->close(a);
+	cv_buf_release(&who);
+	free(path);
+	cv_error_release(&err);
+}
+
 static void test_sqlite__begin_read_is_a_snapshot(void **state)
 {
 	struct cv_error err = CV_ERROR_INIT;
@@ -1363,6 +1402,7 @@ int main(void)
 		T(test_sqlite__many_distinct_statements),
 		T(test_sqlite__statement_cache_timing),
 		T(test_sqlite__begin_lock_contention),
+		T(test_sqlite__begin_blocked_by_application),
 		T(test_sqlite__begin_read_is_a_snapshot),
 		T(test_sqlite__hold_lock_between_transactions),
 		T(test_sqlite__close_ends_held_lock),

@@ -102,6 +102,17 @@ static int load_policy(struct cv_pg_policy *p, const struct cv_node *e,
 	for (size_t i = 0; i < p->nto; i++)
 		if (strcasecmp(p->to[i], "public") == 0)
 			p->to[i] = "public";
+	/*
+	 * PostgreSQL keeps PUBLIC alone ("ignoring specified roles other
+	 * than PUBLIC"): with others beside it, the policy would never match
+	 * the manifests.
+	 */
+	if (!ret && p->nto > 1 && cv_pg_has_name(p->to, p->nto, "public")) {
+		cv_diag_error(ld->diags, &cv_yaml_get(e, "to")->key_mark,
+			      "policy '%s': 'to' lists public with other roles; public is every role, and PostgreSQL keeps it alone: list public alone, or leave it out",
+			      cv_shorten(p->name));
+		ret = CV_EINVAL;
+	}
 	return ret;
 }
 

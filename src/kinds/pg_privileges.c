@@ -656,7 +656,9 @@ static void diff_group(struct differ *df, const struct cv_pg_priv *w,
  * and so is every group of a superuser.
  * Not `whole` (the manifests do not define this part): only the
  * privileges of the roles about to be dropped are revoked, because
- * PostgreSQL drops no role that still holds any.
+ * PostgreSQL drops no role that still holds any.  Nor one that owns
+ * default privileges: those of a role about to be dropped go too,
+ * whoever they are for.
  */
 void cv_pg_diff_privs(struct differ *df, const struct cv_pg_priv *w,
 		      size_t nw, const struct cv_pg_priv *l, size_t nl,
@@ -674,9 +676,12 @@ void cv_pg_diff_privs(struct differ *df, const struct cv_pg_priv *w,
 		if (c >= 0)
 			while (j2 < nl && group_cmp(&l[j2], &l[j]) == 0)
 				j2++;
-		if (!cv_pg_is_superuser(df, c <= 0 ? w[i].role : l[j].role) &&
-		    (c <= 0 || (whole ? cv_pg_is_managed(df, l[j].role) :
-					cv_pg_is_dropping(df, l[j].role))))
+		if (c > 0 && l[j].owner && cv_pg_is_dropping(df, l[j].owner))
+			diff_group(df, w + i, 0, l + j, j2 - j, removing);
+		else if (!cv_pg_is_superuser(df, c <= 0 ? w[i].role :
+							  l[j].role) &&
+			 (c <= 0 || (whole ? cv_pg_is_managed(df, l[j].role) :
+					     cv_pg_is_dropping(df, l[j].role))))
 			diff_group(df, w + i, i2 - i, l + j, j2 - j, removing);
 		i = i2;
 		j = j2;

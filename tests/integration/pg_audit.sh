@@ -25,3 +25,40 @@ cv plan -m pub --db "$DB"
 expect_rc "a policy to public and another role is refused" 1
 expect_in "at its place, saying why" err.txt \
 	"pub/m.yaml:7:13: error: policy 'p': 'to' lists public with other roles; public is every role, and PostgreSQL keeps it alone: list public alone, or leave it out"
+
+# ---- dropping a role converge created ---------------------------------
+# Its default privileges as an owner (ALTER DEFAULT PRIVILEGES FOR ROLE
+# it) go before it, whoever they are for: DROP ROLE refuses a role that
+# still owns some, so the reviewed plan failed at apply.
+pq "$DB" "CREATE ROLE bystander_$s"
+manifest drop1/m.yaml <<EOF
+version: 1
+postgres:
+  roles: {maker_$s: {}, keep_$s: {}}
+  default_privileges:
+    - {owner: maker_$s, schema: public, role: bystander_$s, privileges: [SELECT], on: tables}
+    - {owner: maker_$s, role: keep_$s, privileges: [USAGE], on: sequences}
+EOF
+cv apply -m drop1 --db "$DB" --auto-approve -q
+expect_rc "a role with default privileges as their owner" 0
+manifest drop2/m.yaml <<EOF
+version: 1
+postgres:
+  roles: {keep_$s: {}}
+EOF
+cv plan -m drop2 --db "$DB"
+expect_in "its default privileges for a role converge does not manage are revoked" out.txt \
+	"- postgres default privileges on tables of maker_$s in public for bystander_$s: SELECT"
+expect_in "so are those for a managed role" out.txt \
+	"- postgres default privileges on sequences of maker_$s for keep_$s: USAGE"
+cv apply -m drop2 --db "$DB" --auto-approve -q
+expect_rc "and the role is dropped" 0
+expect_eq "with its default privileges" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_roles WHERE rolname = 'maker_$s'") $(pq "$DB" "SELECT count(*) FROM pg_default_acl")" "0 0"
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "rollback" 0
+expect_eq "brings back the role and its default privileges" \
+	"$(pq "$DB" "SELECT string_agg(pg_get_userbyid(defaclrole) || ':' || defaclobjtype::text, ' ' ORDER BY defaclobjtype) FROM pg_default_acl")" \
+	"maker_$s:S maker_$s:r"
+cv plan -m drop1 --db "$DB" --detailed-exitcode
+expect_rc "as the first manifests had them" 0

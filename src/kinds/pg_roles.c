@@ -351,6 +351,52 @@ static const char *policy_on(const struct differ *df, const char *role)
 	return NULL;
 }
 
+/* A step revoking `member`'s membership in `parent`, which the live state
+ * has; its inverse grants it again. */
+static void revoke_member(struct differ *df, struct cv_buf *obj,
+			  const char *member, const char *parent)
+{
+	const char *key[3] = { "member", member, parent };
+	struct cv_step *st;
+
+	cv_buf_reset(obj);
+	cv_buf_addf(obj, "membership %s in %s", member, parent);
+	st = cv_pg_add_step(df, CV_PHASE_REMOVE, CV_ACT_DELETE, obj->buf,
+			    key, 3);
+	st->before = "1";
+	member_sql(df->ctx, &df->sql, false, member, parent);
+	cv_pg_add_sql(df->plan, st, false, &df->sql);
+	member_sql(df->ctx, &df->sql, true, member, parent);
+	cv_pg_add_sql(df->plan, st, true, &df->sql);
+}
+
+/*
+ * Every membership of a role about to be dropped, as a member or as the
+ * role others are members of, that the loop over declared roles did not
+ * revoke already: DROP ROLE would take them silently, and the rollback
+ * could not give them back (nor grant one between two dropped roles
+ * before it had made both).  Revoked first, each is granted again after
+ * the roles are made again.
+ */
+static void revoke_dropped_members(struct differ *df, struct cv_buf *obj)
+{
+	const struct cv_pg *w = df->want, *l = df->live;
+	size_t i, k;
+
+	for (i = 0; i < l->nroles; i++) {
+		const struct cv_pg_role *lr = &l->roles[i];
+
+		if (cv_pg_find_role(w, lr->name) &&
+		    !cv_pg_is_superuser(df, lr->name))
+			continue;	/* done with the declared roles */
+		for (k = 0; k < lr->nmember_of; k++)
+			if (cv_pg_is_dropping(df, lr->name) ||
+			    cv_pg_is_dropping(df, lr->member_of[k]))
+				revoke_member(df, obj, lr->name,
+					      lr->member_of[k]);
+	}
+}
+
 int cv_pg_diff_roles(struct differ *df, bool removing)
 {
 	const struct cv_pg *w = df->want, *l = df->live;
@@ -368,30 +414,14 @@ int cv_pg_diff_roles(struct differ *df, bool removing)
 
 			if (cv_pg_is_superuser(df, wr->name))
 				continue;
-			for (k = 0; lr && k < lr->nmember_of; k++) {
-				const char *key[3] = { "member", wr->name,
-						       lr->member_of[k] };
-				struct cv_step *st;
-
-				if (cv_pg_has_name(wr->member_of,
-						   wr->nmember_of,
-						   lr->member_of[k]))
-					continue;
-				cv_buf_reset(&obj);
-				cv_buf_addf(&obj, "membership %s in %s", wr->name,
-					    lr->member_of[k]);
-				st = cv_pg_add_step(df, CV_PHASE_REMOVE,
-						    CV_ACT_DELETE, obj.buf,
-						    key, 3);
-				st->before = "1";
-				member_sql(df->ctx, &df->sql, false, wr->name,
-					   lr->member_of[k]);
-				cv_pg_add_sql(plan, st, false, &df->sql);
-				member_sql(df->ctx, &df->sql, true, wr->name,
-					   lr->member_of[k]);
-				cv_pg_add_sql(plan, st, true, &df->sql);
-			}
+			for (k = 0; lr && k < lr->nmember_of; k++)
+				if (!cv_pg_has_name(wr->member_of,
+						    wr->nmember_of,
+						    lr->member_of[k]))
+					revoke_member(df, &obj, wr->name,
+						      lr->member_of[k]);
 		}
+		revoke_dropped_members(df, &obj);
 		for (i = 0; i < l->nroles; i++) {
 			const struct cv_pg_role *lr = &l->roles[i];
 			const char *key[2] = { "role", lr->name };
@@ -421,11 +451,6 @@ int cv_pg_diff_roles(struct differ *df, bool removing)
 			cv_pg_add_sql(plan, st, false, &df->sql);
 			create_role_sql(df->ctx, &df->sql, lr->name, lr->attrs);
 			cv_pg_add_sql(plan, st, true, &df->sql);
-			for (k = 0; k < lr->nmember_of; k++) {
-				member_sql(df->ctx, &df->sql, true, lr->name,
-					   lr->member_of[k]);
-				cv_pg_add_sql(plan, st, true, &df->sql);
-			}
 		}
 		cv_buf_release(&obj);
 		return 0;

@@ -62,3 +62,33 @@ expect_eq "brings back the role and its default privileges" \
 	"maker_$s:S maker_$s:r"
 cv plan -m drop1 --db "$DB" --detailed-exitcode
 expect_rc "as the first manifests had them" 0
+
+# Its memberships, either way, are steps of their own before it goes:
+# those of its members (DROP ROLE takes them silently, and the rollback
+# did not give them back), and those between two roles dropped together
+# (the rollback granted one before it had made the other).
+manifest mem1/m.yaml <<EOF
+version: 1
+postgres:
+  roles:
+    ra_$s: {}
+    rb_$s: {member_of: [ra_$s]}
+    keep_$s: {}
+EOF
+cv apply -m mem1 --db "$DB" --auto-approve -q
+expect_rc "two roles, one a member of the other" 0
+pq "$DB" "GRANT ra_$s TO bystander_$s"
+cv plan -m drop2 --db "$DB"
+expect_in "a member converge does not manage loses it first" out.txt \
+	"- postgres membership bystander_$s in ra_$s"
+expect_in "so does the member dropped with it" out.txt \
+	"- postgres membership rb_$s in ra_$s"
+cv apply -m drop2 --db "$DB" --auto-approve -q
+expect_rc "both are dropped" 0
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "and the rollback makes both again" 0
+expect_eq "with every membership" \
+	"$(pq "$DB" "SELECT pg_has_role('rb_$s', 'ra_$s', 'MEMBER')::text || pg_has_role('bystander_$s', 'ra_$s', 'MEMBER')::text")" \
+	truetrue
+cv plan -m mem1 --db "$DB" --detailed-exitcode
+expect_rc "as they were" 0

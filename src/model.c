@@ -108,6 +108,7 @@ void cv_state_release(struct cv_state *s)
 	free(s->pg.defaults);
 	free(s->pg.tables);
 	free(s->pg.created);
+	free(s->pg.schemas);
 	memset(s, 0, sizeof(*s));
 }
 

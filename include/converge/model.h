@@ -263,6 +263,8 @@ struct cv_pg {
 	size_t ntables, tables_alloc;
 	const char **created;      /* live: roles converge created, sorted */
 	size_t ncreated, created_alloc;
+	const char **schemas;      /* live: the schemas outside pg_*, sorted */
+	size_t nschemas, schemas_alloc;
 	/* live: the version tables the journal's runs recorded, in the
 	 * arena, NULL-terminated (or NULL) */
 	const char **version_tables;

@@ -700,27 +700,46 @@ bool cv_pg_has_schema_steps(const struct cv_plan *plan)
 }
 
 /*
- * A privilege on a table or sequence that does not exist would fail only
- * at apply: refused at plan, unless a revision of the same plan may make
- * it.
+ * A privilege on a table, sequence or schema that does not exist would
+ * fail only at apply, and all_tables_in_schema of a schema that does not
+ * exist (a typo) would grant nothing without a word: refused at plan,
+ * unless a revision of the same plan may make it.  So is a default
+ * privilege in a schema that does not exist.
  */
 int cv_pg_check_tables_named(const struct differ *df)
 {
+	const struct cv_pg *w = df->want, *l = df->live;
 	size_t i;
 
 	if (!df->ctx->db || cv_pg_has_schema_steps(df->plan))
 		return 0;
-	for (i = 0; i < df->want->nprivs; i++) {
-		const struct cv_pg_priv *p = &df->want->privs[i];
+	for (i = 0; i < w->nprivs; i++) {
+		const struct cv_pg_priv *p = &w->privs[i];
+		bool table = p->objtype == 't' || p->objtype == 's';
 
-		if ((p->objtype != 't' && p->objtype != 's') ||
-		    cv_pg_find_table(df->live, p->schema, p->name))
+		if (table ? cv_pg_find_table(l, p->schema, p->name) != NULL :
+			    cv_pg_has_schema(l, p->schema))
+			continue;
+		if (table)
+			return cv_error_set(df->err, CV_EINVAL,
+					    "a privilege names %s '%s.%s', which does not exist (%s:%u:%u)",
+					    p->objtype == 's' ? "sequence" : "table",
+					    p->schema, p->name, p->mark.file,
+					    p->mark.line, p->mark.col);
+		return cv_error_set(df->err, CV_EINVAL,
+				    "a privilege names schema '%s', which does not exist (%s:%u:%u)",
+				    p->schema, p->mark.file, p->mark.line,
+				    p->mark.col);
+	}
+	for (i = 0; i < w->ndefaults; i++) {
+		const struct cv_pg_priv *p = &w->defaults[i];
+
+		if (!*p->schema || cv_pg_has_schema(l, p->schema))
 			continue;
 		return cv_error_set(df->err, CV_EINVAL,
-				    "a privilege names %s '%s.%s', which does not exist (%s:%u:%u)",
-				    p->objtype == 's' ? "sequence" : "table",
-				    p->schema, p->name, p->mark.file,
-				    p->mark.line, p->mark.col);
+				    "a default privilege names schema '%s', which does not exist (%s:%u:%u)",
+				    p->schema, p->mark.file, p->mark.line,
+				    p->mark.col);
 	}
 	return 0;
 }

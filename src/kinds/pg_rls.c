@@ -533,6 +533,34 @@ static const char *policy_detail(struct cv_ctx *ctx,
 	return s;
 }
 
+/*
+ * A table postgres.rls names that does not exist (or is a sequence)
+ * would fail only at apply: refused at plan, unless a revision of the
+ * same plan may make it.
+ */
+int cv_pg_check_rls_tables(const struct differ *df)
+{
+	const struct cv_pg *w = df->want;
+	size_t i;
+
+	if (!df->ctx->db || !(w->parts & CV_PG_RLS) ||
+	    cv_pg_has_schema_steps(df->plan))
+		return 0;
+	for (i = 0; i < w->ntables; i++) {
+		const struct cv_pg_table *t = &w->tables[i];
+		const struct cv_pg_table *lt =
+			cv_pg_find_table(df->live, t->schema, t->name);
+
+		if (lt && !lt->sequence)
+			continue;
+		return cv_error_set(df->err, CV_EINVAL,
+				    "postgres.rls names table '%s.%s', which does not exist (%s:%u:%u)",
+				    t->schema, t->name, t->mark.file,
+				    t->mark.line, t->mark.col);
+	}
+	return 0;
+}
+
 int cv_pg_diff_rls(struct differ *df, bool removing)
 {
 	struct cv_ctx *ctx = df->ctx;

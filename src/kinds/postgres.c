@@ -400,12 +400,26 @@ static int read_created(void *p, const char *const *cols, const size_t *lens,
 	return 0;
 }
 
+static int read_schema(void *p, const char *const *cols, const size_t *lens,
+		       int ncols)
+{
+	struct reader *rd = p;
+
+	(void)ncols;
+	CV_GROW(rd->pg->schemas, rd->pg->nschemas + 1, rd->pg->schemas_alloc);
+	rd->pg->schemas[rd->pg->nschemas++] = cv_pg_dup_col(rd, cols, lens, 0);
+	return 0;
+}
+
 #define USER_SCHEMAS \
 	"n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'"
 #define USER_RELS "c.relkind IN ('r', 'p', 'v', 'm', 'f') AND " USER_SCHEMAS
 #define USER_RELS_AND_SEQS \
 	"c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND " USER_SCHEMAS
 
+static const char Q_SCHEMAS[] =
+	"SELECT n.nspname COLLATE \"C\" FROM pg_catalog.pg_namespace n "
+	"WHERE " USER_SCHEMAS " ORDER BY 1";
 static const char Q_ROLES[] =
 	"SELECT rolname, rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, "
 	"rolinherit, rolreplication, rolbypassrls FROM pg_catalog.pg_roles "
@@ -467,6 +481,7 @@ static int postgres_read(struct cv_ctx *ctx, struct cv_error *err)
 	} reads[] = {
 		{ Q_ROLES, cv_pg_read_role },
 		{ Q_MEMBERS, read_pair },
+		{ Q_SCHEMAS, read_schema },
 		{ Q_TABLES, read_table },
 		{ Q_TABLE_PRIVS, cv_pg_read_priv },
 		{ Q_SCHEMA_PRIVS, cv_pg_read_priv },
@@ -530,6 +545,14 @@ static int postgres_read(struct cv_ctx *ctx, struct cv_error *err)
 }
 
 /* ---- canonical values and the fingerprint ------------------------------ */
+
+/* Does the live state have schema `name`? */
+bool cv_pg_has_schema(const struct cv_pg *pg, const char *name)
+{
+	return pg->nschemas &&
+	       bsearch(&name, pg->schemas, pg->nschemas, sizeof(*pg->schemas),
+		       cv_strptr_cmp);
+}
 
 bool cv_pg_has_name(const char *const *list, size_t n, const char *s)
 {
@@ -692,6 +715,8 @@ static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	ret = check_roles_named(&df);
 	if (!ret)
 		ret = cv_pg_check_tables_named(&df);
+	if (!ret)
+		ret = cv_pg_check_rls_tables(&df);
 	if (ret)
 		return ret;
 	cv_pg_managed_roles(&df);

@@ -92,3 +92,51 @@ expect_eq "with every membership" \
 	truetrue
 cv plan -m mem1 --db "$DB" --detailed-exitcode
 expect_rc "as they were" 0
+
+# ---- what the manifests name must exist, or the plan says so ----------
+# A schema (privileges on it, all_*_in_schema, default privileges in it)
+# or an rls table that does not exist failed at apply, or planned
+# nothing without a word (a typo granted nothing), after the review said
+# yes; like a table or sequence, it is refused at plan unless a revision
+# of the same plan may make it.
+nosuch() {
+	manifest "ns$1/m.yaml" <<EOF
+version: 1
+postgres:
+  roles: {keep_$s: {}}
+$2
+EOF
+	cv plan -m "ns$1" --db "$DB"
+	expect_rc "$3: refused at plan" 1
+	expect_in "$3: named, with its place" err.txt "$4"
+}
+nosuch 1 "  privileges: [{role: keep_$s, privileges: [USAGE], on: {schemas: [nosuch_$s]}}]" \
+	"privileges on a schema that does not exist" \
+	"a privilege names schema 'nosuch_$s', which does not exist (ns1/m.yaml:4:"
+nosuch 2 "  privileges: [{role: keep_$s, privileges: [SELECT], on: {all_tables_in_schema: nosuch_$s}}]" \
+	"all_tables_in_schema of a schema that does not exist" \
+	"a privilege names schema 'nosuch_$s', which does not exist (ns2/m.yaml:4:"
+nosuch 3 "  privileges: [{role: keep_$s, privileges: [USAGE], on: {all_sequences_in_schema: nosuch_$s}}]" \
+	"all_sequences_in_schema of a schema that does not exist" \
+	"a privilege names schema 'nosuch_$s', which does not exist (ns3/m.yaml:4:"
+nosuch 4 "  default_privileges: [{owner: keep_$s, schema: nosuch_$s, role: keep_$s, privileges: [SELECT], on: tables}]" \
+	"default privileges in a schema that does not exist" \
+	"a default privilege names schema 'nosuch_$s', which does not exist (ns4/m.yaml:4:"
+nosuch 5 "  rls: {nosuch_$s.doc: {enabled: true}}" \
+	"row-level security on a table whose schema does not exist" \
+	"postgres.rls names table 'nosuch_$s.doc', which does not exist (ns5/m.yaml:4:"
+nosuch 6 "  rls: {nodoc_$s: {policies: {p: {using: 'true'}}}}" \
+	"a policy on a table that does not exist" \
+	"postgres.rls names table 'public.nodoc_$s', which does not exist (ns6/m.yaml:4:"
+cat >>ns6/m.yaml <<EOF
+schema: {migrations: migrations, version: head}
+EOF
+manifest ns6/migrations/r1.yaml <<EOF
+id: r1
+up: "CREATE TABLE nodoc_$s (id int)"
+down: "DROP TABLE nodoc_$s"
+EOF
+cv plan -m ns6 --db "$DB"
+expect_rc "with a revision in the same plan, it plans" 0
+cv apply -m ns6 --db "$DB" --auto-approve -q
+expect_rc "and applies" 0

@@ -109,6 +109,7 @@ void cv_state_release(struct cv_state *s)
 	free(s->pg.tables);
 	free(s->pg.created);
 	free(s->pg.schemas);
+	free(s->pg.schema_owners);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -264,7 +264,8 @@ struct cv_pg {
 	const char **created;      /* live: roles converge created, sorted */
 	size_t ncreated, created_alloc;
 	const char **schemas;      /* live: the schemas outside pg_*, sorted */
-	size_t nschemas, schemas_alloc;
+	const char **schema_owners;  /* live: the owner of each of those */
+	size_t nschemas, schemas_alloc, schema_owners_alloc;
 	/* live: the version tables the journal's runs recorded, in the
 	 * arena, NULL-terminated (or NULL) */
 	const char **version_tables;

@@ -43,6 +43,7 @@ struct differ {
 
 /* postgres.c: names, lookups, reading columns, SQL and steps. */
 bool cv_pg_has_schema(const struct cv_pg *pg, const char *name);
+const char *cv_pg_schema_owner(const struct cv_pg *pg, const char *name);
 const char *cv_pg_find_word(const char *const *words, const char *s);
 int cv_pg_long_name(const char *s, const char *what,
 		    const struct cv_mark *mark, struct cv_diags *diags);
@@ -96,6 +97,8 @@ int cv_pg_check_tables_named(const struct differ *df);
 /* pg_rls.c: an rls table that does not exist, refused at plan. */
 int cv_pg_check_rls_tables(const struct differ *df);
 /* *out is malloc'd: the caller frees it (its strings are borrowed). */
+void cv_pg_expand_defaults(const struct differ *df, struct cv_pg_priv **out,
+			   size_t *nout);
 void cv_pg_expand_privs(const struct differ *df, struct cv_pg_priv **out,
 			size_t *nout);
 void cv_pg_diff_privs(struct differ *df, const struct cv_pg_priv *w,

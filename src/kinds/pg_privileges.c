@@ -432,7 +432,8 @@ static bool own_table(const struct cv_ctx *ctx, const char *name)
 /*
  * The desired table and schema privileges, concrete: every table of a
  * schema for all_tables_in_schema (converge's own excepted), and nothing
- * a role would hold as the owner.
+ * a role would hold as the owner (of the table, sequence or schema): an
+ * owner's privileges are never managed, so never revoked either.
  */
 void cv_pg_expand_privs(const struct differ *df, struct cv_pg_priv **out,
 			size_t *nout)
@@ -469,9 +470,31 @@ void cv_pg_expand_privs(const struct differ *df, struct cv_pg_priv **out,
 			if (t && cv_streq0(t->owner, p->role))
 				continue;
 		}
+		if (p->objtype == 'n' &&
+		    cv_streq0(cv_pg_schema_owner(l, p->schema), p->role))
+			continue;
 		add_priv(&list, &nr, &alloc, p);
 	}
 	cv_pg_sort_privs(list, &nr);
+	*out = list;
+	*nout = nr;
+}
+
+/*
+ * The desired default privileges but those an owner would give itself:
+ * it has them already (the catalogue does not list them), and taking
+ * them back would revoke an owner's own privileges.
+ */
+void cv_pg_expand_defaults(const struct differ *df, struct cv_pg_priv **out,
+			   size_t *nout)
+{
+	const struct cv_pg *w = df->want;
+	struct cv_pg_priv *list = NULL;
+	size_t nr = 0, alloc = 0, i;
+
+	for (i = 0; i < w->ndefaults; i++)
+		if (strcmp(w->defaults[i].owner, w->defaults[i].role) != 0)
+			add_priv(&list, &nr, &alloc, &w->defaults[i]);
 	*out = list;
 	*nout = nr;
 }

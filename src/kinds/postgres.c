@@ -407,7 +407,11 @@ static int read_schema(void *p, const char *const *cols, const size_t *lens,
 
 	(void)ncols;
 	CV_GROW(rd->pg->schemas, rd->pg->nschemas + 1, rd->pg->schemas_alloc);
-	rd->pg->schemas[rd->pg->nschemas++] = cv_pg_dup_col(rd, cols, lens, 0);
+	CV_GROW(rd->pg->schema_owners, rd->pg->nschemas + 1,
+		rd->pg->schema_owners_alloc);
+	rd->pg->schemas[rd->pg->nschemas] = cv_pg_dup_col(rd, cols, lens, 0);
+	rd->pg->schema_owners[rd->pg->nschemas++] =
+		cv_pg_dup_col(rd, cols, lens, 1);
 	return 0;
 }
 
@@ -418,7 +422,8 @@ static int read_schema(void *p, const char *const *cols, const size_t *lens,
 	"c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND " USER_SCHEMAS
 
 static const char Q_SCHEMAS[] =
-	"SELECT n.nspname COLLATE \"C\" FROM pg_catalog.pg_namespace n "
+	"SELECT n.nspname COLLATE \"C\", "
+	"pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace n "
 	"WHERE " USER_SCHEMAS " ORDER BY 1";
 static const char Q_ROLES[] =
 	"SELECT rolname, rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, "
@@ -546,12 +551,19 @@ static int postgres_read(struct cv_ctx *ctx, struct cv_error *err)
 
 /* ---- canonical values and the fingerprint ------------------------------ */
 
-/* Does the live state have schema `name`? */
+/* The owner of schema `name` in the live state, or NULL if it has none. */
+const char *cv_pg_schema_owner(const struct cv_pg *pg, const char *name)
+{
+	const char **s = pg->nschemas ?
+		bsearch(&name, pg->schemas, pg->nschemas, sizeof(*pg->schemas),
+			cv_strptr_cmp) : NULL;
+
+	return s ? pg->schema_owners[s - pg->schemas] : NULL;
+}
+
 bool cv_pg_has_schema(const struct cv_pg *pg, const char *name)
 {
-	return pg->nschemas &&
-	       bsearch(&name, pg->schemas, pg->nschemas, sizeof(*pg->schemas),
-		       cv_strptr_cmp);
+	return cv_pg_schema_owner(pg, name) != NULL;
 }
 
 bool cv_pg_has_name(const char *const *list, size_t n, const char *s)
@@ -701,8 +713,8 @@ static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 			 struct cv_error *err)
 {
 	struct differ df;
-	struct cv_pg_priv *privs = NULL;
-	size_t nprivs = 0;
+	struct cv_pg_priv *privs = NULL, *defaults = NULL;
+	size_t nprivs = 0, ndefaults = 0;
 	unsigned parts = ctx->want->pg.parts;
 	int ret = 0, pass;
 
@@ -723,6 +735,8 @@ static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	cv_pg_dropping_roles(&df);
 	if (parts & CV_PG_PRIVILEGES)
 		cv_pg_expand_privs(&df, &privs, &nprivs);
+	if (parts & CV_PG_DEFAULTS)
+		cv_pg_expand_defaults(&df, &defaults, &ndefaults);
 	/* Removals first, in the reverse of the order things are added. */
 	for (pass = 0; pass < 2 && !ret; pass++) {
 		bool removing = pass == 0;
@@ -738,9 +752,7 @@ static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 		cv_pg_diff_privs(&df, privs, nprivs, df.live->privs,
 				 df.live->nprivs, removing,
 				 parts & CV_PG_PRIVILEGES);
-		cv_pg_diff_privs(&df, df.want->defaults,
-				 parts & CV_PG_DEFAULTS ?
-				 df.want->ndefaults : 0,
+		cv_pg_diff_privs(&df, defaults, ndefaults,
 				 df.live->defaults, df.live->ndefaults,
 				 removing, parts & CV_PG_DEFAULTS);
 		if (removing && (parts & CV_PG_ROLES))
@@ -749,6 +761,7 @@ static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 			ret = cv_pg_diff_rls(&df, false);
 	}
 	free(privs);
+	free(defaults);
 	free(df.managed);
 	free(df.dropping);
 	cv_buf_release(&df.sql);

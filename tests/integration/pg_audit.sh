@@ -140,3 +140,36 @@ cv plan -m ns6 --db "$DB"
 expect_rc "with a revision in the same plan, it plans" 0
 cv apply -m ns6 --db "$DB" --auto-approve -q
 expect_rc "and applies" 0
+
+# ---- an owner's own privileges ------------------------------------------
+# Nothing is granted to an owner (SPEC §7: its privileges are never
+# revoked): on a schema it owns, and in the default privileges it sets
+# for itself, as on its tables.  Granted, they never read back as done,
+# and a rollback revoked the owner's own privileges.
+pq "$DB" "CREATE ROLE tabowner_$s; CREATE SCHEMA owned_$s AUTHORIZATION tabowner_$s;
+	CREATE TABLE owned_$s.t (id int); ALTER TABLE owned_$s.t OWNER TO tabowner_$s"
+manifest own/m.yaml <<EOF
+version: 1
+postgres:
+  roles: {keep_$s: {}}
+  privileges:
+    - {role: tabowner_$s, privileges: [USAGE, CREATE], on: {schemas: [owned_$s]}}
+    - {role: tabowner_$s, privileges: [SELECT], on: {tables: [owned_$s.t]}}
+    - {role: keep_$s, privileges: [USAGE], on: {schemas: [owned_$s]}}
+  default_privileges:
+    - {owner: tabowner_$s, role: tabowner_$s, privileges: [SELECT], on: tables}
+    - {owner: tabowner_$s, schema: owned_$s, role: tabowner_$s, privileges: [SELECT], on: tables}
+EOF
+cv plan -m own --db "$DB"
+expect_not_in "nothing is planned for the owner" out.txt "for tabowner_$s"
+expect_in "what others get is" out.txt "+ postgres privileges on schema owned_$s for keep_$s: USAGE"
+cv apply -m own --db "$DB" --auto-approve -q
+expect_rc "applies" 0
+cv plan -m own --db "$DB" --detailed-exitcode
+expect_rc "and converges" 0
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "rolls back" 0
+expect_eq "the owner keeps its privileges on its schema" \
+	"$(pq "$DB" "SELECT has_schema_privilege('tabowner_$s', 'owned_$s', 'USAGE')::text || has_schema_privilege('tabowner_$s', 'owned_$s', 'CREATE')::text || has_schema_privilege('keep_$s', 'owned_$s', 'USAGE')::text")" \
+	truetruefalse
+expect_eq "and no default privilege was set or taken" "$(pq "$DB" "SELECT count(*) FROM pg_default_acl")" 0

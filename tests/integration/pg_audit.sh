@@ -173,3 +173,8 @@ expect_eq "the owner keeps its privileges on its schema" \
 	"$(pq "$DB" "SELECT has_schema_privilege('tabowner_$s', 'owned_$s', 'USAGE')::text || has_schema_privilege('tabowner_$s', 'owned_$s', 'CREATE')::text || has_schema_privilege('keep_$s', 'owned_$s', 'USAGE')::text")" \
 	truetruefalse
 expect_eq "and no default privilege was set or taken" "$(pq "$DB" "SELECT count(*) FROM pg_default_acl")" 0
+
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
+for r in reader keep maker ra rb bystander tabowner; do
+	pq "$CONVERGE_TEST_PG_URL" "DROP ROLE IF EXISTS ${r}_$s" >/dev/null 2>&1
+done

@@ -580,6 +580,18 @@ static void sqlite_set_lock_timeout(struct cv_db *db, long ms)
 /* The longest sleep between two tries, in milliseconds. */
 #define LOCK_POLL_MAX_MS 50L
 
+/* The first size - 1 bytes of a file, NUL-terminated; how many. */
+static size_t read_head(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	size_t n = f ? fread(buf, 1, size - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return n;
+}
+
 /*
  * What a process is, for a lock message: its program and, when it is a
  * word, its first argument ("converge apply"), never the rest of its
@@ -601,11 +613,7 @@ static void describe_process(long pid, struct cv_buf *who)
 
 	cv_buf_addf(who, "pid %ld", pid);
 	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-	f = fopen(path, "re");
-	n = f ? fread(cmd, 1, sizeof(cmd) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	cmd[n] = '\0';
+	n = read_head(path, cmd, sizeof(cmd));
 	prog = strrchr(cmd, '/');
 	prog = prog ? prog + 1 : cmd;
 	arg = cmd + strlen(cmd) + 1;
@@ -618,11 +626,7 @@ static void describe_process(long pid, struct cv_buf *who)
 		arg = "";
 
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	f = fopen(path, "re");
-	n = f ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	stat[n] = '\0';
+	read_head(path, stat, sizeof(stat));
 	/* Field 22, counted after the name, which may hold anything. */
 	p = strrchr(stat, ')');
 	for (field = 2; p && field < 22; field++)

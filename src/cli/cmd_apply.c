@@ -109,8 +109,16 @@ static void report(const struct cv_opts *o, const struct cv_plan *plan,
 		printf("Snapshot of the database before the run: %s\n",
 		       res->snapshot);
 	db = cli_shell_quote(plan->database ? plan->database : "URL");
-	printf("Undo it with: converge rollback --db %s %s\n", db, res->run_id);
+	printf("Undo it with: converge rollback --db %s", db);
 	free(db);
+	/* The journal is in that schema: without it, rollback finds no run. */
+	if (o->schema) {
+		char *schema = cli_shell_quote(o->schema);
+
+		printf(" --schema %s", schema);
+		free(schema);
+	}
+	printf(" %s\n", res->run_id);
 }
 
 /*

@@ -76,10 +76,15 @@ description: orders get a note
 up: "ALTER TABLE orders ADD COLUMN note text"
 down: "ALTER TABLE orders DROP COLUMN note"
 EOF
-cv apply -m m --db "$DB" --schema ops --auto-approve -q
+cv apply -m m --db "$DB" --schema ops --auto-approve
 expect_rc "a second revision applies, the check reading public" 0
-cv rollback --db "$DB" --schema ops --auto-approve
-expect_rc "rollback of it" 0
+# The undo command apply prints must find the journal, which is in ops.
+expect_in "the undo command names --schema" out.txt "Undo it with: converge rollback --db '$DB' --schema ops "
+undo=$(sed -n 's/^Undo it with: //p' out.txt)
+eval "set -- $undo"
+shift  # "converge"
+cv "$@" --auto-approve
+expect_rc "rollback of it, run as apply printed it" 0
 cat >m/m2.yaml <<'EOF'
 version: 1
 schema: {migrations: migrations, version: base}

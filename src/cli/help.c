@@ -101,6 +101,8 @@ static const char validate_text[] =
 	"\n"
 	"Options:\n"
 	OPT_MANIFESTS
+	"  --db URL                accepted, as by every verb, and ignored:\n"
+	"                          validate opens no database\n"
 	TAIL;
 
 static const char plan_text[] =

@@ -541,3 +541,30 @@ cv plan -m guarded.yaml --db sqlite:guarded.db --format json
 expect_rc "a plan the guard lets through: exit 0" 0
 expect_eq "has no refused field" \
 	"$(python3 -c 'import json; print("refused" in json.load(open("out.txt")))')" False
+
+# Each verb's -h lists exactly the options it accepts: an option a verb
+# takes (no "does not take" and no "unknown option") is in its help, and
+# one it refuses is not.
+helpbad=0
+for verb in validate plan apply rollback restore status history snapshots inspect; do
+	"$CONVERGE" $verb -h >help.txt 2>&1
+	for opt in --manifests --db --out --format --detailed-exitcode \
+		--auto-approve --now --snapshot-dir --no-snapshot --lock-timeout \
+		--actor --allow-data-loss --quiet --verbose --no-color --prune \
+		--limit --schema --orgs-from; do
+		cv $verb $opt 1
+		listed=0
+		grep -qE -- "^  (-[a-z], )?$opt( |\$)" help.txt && listed=1
+		if grep -q "does not take\|unknown option" err.txt; then
+			[ $listed = 0 ] && continue
+			fail "$verb -h lists $opt, which $verb refuses"
+		else
+			[ $listed = 1 ] && continue
+			fail "$verb accepts $opt, which its -h does not list"
+		fi
+		helpbad=1
+	done
+done
+if [ $helpbad = 0 ]; then
+	pass "each verb's -h lists the options it accepts, and no other"
+fi

@@ -710,15 +710,15 @@ static int flags_ensure(struct cv_ctx *ctx, struct cv_error *err)
 		    "  name TEXT NOT NULL PRIMARY KEY,\n"
 		    "  enabled %s NOT NULL,\n"
 		    "  description TEXT\n"
-		    ");\n"
+		    ")%s;\n"
 		    "CREATE TABLE IF NOT EXISTS feature_flag_tenants (\n"
 		    "  flag TEXT NOT NULL,\n"
 		    "  tenant TEXT NOT NULL,\n"
 		    "  enabled %s NOT NULL,\n"
 		    "  PRIMARY KEY (flag, tenant)\n"
 		    ")%s;\n",
-		    ctx->be->bool_type, ctx->be->bool_type,
-		    ctx->be->table_suffix);
+		    ctx->be->bool_type, ctx->be->table_suffix,
+		    ctx->be->bool_type, ctx->be->table_suffix);
 	ret = ctx->be->exec_script(ctx->db, b.buf, err);
 	cv_buf_release(&b);
 	return ret;

@@ -22,6 +22,11 @@ expect_eq "flags stored" "$(q f.db "SELECT name || '=' || enabled FROM feature_f
 	"catalog_api_v2=1 catalog_v2_columns=1 rls_enabled=0 "
 expect_eq "description stored" "$(q f.db "SELECT description FROM feature_flags WHERE name = 'catalog_api_v2'")" "API v2"
 expect_eq "tenant override stored" "$(q f.db "SELECT flag || ' ' || tenant || ' ' || enabled FROM feature_flag_tenants")" "rls_enabled acme 1"
+# docs/storage.md: keyed tables are WITHOUT ROWID on SQLite, as the
+# other kinds' tables are.
+expect_eq "both flag tables are WITHOUT ROWID" \
+	"$(q f.db "SELECT name FROM sqlite_master WHERE name LIKE 'feature_flag%' AND sql LIKE '%WITHOUT ROWID' ORDER BY name" | tr '\n' ' ')" \
+	"feature_flag_tenants feature_flags "
 cv apply -m m --db sqlite:f.db --auto-approve
 expect_in "re-apply changes nothing" out.txt "No changes"
 

@@ -292,9 +292,14 @@ locked:
 	ao.manifests_digest = plan.manifests_digest;
 	ret = cv_apply_plan(&ctx, &plan, &ao, &res, &err);
 	if (ret) {
+		/* The error first, then what it left: the reader starts
+		 * with the cause. */
+		if (ret == CV_ESTALE)
+			made_elsewhere(&err, made_on, url.display);
+		code = cli_fail(&err);
 		cli_run_failed(&res, "applying", "nothing was changed",
 			       "apply again to go on");
-		goto fail;
+		goto out;
 	}
 	report(o, &plan, &res);
 	goto out;

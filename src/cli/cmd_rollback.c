@@ -188,10 +188,12 @@ int cmd_rollback(struct cv_opts *o)
 	ao.verify = cv_rollback_verify;
 	ret = cv_apply_plan(&ctx, &plan, &ao, &res, &err);
 	if (ret) {
+		/* The error first, then what it left. */
+		code = cli_fail(&err);
 		cli_run_failed(&res, "rolling back",
 			       "the rollback failed and changed nothing",
 			       "run the rollback again to go on");
-		goto fail;
+		goto out;
 	}
 	if (!o->quiet) {
 		printf("\nRollback complete: run %s undone by run %s (%zu step%s).\n",

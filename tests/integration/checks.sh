@@ -37,6 +37,11 @@ cp c.db before.db
 cv apply -m m --db sqlite:c.db --auto-approve
 expect_rc "a failing check exits 5" 5
 expect_in "the failure names the check, expected and actual" err.txt "check 'one_viewer' failed: expected 3, got 2"
+# The cause first, then what it left (nothing changed, the snapshot).
+expect_eq "stderr starts with the error, then says nothing changed" \
+	"$(sed -n '1p;4p' err.txt)" \
+	"converge: error: check 'one_viewer' failed: expected 3, got 2
+converge: nothing was changed"
 expect_eq "the grant was not added" "$(q c.db "SELECT group_concat(subject) FROM rbac_grants")" "bob"
 expect_eq "the failed run is recorded" "$(q c.db "SELECT status || ': ' || error FROM converge_runs ORDER BY id DESC LIMIT 1")" \
 	"failed: check 'one_viewer' failed: expected 3, got 2

@@ -196,7 +196,7 @@ want vf.yaml vf
 dbdump vf.db | grep -v '^INSERT INTO converge_runs ' >before.sql
 cv apply -m vf.yaml --db sqlite:vf.db --auto-approve
 expect_rc "a failing verify fails the apply" 1
-expect_eq "it names the error, the step and the SQL" "$(sed 1,2d err.txt)" \
+expect_eq "it names the error, the step and the SQL, first" "$(sed -n 1,3p err.txt)" \
 	"converge: error: sqlite: no such column: missing_column
   in step: 1: ↑ schema r2
   sql: SELECT missing_column FROM t_r2"
@@ -584,7 +584,7 @@ want fk3.yaml fk r3
 dbdump fk.db | grep -v '^INSERT INTO converge_runs ' >before.sql
 cv apply -m fk3.yaml --db sqlite:fk.db --auto-approve
 expect_rc "a revision that leaves a violation fails" 1
-expect_eq "the violation is named" "$(sed 1,2d err.txt)" \
+expect_eq "the violation is named, first" "$(sed -n 1,2p err.txt)" \
 	"converge: error: foreign key check failed: table 'child' row 11 references 'parent'; table 'child' row 12 references 'parent'
   sql: PRAGMA foreign_key_check"
 dbdump fk.db | grep -v '^INSERT INTO converge_runs ' >after.sql

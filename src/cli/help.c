@@ -200,9 +200,9 @@ static const char history_text[] =
 	"usage: converge history --db URL [RUN_ID] [--limit N] [--format FORMAT]\n"
 	"\n"
 	"Lists the runs in the journal, newest first: id, kind (apply, rollback,\n"
-	"restore), actor, times, status and snapshot.  With RUN_ID, that run\n"
-	"and each of its steps; with -v, also each step's forward and inverse\n"
-	"SQL.  Read-only.\n"
+	"restore), status, steps, actor and start time (with -v, the snapshot\n"
+	"too).  With RUN_ID, that run and each of its steps; with -v, also each\n"
+	"step's forward and inverse SQL.  Read-only.\n"
 	"\n"
 	"Options:\n"
 	OPT_DB

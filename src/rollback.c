@@ -59,11 +59,14 @@ static int pick_run(struct cv_ctx *ctx, struct cv_arena *a, struct cv_run *out,
 			redo = runs[i].id;
 	}
 	/* A bare rollback never undoes a rollback (SPEC §5); naming it does,
-	 * which is what someone who walked back too far wants next. */
-	if (redo)
+	 * which is what someone who walked back too far wants next: out->id
+	 * says which, for the caller to say how. */
+	if (redo) {
+		out->id = redo;
 		return cv_error_set(err, CV_ENOTFOUND,
-				    "nothing to roll back: every apply with changes is undone; to redo what rollback '%s' undid, name it: converge rollback %s",
-				    redo, redo);
+				    "nothing to roll back: every apply with changes is undone; to redo what rollback '%s' undid, name it",
+				    redo);
+	}
 	return cv_error_set(err, CV_ENOTFOUND, "nothing to roll back");
 }
 
@@ -398,6 +401,7 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 	int ret;
 
 	cv_plan_init(&run);
+	memset(&info, 0, sizeof(info));
 	if (run_id) {
 		ret = cv_journal_run(ctx->db, &run.arena, run_id, &info, err);
 		/* A failed run changed nothing, unless it got past a
@@ -425,6 +429,8 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 					   "nothing to roll back");
 		if (!ret)
 			ret = pick_run(ctx, &run.arena, &info, err);
+		if (ret == CV_ENOTFOUND && info.id)
+			*chosen = cv_arena_strdup(&out->arena, info.id);
 	}
 	if (ret)
 		goto out;

@@ -64,7 +64,8 @@ char *cv_snapshot_dir(const struct cv_url *url, const char *dir);
  * that is not a rollback and was not rolled back).  Refuses (CV_EREFUSED)
  * when an object the run touched no longer holds the value it left, or a
  * step is irreversible; CV_ENOTFOUND with "nothing to roll back".
- * *chosen gets the run id (in plan's arena).
+ * *chosen gets the run id (in plan's arena); with CV_ENOTFOUND, the
+ * rollback to name to redo what it undid, when every apply is undone.
  */
 int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 		     const char *run_id, const char **chosen,

@@ -90,6 +90,11 @@ void cli_note(const struct cv_opts *o, const char *fmt, ...) CV_PRINTF(2, 3);
  * suggests (a URL's '&' or '?' must survive a paste); malloc'd.
  */
 char *cli_shell_quote(const char *s);
+/* "converge rollback --db DB [--schema S] RUN_ID", quoted for a shell,
+ * for `db` (a URL without password) and o's --schema.  Freed by the
+ * caller. */
+char *cli_rollback_command(const struct cv_opts *o, const char *db,
+			   const char *run_id);
 /* A run as JSON, with every field the journal records (status, history). */
 json_t *cli_run_json(const struct cv_run *r);
 /* Text a user wrote (an actor), escaped for markdown; malloc'd. */

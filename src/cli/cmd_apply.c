@@ -93,7 +93,7 @@ static void report(const struct cv_opts *o, const struct cv_plan *plan,
 		   const struct cv_apply_result *res)
 {
 	struct cv_plan_counts c;
-	char *db;
+	char *undo;
 
 	if (o->quiet)
 		return;
@@ -108,17 +108,10 @@ static void report(const struct cv_opts *o, const struct cv_plan *plan,
 	if (res->snapshot)
 		printf("Snapshot of the database before the run: %s\n",
 		       res->snapshot);
-	db = cli_shell_quote(plan->database ? plan->database : "URL");
-	printf("Undo it with: converge rollback --db %s", db);
-	free(db);
-	/* The journal is in that schema: without it, rollback finds no run. */
-	if (o->schema) {
-		char *schema = cli_shell_quote(o->schema);
-
-		printf(" --schema %s", schema);
-		free(schema);
-	}
-	printf(" %s\n", res->run_id);
+	undo = cli_rollback_command(o, plan->database ? plan->database : "URL",
+				    res->run_id);
+	printf("Undo it with: %s\n", undo);
+	free(undo);
 }
 
 /*

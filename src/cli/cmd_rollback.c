@@ -22,7 +22,18 @@ static int make_plan(struct cv_opts *o, const struct cv_url *url,
 	cli_ctx(o, &ctx, db, url->backend, NULL, &live, &arena);
 	plan->database = cv_arena_strdup(&plan->arena, url->display);
 	plan->created_at = cv_arena_strdup(&plan->arena, o->now);
+	*chosen = NULL;
 	ret = cv_rollback_plan(plan, &ctx, want_id, chosen, err);
+	/* Every apply is undone: how to redo what the newest rollback undid. */
+	if (ret == CV_ENOTFOUND && !want_id && *chosen) {
+		char *cmd = cli_rollback_command(o, url->display, *chosen);
+		char *msg = cv_strdup(err->msg);
+
+		cv_error_set(err, CV_ENOTFOUND, "%s: %s", msg, cmd);
+		free(msg);
+		free(cmd);
+		*chosen = NULL;
+	}
 	cv_state_release(&live);
 	cv_arena_release(&arena);
 	return ret;

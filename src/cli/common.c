@@ -314,6 +314,24 @@ char *cli_shell_quote(const char *s)
 	return cv_buf_detach(&b);
 }
 
+char *cli_rollback_command(const struct cv_opts *o, const char *db,
+			   const char *run_id)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	char *q = cli_shell_quote(db);
+
+	cv_buf_addf(&b, "converge rollback --db %s", q);
+	free(q);
+	/* The journal is in that schema: without it, rollback finds no run. */
+	if (o->schema) {
+		q = cli_shell_quote(o->schema);
+		cv_buf_addf(&b, " --schema %s", q);
+		free(q);
+	}
+	cv_buf_addf(&b, " %s", run_id);
+	return cv_buf_detach(&b);
+}
+
 const char *cli_actor(const struct cv_opts *o)
 {
 	static const char *const vars[] = {

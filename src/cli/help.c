@@ -14,7 +14,7 @@
 #define GLOBAL_OPTIONS \
 	"  -q, --quiet             print errors only\n" \
 	"  -v, --verbose           say more (plans: each step's SQL)\n" \
-	"  --no-color              no colours (also when NO_COLOR is set)\n" \
+	"  --no-color              no colours (also when NO_COLOR is not empty)\n" \
 	"  --now TIMESTAMP         the clock for expiry, RFC 3339; a date alone\n" \
 	"                          is midnight UTC (or $CONVERGE_NOW; default:\n" \
 	"                          the system clock)\n" \

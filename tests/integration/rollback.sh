@@ -75,8 +75,14 @@ cv rollback --db $DB --auto-approve
 expect_rc "third rollback: exit 1" 1
 expect_in "nothing to roll back" err.txt "nothing to roll back"
 expect_in "it names the newest rollback, which can be undone by name" err.txt \
-	"every apply with changes is undone; to redo what rollback '$(newest)' undid, name it: converge rollback $(newest)"
+	"every apply with changes is undone; to redo what rollback '$(newest)' undid, name it: converge rollback --db sqlite:r.db $(newest)"
 expect_same "nothing changed" r.db walked.db
+REDO=$(sed -n 's/.*name it: converge //p' err.txt)
+# shellcheck disable=SC2086 # the command as printed, split as a shell would
+cv $REDO --auto-approve
+expect_rc "the command it prints redoes the apply" 0
+expect_eq "the grants are back" "$(q r.db "SELECT count(*) FROM rbac_grants")" 1
+cp walked.db r.db
 expect_eq "four runs in all" "$(q r.db "SELECT group_concat(kind, ' ') FROM (SELECT kind FROM converge_runs ORDER BY id)")" \
 	"apply apply rollback rollback"
 

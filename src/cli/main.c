@@ -337,13 +337,15 @@ int main(int argc, char **argv)
 		    i + 1 < argc) {
 			/* An option with a separate value: skip the value. */
 			const struct option *lo;
+			bool value = strcmp(argv[i], "-m") == 0 ||
+				     strcmp(argv[i], "-o") == 0;
 
 			for (lo = long_opts; lo->name; lo++)
 				if (argv[i][1] == '-' &&
 				    strcmp(argv[i] + 2, lo->name) == 0 &&
 				    lo->has_arg == required_argument)
-					i++;
-			if (strcmp(argv[i], "-m") == 0 || strcmp(argv[i], "-o") == 0)
+					value = true;
+			if (value)
 				i++;
 		}
 	}

@@ -158,6 +158,10 @@ expect_eq "snapshots beside the file: sub/.converge/snapshots" "$(ls sub/.conver
 cv --db=plain.db plan -m m.yaml
 expect_rc "--db=URL, before the verb" 0
 expect_in "no changes there" out.txt "No changes"
+# An option's value that looks like an option is the value, not the
+# option: "-m" here is the actor, and "apply" still the verb.
+cv --actor -m apply -m m.yaml --db plain.db --auto-approve -q
+expect_rc "--actor -m before the verb: the verb is still found" 0
 
 # libpq is loaded only for PostgreSQL: SQLite works without it, and a
 # PostgreSQL URL without it says what is missing.

@@ -245,6 +245,7 @@ struct cv_pg_table {
 	const char *name;
 	const char *owner;         /* live */
 	bool sequence;             /* live: a sequence (privileges only) */
+	char relkind;              /* live: pg_class.relkind ('r', 'v', …) */
 	bool rls, force;
 	struct cv_pg_policy *policies;  /* sorted by name */
 	size_t npolicies;

@@ -533,14 +533,38 @@ static const char *policy_detail(struct cv_ctx *ctx,
 	return s;
 }
 
+/* What a relation that is not a table is, for the error; NULL for a
+ * table or partitioned table (they have row-level security). */
+static const char *not_a_table(char relkind)
+{
+	switch (relkind) {
+	case 'r':
+	case 'p':
+		return NULL;
+	case 'v':
+		return "a view";
+	case 'm':
+		return "a materialized view";
+	case 'f':
+		return "a foreign table";
+	case 'S':
+		return "a sequence";
+	default:
+		return "not a table";
+	}
+}
+
 /*
- * A table postgres.rls names that does not exist (or is a sequence)
- * would fail only at apply: refused at plan, unless a revision of the
- * same plan may make it.
+ * A table postgres.rls names that does not exist, or a relation that is
+ * not a table (a view, a materialized view, a foreign table, a sequence:
+ * ALTER TABLE … ROW LEVEL SECURITY and CREATE POLICY refuse them), would
+ * fail only at apply: refused at plan, unless a revision of the same
+ * plan may make it (or make it again as a table).
  */
 int cv_pg_check_rls_tables(const struct differ *df)
 {
 	const struct cv_pg *w = df->want;
+	const char *what;
 	size_t i;
 
 	if (!df->ctx->db || !(w->parts & CV_PG_RLS) ||
@@ -551,12 +575,17 @@ int cv_pg_check_rls_tables(const struct differ *df)
 		const struct cv_pg_table *lt =
 			cv_pg_find_table(df->live, t->schema, t->name);
 
-		if (lt && !lt->sequence)
-			continue;
-		return cv_error_set(df->err, CV_EINVAL,
-				    "postgres.rls names table '%s.%s', which does not exist (%s:%u:%u)",
-				    t->schema, t->name, t->mark.file,
-				    t->mark.line, t->mark.col);
+		if (!lt)
+			return cv_error_set(df->err, CV_EINVAL,
+					    "postgres.rls names table '%s.%s', which does not exist (%s:%u:%u)",
+					    t->schema, t->name, t->mark.file,
+					    t->mark.line, t->mark.col);
+		if ((what = not_a_table(lt->relkind)))
+			return cv_error_set(df->err, CV_EINVAL,
+					    "postgres.rls names '%s.%s', which is %s: row-level security and policies apply to tables only (%s:%u:%u)",
+					    t->schema, t->name, what,
+					    t->mark.file, t->mark.line,
+					    t->mark.col);
 	}
 	return 0;
 }

@@ -320,6 +320,7 @@ static int read_table(void *p, const char *const *cols, const size_t *lens,
 	t->rls = cv_pg_true(cols[3]);
 	t->force = cv_pg_true(cols[4]);
 	t->sequence = cv_pg_true(cols[5]);
+	t->relkind = cols[6] ? cols[6][0] : 0;
 	return 0;
 }
 
@@ -438,7 +439,8 @@ static const char Q_MEMBERS[] =
 static const char Q_TABLES[] =
 	"SELECT n.nspname COLLATE \"C\", c.relname COLLATE \"C\", "
 	"pg_catalog.pg_get_userbyid(c.relowner), c.relrowsecurity, "
-	"c.relforcerowsecurity, c.relkind = 'S' FROM pg_catalog.pg_class c "
+	"c.relforcerowsecurity, c.relkind = 'S', c.relkind "
+	"FROM pg_catalog.pg_class c "
 	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE " USER_RELS_AND_SEQS " ORDER BY 1, 2";
 static const char Q_TABLE_PRIVS[] =

@@ -141,6 +141,33 @@ expect_rc "with a revision in the same plan, it plans" 0
 cv apply -m ns6 --db "$DB" --auto-approve -q
 expect_rc "and applies" 0
 
+# ---- rls on what is not a table -------------------------------------------
+# Row-level security and policies are for tables (and partitioned
+# tables) only: rls naming a view, a materialized view or a sequence
+# planned, and ALTER TABLE … ENABLE ROW LEVEL SECURITY or CREATE POLICY
+# failed at apply.  Refused at plan, with its place and what it is.
+pq "$DB" "CREATE VIEW docview_$s AS SELECT * FROM doc;
+	CREATE MATERIALIZED VIEW docmat_$s AS SELECT * FROM doc;
+	CREATE SEQUENCE docseq_$s"
+nosuch 7 "  rls: {docview_$s: {enabled: true}}" \
+	"row-level security on a view" \
+	"postgres.rls names 'public.docview_$s', which is a view: row-level security and policies apply to tables only (ns7/m.yaml:4:"
+nosuch 8 "  rls: {docmat_$s: {policies: {p: {using: 'true'}}}}" \
+	"a policy on a materialized view" \
+	"postgres.rls names 'public.docmat_$s', which is a materialized view: row-level security and policies apply to tables only (ns8/m.yaml:4:"
+nosuch 9 "  rls: {docseq_$s: {enabled: false}}" \
+	"rls on a sequence, even switched off" \
+	"postgres.rls names 'public.docseq_$s', which is a sequence: row-level security and policies apply to tables only (ns9/m.yaml:4:"
+pq "$DB" "CREATE TABLE docpart_$s (id int, tenant int) PARTITION BY RANGE (tenant)"
+manifest part/m.yaml <<EOF
+version: 1
+postgres:
+  roles: {keep_$s: {}}
+  rls: {docpart_$s: {policies: {p: {using: 'tenant > 0'}}}}
+EOF
+cv apply -m part --db "$DB" --auto-approve -q
+expect_rc "a partitioned table is a table: it has row-level security" 0
+
 # ---- an owner's own privileges ------------------------------------------
 # Nothing is granted to an owner (SPEC §7: its privileges are never
 # revoked): on a schema it owns, and in the default privileges it sets

@@ -37,6 +37,10 @@ struct differ {
 	size_t nmanaged;
 	const char **dropping;     /* created roles to drop, sorted */
 	size_t ndropping;
+	/* Of those, the ones DROP ROLE would refuse: role, what is in the
+	 * way, pairs sorted by role (strings in the plan's arena). */
+	const char **blocked;
+	size_t nblocked, blocked_alloc;
 	struct cv_buf sql;
 	struct cv_error *err;
 };
@@ -77,6 +81,7 @@ int cv_pg_read_role(void *p, const char *const *cols, const size_t *lens,
 const char *cv_pg_role_value(const struct cv_pg_role *r, struct cv_arena *a);
 void cv_pg_managed_roles(struct differ *df);
 void cv_pg_dropping_roles(struct differ *df);
+int cv_pg_read_blockers(struct differ *df);
 bool cv_pg_is_managed(const struct differ *df, const char *name);
 bool cv_pg_is_dropping(const struct differ *df, const char *name);
 bool cv_pg_is_superuser(const struct differ *df, const char *name);

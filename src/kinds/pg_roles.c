@@ -264,6 +264,208 @@ void cv_pg_dropping_roles(struct differ *df)
 	}
 }
 
+/*
+ * What DROP ROLE would refuse, for the roles to drop, in one query:
+ * every shared dependency on them (pg_shdepend, all databases) but those
+ * the plan removes itself before the drop.  Those are: privileges on
+ * tables, sequences and schemas in this database (revoked, when they are
+ * privileges converge knows), default privileges the role gets (revoked)
+ * or owns (revoked, and the entry goes when what is left is PostgreSQL's
+ * default), and policies (dropped and made again, or refused by
+ * policy_on).  The rest is in the way: objects it owns, privileges on
+ * functions, columns, the database, and anything in another database,
+ * where only a count can be told.  At most 5 per role come back, other
+ * databases first, with the role's total.
+ */
+#define KNOWN_PRIV(kind, priv) \
+	priv " = ANY (CASE " kind " WHEN 'S' THEN " \
+	"ARRAY['SELECT', 'UPDATE', 'USAGE'] " \
+	"WHEN 'n' THEN ARRAY['CREATE', 'USAGE'] " \
+	"WHEN 'f' THEN ARRAY['EXECUTE'] WHEN 'T' THEN ARRAY['USAGE'] " \
+	"ELSE ARRAY['DELETE', 'INSERT', 'REFERENCES', 'SELECT', 'TRIGGER', " \
+	"'TRUNCATE', 'UPDATE'] END)"
+/* aclexplode's rows of an ACL, for set comparisons */
+#define ACL_ROWS(acl, where) \
+	"SELECT x.grantee, x.privilege_type, x.is_grantable " \
+	"FROM pg_catalog.aclexplode(" acl ") x " where
+/* PostgreSQL's default for an entry: none in one schema (aclexplode
+ * takes no empty array, so its rows are filtered out instead) */
+#define DEFAULT_ACL \
+	"pg_catalog.acldefault(CASE a.defaclobjtype WHEN 'S' THEN 's' " \
+	"ELSE a.defaclobjtype END, a.defaclrole)"
+#define DEFAULT_ROWS "WHERE a.defaclnamespace = 0"
+#define LEFT_ACL "WHERE x.grantee IN (0, a.defaclrole)"
+
+static const char Q_BLOCKERS[] =
+	"WITH dep AS ("
+	" SELECT r.oid AS roleid, r.rolname, s.dbid, s.classid, s.objid,"
+	" s.objsubid, s.deptype FROM pg_catalog.pg_shdepend s"
+	" JOIN pg_catalog.pg_roles r ON r.oid = s.refobjid"
+	" WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass"
+	" AND r.rolname = ANY ($1::text[])), "
+	"here AS (SELECT oid FROM pg_catalog.pg_database"
+	" WHERE datname = pg_catalog.current_database()), "
+	"handled AS ("
+	/* privileges on a table or sequence converge reads */
+	" SELECT d.* FROM dep d JOIN pg_catalog.pg_class c ON c.oid = d.objid"
+	" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	" WHERE d.dbid = (SELECT oid FROM here) AND d.deptype = 'a'"
+	" AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+	" AND d.objsubid = 0"
+	" AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')"
+	" AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'"
+	" AND EXISTS (SELECT 1 FROM pg_catalog.aclexplode(c.relacl) x"
+	"  WHERE x.grantee = d.roleid)"
+	" AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(c.relacl) x"
+	"  WHERE x.grantee = d.roleid AND NOT "
+	KNOWN_PRIV("CASE c.relkind WHEN 'S' THEN 'S' ELSE 'r' END",
+		   "x.privilege_type") ")"
+	/* privileges on a schema */
+	" UNION ALL SELECT d.* FROM dep d"
+	" JOIN pg_catalog.pg_namespace n ON n.oid = d.objid"
+	" WHERE d.dbid = (SELECT oid FROM here) AND d.deptype = 'a'"
+	" AND d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass"
+	" AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'"
+	/* default privileges it gets */
+	" UNION ALL SELECT d.* FROM dep d"
+	" JOIN pg_catalog.pg_default_acl a ON a.oid = d.objid"
+	" WHERE d.dbid = (SELECT oid FROM here) AND d.deptype = 'a'"
+	" AND d.classid = 'pg_catalog.pg_default_acl'::pg_catalog.regclass"
+	" AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(a.defaclacl) x"
+	"  WHERE x.grantee = d.roleid AND NOT "
+	KNOWN_PRIV("a.defaclobjtype", "x.privilege_type") ")"
+	/* default privileges it owns: what is left once the others' are
+	 * revoked (its own and PUBLIC's) must be PostgreSQL's default */
+	" UNION ALL SELECT d.* FROM dep d"
+	" JOIN pg_catalog.pg_default_acl a ON a.oid = d.objid"
+	" WHERE d.dbid = (SELECT oid FROM here) AND d.deptype = 'o'"
+	" AND d.classid = 'pg_catalog.pg_default_acl'::pg_catalog.regclass"
+	" AND NOT EXISTS (" ACL_ROWS("a.defaclacl", LEFT_ACL)
+	" EXCEPT " ACL_ROWS(DEFAULT_ACL, DEFAULT_ROWS) ")"
+	" AND NOT EXISTS (" ACL_ROWS(DEFAULT_ACL, DEFAULT_ROWS)
+	" EXCEPT " ACL_ROWS("a.defaclacl", LEFT_ACL) ")"
+	/* policies: planned by the rls diff, or refused by name */
+	" UNION ALL SELECT d.* FROM dep d"
+	" WHERE d.dbid = (SELECT oid FROM here) AND d.deptype = 'r'), "
+	"blockers AS ("
+	" SELECT rolname, 1 AS later, 1::bigint AS n,"
+	" CASE deptype WHEN 'o' THEN 'owner of ' WHEN 'a' THEN"
+	" 'privileges for ' ELSE '' END ||"
+	" pg_catalog.pg_describe_object(classid, objid, objsubid) AS what"
+	" FROM (SELECT * FROM dep d WHERE d.dbid IN (0, (SELECT oid FROM here))"
+	"  EXCEPT ALL SELECT * FROM handled) b"
+	" UNION ALL SELECT d.rolname, 0, count(*),"
+	" pg_catalog.format('%s object%s in database %s', count(*),"
+	" CASE WHEN count(*) = 1 THEN '' ELSE 's' END, db.datname)"
+	" FROM dep d JOIN pg_catalog.pg_database db ON db.oid = d.dbid"
+	" WHERE d.dbid <> (SELECT oid FROM here) GROUP BY d.rolname, db.datname) "
+	"SELECT rolname, what, n, total FROM ("
+	" SELECT b.*, sum(n) OVER (PARTITION BY rolname) AS total,"
+	" row_number() OVER (PARTITION BY rolname"
+	"  ORDER BY later, what COLLATE \"C\") AS k FROM blockers b) x "
+	"WHERE k <= 5 ORDER BY rolname COLLATE \"C\", k";
+
+/* The roles as a text[] literal: each quoted, with \ and " escaped. */
+static void text_array(struct cv_buf *b, const char *const *v, size_t n)
+{
+	size_t i;
+	const char *p;
+
+	cv_buf_addch(b, '{');
+	for (i = 0; i < n; i++) {
+		cv_buf_adds(b, i ? ",\"" : "\"");
+		for (p = v[i]; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				cv_buf_addch(b, '\\');
+			cv_buf_addch(b, *p);
+		}
+		cv_buf_addch(b, '"');
+	}
+	cv_buf_addch(b, '}');
+}
+
+struct blockers {
+	struct differ *df;
+	struct cv_buf what;
+	const char *role;          /* the role being gathered, or NULL */
+	long long shown, total;
+};
+
+/* The role gathered so far, with "…" when more are in the way. */
+static void end_blocked(struct blockers *bl)
+{
+	struct differ *df = bl->df;
+
+	if (!bl->role)
+		return;
+	if (bl->shown < bl->total)
+		cv_buf_addf(&bl->what, ", … (%lld in all)", bl->total);
+	CV_GROW(df->blocked, df->nblocked + 2, df->blocked_alloc);
+	df->blocked[df->nblocked++] = bl->role;
+	df->blocked[df->nblocked++] =
+		cv_arena_strdup(&df->plan->arena, cv_buf_str(&bl->what));
+	cv_buf_reset(&bl->what);
+	bl->role = NULL;
+}
+
+/* rolname, what, n (objects it stands for), total */
+static int read_blocker(void *p, const char *const *cols, const size_t *lens,
+			int ncols)
+{
+	struct blockers *bl = p;
+
+	(void)lens;
+	(void)ncols;
+	if (!cols[0] || !cols[1])
+		return 0;
+	if (bl->role && strcmp(bl->role, cols[0]) != 0)
+		end_blocked(bl);
+	if (!bl->role) {
+		bl->role = cv_arena_strdup(&bl->df->plan->arena, cols[0]);
+		bl->shown = 0;
+		bl->total = cols[3] ? strtoll(cols[3], NULL, 10) : 0;
+	} else {
+		cv_buf_adds(&bl->what, ", ");
+	}
+	cv_buf_adds(&bl->what, cols[1]);
+	bl->shown += cols[2] ? strtoll(cols[2], NULL, 10) : 1;
+	return 0;
+}
+
+int cv_pg_read_blockers(struct differ *df)
+{
+	struct blockers bl;
+	struct cv_buf roles = CV_BUF_INIT;
+	const char *param;
+	int ret;
+
+	if (!df->ndropping || !df->ctx->db)
+		return 0;
+	memset(&bl, 0, sizeof(bl));
+	bl.df = df;
+	text_array(&roles, df->dropping, df->ndropping);
+	param = cv_buf_str(&roles);
+	ret = df->ctx->be->query(df->ctx->db, Q_BLOCKERS, &param, 1,
+				 read_blocker, &bl, df->err);
+	if (!ret)
+		end_blocked(&bl);
+	cv_buf_release(&bl.what);
+	cv_buf_release(&roles);
+	return ret;
+}
+
+/* What is in the way of dropping `name` (see cv_pg_read_blockers), or
+ * NULL. */
+static const char *blocked(const struct differ *df, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < df->nblocked; i += 2)
+		if (strcmp(df->blocked[i], name) == 0)
+			return df->blocked[i + 1];
+	return NULL;
+}
+
 /* A superuser now: converge never alters one (SPEC §7), so neither its
  * memberships nor its privileges are planned, even when it is declared. */
 bool cv_pg_is_superuser(const struct differ *df, const char *name)
@@ -440,6 +642,13 @@ int cv_pg_diff_roles(struct differ *df, bool removing)
 				return cv_error_set(df->err, CV_EINVAL,
 						    "PostgreSQL role '%s' was created by converge and is no longer declared in postgres.roles, so it would be dropped, but %s applies to it and postgres.rls does not manage that table: declare the role again or the table's policies",
 						    lr->name, why);
+			}
+			if ((why = blocked(df, lr->name))) {
+				cv_buf_release(&obj);
+				return cv_error_set(df->err, CV_EINVAL,
+						    "PostgreSQL role '%s' was created by converge and is no longer declared in postgres.roles, so it would be dropped, but DROP ROLE would fail: it owns or holds what converge does not manage: %s; declare it again, or move or drop them by hand first (REASSIGN OWNED BY %s TO …, then DROP OWNED BY %s, in each database)",
+						    lr->name, why, lr->name,
+						    lr->name);
 			}
 			cv_buf_reset(&obj);
 			cv_buf_addf(&obj, "role %s", lr->name);

@@ -735,6 +735,7 @@ static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 		return ret;
 	cv_pg_managed_roles(&df);
 	cv_pg_dropping_roles(&df);
+	ret = cv_pg_read_blockers(&df);
 	if (parts & CV_PG_PRIVILEGES)
 		cv_pg_expand_privs(&df, &privs, &nprivs);
 	if (parts & CV_PG_DEFAULTS)
@@ -766,6 +767,7 @@ static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	free(defaults);
 	free(df.managed);
 	free(df.dropping);
+	free(df.blocked);
 	cv_buf_release(&df.sql);
 	return ret;
 }

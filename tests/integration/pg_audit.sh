@@ -93,6 +93,61 @@ expect_eq "with every membership" \
 cv plan -m mem1 --db "$DB" --detailed-exitcode
 expect_rc "as they were" 0
 
+# A role to drop that owns objects, or holds privileges converge does not
+# manage (on a function, a column, the database, anything in another
+# database), cannot be dropped: DROP ROLE failed at apply.  The plan
+# refuses, naming the role and the first few of them, and never drops or
+# reassigns them itself.  What converge revokes first (its privileges on
+# tables, the default privileges it owns or gets) is not in the way.
+other=other_$s
+manifest hold1/m.yaml <<EOF
+version: 1
+postgres:
+  roles: {holder_$s: {}, keep_$s: {}}
+  privileges: [{role: holder_$s, privileges: [SELECT], on: {tables: [doc]}}]
+  default_privileges:
+    - {owner: holder_$s, role: keep_$s, privileges: [SELECT], on: tables}
+    - {owner: keep_$s, role: holder_$s, privileges: [USAGE], on: sequences}
+EOF
+cv apply -m hold1 --db "$DB" --auto-approve -q
+expect_rc "a role with privileges and default privileges" 0
+pq "$DB" "CREATE TABLE held_$s (id int); ALTER TABLE held_$s OWNER TO holder_$s;
+	CREATE SEQUENCE heldseq_$s; ALTER SEQUENCE heldseq_$s OWNER TO holder_$s;
+	CREATE FUNCTION fn_$s() RETURNS int LANGUAGE sql AS 'SELECT 1';
+	GRANT EXECUTE ON FUNCTION fn_$s() TO holder_$s;
+	GRANT SELECT (id) ON doc TO holder_$s;
+	GRANT CONNECT ON DATABASE $dbname TO holder_$s;
+	ALTER DEFAULT PRIVILEGES FOR ROLE holder_$s REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC"
+pq "$CONVERGE_TEST_PG_URL" "CREATE DATABASE $other"
+pq "$CONVERGE_TEST_PG_URL&dbname=$other" "CREATE TABLE t (id int); ALTER TABLE t OWNER TO holder_$s;
+	CREATE TABLE u (id int); GRANT SELECT ON u TO holder_$s"
+cv plan -m drop2 --db "$DB"
+expect_rc "dropping it is refused at plan" 1
+expect_in "naming the role, the first of what is in the way, and how many" err.txt \
+	"PostgreSQL role 'holder_$s' was created by converge and is no longer declared in postgres.roles, so it would be dropped, but DROP ROLE would fail: it owns or holds what converge does not manage: 2 objects in database $other, owner of default privileges on new functions belonging to role holder_$s, owner of sequence heldseq_$s, owner of table held_$s, privileges for column id of table doc, … (8 in all); declare it again, or move or drop them by hand first (REASSIGN OWNED BY holder_$s TO …, then DROP OWNED BY holder_$s, in each database)"
+expect_not_in "what converge revokes itself is not in the way" err.txt "privileges for table doc"
+expect_not_in "nor the default privileges it revokes" err.txt "new relations"
+expect_eq "nothing was touched" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_roles WHERE rolname = 'holder_$s'")$(pq "$DB" "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'held_$s'")" \
+	"1holder_$s"
+pq "$DB" "ALTER TABLE held_$s OWNER TO bystander_$s; DROP SEQUENCE heldseq_$s;
+	REVOKE EXECUTE ON FUNCTION fn_$s() FROM holder_$s;
+	REVOKE SELECT (id) ON doc FROM holder_$s;
+	REVOKE CONNECT ON DATABASE $dbname FROM holder_$s;
+	ALTER DEFAULT PRIVILEGES FOR ROLE holder_$s GRANT EXECUTE ON FUNCTIONS TO PUBLIC"
+pq "$CONVERGE_TEST_PG_URL&dbname=$other" "REASSIGN OWNED BY holder_$s TO bystander_$s; DROP OWNED BY holder_$s"
+cv plan -m drop2 --db "$DB"
+expect_rc "moved by hand, the plan drops it" 0
+expect_in "after revoking what converge manages" out.txt "- postgres privileges on public.doc for holder_$s: SELECT"
+cv apply -m drop2 --db "$DB" --auto-approve -q
+expect_rc "and applies" 0
+cv rollback --db "$DB" --auto-approve -q
+expect_rc "and rolls back" 0
+cv plan -m hold1 --db "$DB" --detailed-exitcode
+expect_rc "as it was" 0
+cv apply -m drop2 --db "$DB" --auto-approve -q
+expect_rc "dropped again" 0
+
 # ---- what the manifests name must exist, or the plan says so ----------
 # A schema (privileges on it, all_*_in_schema, default privileges in it)
 # or an rls table that does not exist failed at apply, or planned
@@ -202,6 +257,7 @@ expect_eq "the owner keeps its privileges on its schema" \
 expect_eq "and no default privilege was set or taken" "$(pq "$DB" "SELECT count(*) FROM pg_default_acl")" 0
 
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
-for r in reader keep maker ra rb bystander tabowner; do
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE IF EXISTS $other" >/dev/null
+for r in reader keep maker ra rb bystander tabowner holder; do
 	pq "$CONVERGE_TEST_PG_URL" "DROP ROLE IF EXISTS ${r}_$s" >/dev/null 2>&1
 done

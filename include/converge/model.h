@@ -222,8 +222,9 @@ struct cv_pg_priv {
 	const char *owner;         /* default privileges: FOR ROLE; else NULL */
 	const char *schema;        /* "" for defaults in every schema */
 	const char *name;          /* tables; NULL otherwise */
-	const char *role;          /* the grantee */
+	const char *role;          /* the grantee ("public" in `passed`) */
 	const char *priv;          /* "SELECT", upper case */
+	const char *grantor;       /* `passed` only: who granted it */
 	struct cv_mark mark;
 };
 
@@ -260,6 +261,11 @@ struct cv_pg {
 	size_t nprivs, privs_alloc;
 	struct cv_pg_priv *defaults;  /* ALTER DEFAULT PRIVILEGES */
 	size_t ndefaults, defaults_alloc;
+	/* live: privileges on tables, sequences and schemas granted by a
+	 * role other than the owner (passed on WITH GRANT OPTION), sorted
+	 * by object, grantor, privilege and grantee */
+	struct cv_pg_priv *passed;
+	size_t npassed, passed_alloc;
 	struct cv_pg_table *tables;   /* sorted by schema, name */
 	size_t ntables, tables_alloc;
 	const char **created;      /* live: roles converge created, sorted */

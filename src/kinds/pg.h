@@ -106,9 +106,12 @@ void cv_pg_expand_defaults(const struct differ *df, struct cv_pg_priv **out,
 			   size_t *nout);
 void cv_pg_expand_privs(const struct differ *df, struct cv_pg_priv **out,
 			size_t *nout);
-void cv_pg_diff_privs(struct differ *df, const struct cv_pg_priv *w,
-		      size_t nw, const struct cv_pg_priv *l, size_t nl,
-		      bool removing, bool whole);
+int cv_pg_read_passed(void *p, const char *const *cols, const size_t *lens,
+		      int ncols);
+void cv_pg_sort_passed(struct cv_pg_priv *p, size_t n);
+int cv_pg_diff_privs(struct differ *df, const struct cv_pg_priv *w,
+		     size_t nw, const struct cv_pg_priv *l, size_t nl,
+		     bool removing, bool whole);
 bool cv_pg_has_schema_steps(const struct cv_plan *plan);
 const char *cv_pg_privs_value(const struct cv_pg *l, const char *const *key,
 			      struct cv_arena *arena);

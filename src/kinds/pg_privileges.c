@@ -397,6 +397,48 @@ int cv_pg_read_default(void *p, const char *const *cols, const size_t *lens,
 	return 0;
 }
 
+/* objtype, schema, name (NULL for a schema), grantor, grantee, privilege */
+int cv_pg_read_passed(void *p, const char *const *cols, const size_t *lens,
+		      int ncols)
+{
+	struct reader *rd = p;
+	struct cv_pg_priv v;
+
+	(void)ncols;
+	memset(&v, 0, sizeof(v));
+	v.objtype = cols[0] ? cols[0][0] : 0;
+	v.schema = cv_pg_dup_col(rd, cols, lens, 1);
+	v.name = cv_pg_dup_col(rd, cols, lens, 2);
+	v.grantor = cv_pg_dup_col(rd, cols, lens, 3);
+	v.role = cv_pg_dup_col(rd, cols, lens, 4);
+	v.priv = cv_pg_find_word(privs_of(v.objtype), cols[5]);
+	if (v.priv && v.grantor && v.role)
+		add_priv(&rd->pg->passed, &rd->pg->npassed,
+			 &rd->pg->passed_alloc, &v);
+	return 0;
+}
+
+/* Object, grantor, privilege, grantee. */
+static int passed_cmp(const void *a, const void *b)
+{
+	const struct cv_pg_priv *x = a, *y = b;
+	int c;
+
+	if (x->objtype != y->objtype)
+		return x->objtype < y->objtype ? -1 : 1;
+	if ((c = strcmp(x->schema, y->schema)) ||
+	    (c = strcmp(x->name ? x->name : "", y->name ? y->name : "")) ||
+	    (c = strcmp(x->grantor, y->grantor)) ||
+	    (c = strcmp(x->priv, y->priv)))
+		return c;
+	return strcmp(x->role, y->role);
+}
+
+void cv_pg_sort_passed(struct cv_pg_priv *p, size_t n)
+{
+	cv_sort(p, n, sizeof(*p), passed_cmp);
+}
+
 /* ---- the diff ------------------------------------------------------------ */
 
 /* Same object and grantee (everything but the privilege). */
@@ -631,12 +673,66 @@ static struct cv_step *privs_step(struct differ *df,
 }
 
 /*
+ * Revoking `del` from g's role on g's object, when that role passed some
+ * of them on WITH GRANT OPTION, fails at apply ("dependent privileges
+ * exist").  converge does not revoke with CASCADE, as ldap2pg and pgroles
+ * do not: that would take what roles it does not manage were given, and
+ * the inverse could not give it back.  Refused at plan, naming what was
+ * passed on and to whom.
+ */
+static int check_passed_on(struct differ *df, const struct cv_pg_priv *g,
+			   const char *const *del, size_t ndel)
+{
+	const struct cv_pg *l = df->live;
+	struct cv_buf privs = CV_BUF_INIT, to = CV_BUF_INIT;
+	struct cv_buf obj = CV_BUF_INIT;
+	size_t i, k, nprivs = 0, nto = 0;
+	int ret = 0;
+
+	if (g->owner)
+		return 0;	/* default privileges: nothing depends on them */
+	for (k = 0; k < ndel; k++) {
+		bool any = false;
+
+		for (i = 0; i < l->npassed; i++) {
+			const struct cv_pg_priv *p = &l->passed[i];
+
+			if (p->objtype != g->objtype ||
+			    strcmp(p->schema, g->schema) != 0 ||
+			    !cv_streq0(p->name, g->name) ||
+			    strcmp(p->grantor, g->role) != 0 ||
+			    strcmp(p->priv, del[k]) != 0)
+				continue;
+			any = true;
+			if (++nto <= 5)
+				cv_buf_addf(&to, "%s%s to %s", nto > 1 ? ", " : "",
+					    p->priv, p->role);
+		}
+		if (any)
+			cv_buf_addf(&privs, "%s%s", nprivs++ ? ", " : "", del[k]);
+	}
+	if (nto) {
+		if (nto > 5)
+			cv_buf_addf(&to, ", … (%zu in all)", nto);
+		priv_object(&obj, g);
+		ret = cv_error_set(df->err, CV_EINVAL,
+				   "%s: revoking %s would fail at apply (dependent privileges exist): %s passed %s on WITH GRANT OPTION (%s); converge revokes neither what others got from it nor with CASCADE: revoke those by hand first (SET ROLE %s; REVOKE … FROM …), or keep the privilege in the manifests",
+				   obj.buf, privs.buf, g->role,
+				   nprivs > 1 ? "them" : "it", to.buf, g->role);
+	}
+	cv_buf_release(&privs);
+	cv_buf_release(&to);
+	cv_buf_release(&obj);
+	return ret;
+}
+
+/*
  * One object and grantee: the privileges to revoke go in a removal step,
  * those to grant in an addition; the last one leaves what `want` says.
  */
-static void diff_group(struct differ *df, const struct cv_pg_priv *w,
-		       size_t nw, const struct cv_pg_priv *l, size_t nl,
-		       bool removing)
+static int diff_group(struct differ *df, const struct cv_pg_priv *w,
+		      size_t nw, const struct cv_pg_priv *l, size_t nl,
+		      bool removing)
 {
 	struct cv_arena *a = &df->plan->arena;
 	const struct cv_pg_priv *g = nw ? w : l;
@@ -645,6 +741,7 @@ static void diff_group(struct differ *df, const struct cv_pg_priv *w,
 	const char **keep = cv_calloc(nl + 1, sizeof(*keep));
 	size_t i = 0, j = 0, nadd = 0, ndel = 0, nkeep = 0;
 	struct cv_step *st;
+	int ret = 0;
 
 	while (i < nw || j < nl) {
 		int c = i >= nw ? 1 : j >= nl ? -1 : strcmp(w[i].priv, l[j].priv);
@@ -658,7 +755,8 @@ static void diff_group(struct differ *df, const struct cv_pg_priv *w,
 			i++;
 		}
 	}
-	if (removing && ndel) {
+	if (removing && ndel &&
+	    !(ret = check_passed_on(df, g, del, ndel))) {
 		st = privs_step(df, g, false, nkeep, del, ndel);
 		st->before = privs_text(l, nl, a);
 		st->after = join(a, keep, nkeep, ",", "");
@@ -671,6 +769,7 @@ static void diff_group(struct differ *df, const struct cv_pg_priv *w,
 	free(add);
 	free(del);
 	free(keep);
+	return ret;
 }
 
 /*
@@ -683,13 +782,14 @@ static void diff_group(struct differ *df, const struct cv_pg_priv *w,
  * default privileges: those of a role about to be dropped go too,
  * whoever they are for.
  */
-void cv_pg_diff_privs(struct differ *df, const struct cv_pg_priv *w,
-		      size_t nw, const struct cv_pg_priv *l, size_t nl,
-		      bool removing, bool whole)
+int cv_pg_diff_privs(struct differ *df, const struct cv_pg_priv *w,
+		     size_t nw, const struct cv_pg_priv *l, size_t nl,
+		     bool removing, bool whole)
 {
 	size_t i = 0, j = 0;
+	int ret = 0;
 
-	while (i < nw || j < nl) {
+	while (!ret && (i < nw || j < nl)) {
 		int c = i >= nw ? 1 : j >= nl ? -1 : group_cmp(&w[i], &l[j]);
 		size_t i2 = i, j2 = j;
 
@@ -700,15 +800,17 @@ void cv_pg_diff_privs(struct differ *df, const struct cv_pg_priv *w,
 			while (j2 < nl && group_cmp(&l[j2], &l[j]) == 0)
 				j2++;
 		if (c > 0 && l[j].owner && cv_pg_is_dropping(df, l[j].owner))
-			diff_group(df, w + i, 0, l + j, j2 - j, removing);
+			ret = diff_group(df, w + i, 0, l + j, j2 - j, removing);
 		else if (!cv_pg_is_superuser(df, c <= 0 ? w[i].role :
 							  l[j].role) &&
 			 (c <= 0 || (whole ? cv_pg_is_managed(df, l[j].role) :
 					     cv_pg_is_dropping(df, l[j].role))))
-			diff_group(df, w + i, i2 - i, l + j, j2 - j, removing);
+			ret = diff_group(df, w + i, i2 - i, l + j, j2 - j,
+					 removing);
 		i = i2;
 		j = j2;
 	}
+	return ret;
 }
 
 /* Does the plan run revisions (the schema kind plans first)? */

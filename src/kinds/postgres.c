@@ -459,6 +459,23 @@ static const char Q_SCHEMA_PRIVS[] =
 	"LATERAL pg_catalog.aclexplode(n.nspacl) a "
 	"WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' "
 	"AND a.grantee <> 0 AND a.grantee <> n.nspowner";
+/* What a role other than the owner granted: the grant options used. */
+static const char Q_PASSED[] =
+	"SELECT CASE WHEN c.relkind = 'S' THEN 's' ELSE 't' END, n.nspname, "
+	"c.relname, pg_catalog.pg_get_userbyid(a.grantor), "
+	"CASE WHEN a.grantee = 0 THEN 'public' "
+	"ELSE pg_catalog.pg_get_userbyid(a.grantee) END, a.privilege_type "
+	"FROM pg_catalog.pg_class c "
+	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace, "
+	"LATERAL pg_catalog.aclexplode(c.relacl) a "
+	"WHERE " USER_RELS_AND_SEQS " AND a.grantor <> c.relowner "
+	"UNION ALL SELECT 'n', n.nspname, NULL, "
+	"pg_catalog.pg_get_userbyid(a.grantor), "
+	"CASE WHEN a.grantee = 0 THEN 'public' "
+	"ELSE pg_catalog.pg_get_userbyid(a.grantee) END, a.privilege_type "
+	"FROM pg_catalog.pg_namespace n, "
+	"LATERAL pg_catalog.aclexplode(n.nspacl) a "
+	"WHERE " USER_SCHEMAS " AND a.grantor <> n.nspowner";
 static const char Q_DEFAULTS[] =
 	"SELECT DISTINCT pg_catalog.pg_get_userbyid(d.defaclrole), "
 	"COALESCE(n.nspname, ''), d.defaclobjtype::text, "
@@ -493,6 +510,7 @@ static int postgres_read(struct cv_ctx *ctx, struct cv_error *err)
 		{ Q_TABLE_PRIVS, cv_pg_read_priv },
 		{ Q_SCHEMA_PRIVS, cv_pg_read_priv },
 		{ Q_DEFAULTS, cv_pg_read_default },
+		{ Q_PASSED, cv_pg_read_passed },
 		{ Q_POLICIES, cv_pg_read_policy },
 	};
 	struct reader rd;
@@ -541,6 +559,7 @@ static int postgres_read(struct cv_ctx *ctx, struct cv_error *err)
 			cv_strptr_cmp);
 		cv_pg_sort_privs(pg->privs, &pg->nprivs);
 		cv_pg_sort_privs(pg->defaults, &pg->ndefaults);
+		cv_pg_sort_passed(pg->passed, pg->npassed);
 		attach(&rd);
 	}
 	free(rd.pairs);
@@ -752,12 +771,16 @@ static int postgres_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 			ret = cv_pg_diff_rls(&df, true);
 		if (ret)
 			break;
-		cv_pg_diff_privs(&df, privs, nprivs, df.live->privs,
-				 df.live->nprivs, removing,
-				 parts & CV_PG_PRIVILEGES);
-		cv_pg_diff_privs(&df, defaults, ndefaults,
-				 df.live->defaults, df.live->ndefaults,
-				 removing, parts & CV_PG_DEFAULTS);
+		ret = cv_pg_diff_privs(&df, privs, nprivs, df.live->privs,
+				       df.live->nprivs, removing,
+				       parts & CV_PG_PRIVILEGES);
+		if (!ret)
+			ret = cv_pg_diff_privs(&df, defaults, ndefaults,
+					       df.live->defaults,
+					       df.live->ndefaults, removing,
+					       parts & CV_PG_DEFAULTS);
+		if (ret)
+			break;
 		if (removing && (parts & CV_PG_ROLES))
 			ret = cv_pg_diff_roles(&df, true);
 		if (!removing && (parts & CV_PG_RLS))

@@ -148,6 +148,66 @@ expect_rc "as it was" 0
 cv apply -m drop2 --db "$DB" --auto-approve -q
 expect_rc "dropped again" 0
 
+# ---- a privilege passed on WITH GRANT OPTION ---------------------------
+# A role converge manages that got a privilege WITH GRANT OPTION by hand
+# and passed it on: REVOKE failed at apply with "dependent privileges
+# exist".  converge does not revoke with CASCADE (that would take what
+# roles it does not manage were given, and the rollback could not give it
+# back), as ldap2pg and pgroles do not: the plan is refused, naming what
+# was passed on and to whom.
+pq "$DB" "CREATE ROLE passed_$s; CREATE SCHEMA gs_$s; CREATE TABLE gs_$s.t (id int)"
+manifest go1/m.yaml <<EOF
+version: 1
+postgres:
+  roles: {giver_$s: {}, keep_$s: {}}
+  privileges:
+    - {role: giver_$s, privileges: [SELECT, INSERT], on: {tables: [gs_$s.t]}}
+    - {role: giver_$s, privileges: [USAGE], on: {schemas: [gs_$s]}}
+EOF
+cv apply -m go1 --db "$DB" --auto-approve -q
+expect_rc "a role with privileges" 0
+pq "$DB" "GRANT SELECT, INSERT ON gs_$s.t TO giver_$s WITH GRANT OPTION;
+	GRANT USAGE ON SCHEMA gs_$s TO giver_$s WITH GRANT OPTION;
+	SET ROLE giver_$s; GRANT SELECT ON gs_$s.t TO passed_$s; GRANT INSERT ON gs_$s.t TO PUBLIC;
+	GRANT USAGE ON SCHEMA gs_$s TO passed_$s; RESET ROLE"
+manifest go2/m.yaml <<EOF
+version: 1
+postgres:
+  roles: {giver_$s: {}, keep_$s: {}}
+  privileges:
+    - {role: giver_$s, privileges: [SELECT], on: {tables: [gs_$s.t]}}
+EOF
+cv plan -m go2 --db "$DB"
+expect_rc "revoking what was passed on is refused at plan" 1
+expect_in "naming the privilege, who got it, and what to do" err.txt \
+	"privileges on schema gs_$s for giver_$s: revoking USAGE would fail at apply (dependent privileges exist): giver_$s passed it on WITH GRANT OPTION (USAGE to passed_$s); converge revokes neither what others got from it nor with CASCADE: revoke those by hand first (SET ROLE giver_$s; REVOKE … FROM …), or keep the privilege in the manifests"
+pq "$DB" "SET ROLE giver_$s; REVOKE USAGE ON SCHEMA gs_$s FROM passed_$s; RESET ROLE"
+cv plan -m go2 --db "$DB"
+expect_rc "so is a table's" 1
+expect_in "naming it, to public too" err.txt \
+	"privileges on gs_$s.t for giver_$s: revoking INSERT would fail at apply (dependent privileges exist): giver_$s passed it on WITH GRANT OPTION (INSERT to public);"
+manifest go3/m.yaml <<EOF
+version: 1
+postgres:
+  roles: {giver_$s: {}, keep_$s: {}}
+  privileges:
+    - {role: giver_$s, privileges: [SELECT, INSERT], on: {tables: [gs_$s.t]}}
+    - {role: giver_$s, privileges: [USAGE], on: {schemas: [gs_$s]}}
+EOF
+cv plan -m go3 --db "$DB" --detailed-exitcode
+expect_rc "kept, nothing is planned (grant options are not managed)" 0
+cv plan -m drop2 --db "$DB"
+expect_rc "nor can the role be dropped" 1
+expect_in "for the same reason" err.txt \
+	"privileges on gs_$s.t for giver_$s: revoking INSERT, SELECT would fail at apply (dependent privileges exist): giver_$s passed them on WITH GRANT OPTION (INSERT to public, SELECT to passed_$s);"
+pq "$DB" "SET ROLE giver_$s; REVOKE SELECT ON gs_$s.t FROM passed_$s;
+	REVOKE INSERT ON gs_$s.t FROM PUBLIC; RESET ROLE"
+cv apply -m go2 --db "$DB" --auto-approve -q
+expect_rc "revoked by hand, the plan applies" 0
+expect_eq "and takes the privileges with their grant options" \
+	"$(pq "$DB" "SELECT has_table_privilege('giver_$s', 'gs_$s.t', 'INSERT')::text || has_table_privilege('giver_$s', 'gs_$s.t', 'SELECT WITH GRANT OPTION')::text || has_schema_privilege('giver_$s', 'gs_$s', 'USAGE')::text")" \
+	falsetruefalse
+
 # ---- what the manifests name must exist, or the plan says so ----------
 # A schema (privileges on it, all_*_in_schema, default privileges in it)
 # or an rls table that does not exist failed at apply, or planned
@@ -258,6 +318,6 @@ expect_eq "and no default privilege was set or taken" "$(pq "$DB" "SELECT count(
 
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE IF EXISTS $other" >/dev/null
-for r in reader keep maker ra rb bystander tabowner holder; do
+for r in reader keep maker ra rb bystander tabowner holder giver passed; do
 	pq "$CONVERGE_TEST_PG_URL" "DROP ROLE IF EXISTS ${r}_$s" >/dev/null 2>&1
 done

@@ -672,56 +672,97 @@ static struct cv_step *privs_step(struct differ *df,
 	return st;
 }
 
+/* Is p a privilege on g's object, one of `del`? */
+static bool passed_match(const struct cv_pg_priv *p,
+			 const struct cv_pg_priv *g, const char *del)
+{
+	return p->objtype == g->objtype && strcmp(p->schema, g->schema) == 0 &&
+	       cv_streq0(p->name, g->name) && strcmp(p->priv, del) == 0;
+}
+
 /*
- * Revoking `del` from g's role on g's object, when that role passed some
- * of them on WITH GRANT OPTION, fails at apply ("dependent privileges
- * exist").  converge does not revoke with CASCADE, as ldap2pg and pgroles
- * do not: that would take what roles it does not manage were given, and
- * the inverse could not give it back.  Refused at plan, naming what was
- * passed on and to whom.
+ * The privileges of `del` that live->passed holds for g's object with
+ * g's role as the grantor (by_role) or as the grantee, into `privs`
+ * ("SELECT, INSERT"), and what each is ("SELECT to x" or "SELECT from
+ * y", the first 5) into `list`; the count of entries.  *who gets the
+ * first entry's other role.
  */
-static int check_passed_on(struct differ *df, const struct cv_pg_priv *g,
-			   const char *const *del, size_t ndel)
+static size_t passed_entries(const struct differ *df,
+			     const struct cv_pg_priv *g,
+			     const char *const *del, size_t ndel, bool by_role,
+			     struct cv_buf *privs, struct cv_buf *list,
+			     const char **who)
 {
 	const struct cv_pg *l = df->live;
-	struct cv_buf privs = CV_BUF_INIT, to = CV_BUF_INIT;
-	struct cv_buf obj = CV_BUF_INIT;
-	size_t i, k, nprivs = 0, nto = 0;
-	int ret = 0;
+	size_t i, k, n = 0, nprivs = 0;
 
-	if (g->owner)
-		return 0;	/* default privileges: nothing depends on them */
 	for (k = 0; k < ndel; k++) {
 		bool any = false;
 
 		for (i = 0; i < l->npassed; i++) {
 			const struct cv_pg_priv *p = &l->passed[i];
+			const char *self = by_role ? p->grantor : p->role;
+			const char *other = by_role ? p->role : p->grantor;
 
-			if (p->objtype != g->objtype ||
-			    strcmp(p->schema, g->schema) != 0 ||
-			    !cv_streq0(p->name, g->name) ||
-			    strcmp(p->grantor, g->role) != 0 ||
-			    strcmp(p->priv, del[k]) != 0)
+			if (!passed_match(p, g, del[k]) ||
+			    strcmp(self, g->role) != 0)
 				continue;
 			any = true;
-			if (++nto <= 5)
-				cv_buf_addf(&to, "%s%s to %s", nto > 1 ? ", " : "",
-					    p->priv, p->role);
+			if (!n)
+				*who = other;
+			if (++n <= 5)
+				cv_buf_addf(list, "%s%s %s %s", n > 1 ? ", " : "",
+					    p->priv, by_role ? "to" : "from",
+					    other);
 		}
 		if (any)
-			cv_buf_addf(&privs, "%s%s", nprivs++ ? ", " : "", del[k]);
+			cv_buf_addf(privs, "%s%s", nprivs++ ? ", " : "", del[k]);
 	}
-	if (nto) {
-		if (nto > 5)
-			cv_buf_addf(&to, ", … (%zu in all)", nto);
-		priv_object(&obj, g);
+	if (n > 5)
+		cv_buf_addf(list, ", … (%zu in all)", n);
+	return n;
+}
+
+/*
+ * A REVOKE of `del` from g's role on g's object that cannot do what the
+ * plan says.  When that role passed some of them on WITH GRANT OPTION,
+ * PostgreSQL refuses it ("dependent privileges exist"); converge does
+ * not revoke with CASCADE, as ldap2pg and pgroles do not: that would take
+ * what roles it does not manage were given, and the inverse could not
+ * give it back.  When the role got some of them from another role than
+ * the owner, the REVOKE (run as the owner, or a superuser, which acts as
+ * the owner) takes only what the owner granted: it would change nothing,
+ * and every plan would show it again.  Both are refused at plan, naming
+ * what was passed on, to or from whom.
+ */
+static int check_passed_on(struct differ *df, const struct cv_pg_priv *g,
+			   const char *const *del, size_t ndel)
+{
+	struct cv_buf privs = CV_BUF_INIT, list = CV_BUF_INIT;
+	struct cv_buf obj = CV_BUF_INIT;
+	const char *who = NULL;
+	size_t n;
+	int ret = 0;
+
+	if (g->owner)
+		return 0;	/* default privileges: nothing depends on them */
+	priv_object(&obj, g);
+	if ((n = passed_entries(df, g, del, ndel, true, &privs, &list, &who)))
 		ret = cv_error_set(df->err, CV_EINVAL,
 				   "%s: revoking %s would fail at apply (dependent privileges exist): %s passed %s on WITH GRANT OPTION (%s); converge revokes neither what others got from it nor with CASCADE: revoke those by hand first (SET ROLE %s; REVOKE … FROM …), or keep the privilege in the manifests",
 				   obj.buf, privs.buf, g->role,
-				   nprivs > 1 ? "them" : "it", to.buf, g->role);
-	}
+				   strchr(privs.buf, ',') ? "them" : "it",
+				   list.buf, g->role);
+	else if ((n = passed_entries(df, g, del, ndel, false, &privs, &list,
+				     &who)))
+		ret = cv_error_set(df->err, CV_EINVAL,
+				   "%s: revoking %s would change nothing: %s got %s from another role (%s), and a REVOKE by the owner or a superuser takes only what the owner granted; revoke %s by hand first (SET ROLE %s; REVOKE … FROM %s), or keep the privilege in the manifests",
+				   obj.buf, privs.buf, g->role,
+				   strchr(privs.buf, ',') ? "them" : "it",
+				   list.buf, n > 1 ? "them" : "it", who,
+				   g->role);
 	cv_buf_release(&privs);
-	cv_buf_release(&to);
+	cv_buf_release(&list);
 	cv_buf_release(&obj);
 	return ret;
 }

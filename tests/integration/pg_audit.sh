@@ -208,6 +208,30 @@ expect_eq "and takes the privileges with their grant options" \
 	"$(pq "$DB" "SELECT has_table_privilege('giver_$s', 'gs_$s.t', 'INSERT')::text || has_table_privilege('giver_$s', 'gs_$s.t', 'SELECT WITH GRANT OPTION')::text || has_schema_privilege('giver_$s', 'gs_$s', 'USAGE')::text")" \
 	falsetruefalse
 
+# The other side: a managed role that got a privilege from such a role,
+# not from the owner.  converge's REVOKE (as the owner or a superuser)
+# takes only what the owner granted: the step applied and changed
+# nothing, and every plan showed it again (for a role to drop, DROP ROLE
+# then failed).  Refused at plan, naming who granted it.
+manifest go4/m.yaml <<EOF
+version: 1
+postgres:
+  roles: {giver_$s: {}, taker_$s: {}, keep_$s: {}}
+  privileges:
+    - {role: giver_$s, privileges: [SELECT], on: {tables: [gs_$s.t]}}
+    - {role: giver_$s, privileges: [USAGE], on: {schemas: [gs_$s]}}
+EOF
+cv apply -m go4 --db "$DB" --auto-approve -q
+expect_rc "a role that gets nothing" 0
+pq "$DB" "SET ROLE giver_$s; GRANT SELECT ON gs_$s.t TO taker_$s; RESET ROLE"
+cv plan -m go4 --db "$DB"
+expect_rc "revoking what another role granted is refused at plan" 1
+expect_in "naming who granted it" err.txt \
+	"privileges on gs_$s.t for taker_$s: revoking SELECT would change nothing: taker_$s got it from another role (SELECT from giver_$s), and a REVOKE by the owner or a superuser takes only what the owner granted; revoke it by hand first (SET ROLE giver_$s; REVOKE … FROM taker_$s), or keep the privilege in the manifests"
+pq "$DB" "SET ROLE giver_$s; REVOKE SELECT ON gs_$s.t FROM taker_$s; RESET ROLE"
+cv plan -m go4 --db "$DB" --detailed-exitcode
+expect_rc "revoked by hand, nothing is left to do" 0
+
 # ---- what the manifests name must exist, or the plan says so ----------
 # A schema (privileges on it, all_*_in_schema, default privileges in it)
 # or an rls table that does not exist failed at apply, or planned
@@ -318,6 +342,6 @@ expect_eq "and no default privilege was set or taken" "$(pq "$DB" "SELECT count(
 
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $dbname" >/dev/null
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE IF EXISTS $other" >/dev/null
-for r in reader keep maker ra rb bystander tabowner holder giver passed; do
+for r in reader keep maker ra rb bystander tabowner holder giver passed taker; do
 	pq "$CONVERGE_TEST_PG_URL" "DROP ROLE IF EXISTS ${r}_$s" >/dev/null 2>&1
 done

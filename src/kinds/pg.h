@@ -99,7 +99,8 @@ int cv_pg_read_priv(void *p, const char *const *cols, const size_t *lens,
 int cv_pg_read_default(void *p, const char *const *cols, const size_t *lens,
 		       int ncols);
 int cv_pg_check_tables_named(const struct differ *df);
-/* pg_rls.c: an rls table that does not exist, refused at plan. */
+/* pg_rls.c: an rls table that does not exist, or is not a table (a
+ * view, …), refused at plan. */
 int cv_pg_check_rls_tables(const struct differ *df);
 /* *out is malloc'd: the caller frees it (its strings are borrowed). */
 void cv_pg_expand_defaults(const struct differ *df, struct cv_pg_priv **out,

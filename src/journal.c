@@ -722,8 +722,9 @@ static int read_step(void *p, const char *const *cols, const size_t *lens,
 	return 0;
 }
 
-int cv_journal_steps(struct cv_db *db, const char *run_id,
-		     struct cv_plan *plan, struct cv_error *err)
+/* The first `limit` applied steps of a run (0: all of them). */
+static int read_steps(struct cv_db *db, const char *run_id, size_t limit,
+		      struct cv_plan *plan, struct cv_error *err)
 {
 	struct step_reader rd = { plan, 0 };
 	struct cv_buf b = CV_BUF_INIT;
@@ -746,6 +747,8 @@ int cv_journal_steps(struct cv_db *db, const char *run_id,
 	db->backend->quote_ident(&b, "status");
 	cv_buf_adds(&b, " = 'applied' ORDER BY ");
 	db->backend->quote_ident(&b, "seq");
+	if (limit)
+		cv_buf_addf(&b, " LIMIT %zu", limit);
 	ret = db->backend->query(db, b.buf, &run_id, 1, read_step, &rd, err);
 	cv_buf_release(&b);
 	if (ret == 1 || rd.bad)
@@ -753,4 +756,16 @@ int cv_journal_steps(struct cv_db *db, const char *run_id,
 				    "the journal's steps of run '%s' are damaged and cannot be read",
 				    cv_shorten(run_id));
 	return ret;
+}
+
+int cv_journal_steps(struct cv_db *db, const char *run_id,
+		     struct cv_plan *plan, struct cv_error *err)
+{
+	return read_steps(db, run_id, 0, plan, err);
+}
+
+int cv_journal_steps_head(struct cv_db *db, const char *run_id, size_t limit,
+			  struct cv_plan *plan, struct cv_error *err)
+{
+	return read_steps(db, run_id, limit ? limit : 1, plan, err);
 }

@@ -92,6 +92,9 @@ int cv_journal_run(struct cv_db *db, struct cv_arena *arena, const char *id,
 /* The steps of a run, in order, into plan (which must be initialised). */
 int cv_journal_steps(struct cv_db *db, const char *run_id,
 		     struct cv_plan *plan, struct cv_error *err);
+/* The first `limit` (at least one) of them, for a listing. */
+int cv_journal_steps_head(struct cv_db *db, const char *run_id, size_t limit,
+			  struct cv_plan *plan, struct cv_error *err);
 
 /* Statement lists to and from their stored form (texts, and code). */
 void cv_stmts_encode(struct cv_buf *sql, struct cv_buf *code,

@@ -33,6 +33,52 @@ static void print_error(bool md, const char *sub, const char *error)
 		printf("      ```\n");
 }
 
+/* Steps a run shows in the list of runs; `history RUN_ID` shows all. */
+#define HEAD_STEPS 10
+
+/*
+ * The first steps of run r, under its line, as the plan showed them: text
+ * indents them with its details, markdown fences them inside the run's
+ * item.  Then how many more there are, and how to see them.
+ */
+static int print_head(const struct cv_opts *o, struct cv_db *db,
+		      const struct cv_run *r, struct cv_error *err)
+{
+	bool md = o->format == CV_FORMAT_MARKDOWN;
+	struct cv_render_opts ro = { o->color, false };
+	struct cv_plan steps;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+	int ret;
+
+	if (r->nsteps <= 0)
+		return 0;
+	cv_plan_init(&steps);
+	ret = cv_journal_steps_head(db, r->id, HEAD_STEPS, &steps, err);
+	fp = ret ? NULL : open_memstream(&text, &len);
+	if (fp) {
+		const char *p, *nl;
+
+		cv_steps_print(&steps, o->format, &ro, fp);
+		fclose(fp);
+		for (p = text; *p; p = nl + 1) {
+			nl = strchr(p, '\n');
+			printf("  %.*s\n", nl ? (int)(nl - p) : (int)strlen(p),
+			       p);
+			if (!nl)
+				break;
+		}
+		if ((size_t)r->nsteps > steps.nr)
+			printf("%s… and %zu more: converge history %s\n",
+			       md ? "  - " : "    ", (size_t)r->nsteps - steps.nr,
+			       r->id);
+	}
+	free(text);
+	cv_plan_release(&steps);
+	return ret;
+}
+
 static void print_run(const struct cv_opts *o, const struct cv_run *r)
 {
 	bool md = o->format == CV_FORMAT_MARKDOWN;
@@ -130,8 +176,16 @@ int cmd_history(struct cv_opts *o)
 		cli_md_heading("history", url.display);
 	if (!nruns)
 		printf("no runs recorded in %s\n", url.display);
-	for (i = 0; i < nruns; i++)
+	for (i = 0; i < nruns && !ret; i++) {
+		/* Text: a blank line between runs that list their steps. */
+		if (i && !o->nargs && o->format != CV_FORMAT_MARKDOWN)
+			printf("\n");
 		print_run(o, &runs[i]);
+		if (!o->nargs)
+			ret = print_head(o, db, &runs[i], &err);
+	}
+	if (ret)
+		goto fail;
 	if (o->nargs) {
 		struct cv_render_opts ro = { o->color, o->verbose };
 

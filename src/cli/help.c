@@ -201,8 +201,9 @@ static const char history_text[] =
 	"\n"
 	"Lists the runs in the journal, newest first: id, kind (apply, rollback,\n"
 	"restore), status, steps, actor and start time (with -v, the snapshot\n"
-	"too).  With RUN_ID, that run and each of its steps; with -v, also each\n"
-	"step's forward and inverse SQL.  Read-only.\n"
+	"too), and under each its first ten steps.  With RUN_ID, that run and\n"
+	"each of its steps; with -v, also each step's forward and inverse SQL.\n"
+	"Read-only.\n"
 	"\n"
 	"Options:\n"
 	OPT_DB

@@ -417,6 +417,22 @@ cv history --db actor.db 20990101T000000.000000Z-000000
 expect_rc "history of an unknown run: exit 1" 1
 cv history --db actor.db --limit 1
 expect_eq "--limit 1 shows one run" "$(grep -c '^2' out.txt)" 1
+expect_in "the list shows the run's steps under it" out.txt "    + grant viewer to alice"
+# SPEC: "applied runs and their steps": the first ten of each, then how
+# to see the rest.
+python3 -c '
+print("version: 1\nroles: {viewer: {}}\ngrants:")
+for i in range(12):
+    print("  - {subject: u%02d, role: viewer}" % i)' > many.yaml
+cv apply -m many.yaml --db many.db --auto-approve -q
+MANY=$(q many.db "SELECT id FROM converge_runs")
+cv history --db many.db
+expect_in "a long run shows its first steps" out.txt "    + grant viewer to u08"
+expect_not_in "and not the others" out.txt "u09"
+expect_in "then how many more, and how to see them" out.txt \
+	"    … and 3 more: converge history $MANY"
+cv history --db many.db "$MANY"
+expect_in "history RUN_ID shows them all" out.txt "+ grant viewer to u11"
 # An actor stored with control characters (by another tool, or taken
 # from the environment) is shown escaped, on its own line.
 CONVERGE_ACTOR="$(printf 'esc\033[31m')" USER=fallback cv apply -m m.yaml --db actor2.db --auto-approve -q

@@ -597,43 +597,237 @@ static bool mentions(const char *sql, const char *word)
 	return false;
 }
 
-/* Can a step of the plan change what the check reads? */
-static bool affected(const struct cv_plan *plan, const struct cv_check *c)
+/*
+ * What the plan's steps write, as names a check may mention: the tables
+ * its statements write, then every view that reads one of them (a view
+ * over a view too).  `all` when a step may write anything: a migration's
+ * script, a statement converge cannot read the table of, or a table with
+ * a trigger (or, on PostgreSQL, a rule) that writes what it likes.
+ */
+struct written {
+	char **names;
+	size_t n, alloc;
+	bool all;
+};
+
+/* A view or trigger of the live database, or one of converge's views. */
+struct dep {
+	bool trigger;
+	char *name;	/* the view's name */
+	char *on;	/* the trigger's table */
+	char *sql;	/* the view's definition */
+};
+
+struct deps {
+	struct dep *v;
+	size_t n, alloc;
+};
+
+/*
+ * converge's views, with the tables under them: a database that has none
+ * yet (its first apply makes them) is planned as one that will.
+ */
+static const char *const own_views[][2] = {
+	{ "ent_effective_modules", "ent_org_modules" },
+	{ "rbac_effective_permissions",
+	  "rbac_roles rbac_role_parents rbac_role_permissions" },
+};
+
+static const char SQLITE_DEPS[] =
+	"SELECT type, name, tbl_name, sql FROM sqlite_master"
+	" WHERE type IN ('view', 'trigger')";
+static const char PG_DEPS[] =
+	"SELECT 'view', c.relname, NULL, pg_get_viewdef(c.oid)"
+	" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+	" WHERE c.relkind IN ('v', 'm')"
+	" AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+	" UNION ALL SELECT 'trigger', t.tgname, c.relname, NULL"
+	" FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+	" WHERE NOT t.tgisinternal"
+	" UNION ALL SELECT 'trigger', r.rulename, r.tablename, NULL"
+	" FROM pg_rules r"
+	" WHERE r.schemaname NOT IN ('pg_catalog', 'information_schema')";
+
+static void add_dep(struct deps *d, bool trigger, const char *name,
+		    const char *on, const char *sql)
+{
+	struct dep *e;
+
+	CV_GROW(d->v, d->n + 1, d->alloc);
+	e = &d->v[d->n++];
+	e->trigger = trigger;
+	e->name = cv_strdup(name ? name : "");
+	e->on = cv_strdup(on ? on : "");
+	e->sql = cv_strdup(sql ? sql : "");
+}
+
+static int dep_row(void *p, const char *const *cols, const size_t *lens,
+		   int ncols)
+{
+	(void)lens;
+	if (ncols == 4 && cols[0])
+		add_dep(p, strcmp(cols[0], "trigger") == 0, cols[1], cols[2],
+			cols[3]);
+	return 0;
+}
+
+static void deps_release(struct deps *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		free(d->v[i].name);
+		free(d->v[i].on);
+		free(d->v[i].sql);
+	}
+	free(d->v);
+}
+
+static bool written_has(const struct written *w, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		if (strcasecmp(w->names[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void written_add(struct written *w, const char *name)
+{
+	if (written_has(w, name))
+		return;
+	CV_GROW(w->names, w->n + 1, w->alloc);
+	w->names[w->n++] = cv_strdup(name);
+}
+
+/* Whether sql mentions a name the plan writes. */
+static bool reads_written(const struct written *w, const char *sql)
+{
+	size_t i;
+
+	if (w->all)
+		return true;
+	for (i = 0; i < w->n; i++)
+		if (mentions(sql, w->names[i]))
+			return true;
+	return false;
+}
+
+static void written_release(struct written *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		free(w->names[i]);
+	free(w->names);
+}
+
+/* The tables the plan's own statements write. */
+static void written_tables(const struct cv_plan *plan, struct written *w)
 {
 	size_t i;
 	uint32_t k;
 
+	for (i = 0; i < plan->nr && !w->all; i++) {
+		const struct cv_step *st = &plan->steps[i];
+
+		if (st->action == CV_ACT_CHECK)
+			continue;
+		for (k = 0; k < st->nfwd && !w->all; k++) {
+			char *t;
+
+			if (st->fwd[k].script) {
+				w->all = true;	/* migrations change anything */
+				break;
+			}
+			t = written_table(st->fwd[k].sql);
+			if (t)
+				written_add(w, t);
+			else
+				w->all = true;
+			free(t);
+		}
+	}
+}
+
+/*
+ * The live database's views and triggers, read in a savepoint as a
+ * check's query is: a failure here must not leave PostgreSQL's
+ * transaction unusable.  Nonzero when they could not be read.
+ */
+static int read_deps(struct cv_ctx *ctx, struct deps *d)
+{
+	struct cv_error e = CV_ERROR_INIT;
+	int ret;
+
+	ret = ctx->be->exec_script(ctx->db, "SAVEPOINT converge_check_deps",
+				   &e);
+	if (ret) {
+		cv_error_release(&e);
+		return ret;
+	}
+	ret = ctx->be->query(ctx->db, strcmp(ctx->be->name, "postgres") == 0 ?
+			     PG_DEPS : SQLITE_DEPS, NULL, 0, dep_row, d, &e);
+	cv_error_release(&e);
+	if (ctx->be->exec_script(ctx->db,
+				 "ROLLBACK TO SAVEPOINT converge_check_deps",
+				 &e) == 0)
+		ctx->be->exec_script(ctx->db,
+				     "RELEASE SAVEPOINT converge_check_deps",
+				     &e);
+	cv_error_release(&e);
+	return ret;
+}
+
+/*
+ * Adds to w what the database's views and triggers make of it.  A
+ * database converge cannot read them from is taken to have any.
+ */
+static void written_through(struct cv_ctx *ctx, struct written *w)
+{
+	struct deps d = { NULL, 0, 0 };
+	bool more = true;
+	size_t i;
+
+	for (i = 0; i < sizeof(own_views) / sizeof(own_views[0]); i++)
+		add_dep(&d, false, own_views[i][0], NULL, own_views[i][1]);
+	if (ctx->db && read_deps(ctx, &d))
+		w->all = true;
+	while (more && !w->all) {
+		more = false;
+		for (i = 0; i < d.n && !w->all; i++) {
+			const struct dep *e = &d.v[i];
+
+			if (e->trigger) {
+				w->all = written_has(w, e->on);
+			} else if (!written_has(w, e->name) &&
+				   reads_written(w, e->sql)) {
+				written_add(w, e->name);
+				more = true;
+			}
+		}
+	}
+	deps_release(&d);
+}
+
+/* Can a step of the plan change what the check reads? */
+static bool affected(const struct cv_plan *plan, const struct cv_check *c,
+		     const struct written *w)
+{
 	/* The apply itself writes the journal (its run is in progress
 	 * while the checks run): a check that reads it sees another state
 	 * than plan would. */
 	if (plan->nr && strcasestr(c->sql, "converge_"))
 		return true;
-
-	for (i = 0; i < plan->nr; i++) {
-		const struct cv_step *st = &plan->steps[i];
-
-		if (st->action == CV_ACT_CHECK)
-			continue;
-		for (k = 0; k < st->nfwd; k++) {
-			char *t;
-			bool hit;
-
-			if (st->fwd[k].script)
-				return true;	/* migrations change anything */
-			t = written_table(st->fwd[k].sql);
-			hit = !t || mentions(c->sql, t);
-			free(t);
-			if (hit)
-				return true;
-		}
-	}
-	return false;
+	return reads_written(w, c->sql);
 }
 
 static int checks_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 		       struct cv_error *err)
 {
 	const struct cv_state *w = ctx->want;
+	struct written written = { NULL, 0, 0, false };
 	size_t i, changes = plan->nr;
 
 	/* Every check that names a role, at once (SQLite has none). */
@@ -655,11 +849,15 @@ static int checks_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 			return CV_EINVAL;
 		}
 	}
+	if (changes && w->nchecks) {
+		written_tables(plan, &written);
+		written_through(ctx, &written);
+	}
 	for (i = 0; i < w->nchecks; i++) {
 		const struct cv_check *c = &w->checks[i];
 		struct cv_step *st;
 
-		if (affected(plan, c))
+		if (affected(plan, c, &written))
 			cv_plan_defer_check(plan, c->name);
 		/* Every apply that changes something runs every check. */
 		if (!changes)
@@ -683,6 +881,7 @@ static int checks_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 		if (c->as_role)
 			cv_step_fwd(plan, st, "RESET ROLE", NULL, 0)->script = true;
 	}
+	written_release(&written);
 	return 0;
 }
 

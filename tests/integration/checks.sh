@@ -208,3 +208,46 @@ cv apply edited2.plan.yaml --db sqlite:edited.db --auto-approve
 expect_rc "an edited length past the text: the check fails, exit 5" 5
 expect_in "and says so, showing the edited text as it is" err.txt \
 	"check 'one' failed: expected '100000000:1;' (not rows as converge records them), got 1"
+
+# A check that reads a view reads the tables under it: a plan that writes
+# them defers the check, whether the view is converge's own
+# (ent_effective_modules over ent_org_modules, before and after the apply
+# that creates it) or the application's; a trigger on a table the plan
+# writes may write anything, so every check waits for apply.
+manifest views/a.yaml <<'Y'
+version: 1
+roles:
+  viewer: {permissions: [a:read]}
+grants:
+  - {subject: bob, role: viewer}
+entitlements:
+  modules: {crm: {}, inventory: {}}
+  plans: {pro: [crm, inventory]}
+  orgs: {acme: {plan: pro}}
+checks:
+  acme_modules: {sql: "SELECT count(*) FROM ent_effective_modules WHERE org = 'acme'", expect: 2}
+  audit: {sql: "SELECT count(*) FROM audit", expect: 0}
+flags:
+  gate: {enabled: true, checks: [acme_modules]}
+Y
+sqlite3 views.db "CREATE TABLE audit (what TEXT)"
+cv plan -m views --db sqlite:views.db
+expect_rc "a view the apply creates: plan runs no check on it" 0
+expect_in "the check reading it runs at apply" out.txt "Checks run at apply: acme_modules."
+cv apply -m views --db sqlite:views.db --auto-approve -q
+expect_rc "applied" 0
+sqlite3 views.db "CREATE VIEW app_viewers AS SELECT subject FROM rbac_grants WHERE role = 'viewer';
+CREATE VIEW app_viewers2 AS SELECT * FROM app_viewers"
+sed -i 's/acme: {plan: pro}/acme: {plan: pro, modules: {inventory: disabled}}/' views/a.yaml
+sed -i 's/^  - {subject: bob, role: viewer}$/  - {subject: bob, role: viewer}\n  - {subject: ann, role: viewer}/' views/a.yaml
+sed -i 's/^  audit: \(.*\)$/  audit: \1\n  viewers: {sql: "SELECT count(*) FROM app_viewers2", expect: 1}/' views/a.yaml
+cv plan -m views --db sqlite:views.db
+expect_rc "the plan passes no check against the live state" 0
+expect_in "checks reading converge's view, or a view over a view over a table it writes, run at apply" out.txt \
+	"Checks run at apply: acme_modules, viewers."
+sqlite3 views.db "CREATE TRIGGER grants_audit AFTER INSERT ON rbac_grants BEGIN INSERT INTO audit VALUES (new.subject); END"
+cv plan -m views --db sqlite:views.db
+expect_in "a trigger on a table the plan writes: every check runs at apply" out.txt \
+	"Checks run at apply: acme_modules, audit, viewers."
+cv apply -m views --db sqlite:views.db --auto-approve
+expect_rc "at apply, the checks fail as plan could not say (exit 5)" 5

@@ -509,6 +509,19 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 		else if (changes && o->detail)
 			st->detail = cv_arena_printf(&out->arena, "reverts %s",
 						     o->detail);
+		/* Undoing a removal whose line says what the removal did
+		 * ("override removed (back to on)", an org's "-crm"): a
+		 * flag's override says where it ends, the rest that they
+		 * revert it. */
+		else if (act == CV_ACT_CREATE && o->detail &&
+			 strcmp(o->kind, "flags") == 0 && o->before)
+			st->detail = cv_arena_printf(&out->arena,
+						     "%s (undoes: %s)",
+						     strcmp(o->before, "1") == 0 ?
+						     "on" : "off", o->detail);
+		else if (act == CV_ACT_CREATE && o->detail)
+			st->detail = cv_arena_printf(&out->arena, "reverts %s",
+						     o->detail);
 		else
 			st->detail = cv_arena_strdup(&out->arena, o->detail);
 		st->before = cv_arena_strdup(&out->arena, o->after);

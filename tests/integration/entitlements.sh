@@ -475,3 +475,21 @@ expect_in "the plan line names every module, the removal too" out.txt \
 expect_in "so does the org's" out.txt \
 	"~ entitlement org acme: +a, +b, +c, +d, +e, +f, +g, +h, +i, -zbilling"
 expect_not_in "nothing is cut off" out.txt "more"
+
+# Undoing an org's removal brings its rows back: the line says it reverts
+# the removal, not the removal's "-crm" as if it happened again.
+manifest rmorg/a.yaml <<'Y'
+version: 1
+entitlements:
+  modules: {crm: {}, email: {always_on: true}}
+  plans: {p: [crm]}
+  orgs: {acme: {plan: p, modules: {email: disabled}}, zeta: {}}
+Y
+cv apply -m rmorg/a.yaml --db sqlite:rmorg.db --auto-approve -q
+sed -i 's/acme: {plan: p, modules: {email: disabled}}, //' rmorg/a.yaml
+cv apply -m rmorg/a.yaml --db sqlite:rmorg.db --auto-approve
+expect_in "the org's removal" out.txt "- entitlement org acme: plan p; -crm, email no longer disabled"
+cv rollback --db sqlite:rmorg.db --auto-approve
+expect_in "its undoing says it reverts it" out.txt \
+	"+ entitlement org acme: reverts plan p; -crm, email no longer disabled"
+expect_eq "the rows are back" "$(rows rmorg.db acme)" "acme crm enabled plan|acme email disabled override|"

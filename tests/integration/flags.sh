@@ -185,3 +185,18 @@ cv apply -m rb/off.yaml --db sqlite:rbw.db --auto-approve -q
 cv rollback --db sqlite:rbw.db --auto-approve
 expect_in "a flag switched back on says on" out.txt "~ flag gate: on (undoes: off)"
 expect_in "an override switched back off says off" out.txt "~ flag gate for acme: off (undoes: on)"
+
+# Undoing the removal of an override puts it back: the line says where
+# the tenant ends, not the removal it undoes as if it happened again.
+manifest rb2/off.yaml <<'Y'
+version: 1
+flags:
+  gate: {enabled: true}
+Y
+cv apply -m rb/on.yaml --db sqlite:rb2.db --auto-approve -q
+cv apply -m rb2/off.yaml --db sqlite:rb2.db --auto-approve
+expect_in "the removal of an override" out.txt "- flag gate for acme: override removed (back to on)"
+cv rollback --db sqlite:rb2.db --auto-approve
+expect_in "its undoing puts it back, off" out.txt \
+	"+ flag gate for acme: off (undoes: override removed (back to on))"
+expect_eq "and it is off again" "$(q rb2.db "SELECT enabled FROM feature_flag_tenants WHERE tenant = 'acme'")" 0

@@ -193,7 +193,8 @@ static bool next_cell(const char **p, const char **text, size_t *len)
 	return true;
 }
 
-/* Readable rows for messages: "0", or "[a, b]; [c, d]", or "no rows". */
+/* Readable rows for messages: "0", or "[a, b]; [c, d]", or "no rows";
+ * an empty text is '', apart from NULL. */
 static char *show_rows(const char *canon)
 {
 	struct cv_buf b = CV_BUF_INIT;
@@ -220,10 +221,10 @@ static char *show_rows(const char *canon)
 		while (next_cell(&p, &text, &n)) {
 			if (cells++)
 				cv_buf_adds(&row, ", ");
-			if (text)
+			if (text && n)
 				cv_buf_add(&row, text, n);
 			else
-				cv_buf_adds(&row, "NULL");
+				cv_buf_adds(&row, text ? "''" : "NULL");
 		}
 		if (*p && *p != ';') {
 			/* Not as converge writes rows (an edited saved plan):

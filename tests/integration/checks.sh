@@ -251,3 +251,17 @@ expect_in "a trigger on a table the plan writes: every check runs at apply" out.
 	"Checks run at apply: acme_modules, audit, viewers."
 cv apply -m views --db sqlite:views.db --auto-approve
 expect_rc "at apply, the checks fail as plan could not say (exit 5)" 5
+
+# An empty text is shown as '', apart from NULL and from nothing.
+manifest emptytext/a.yaml <<'Y'
+version: 1
+checks:
+  blank: {sql: "SELECT NULL", expect: ""}
+  blank_row: {sql: "SELECT 'x', NULL", expect: [["x", ""]]}
+flags:
+  f: {enabled: true}
+Y
+cv plan -m emptytext --db sqlite:emptytext.db
+expect_in "the plan line shows the empty text" out.txt "? check blank: expect ''"
+expect_in "the failure too" err.txt "check 'blank' failed: expected '', got NULL"
+expect_in "and in a row" err.txt "check 'blank_row' failed: expected [x, ''], got [x, NULL]"

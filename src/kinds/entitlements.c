@@ -227,8 +227,9 @@ static int load_modules(struct cv_state *want, const struct cv_node *n,
 			if (cv_yaml_check_keys(e, keys, "a module", ld->diags))
 				ret = CV_EINVAL;
 			v = cv_yaml_get(e, "always_on");
-			if (v && cv_yaml_as_bool(v, "always_on", ld->diags,
-						 &always_on))
+			if (v && !cv_yaml_is_null(v) &&
+			    cv_yaml_as_bool(v, "always_on", ld->diags,
+					    &always_on))
 				ret = CV_EINVAL;
 			v = cv_yaml_get(e, "submodules");
 			if (v && cv_yaml_is_null(v))

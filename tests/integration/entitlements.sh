@@ -493,3 +493,16 @@ cv rollback --db sqlite:rmorg.db --auto-approve
 expect_in "its undoing says it reverts it" out.txt \
 	"+ entitlement org acme: reverts plan p; -crm, email no longer disabled"
 expect_eq "the rows are back" "$(rows rmorg.db acme)" "acme crm enabled plan|acme email disabled override|"
+
+# An optional key set to null is the key left out (docs/manifest.md):
+# always_on: null is a module that is not always on.
+manifest nullkeys/a.yaml <<'Y'
+version: 1
+entitlements:
+  modules: {crm: {always_on: null}, email: {always_on: true}}
+  orgs: {acme: {}}
+Y
+cv validate -m nullkeys
+expect_rc "always_on: null is valid" 0
+cv apply -m nullkeys --db sqlite:nullkeys.db --auto-approve -q
+expect_eq "and is not always on" "$(q nullkeys.db "SELECT key || '=' || always_on FROM ent_modules ORDER BY key" | tr '\n' ' ')" "crm=0 email=1 "

@@ -83,8 +83,12 @@ static int flags_load(struct cv_state *want, const struct cv_node *node,
 		/*
 		 * A flag whose body, or value, cannot be read is defined all
 		 * the same (the flags that require it are not wrong); whether
-		 * it is on is not known (f->unknown), and not compared.
+		 * it is on is not known (f->unknown), and not compared.  A
+		 * null body says nothing: off, as {} is (so are a module's,
+		 * an org's and a role's).
 		 */
+		if (cv_yaml_is_null(e))
+			continue;
 		if (cv_yaml_expect(e, CV_NODE_MAP, e->key, ld->diags)) {
 			f->unknown = true;
 			ret = CV_EINVAL;

@@ -200,3 +200,16 @@ cv rollback --db sqlite:rb2.db --auto-approve
 expect_in "its undoing puts it back, off" out.txt \
 	"+ flag gate for acme: off (undoes: override removed (back to on))"
 expect_eq "and it is off again" "$(q rb2.db "SELECT enabled FROM feature_flag_tenants WHERE tenant = 'acme'")" 0
+
+# A flag with a null body is a flag with nothing said: off, as `{}` is
+# (a module, an org or a role with a null body is accepted the same way).
+manifest nullflag/a.yaml <<'Y'
+version: 1
+flags:
+  quiet:
+  other: null
+Y
+cv validate -m nullflag
+expect_rc "a flag with a null body is valid" 0
+cv apply -m nullflag --db sqlite:nullflag.db --auto-approve -q
+expect_eq "and is off" "$(q nullflag.db "SELECT name || '=' || enabled FROM feature_flags ORDER BY name" | tr '\n' ' ')" "other=0 quiet=0 "

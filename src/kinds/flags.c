@@ -252,7 +252,7 @@ static int flags_validate(struct cv_state *want, struct cv_arena *strings,
 				continue;
 			if (f->enabled && !r->enabled) {
 				cv_diag_error(diags, &f->mark,
-					      "flag '%s' is enabled but requires '%s', which is not",
+					      "flag '%s' is enabled but requires '%s', which is not enabled",
 					      cv_shorten(f->name), cv_shorten(r->name));
 				ret = CV_EINVAL;
 			}

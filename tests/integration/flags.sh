@@ -147,7 +147,7 @@ flags:
 Y
 cv plan -m bad --db sqlite:bad.db
 expect_rc "bad flags: exit 1" 1
-expect_in "enabled flag requiring a disabled one" err.txt "bad/a.yaml:3:3: error: flag 'a' is enabled but requires 'b', which is not"
+expect_in "enabled flag requiring a disabled one" err.txt "bad/a.yaml:3:3: error: flag 'a' is enabled but requires 'b', which is not enabled"
 expect_in "booleans are true/false only" err.txt "bad/a.yaml:5:16: error: expected true or false for 'enabled', got 'yes'"
 expect_in "unknown required flag" err.txt "flag 'd' requires undefined flag 'nope'"
 expect_in "cycle" err.txt "flag 'e' is part of a cycle of 'requires'"

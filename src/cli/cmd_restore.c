@@ -48,6 +48,62 @@ static int restore(const struct cv_backend *be, struct cv_db *db,
 	return be->restore(db, snap, err);
 }
 
+/*
+ * What a SQLite database holds, for the question before a restore: its
+ * schema version and its newest run, as status shows them.  Nothing when
+ * it cannot be read (the restore itself says why).
+ */
+static void describe(const struct cv_opts *o, const char *what,
+		     const char *path)
+{
+	struct cv_url url = CV_URL_INIT;
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_arena arena = CV_ARENA_INIT;
+	struct cli_version v = CLI_VERSION_INIT;
+	struct cv_opts quiet = *o;
+	struct cv_db *db = NULL;
+	struct cv_run *runs = NULL;
+	size_t nruns = 0;
+	char *text = cv_asprintf("sqlite:%s", path);
+	int ret;
+
+	quiet.db = text;
+	ret = cli_open_read(&quiet, &url, &db, &err);
+	if (!ret && db)
+		ret = cv_journal_runs(db, &arena, 1, &runs, &nruns, &err);
+	if (!ret && db)
+		ret = cli_read_version(db, nruns ? runs[0].schema_table : NULL,
+				       &v, &err);
+	if (!ret && db) {
+		fprintf(stderr, "\n%s:\n", what);
+		if (!v.table)
+			fprintf(stderr, "  schema:   no version table\n");
+		else
+			fprintf(stderr, "  schema:   %s (%s)\n",
+				v.nrows > 1 ? cv_buf_str(&v.rows) :
+				v.value ? v.value : "base, no revision applied",
+				v.table);
+		if (nruns) {
+			char *actor = cli_display(runs[0].actor ? runs[0].actor :
+						  "unknown", false);
+
+			fprintf(stderr, "  last run: %s  %s %s, %ld step%s, by %s at %s\n",
+				runs[0].id, runs[0].kind, runs[0].status,
+				runs[0].nsteps, runs[0].nsteps == 1 ? "" : "s",
+				actor, runs[0].started_at);
+			free(actor);
+		} else {
+			fprintf(stderr, "  last run: none recorded\n");
+		}
+	}
+	cli_close(&url, &db);
+	cli_version_release(&v);
+	cv_arena_release(&arena);
+	cv_url_release(&url);
+	cv_error_release(&err);
+	free(text);
+}
+
 int cmd_restore(struct cv_opts *o)
 {
 	struct cv_url url = CV_URL_INIT;
@@ -75,6 +131,18 @@ int cmd_restore(struct cv_opts *o)
 				   snap, S_ISDIR(st.st_mode) ? "is a directory" :
 				   "not a regular file");
 		goto fail;
+	}
+	/* Someone about to answer sees what each file holds: the wrong
+	 * snapshot, or the wrong database, shows at a glance. */
+	if (!o->auto_approve && isatty(STDIN_FILENO) &&
+	    strcmp(url.type, "sqlite") == 0) {
+		char *what = cv_asprintf("The snapshot %s holds", snap);
+
+		describe(o, what, snap);
+		free(what);
+		what = cv_asprintf("%s holds now", url.path);
+		describe(o, what, url.path);
+		free(what);
 	}
 	question = cv_asprintf("Replace the whole content of %s with %s?",
 			       url.display, snap);

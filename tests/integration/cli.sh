@@ -386,6 +386,19 @@ EOF
 	expect_eq "the new plan was applied" \
 		"$(q tty.db "SELECT group_concat(subject, ' ') FROM (SELECT subject FROM rbac_grants ORDER BY subject)")" \
 		"alice bob"
+
+	# Before a restore, the question says what the snapshot and the
+	# database hold, so that the wrong one shows before 'yes'.
+	FIRST=$(q tty.db "SELECT min(id) FROM converge_runs")
+	LAST=$(q tty.db "SELECT max(id) FROM converge_runs")
+	SNAP=$(ls .converge/snapshots/tty-"$LAST".db)
+	printf 'no\n' | script -qec "\"$CONVERGE\" restore --db tty.db $SNAP" /dev/null >tty.txt 2>&1
+	expect_in "restore on a terminal says what the snapshot holds" tty.txt \
+		"The snapshot $SNAP holds:"
+	expect_in "its newest run" tty.txt "  last run: $FIRST  apply applied, 2 steps, by "
+	expect_in "and what the database holds now" tty.txt "tty.db holds now:"
+	expect_in "its newest run" tty.txt "  last run: $LAST  apply applied, 2 steps, by "
+	expect_in "then asks" tty.txt "Replace the whole content of"
 fi
 # A database that does not exist is planned read-only first (a refused or
 # empty plan creates nothing); made under the lock, it is still empty, so

@@ -160,6 +160,16 @@ int cv_check_name(const char *s, const char *what, const struct cv_mark *mark,
  * is missing may define it).  Adds a located error and returns
  * CV_EINVAL otherwise.
  */
+/*
+ * The name closest to `name` (cv_suggest) among n entries of `size` bytes
+ * whose name (const char *) is at offset `name_at`; NULL when none is.
+ */
+const char *cv_suggest_among(const char *name, const void *defs, size_t n,
+			     size_t size, size_t name_at);
+/* An error at `mark`, ending " (did you mean 'HINT'?)" when hint is set. */
+void cv_report_undefined(struct cv_diags *diags, const struct cv_mark *mark,
+			 const char *hint, const char *fmt, ...)
+	CV_PRINTF(4, 5);
 int cv_check_role(const struct cv_state *want, const char *role,
 		  const char *who, const struct cv_mark *mark,
 		  struct cv_diags *diags);
@@ -185,6 +195,14 @@ int cv_load_names(const struct cv_node *n, const char *what, const char *item,
 		  int (*check)(const char *s, const struct cv_mark *mark,
 			       struct cv_diags *diags),
 		  struct cv_loader *ld, const char ***out, size_t *nout);
+/* The same, and where each name is written, in *marks (in name order;
+ * in ld->strings), for errors about one of them later. */
+int cv_load_names_at(const struct cv_node *n, const char *what,
+		     const char *item,
+		     int (*check)(const char *s, const struct cv_mark *mark,
+				  struct cv_diags *diags),
+		     struct cv_loader *ld, const char ***out,
+		     const struct cv_mark **marks, size_t *nout);
 
 /*
  * SQL builders: identifiers quoted by the backend, values as parameters

@@ -32,6 +32,7 @@ struct cv_role {
 	const char *name;
 	const char *description;   /* "" when none */
 	const char **parents;      /* sorted */
+	const struct cv_mark *parent_marks; /* desired: where each is named */
 	size_t nparents;
 	const char **perms;        /* direct permissions, sorted */
 	size_t nperms;
@@ -93,8 +94,10 @@ struct cv_flag {
 	bool enabled;
 	const char *description;   /* or NULL */
 	const char **requires;     /* sorted */
+	const struct cv_mark *requires_marks; /* desired: where each is named */
 	size_t nrequires;
 	const char **checks;       /* sorted */
+	const struct cv_mark *checks_marks;   /* desired: where each is named */
 	size_t nchecks;
 	struct cv_flag_tenant *tenants;  /* sorted by tenant */
 	size_t ntenants;

@@ -347,10 +347,17 @@ static int checks_validate(struct cv_state *want, struct cv_arena *strings,
 					   want->flags[i].checks[k]) == 0)
 					break;
 			if (j == want->nchecks) {
-				cv_diag_error(diags, &want->flags[i].mark,
-					      "flag '%s' names undefined check '%s'",
-					      cv_shorten(want->flags[i].name),
-					      cv_shorten(want->flags[i].checks[k]));
+				const struct cv_flag *f = &want->flags[i];
+
+				cv_report_undefined(diags, f->checks_marks ?
+					&f->checks_marks[k] : &f->mark,
+					cv_suggest_among(f->checks[k],
+						want->checks, want->nchecks,
+						sizeof(*want->checks),
+						offsetof(struct cv_check, name)),
+					"flag '%s' names undefined check '%s'",
+					cv_shorten(f->name),
+					cv_shorten(f->checks[k]));
 				ret = CV_EINVAL;
 			}
 		}

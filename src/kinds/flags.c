@@ -108,11 +108,13 @@ static int flags_load(struct cv_state *want, const struct cv_node *node,
 			ret = CV_EINVAL;
 		/* Each key is loaded whatever the others gave: one run shows
 		 * every error. */
-		if (cv_load_names(cv_yaml_get(e, "requires"), "requires", "flag",
-				  NULL, ld, &f->requires, &f->nrequires))
+		if (cv_load_names_at(cv_yaml_get(e, "requires"), "requires",
+				     "flag", NULL, ld, &f->requires,
+				     &f->requires_marks, &f->nrequires))
 			ret = CV_EINVAL;
-		if (cv_load_names(cv_yaml_get(e, "checks"), "checks", "check",
-				  NULL, ld, &f->checks, &f->nchecks))
+		if (cv_load_names_at(cv_yaml_get(e, "checks"), "checks", "check",
+				     NULL, ld, &f->checks, &f->checks_marks,
+				     &f->nchecks))
 			ret = CV_EINVAL;
 		if (load_tenants(cv_yaml_get(e, "tenants"), ld, f)) {
 			f->unknown = true;
@@ -241,10 +243,15 @@ static int flags_validate(struct cv_state *want, struct cv_arena *strings,
 			const struct cv_flag *r = cv_state_flag(want, f->requires[k]);
 
 			if (!r) {
-				cv_diag_error(diags, &f->mark,
-					      "flag '%s' requires undefined flag '%s'",
-					      cv_shorten(f->name),
-					      cv_shorten(f->requires[k]));
+				cv_report_undefined(diags, f->requires_marks ?
+					&f->requires_marks[k] : &f->mark,
+					cv_suggest_among(f->requires[k],
+						want->flags, want->nflags,
+						sizeof(*want->flags),
+						offsetof(struct cv_flag, name)),
+					"flag '%s' requires undefined flag '%s'",
+					cv_shorten(f->name),
+					cv_shorten(f->requires[k]));
 				ret = CV_EINVAL;
 				continue;
 			}

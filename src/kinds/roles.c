@@ -106,8 +106,9 @@ static int roles_load(struct cv_state *want, const struct cv_node *node,
 		    cv_yaml_as_string(v, "description", ld->diags,
 				      &role->description))
 			ret = CV_EINVAL;
-		if (cv_load_names(cv_yaml_get(r, "inherits"), "inherits", "role",
-				  NULL, ld, &role->parents, &role->nparents))
+		if (cv_load_names_at(cv_yaml_get(r, "inherits"), "inherits",
+				     "role", NULL, ld, &role->parents,
+				     &role->parent_marks, &role->nparents))
 			ret = CV_EINVAL;
 		if (cv_load_names(cv_yaml_get(r, "permissions"), "permissions",
 				  "permission", check_permission, ld,
@@ -184,10 +185,15 @@ static int roles_validate(struct cv_state *want, struct cv_arena *strings,
 
 		for (k = 0; k < r->nparents; k++)
 			if (!cv_state_role(want, r->parents[k])) {
-				cv_diag_error(diags, &r->mark,
-					      "role '%s' inherits from undefined role '%s'",
-					      cv_shorten(r->name),
-					      cv_shorten(r->parents[k]));
+				cv_report_undefined(diags, r->parent_marks ?
+					&r->parent_marks[k] : &r->mark,
+					cv_suggest_among(r->parents[k],
+						want->roles, want->nroles,
+						sizeof(*want->roles),
+						offsetof(struct cv_role, name)),
+					"role '%s' inherits from undefined role '%s'",
+					cv_shorten(r->name),
+					cv_shorten(r->parents[k]));
 				ret = CV_EINVAL;
 			}
 	}

@@ -3,6 +3,7 @@
  * and the small helpers every kind uses.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -102,6 +103,36 @@ int cv_check_name(const char *s, const char *what, const struct cv_mark *mark,
 	return 0;
 }
 
+const char *cv_suggest_among(const char *name, const void *defs, size_t n,
+			     size_t size, size_t name_at)
+{
+	const char **known = cv_calloc(n + 1, sizeof(*known));
+	const char *hint;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		known[i] = *(const char *const *)((const char *)defs +
+						  i * size + name_at);
+	hint = cv_suggest(name, known);
+	free(known);
+	return hint;
+}
+
+void cv_report_undefined(struct cv_diags *diags, const struct cv_mark *mark,
+			 const char *hint, const char *fmt, ...)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cv_buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	if (hint)
+		cv_buf_addf(&b, " (did you mean '%s'?)", cv_shorten(hint));
+	cv_diag_error(diags, mark, "%s", b.buf);
+	cv_buf_release(&b);
+}
+
 int cv_check_role(const struct cv_state *want, const char *role,
 		  const char *who, const struct cv_mark *mark,
 		  struct cv_diags *diags)
@@ -109,8 +140,12 @@ int cv_check_role(const struct cv_state *want, const char *role,
 	if (!(want->sections & CV_SEC_ROLES) ||
 	    (want->unknown & CV_SEC_ROLES) || cv_state_role(want, role))
 		return 0;
-	cv_diag_error(diags, mark, "%s names undefined role '%s'", who,
-		      cv_shorten(role));
+	cv_report_undefined(diags, mark,
+			    cv_suggest_among(role, want->roles, want->nroles,
+					     sizeof(*want->roles),
+					     offsetof(struct cv_role, name)),
+			    "%s names undefined role '%s'", who,
+			    cv_shorten(role));
 	return CV_EINVAL;
 }
 
@@ -249,22 +284,48 @@ char *cv_sql_select(const struct cv_backend *be, const char *table,
 	return cv_buf_detach(&b);
 }
 
+struct named {
+	const char *s;
+	struct cv_mark mark;
+};
+
+static int named_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct named *)a)->s,
+		      ((const struct named *)b)->s);
+}
+
 int cv_load_names(const struct cv_node *n, const char *what, const char *item,
 		  int (*check)(const char *s, const struct cv_mark *mark,
 			       struct cv_diags *diags),
 		  struct cv_loader *ld, const char ***out, size_t *nout)
 {
+	return cv_load_names_at(n, what, item, check, ld, out, NULL, nout);
+}
+
+int cv_load_names_at(const struct cv_node *n, const char *what,
+		     const char *item,
+		     int (*check)(const char *s, const struct cv_mark *mark,
+				  struct cv_diags *diags),
+		     struct cv_loader *ld, const char ***out,
+		     const struct cv_mark **marks, size_t *nout)
+{
 	const char **items;
+	struct named *found;
+	struct cv_mark *at = NULL;
 	size_t i = 0, j;
 	int ret = 0;
 
 	*out = NULL;
 	*nout = 0;
+	if (marks)
+		*marks = NULL;
 	if (!n || cv_yaml_is_null(n))
 		return 0;
 	if (cv_yaml_expect(n, CV_NODE_SEQ, what, ld->diags))
 		return CV_EINVAL;
 	items = cv_arena_alloc(ld->strings, (n->count + 1) * sizeof(*items));
+	found = cv_calloc(n->count + 1, sizeof(*found));
 	cv_yaml_each(e, n) {
 		const char *s;
 
@@ -275,18 +336,31 @@ int cv_load_names(const struct cv_node *n, const char *what, const char *item,
 			continue;
 		}
 		for (j = 0; j < i; j++)
-			if (strcmp(items[j], s) == 0) {
+			if (strcmp(found[j].s, s) == 0) {
 				cv_diag_error(ld->diags, &e->mark,
 					      "%s '%s' is listed twice in %s",
 					      item, cv_shorten(s), what);
 				ret = CV_EINVAL;
 				break;
 			}
-		if (j == i)
-			items[i++] = s;
+		if (j == i) {
+			found[i].s = s;
+			found[i++].mark = e->mark;
+		}
 	}
-	cv_sort(items, i, sizeof(*items), cv_strptr_cmp);
+	/* Sorted, each name with the place it is written. */
+	cv_sort(found, i, sizeof(*found), named_cmp);
+	if (marks)
+		at = cv_arena_alloc(ld->strings, (i + 1) * sizeof(*at));
+	for (j = 0; j < i; j++) {
+		items[j] = found[j].s;
+		if (at)
+			at[j] = found[j].mark;
+	}
+	free(found);
 	*out = items;
 	*nout = i;
+	if (marks)
+		*marks = at;
 	return ret;
 }

@@ -159,7 +159,7 @@ expect_in "SELECT … INTO makes a table" err.txt "check 'into' must be a single
 expect_in "FOR UPDATE locks rows" err.txt "check 'lock' must be a single SELECT"
 expect_not_in "words in strings, quoted names and dollar quotes are text" err.txt "check 'quoted'"
 expect_in "expect is required" err.txt "check 'noexpect' has no 'expect'"
-expect_in "a flag naming an undefined check" err.txt "flag 'f' names undefined check 'nope'"
+expect_in "a flag naming an undefined check, at its place" err.txt "bad/a.yaml:12:31: error: flag 'f' names undefined check 'nope'"
 manifest bad2/a.yaml <<'Y'
 version: 1
 checks:

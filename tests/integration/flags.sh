@@ -149,7 +149,7 @@ cv plan -m bad --db sqlite:bad.db
 expect_rc "bad flags: exit 1" 1
 expect_in "enabled flag requiring a disabled one" err.txt "bad/a.yaml:3:3: error: flag 'a' is enabled but requires 'b', which is not enabled"
 expect_in "booleans are true/false only" err.txt "bad/a.yaml:5:16: error: expected true or false for 'enabled', got 'yes'"
-expect_in "unknown required flag" err.txt "flag 'd' requires undefined flag 'nope'"
+expect_in "unknown required flag, at its place in the list" err.txt "bad/a.yaml:6:33: error: flag 'd' requires undefined flag 'nope'"
 expect_in "cycle" err.txt "flag 'e' is part of a cycle of 'requires'"
 expect_not_in "enabled is not required" err.txt "flag 'g' has no 'enabled'"
 expect_in "a flag listed twice in requires" err.txt "bad/a.yaml:9:46: error: flag 'a' is listed twice in requires"

@@ -570,7 +570,7 @@ expect_in "empty segment" err.txt "v/bad.yaml:3:54: error: invalid permission 'l
 expect_in "space in a permission" err.txt "v/bad.yaml:3:68: error: invalid permission 'has space'"
 expect_not_in "'*', 'ok:*' and 'x.y-z_1:read' are valid" err.txt "invalid permission 'ok:*'"
 expect_in "cycle named in full" err.txt "v/bad.yaml:3:3: error: roles inherit in a cycle: a -> b -> c -> a"
-expect_in "undefined parent" err.txt "v/bad.yaml:6:3: error: role 'd' inherits from undefined role 'nosuch'"
+expect_in "undefined parent" err.txt "v/bad.yaml:6:18: error: role 'd' inherits from undefined role 'nosuch'"
 expect_in "grant of an undefined role" err.txt "v/bad.yaml:8:5: error: grant names undefined role 'ghost'"
 expect_in "bad expiry" err.txt "v/bad.yaml:9:36: error: invalid timestamp 'tomorrow' for 'expires'"
 expect_in "grant without subject" err.txt "v/bad.yaml:10:5: error: grant has no 'subject'"

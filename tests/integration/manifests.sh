@@ -664,7 +664,7 @@ expect_eq "and takes no snapshot" "$(ls .converge/snapshots | grep -c '^fresh-')
 printf 'version: 1\rroles:\r  a: {inherits: [zz]}\r' >cr.yaml
 run validate -m cr.yaml
 expect_rc "a file with CR line ends: its error" 1
-expect_eq "is placed and shown with its caret" "$(cat err.txt)" "cr.yaml:3:3: error: role 'a' inherits from undefined role 'zz'
+expect_eq "is placed and shown with its caret" "$(cat err.txt)" "cr.yaml:3:18: error: role 'a' inherits from undefined role 'zz'
       a: {inherits: [zz]}
-      ^
+                     ^
 converge: 1 error in the manifests; nothing was changed"

@@ -183,6 +183,30 @@ static int walk(const char *dir, struct path_list *out,
 	return ret;
 }
 
+/*
+ * Every .yaml or .yml file below dir, recursively (hidden files and
+ * folders skipped), in sorted path order: the files of a migrations
+ * folder as of a -m folder.  *n is 0 for a folder without any.
+ */
+int cv_yaml_files_below(const char *dir, char ***paths, size_t *n,
+			struct cv_diags *diags)
+{
+	struct seen_dirs seen = { NULL, 0, 0 };
+	struct path_list found = { NULL, 0, 0 };
+	struct stat st;
+	int ret = 0;
+
+	if (stat(dir, &st) == 0)
+		first_visit(&seen, &st);
+	ret = walk(dir, &found, &seen, diags);
+	if (found.nr > 1)
+		cv_sort(found.items, found.nr, sizeof(char *), cv_strptr_cmp);
+	free(seen.items);
+	*paths = found.items;
+	*n = found.nr;
+	return ret;
+}
+
 struct parsed {
 	/*
 	 * An index into m->sources, not a pointer: the array grows (and

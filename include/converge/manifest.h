@@ -36,6 +36,12 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 int cv_manifest_read(struct cv_manifest *m, const char *path,
 		     const struct cv_mark *from, struct cv_diags *diags,
 		     const struct cv_source **out);
+/*
+ * Every .yaml or .yml file below dir, recursively, hidden ones skipped,
+ * sorted by path; the caller frees each path and the array.
+ */
+int cv_yaml_files_below(const char *dir, char ***paths, size_t *n,
+			struct cv_diags *diags);
 /* Frees the texts, the strings and the desired state (want). */
 void cv_manifest_release(struct cv_manifest *m);
 

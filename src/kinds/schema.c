@@ -124,13 +124,13 @@ out:
 	return ret;
 }
 
+/* Every revision file below dir, subfolders included, in path order. */
 static int load_dir(struct cv_state *want, const char *dir,
 		    const struct cv_mark *from, struct cv_loader *ld)
 {
 	DIR *d = opendir(dir);
-	struct dirent *e;
 	char **names = NULL;
-	size_t n = 0, alloc = 0, i;
+	size_t n = 0, i;
 	int ret = 0;
 
 	if (!d) {
@@ -139,17 +139,9 @@ static int load_dir(struct cv_state *want, const char *dir,
 			      cv_shorten(dir), strerror(errno));
 		return CV_EINVAL;
 	}
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.' ||
-		    !(cv_ends_with(e->d_name, ".yaml") ||
-		      cv_ends_with(e->d_name, ".yml")))
-			continue;
-		CV_GROW(names, n + 1, alloc);
-		names[n++] = cv_asprintf("%s/%s", dir, e->d_name);
-	}
 	closedir(d);
-	if (n > 1)
-		cv_sort(names, n, sizeof(*names), cv_strptr_cmp);
+	if (cv_yaml_files_below(dir, &names, &n, ld->diags))
+		ret = CV_EINVAL;
 	for (i = 0; i < n; i++) {
 		const struct cv_source *src;
 

@@ -92,6 +92,18 @@ cv plan -m nover.yaml --db sqlite:never.db
 expect_rc "unknown version: plan exits 1" 1
 expect_eq "invalid chains create no database" "$(ls never.db 2>/dev/null)" ""
 
+# Revision files in subfolders are read too (any name ending in .yaml or
+# .yml, as -m reads a folder); hidden ones are not.  A subfolder left out
+# would silently make its parent the head.
+rev nested/m r1 ""; rev nested/m/2026/q1 r2 r1; rev nested/m/2026/q1 r3 r2
+mv nested/m/2026/q1/r3.yaml nested/m/2026/q1/r3.yml
+rev nested/m/.hidden r9 r3
+want nested/m.yaml m
+cv plan -m nested/m.yaml --db sqlite:nested.db
+expect_rc "nested revision files: plan exits 0" 0
+expect_in "revisions in subfolders are in the chain, hidden ones not" out.txt \
+	"schema: base -> r3 (converge_schema_version)"
+
 # ------------------------------------------- up, down, base, the table
 
 rev chain r1 ""; rev chain r2 r1; rev chain r3 r2

@@ -92,6 +92,14 @@ static int load_revision(struct cv_state *want, const struct cv_source *src,
 	} else if (cv_yaml_as_string(v, "id", ld->diags, &m.id) ||
 		   cv_check_name(m.id, "revision id", &v->mark, ld->diags)) {
 		ret = CV_EINVAL;
+	} else if (strcmp(m.id, "head") == 0 || strcmp(m.id, "base") == 0) {
+		/* schema.version could not name it: the word means more. */
+		cv_diag_error(ld->diags, &v->mark,
+			      "revision id '%s' is reserved: schema.version '%s' means %s",
+			      m.id, m.id, m.id[0] == 'h' ?
+			      "the newest revision in the chain" :
+			      "no revision applied");
+		ret = CV_EINVAL;
 	} else {
 		m.mark = v->mark;
 	}

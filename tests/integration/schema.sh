@@ -92,6 +92,15 @@ cv plan -m nover.yaml --db sqlite:never.db
 expect_rc "unknown version: plan exits 1" 1
 expect_eq "invalid chains create no database" "$(ls never.db 2>/dev/null)" ""
 
+# "head" and "base" name no revision: schema.version gives them a meaning.
+rev reserved base ""; rev reserved head base
+want reserved.yaml reserved
+cv validate -m reserved.yaml
+expect_rc "revision ids head and base: exit 1" 1
+expect_eq "each is refused where it is written" "$(grep error: err.txt)" \
+	"reserved/base.yaml:1:5: error: revision id 'base' is reserved: schema.version 'base' means no revision applied
+reserved/head.yaml:1:5: error: revision id 'head' is reserved: schema.version 'head' means the newest revision in the chain"
+
 # Revision files in subfolders are read too (any name ending in .yaml or
 # .yml, as -m reads a folder); hidden ones are not.  A subfolder left out
 # would silently make its parent the head.

@@ -155,6 +155,15 @@ struct cv_backend {
 	int (*column_exists)(struct cv_db *db, const char *table,
 			     const char *column, bool *out,
 			     struct cv_error *err);
+	/*
+	 * Optional (NULL where a column's declared length is not enforced,
+	 * as with SQLite): the characters a value of `column` in converge's
+	 * table `table` may have, as table_exists finds the table; 0 for no
+	 * limit, or when there is no such column.
+	 */
+	int (*column_width)(struct cv_db *db, const char *table,
+			    const char *column, size_t *out,
+			    struct cv_error *err);
 	/* Ends with CV_EDB naming the violations when foreign keys broke. */
 	int (*foreign_key_check)(struct cv_db *db, struct cv_error *err);
 

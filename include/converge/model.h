@@ -299,6 +299,8 @@ struct cv_state {
 	struct cv_mark version_mark;/* desired: the `version` value, if any */
 	const char *schema_table;   /* version table */
 	const char *schema_version; /* NULL = base (no revision applied) */
+	size_t schema_width;        /* live: characters the version column
+					 * holds; 0 for no limit */
 	struct cv_migration *chain; /* desired: base -> head order */
 	size_t nchain;
 	struct cv_applied *applied; /* live: journal checksums, sorted by id */

@@ -1594,6 +1594,38 @@ static int pg_table_exists(struct cv_db *db, const char *table, bool *out,
 			params, 2, first_bool, out, err);
 }
 
+static int first_size(void *ctx, const char *const *cols,
+		      const size_t *lens, int ncols)
+{
+	(void)lens;
+	*(size_t *)ctx = ncols > 0 && cols[0] ?
+			 (size_t)strtoul(cols[0], NULL, 10) : 0;
+	return 0;
+}
+
+static int pg_column_width(struct cv_db *db, const char *table,
+			   const char *column, size_t *out,
+			   struct cv_error *err)
+{
+	struct pg_db *c = to_pg(db);
+	const char *params[] = {
+		table, column, c->app_scope ? NULL : c->schema_name
+	};
+
+	*out = 0;
+	/* varchar(n) and char(n) keep n + 4 in atttypmod; -1 is no limit. */
+	return pg_query(db,
+			"SELECT a.atttypmod - 4 FROM pg_catalog.pg_attribute a "
+			"JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+			"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+			"WHERE n.nspname = COALESCE($3, current_schema()) "
+			"AND c.relname = $1 AND a.attname = $2 "
+			"AND NOT a.attisdropped AND a.atttypmod > 4 "
+			"AND a.atttypid IN ('pg_catalog.varchar'::pg_catalog.regtype, "
+			"'pg_catalog.bpchar'::pg_catalog.regtype)",
+			params, 3, first_size, out, err);
+}
+
 static int pg_column_exists(struct cv_db *db, const char *table,
 			    const char *column, bool *out,
 			    struct cv_error *err)
@@ -2280,6 +2312,7 @@ const struct cv_backend cv_postgres_backend = {
 	.table_exists = pg_table_exists,
 	.table_has_rows = pg_table_has_rows,
 	.column_exists = pg_column_exists,
+	.column_width = pg_column_width,
 	.foreign_key_check = pg_foreign_key_check,
 	.snapshot = pg_snapshot,
 	.restore = pg_restore,

@@ -18,6 +18,7 @@
 
 #define DEFAULT_TABLE "converge_schema_version"
 #define ALEMBIC_TABLE "alembic_version"
+#define ALEMBIC_WIDTH 32	/* version_num VARCHAR(32), as Alembic makes it */
 
 const char *cv_schema_version_column(const char *table)
 {
@@ -459,6 +460,7 @@ static int schema_read(struct cv_ctx *ctx, struct cv_error *err)
 	ctx->live->sections |= CV_SEC_SCHEMA;
 	ctx->live->schema_table = table;
 	ctx->live->schema_version = NULL;
+	ctx->live->schema_width = 0;
 	if (!ctx->db || !table)
 		return 0;
 	ret = ctx->be->table_exists(ctx->db, table, &exists, err);
@@ -478,6 +480,16 @@ static int schema_read(struct cv_ctx *ctx, struct cv_error *err)
 						     vr.all.buf);
 			goto out;
 		}
+		if (ctx->be->column_width)
+			ret = ctx->be->column_width(ctx->db, table, col,
+						    &ctx->live->schema_width,
+						    err);
+		if (ret)
+			goto out;
+	} else if (ctx->be->column_width &&
+		   strcmp(table, ALEMBIC_TABLE) == 0) {
+		/* As schema_ensure will create it. */
+		ctx->live->schema_width = ALEMBIC_WIDTH;
 	}
 	ret = ctx->be->table_exists(ctx->db, "converge_migrations", &exists,
 				    err);
@@ -1121,6 +1133,48 @@ static int check_drift(struct cv_ctx *ctx, long upto, struct cv_arena *a,
 	return ret;
 }
 
+/* Characters, as PostgreSQL counts them in a UTF-8 varchar. */
+static size_t utf8_length(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+/*
+ * Every revision id the plan writes into the version table must fit its
+ * column (alembic_version's is VARCHAR(32)): found at plan, not half-way
+ * through an apply.
+ */
+static int check_width(struct cv_ctx *ctx, long from, long to,
+		       struct cv_error *err)
+{
+	const struct cv_state *w = ctx->want;
+	size_t width = ctx->live->schema_width;
+	long i, lo = from < to ? from + 1 : to, hi = from < to ? to : from - 1;
+
+	for (i = lo < 0 ? 0 : lo; width && i <= hi; i++) {
+		const struct cv_migration *m = &w->chain[i];
+		size_t len = utf8_length(m->id);
+
+		if (len <= width)
+			continue;
+		cv_error_set(err, CV_EINVAL,
+			     "revision id '%s' has %zu characters; %s.%s holds at most %zu: use a shorter id, or widen the column (ALTER TABLE %s ALTER COLUMN %s TYPE VARCHAR(%zu))",
+			     cv_shorten(m->id), len, ctx->schema_table,
+			     cv_schema_version_column(ctx->schema_table), width,
+			     ctx->schema_table,
+			     cv_schema_version_column(ctx->schema_table),
+			     len > 64 ? len : 64);
+		cv_error_set_mark(err, &m->mark);
+		return CV_EINVAL;
+	}
+	return 0;
+}
+
 static const char *sql_for(struct cv_ctx *ctx, const struct cv_migration *m,
 			   const struct cv_sql_text *t, const char *what,
 			   struct cv_error *err)
@@ -1252,6 +1306,8 @@ static int schema_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 				    w->migrations_dir);
 	to = position(w, w->schema_version);
 	ret = check_drift(ctx, from, &plan->arena, err);
+	if (!ret)
+		ret = check_width(ctx, from, to, err);
 	if (ret)
 		return ret;
 	if (from != to)

@@ -324,3 +324,30 @@ cv status --db "$DB"
 expect_in "status: the lock is free" out.txt "lock:     free"
 expect_in "and the killed run failed, not running" out.txt " apply    failed "
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE orph_$$ WITH (FORCE)" >/dev/null
+
+# alembic_version.version_num is VARCHAR(32), as Alembic makes it: a longer
+# revision id is refused at plan, where it is written, not by the server
+# half-way through an apply; a column widened by hand takes it.
+pg_db "wide_$$" || exit 1
+manifest wide/mig/r1.yaml <<'EOF2'
+id: add_the_customer_notes_column_v2026
+up: CREATE TABLE notes (id int)
+down: DROP TABLE notes
+EOF2
+manifest wide/m.yaml <<'EOF2'
+version: 1
+schema: {migrations: mig, version: head, table: alembic_version}
+EOF2
+cv plan -m wide --db "$DB"
+expect_rc "a revision id longer than alembic_version holds: plan exits 1" 1
+expect_eq "it is named where it is written, with the way out" "$(cat err.txt)" \
+	"wide/mig/r1.yaml:1:5: error: revision id 'add_the_customer_notes_column_v2026' has 35 characters; alembic_version.version_num holds at most 32: use a shorter id, or widen the column (ALTER TABLE alembic_version ALTER COLUMN version_num TYPE VARCHAR(64))"
+cv apply -m wide --db "$DB" --auto-approve
+expect_rc "apply refuses it too" 1
+expect_eq "before creating anything" \
+	"$(pq "$DB" "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 0
+pq "$DB" "CREATE TABLE alembic_version (version_num VARCHAR(64) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+cv apply -m wide --db "$DB" --auto-approve -q
+expect_rc "a widened column takes it" 0
+expect_eq "and holds it" "$(pq "$DB" "SELECT version_num FROM alembic_version")" add_the_customer_notes_column_v2026
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE wide_$$" >/dev/null

@@ -156,6 +156,13 @@ struct cv_backend {
 			     const char *column, bool *out,
 			     struct cv_error *err);
 	/*
+	 * Does the table a statement of the application's naming
+	 * [schema.]table finds (each part as the statement reads it; schema
+	 * NULL: through the search path) exist and hold rows?
+	 */
+	int (*table_rows)(struct cv_db *db, const char *schema,
+			  const char *table, bool *out, struct cv_error *err);
+	/*
 	 * Optional (NULL where a column's declared length is not enforced,
 	 * as with SQLite): the characters a value of `column` in converge's
 	 * table `table` may have, as table_exists finds the table; 0 for no

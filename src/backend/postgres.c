@@ -1679,6 +1679,36 @@ static int pg_table_has_rows(struct cv_db *db, const char *table, bool *out,
 	return rc;
 }
 
+static int pg_table_rows(struct cv_db *db, const char *schema,
+			 const char *table, bool *out, struct cv_error *err)
+{
+	struct cv_buf name = CV_BUF_INIT, sql = CV_BUF_INIT;
+	const char *params[1];
+	bool exists = false;
+	int rc;
+
+	*out = false;
+	if (schema) {
+		pg_quote_ident(&name, schema);
+		cv_buf_addch(&name, '.');
+	}
+	pg_quote_ident(&name, table);
+	params[0] = name.buf;
+	/* to_regclass finds it as the statement would, or gives NULL. */
+	rc = pg_query(db,
+		      "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class "
+		      "WHERE oid = pg_catalog.to_regclass($1) "
+		      "AND relkind IN ('r', 'p'))",
+		      params, 1, first_bool, &exists, err);
+	if (!rc && exists) {
+		cv_buf_addf(&sql, "SELECT EXISTS (SELECT 1 FROM %s)", name.buf);
+		rc = pg_query(db, sql.buf, NULL, 0, first_bool, out, err);
+	}
+	cv_buf_release(&sql);
+	cv_buf_release(&name);
+	return rc;
+}
+
 static int pg_foreign_key_check(struct cv_db *db, struct cv_error *err)
 {
 	/* PostgreSQL checks foreign keys itself, statement by statement. */
@@ -2311,6 +2341,7 @@ const struct cv_backend cv_postgres_backend = {
 	.scope = pg_scope,
 	.table_exists = pg_table_exists,
 	.table_has_rows = pg_table_has_rows,
+	.table_rows = pg_table_rows,
 	.column_exists = pg_column_exists,
 	.column_width = pg_column_width,
 	.foreign_key_check = pg_foreign_key_check,

@@ -1107,6 +1107,23 @@ static int sqlite_table_has_rows(struct cv_db *db, const char *table,
 	return rc;
 }
 
+/* Only main's: converge attaches no other database. */
+static int sqlite_table_rows(struct cv_db *db, const char *schema,
+			     const char *table, bool *out,
+			     struct cv_error *err)
+{
+	bool exists = false;
+	int rc;
+
+	*out = false;
+	if (schema && strcasecmp(schema, "main") != 0)
+		return 0;
+	rc = sqlite_table_exists(db, table, &exists, err);
+	if (!rc && exists)
+		rc = sqlite_table_has_rows(db, table, out, err);
+	return rc;
+}
+
 struct fk_report {
 	struct cv_buf msg;
 	size_t count;
@@ -1515,6 +1532,7 @@ const struct cv_backend cv_sqlite_backend = {
 	.query = sqlite_query,
 	.table_exists = sqlite_table_exists,
 	.table_has_rows = sqlite_table_has_rows,
+	.table_rows = sqlite_table_rows,
 	.column_exists = sqlite_column_exists,
 	.foreign_key_check = sqlite_foreign_key_check,
 	.snapshot = sqlite_snapshot,

@@ -568,6 +568,8 @@ static struct cv_stmt *add_script(struct cv_plan *plan, struct cv_step *st,
 /* SQL scanning, for steps that lose data: DROP TABLE and DROP COLUMN. */
 struct scanner {
 	const char *p;
+	bool fold;	/* PostgreSQL: an unquoted name is in lower case */
+	char *schema;	/* the schema the last qualified() name gave, or NULL */
 };
 
 static void skip_space(struct scanner *s)
@@ -586,6 +588,17 @@ static void skip_space(struct scanner *s)
 			return;
 		}
 	}
+}
+
+/* An unquoted name as PostgreSQL reads it: ASCII letters in lower case. */
+static char *fold(const struct scanner *s, char *word)
+{
+	char *c;
+
+	for (c = word; s->fold && *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	return word;
 }
 
 /* The next token: a word, a quoted identifier (unquoted), or a single
@@ -630,7 +643,7 @@ static char *next_token(struct scanner *s)
 	} else {
 		s->p++;
 	}
-	return cv_strndup(start, (size_t)(s->p - start));
+	return fold(s, cv_strndup(start, (size_t)(s->p - start)));
 }
 
 static bool is_word(const char *tok, const char *word)
@@ -638,19 +651,32 @@ static bool is_word(const char *tok, const char *word)
 	return strcasecmp(tok, word) == 0;
 }
 
-/* A possibly schema-qualified name: keeps the last part. */
+/* A possibly schema-qualified name: the last part; s->schema becomes
+ * the part before it, or NULL. */
 static char *qualified(struct scanner *s)
 {
 	char *name = next_token(s);
 
+	free(s->schema);
+	s->schema = NULL;
 	skip_space(s);
 	while (*s->p == '.') {
 		s->p++;
-		free(name);
+		free(s->schema);
+		s->schema = name;
 		name = next_token(s);
 		skip_space(s);
 	}
 	return name;
+}
+
+/* The schema of the last qualified() name, which the caller keeps. */
+static char *take_schema(struct scanner *s)
+{
+	char *schema = s->schema;
+
+	s->schema = NULL;
+	return schema;
 }
 
 /*
@@ -662,12 +688,14 @@ static char *qualified(struct scanner *s)
  * which keeps every row.
  */
 struct drop {
+	char *schema;  /* as written, or NULL: the search path finds it */
 	char *table;
 	char *column;  /* NULL for a whole table */
 	size_t seq;
 };
 
 struct move {
+	char *schema;   /* from's, as written, or NULL */
 	char *from, *to;
 	size_t seq;
 	size_t ncols;   /* a copy's select list: its items, 0 for `*` */
@@ -683,9 +711,11 @@ struct script_ops {
 	size_t seq;
 };
 
-static void add_drop(struct script_ops *ops, char *table, char *column)
+static void add_drop(struct script_ops *ops, char *schema, char *table,
+		     char *column)
 {
 	CV_GROW(ops->drops, ops->ndrops + 1, ops->drops_alloc);
+	ops->drops[ops->ndrops].schema = schema;
 	ops->drops[ops->ndrops].table = table;
 	ops->drops[ops->ndrops].column = column;
 	ops->drops[ops->ndrops++].seq = ops->seq++;
@@ -695,6 +725,7 @@ static void add_move(struct move **list, size_t *n, size_t *alloc,
 		     size_t *seq, char *from, char *to)
 {
 	CV_GROW(*list, *n + 1, *alloc);
+	(*list)[*n].schema = NULL;
 	(*list)[*n].from = from;
 	(*list)[*n].to = to;
 	(*list)[*n].ncols = 0;
@@ -719,8 +750,8 @@ static char *target(struct scanner *s)
  * the token after it.  `DROP [COLUMN] [IF EXISTS] c` and `RENAME TO u`
  * are kept.
  */
-static char *alter_action(struct scanner *s, char *tok, const char *table,
-			  struct script_ops *ops)
+static char *alter_action(struct scanner *s, char *tok, const char *schema,
+			  const char *table, struct script_ops *ops)
 {
 	char *col;
 
@@ -732,6 +763,8 @@ static char *alter_action(struct scanner *s, char *tok, const char *table,
 		free(tok);
 		add_move(&ops->renames, &ops->nrenames, &ops->renames_alloc,
 			 &ops->seq, cv_strdup(table), qualified(s));
+		ops->renames[ops->nrenames - 1].schema =
+			schema ? cv_strdup(schema) : NULL;
 		return next_token(s);
 	}
 	if (!is_word(tok, "DROP"))
@@ -750,7 +783,8 @@ static char *alter_action(struct scanner *s, char *tok, const char *table,
 	if (is_word(col, "CONSTRAINT"))
 		free(col);
 	else
-		add_drop(ops, cv_strdup(table), col);
+		add_drop(ops, schema ? cv_strdup(schema) : NULL,
+			 cv_strdup(table), col);
 	return next_token(s);
 }
 
@@ -835,9 +869,9 @@ static char *action_end(struct scanner *s, char *tok)
  * takes several of each in one statement), `ALTER TABLE t RENAME TO u`
  * and whole-table copies.
  */
-static void scan_ops(const char *sql, struct script_ops *ops)
+static void scan_ops(const char *sql, bool fold, struct script_ops *ops)
 {
-	struct scanner s = { sql };
+	struct scanner s = { sql, fold, NULL };
 	char *tok = next_token(&s);
 
 	while (*tok) {
@@ -847,22 +881,26 @@ static void scan_ops(const char *sql, struct script_ops *ops)
 			continue;
 		}
 		if (is_word(tok, "DROP")) {
+			char *name;
+
 			free(tok);
 			tok = next_token(&s);
 			if (!is_word(tok, "TABLE"))
 				continue;
 			free(tok);
-			add_drop(ops, target(&s), NULL);
+			name = target(&s);
+			add_drop(ops, take_schema(&s), name, NULL);
 			tok = next_token(&s);
 			while (strcmp(tok, ",") == 0) {
 				free(tok);
-				add_drop(ops, qualified(&s), NULL);
+				name = qualified(&s);
+				add_drop(ops, take_schema(&s), name, NULL);
 				tok = next_token(&s);
 			}
 			continue;
 		}
 		if (is_word(tok, "ALTER")) {
-			char *table;
+			char *table, *schema;
 
 			free(tok);
 			tok = next_token(&s);
@@ -874,9 +912,10 @@ static void scan_ops(const char *sql, struct script_ops *ops)
 				free(table);
 				table = target(&s);
 			}
+			schema = take_schema(&s);
 			tok = next_token(&s);
 			for (;;) {
-				tok = alter_action(&s, tok, table, ops);
+				tok = alter_action(&s, tok, schema, table, ops);
 				tok = action_end(&s, tok);
 				if (strcmp(tok, ",") != 0)
 					break;
@@ -884,12 +923,14 @@ static void scan_ops(const char *sql, struct script_ops *ops)
 				tok = next_token(&s);
 			}
 			free(table);
+			free(schema);
 			continue;
 		}
 		free(tok);
 		tok = next_token(&s);
 	}
 	free(tok);
+	free(s.schema);
 }
 
 static void ops_release(struct script_ops *ops)
@@ -897,10 +938,12 @@ static void ops_release(struct script_ops *ops)
 	size_t i;
 
 	for (i = 0; i < ops->ndrops; i++) {
+		free(ops->drops[i].schema);
 		free(ops->drops[i].table);
 		free(ops->drops[i].column);
 	}
 	for (i = 0; i < ops->nrenames; i++) {
+		free(ops->renames[i].schema);
 		free(ops->renames[i].from);
 		free(ops->renames[i].to);
 	}
@@ -932,7 +975,7 @@ static const struct move *moved_to(const struct move *list, size_t n,
  * rows the plan can see).  *seq becomes the time that table had its name.
  */
 static const char *live_name(const struct script_ops *ops, const char *name,
-			     size_t *seq)
+			     const char **schema, size_t *seq)
 {
 	const struct move *r;
 	size_t hops = 0;
@@ -940,6 +983,7 @@ static const char *live_name(const struct script_ops *ops, const char *name,
 	while ((r = moved_to(ops->renames, ops->nrenames, name, *seq)) &&
 	       hops++ < ops->nrenames) {
 		name = r->from;
+		*schema = r->schema;
 		*seq = r->seq;
 	}
 	return name;
@@ -984,13 +1028,17 @@ static int count_cols(void *p, const char *const *cols, const size_t *lens,
 }
 
 /* The live table's number of columns (it holds rows: one is read). */
-static int column_count(struct cv_ctx *ctx, const char *table, size_t *out,
-			struct cv_error *err)
+static int column_count(struct cv_ctx *ctx, const char *schema,
+			const char *table, size_t *out, struct cv_error *err)
 {
 	struct cv_buf b = CV_BUF_INIT;
 	int ret;
 
 	cv_buf_adds(&b, "SELECT * FROM ");
+	if (schema) {
+		ctx->be->quote_ident(&b, schema);
+		cv_buf_addch(&b, '.');
+	}
 	ctx->be->quote_ident(&b, table);
 	cv_buf_adds(&b, " LIMIT 1");
 	ret = ctx->be->query(ctx->db, b.buf, NULL, 0, count_cols, out, err);
@@ -1027,42 +1075,49 @@ int cv_schema_mark_data_loss(struct cv_ctx *ctx, struct cv_plan *plan,
 		if (!stmts[i].script)
 			continue;
 		memset(&ops, 0, sizeof(ops));
-		scan_ops(stmts[i].sql, &ops);
+		scan_ops(stmts[i].sql, strcmp(ctx->be->name, "postgres") == 0,
+			 &ops);
 		if (ops.ndrops && !ret)
 			ret = cv_db_scope(ctx, true, err);
 		for (k = 0; k < ops.ndrops && !ret; k++) {
 			const struct drop *d = &ops.drops[k];
-			bool exists = false, rows = false;
+			bool rows = false;
 			size_t seq = d->seq;
-			const char *table = live_name(&ops, d->table, &seq);
+			const char *schema = d->schema;
+			const char *table = live_name(&ops, d->table, &schema,
+						      &seq);
 
-			ret = ctx->be->table_exists(ctx->db, table, &exists, err);
-			if (!ret && exists)
-				ret = ctx->be->table_has_rows(ctx->db, table,
-							      &rows, err);
+			ret = ctx->be->table_rows(ctx->db, schema, table,
+						  &rows, err);
 			if (ret || !rows)
 				continue;
 			if (!d->column) {
 				size_t ncols = 0;
 
-				ret = column_count(ctx, table, &ncols, err);
+				ret = column_count(ctx, schema, table, &ncols,
+						   err);
 				if (ret || rebuilt(&ops, d, ncols))
 					continue;
 			}
 			if (note.len)
 				cv_buf_adds(&note, "; ");
+			/* "app." before the table when the SQL names its schema. */
 			if (d->column)
 				cv_buf_addf(&note,
-					    "drops column %s.%s (table '%s' holds rows)",
-					    d->table, d->column, table);
+					    "drops column %s%s%s.%s (table '%s' holds rows)",
+					    d->schema ? d->schema : "",
+					    d->schema ? "." : "", d->table,
+					    d->column, table);
 			else if (strcmp(table, d->table) != 0)
 				cv_buf_addf(&note,
-					    "drops table %s (renamed from %s, which holds rows)",
-					    d->table, table);
+					    "drops table %s%s%s (renamed from %s, which holds rows)",
+					    d->schema ? d->schema : "",
+					    d->schema ? "." : "", d->table, table);
 			else
 				cv_buf_addf(&note,
-					    "drops table %s, which holds rows",
-					    d->table);
+					    "drops table %s%s%s, which holds rows",
+					    d->schema ? d->schema : "",
+					    d->schema ? "." : "", d->table);
 		}
 		ops_release(&ops);
 	}

@@ -351,3 +351,38 @@ cv apply -m wide --db "$DB" --auto-approve -q
 expect_rc "a widened column takes it" 0
 expect_eq "and holds it" "$(pq "$DB" "SELECT version_num FROM alembic_version")" add_the_customer_notes_column_v2026
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE wide_$$" >/dev/null
+
+# Data loss on PostgreSQL: a table named with its schema, in capitals
+# (PostgreSQL folds an unquoted name to lower case), or found in the
+# search path's second schema is the table that holds the rows.
+pg_db "loss_$$" || exit 1
+pq "$DB" "CREATE SCHEMA app; CREATE SCHEMA audit;
+	CREATE TABLE app.orders (id int, note text); INSERT INTO app.orders VALUES (1, 'x');
+	CREATE TABLE audit.trail (id int); INSERT INTO audit.trail VALUES (1);
+	ALTER DATABASE loss_$$ SET search_path TO public, audit"
+manifest loss/mig/r1.yaml <<'EOF2'
+id: l1
+up: SELECT 1
+down: SELECT 1
+EOF2
+manifest loss/mig/r2.yaml <<'EOF2'
+id: l2
+parent: l1
+up: |
+  ALTER TABLE APP.ORDERS DROP COLUMN NOTE;
+  DROP TABLE app.orders;
+  DROP TABLE trail;
+down: SELECT 1
+EOF2
+manifest loss/m.yaml <<'EOF2'
+version: 1
+schema: {migrations: mig, version: head}
+EOF2
+cv plan -m loss --db "$DB"
+expect_rc "planned" 0
+expect_in "each drop is marked, with the schema written" out.txt \
+	"! data loss: drops column app.orders.note (table 'orders' holds rows); drops table app.orders, which holds rows; drops table trail, which holds rows"
+cv apply -m loss --db "$DB" --auto-approve
+expect_rc "apply without --allow-data-loss is refused" 1
+expect_eq "the rows are still there" "$(pq "$DB" "SELECT count(*) FROM app.orders")" 1
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE loss_$$" >/dev/null

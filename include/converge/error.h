@@ -24,7 +24,8 @@ enum cv_code {
 	CV_ECHECK = -8,     /* a check failed after applying: exit 5 */
 	CV_EREFUSED = -9,   /* refused: guard, data loss, no terminal: exit 1 */
 	CV_ENOTFOUND = -10, /* no such run, snapshot, table: exit 1 */
-	CV_EDRIFT = -11,    /* applied revision edited: exit 1 */
+	CV_EDRIFT = -11,    /* applied revision edited, or a live version
+			     * not in the chain: exit 1 */
 	CV_EINTERRUPTED = -12, /* a crashed write to roll back first: exit 1 */
 };
 

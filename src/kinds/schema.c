@@ -1354,8 +1354,9 @@ static int schema_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	plan->schema_from = cv_arena_strdup(&plan->arena, live);
 	plan->schema_to = cv_arena_strdup(&plan->arena, w->schema_version);
 	from = position(w, live);
+	/* Drift too: status reports it and plans the other sections. */
 	if (from == -2)
-		return cv_error_set(err, CV_EINVAL,
+		return cv_error_set(err, CV_EDRIFT,
 				    "the database is at revision '%s' (table '%s'), which is not in the migration chain in %s",
 				    cv_shorten(live), ctx->schema_table,
 				    w->migrations_dir);

@@ -205,6 +205,11 @@ cv plan -m up.yaml --db sqlite:up.db
 expect_rc "a version outside the chain: exit 1" 1
 expect_eq "a version outside the chain: named" "$(cat err.txt)" \
 	"converge: error: the database is at revision 'r9' (table 'converge_schema_version'), which is not in the migration chain in chain"
+cv status -m up.yaml --db sqlite:up.db --format json
+expect_rc "status -m, a version outside the chain: exit 0, drift is not an error" 0
+expect_eq "json: the version, the schema drift naming it" \
+	"$(python3 -c 'import json; s = json.load(open("out.txt")); d = s["drift"]; print(s["schema"]["version"], d["in_sync"], "r9" in d["schema_drift"] and "not in the migration chain" in d["schema_drift"])')" \
+	"r9 False True"
 
 # ---------------------------------------------- verify fails: nothing left
 

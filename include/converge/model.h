@@ -54,6 +54,7 @@ struct cv_sql_text {
 	const char *any;
 	const char *sqlite;
 	const char *postgres;
+	struct cv_mark mark;       /* where its key is written, when it is */
 };
 /* The text for backend `name` ("sqlite", "postgres"), or NULL. */
 const char *cv_sql_text_for(const struct cv_sql_text *t, const char *name);

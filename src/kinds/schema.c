@@ -35,6 +35,7 @@ static int load_sql(const struct cv_node *n, const char *what,
 	memset(out, 0, sizeof(*out));
 	if (!n || cv_yaml_is_null(n))
 		return 0;
+	out->mark = n->key_mark.file ? n->key_mark : n->mark;
 	if (n->type == CV_NODE_SCALAR)
 		return cv_yaml_as_string(n, what, ld->diags, &out->any);
 	if (cv_yaml_expect(n, CV_NODE_MAP, what, ld->diags))
@@ -1230,6 +1231,13 @@ static int check_width(struct cv_ctx *ctx, long from, long to,
 	return 0;
 }
 
+/* The key a revision gives the backend's SQL under (load_sql). */
+static const char *dialect_key(const struct cv_ctx *ctx)
+{
+	return strcmp(ctx->be->name, "postgres") == 0 ? "postgresql" :
+							ctx->be->name;
+}
+
 static const char *sql_for(struct cv_ctx *ctx, const struct cv_migration *m,
 			   const struct cv_sql_text *t, const char *what,
 			   struct cv_error *err)
@@ -1237,9 +1245,11 @@ static const char *sql_for(struct cv_ctx *ctx, const struct cv_migration *m,
 	const char *s = cv_sql_text_for(t, ctx->be->name);
 
 	if (!s && !cv_sql_text_empty(t)) {
-		cv_error_set(err, CV_EINVAL, "revision '%s' has no '%s' for %s",
-			     m->id, what, ctx->be->name);
-		cv_error_set_mark(err, &m->mark);
+		cv_error_set(err, CV_EINVAL,
+			     "revision '%s' has no '%s' for %s (it gives '%s' for %s only)",
+			     m->id, what, dialect_key(ctx), what,
+			     t->sqlite ? "sqlite" : "postgresql");
+		cv_error_set_mark(err, t->mark.file ? &t->mark : &m->mark);
 	}
 	return s;
 }
@@ -1275,9 +1285,12 @@ static int step_up(struct cv_ctx *ctx, struct cv_plan *plan, long i,
 
 	up = sql_for(ctx, m, &m->up, "up", err);
 	if (!up) {
-		cv_error_set(err, CV_EINVAL, "revision '%s' has no 'up' for %s",
-			     m->id, ctx->be->name);
-		cv_error_set_mark(err, &m->mark);
+		if (cv_sql_text_empty(&m->up)) {
+			cv_error_set(err, CV_EINVAL,
+				     "revision '%s' has no 'up' for %s",
+				     m->id, dialect_key(ctx));
+			cv_error_set_mark(err, &m->mark);
+		}
 		return CV_EINVAL;
 	}
 	down = sql_for(ctx, m, &m->down, "down", err);

@@ -386,3 +386,21 @@ cv apply -m loss --db "$DB" --auto-approve
 expect_rc "apply without --allow-data-loss is refused" 1
 expect_eq "the rows are still there" "$(pq "$DB" "SELECT count(*) FROM app.orders")" 1
 pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE loss_$$" >/dev/null
+
+# ---- a revision whose SQL is for SQLite only --------------------------
+# The error names the key a revision gives PostgreSQL's SQL under
+# (postgresql, not the backend's name), at that revision's 'up'.
+manifest dia/mig/d1.yaml <<'EOF2'
+id: d1
+up:
+  sqlite: CREATE TABLE d1 (id INTEGER PRIMARY KEY)
+down: DROP TABLE d1
+EOF2
+manifest dia/m.yaml <<'EOF2'
+version: 1
+schema: {migrations: mig, version: head}
+EOF2
+cv plan -m dia --db "$CONVERGE_TEST_PG_URL"
+expect_rc "no up for PostgreSQL: exit 1" 1
+expect_in "says so with the key to write, at 'up'" err.txt \
+	"dia/mig/d1.yaml:2:1: error: revision 'd1' has no 'up' for postgresql (it gives 'up' for sqlite only)"

@@ -449,7 +449,7 @@ up:
 EOF
 cv plan -m maps.yaml --db sqlite:maps.db
 expect_rc "no up for this backend: exit 1" 1
-expect_eq "says which" "$(cat err.txt)" "maps/m2.yaml:1:5: error: revision 'm2' has no 'up' for sqlite"
+expect_eq "says which, at its 'up'" "$(cat err.txt)" "maps/m2.yaml:3:1: error: revision 'm2' has no 'up' for sqlite (it gives 'up' for postgresql only)"
 cat >maps/m2.yaml <<'EOF'
 id: m2
 parent: m1

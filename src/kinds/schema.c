@@ -448,6 +448,43 @@ static int applied_cmp(const void *a, const void *b)
 		      ((const struct cv_applied *)b)->id);
 }
 
+/*
+ * With --schema, converge keeps alembic_version in that schema (SPEC §7).
+ * A database Alembic managed has its table where the application's are:
+ * planned from base, every revision would run again over live tables.
+ * Refused when that table holds a version, saying what to do.
+ */
+static int alembic_elsewhere(struct cv_ctx *ctx, struct cv_error *err)
+{
+	struct version_rows vr = { ctx, CV_BUF_INIT, 0 };
+	const char *col = "version_num";
+	struct cv_error ignored = CV_ERROR_INIT;
+	bool there = false;
+	char *sql = NULL;
+	int ret;
+
+	ret = cv_db_scope(ctx, true, err);
+	if (!ret)
+		ret = ctx->be->table_exists(ctx->db, ALEMBIC_TABLE, &there, err);
+	if (!ret && there) {
+		sql = cv_sql_select(ctx->be, ALEMBIC_TABLE, &col, 1, &col, 1);
+		ret = ctx->be->query(ctx->db, sql, NULL, 0, read_version, &vr,
+				     err);
+	}
+	/* Back in converge's own schema, whatever happened. */
+	if (cv_db_scope(ctx, false, ret ? &ignored : err) && !ret)
+		ret = err->code;
+	cv_error_release(&ignored);
+	ctx->live->schema_version = NULL;
+	if (!ret && vr.n)
+		ret = cv_error_set(err, CV_EINVAL,
+				   "the application's schema has an alembic_version at revision %s, but converge keeps its version table in the schema --schema names, which has none: planned from there, every revision would run again; move the table there (ALTER TABLE alembic_version SET SCHEMA …), or leave out --schema",
+				   cv_buf_str(&vr.all));
+	free(sql);
+	cv_buf_release(&vr.all);
+	return ret;
+}
+
 static int schema_read(struct cv_ctx *ctx, struct cv_error *err)
 {
 	static const char *const mcols[] = { "id", "checksum" };
@@ -487,10 +524,13 @@ static int schema_read(struct cv_ctx *ctx, struct cv_error *err)
 						    err);
 		if (ret)
 			goto out;
-	} else if (ctx->be->column_width &&
-		   strcmp(table, ALEMBIC_TABLE) == 0) {
+	} else if (strcmp(table, ALEMBIC_TABLE) == 0) {
+		ret = alembic_elsewhere(ctx, err);
+		if (ret)
+			goto out;
 		/* As schema_ensure will create it. */
-		ctx->live->schema_width = ALEMBIC_WIDTH;
+		if (ctx->be->column_width)
+			ctx->live->schema_width = ALEMBIC_WIDTH;
 	}
 	ret = ctx->be->table_exists(ctx->db, "converge_migrations", &exists,
 				    err);

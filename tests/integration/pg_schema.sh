@@ -404,3 +404,31 @@ cv plan -m dia --db "$CONVERGE_TEST_PG_URL"
 expect_rc "no up for PostgreSQL: exit 1" 1
 expect_in "says so with the key to write, at 'up'" err.txt \
 	"dia/mig/d1.yaml:2:1: error: revision 'd1' has no 'up' for postgresql (it gives 'up' for sqlite only)"
+
+# ---- --schema and a database Alembic managed ---------------------------
+# converge keeps alembic_version in --schema's schema (SPEC §7); the
+# application's own, where Alembic left it at a revision, would be passed
+# over and every revision run again from base: refused at plan.
+pg_db "alem_$$" || exit 1
+pq "$DB" "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL,
+		CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));
+	INSERT INTO alembic_version VALUES ('a1'); CREATE TABLE t_a1 (id int)"
+manifest alem/mig/a1.yaml <<'EOF2'
+id: a1
+up: CREATE TABLE t_a1 (id int)
+down: DROP TABLE t_a1
+EOF2
+manifest alem/m.yaml <<'EOF2'
+version: 1
+schema: {migrations: mig, version: head, table: alembic_version}
+EOF2
+cv plan -m alem --db "$DB" --schema ops
+expect_rc "--schema over an Alembic database with its version elsewhere: exit 1" 1
+expect_in "says where the version is and what to do" err.txt \
+	"the application's schema has an alembic_version at revision a1, but converge keeps its version table in the schema --schema names, which has none"
+cv plan -m alem --db "$DB" --detailed-exitcode
+expect_rc "without --schema it is taken over as it is: nothing to do" 0
+pq "$DB" "CREATE SCHEMA ops; ALTER TABLE alembic_version SET SCHEMA ops"
+cv plan -m alem --db "$DB" --schema ops --detailed-exitcode
+expect_rc "moved into --schema's schema, it is found there" 0
+pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE alem_$$" >/dev/null

@@ -9,6 +9,16 @@ expect_in "the guard refused the change" err.txt "plan refused by guard: role 'a
 expect_in "one rollback restored the admin" out.txt "admins after rollback: alice@example.com"
 rm -rf "$TOP/examples/ops-emergency-access/.demo"
 
+sh "$TOP/examples/gitops-pipeline/run.sh" >out.txt 2>err.txt
+RC=$?
+expect_rc "gitops-pipeline runs to the end" 0
+expect_in "the pull request's plan is a markdown comment" out.txt '```diff'
+expect_in "the stale saved plan was refused" err.txt "the saved plan is stale"
+expect_in "the un-rebased branch would revoke the hotfix's grant" out.txt "- grant admin to bob@example.com"
+expect_in "the retried apply changed nothing" out.txt "No changes. The database matches the manifests."
+expect_in "history shows the rollback with its steps" out.txt "    + grant editor to ci-bot on tenant:acme"
+rm -rf "$TOP/examples/gitops-pipeline/.demo"
+
 # The RLS go-live runs on the test server when there is one (its own
 # throwaway server otherwise).
 EXAMPLE_PG_URL=${CONVERGE_TEST_PG_URL:-} sh "$TOP/examples/rls-go-live/run.sh" >out.txt 2>err.txt

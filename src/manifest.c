@@ -222,6 +222,16 @@ struct parsed {
 	 */
 	struct cv_diags diags;
 	bool from_dir;
+	/*
+	 * The grants the parser handed out as it read them (streamed: a
+	 * million grants need not be a million subtrees at once), what
+	 * loading them said, and how.  They join the desired state when the
+	 * file is loaded, in its turn, as the rest of its sections do.
+	 */
+	struct cv_state streamed;
+	struct cv_diags streamed_diags;
+	struct cv_loader ld;
+	int streamed_ret;
 	bool bad;     /* the parser reported a problem */
 	bool skipped; /* a revision file, not a manifest */
 	char *real;   /* realpath, for files found by walking */
@@ -492,6 +502,68 @@ static void sort_diags(struct cv_diags *d, size_t start,
  * each of its places is looked up among all of the parser's.  Empties
  * both.
  */
+static void stream_grant(void *arg, const struct cv_node *g)
+{
+	struct parsed *p = arg;
+
+	if (cv_grants_load_item(&p->streamed, g, &p->ld))
+		p->streamed_ret = CV_EINVAL;
+}
+
+/* Parses a manifest, its grants loaded as they are read. */
+static int parse_manifest(struct cv_manifest *m, struct parsed *p,
+			  const struct cv_source *src)
+{
+	struct cv_yaml_stream stream = { "grants", stream_grant, p };
+	char *dir = cv_dirname(src->path);
+
+	p->ld.strings = &m->strings;
+	p->ld.diags = &p->streamed_diags;
+	p->ld.path = src->path;
+	p->ld.dir = cv_arena_strdup(&m->strings, dir);
+	p->ld.manifest = m;
+	free(dir);
+	return cv_yaml_parse_stream(&p->doc, src->path, src->text, src->len,
+				    CV_YAML_EXPAND_ENV, &m->strings, &p->diags,
+				    &stream);
+}
+
+/*
+ * The streamed grants of a file being loaded join the desired state
+ * before the rest of its sections (they come first in it: the entries
+ * kept in the tree follow them), and what loading them said joins what
+ * loading the rest says.  A file that is not loaded leaves them out.
+ */
+static int take_streamed(struct cv_manifest *m, struct parsed *p, bool load,
+			 struct cv_diags *loaded)
+{
+	struct cv_state *want = &m->want, *s = &p->streamed;
+	size_t i;
+	int ret = load ? p->streamed_ret : 0;
+
+	if (load && !want->ngrants && !want->grants) {
+		want->grants = s->grants;
+		want->ngrants = s->ngrants;
+		want->grants_alloc = s->grants_alloc;
+		s->grants = NULL;
+	} else if (load && s->ngrants) {
+		CV_GROW(want->grants, want->ngrants + s->ngrants,
+			want->grants_alloc);
+		memcpy(want->grants + want->ngrants, s->grants,
+		       s->ngrants * sizeof(*s->grants));
+		want->ngrants += s->ngrants;
+	}
+	for (i = 0; load && i < p->streamed_diags.nr; i++)
+		add_diag(loaded, &p->streamed_diags.items[i]);
+	for (i = 0; !load && i < p->streamed_diags.nr; i++)
+		free(p->streamed_diags.items[i].msg);
+	free(p->streamed_diags.items);
+	memset(&p->streamed_diags, 0, sizeof(p->streamed_diags));
+	free(s->grants);
+	memset(s, 0, sizeof(*s));
+	return ret;
+}
+
 static void take_diags(struct cv_diags *to, const char *path,
 		       struct cv_diags *parse, struct cv_diags *load)
 {
@@ -564,8 +636,7 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 		p->from_dir = from_dir[i];
 		if (p->from_dir)
 			p->real = realpath(files.items[i], NULL);
-		if (cv_yaml_parse(&p->doc, src->path, src->text, src->len,
-				  CV_YAML_EXPAND_ENV, &m->strings, &p->diags))
+		if (parse_manifest(m, p, src))
 			p->bad = true;
 	}
 	cv_trace_perf("manifests: read and parse");
@@ -586,9 +657,12 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 	for (i = 0; i < files.nr; i++) {
 		struct parsed *p = &parsed[i];
 		struct cv_diags loaded = CV_DIAGS_INIT;
+		bool load;
 
-		if (!p->read || p->skipped)
+		if (!p->read || p->skipped) {
+			take_streamed(m, p, false, NULL);
 			continue;
+		}
 		if (!first_path)
 			first_path = m->sources[p->src].path;
 		cv_digest_str(digest, m->sources[p->src].text);
@@ -599,7 +673,10 @@ int cv_manifest_load(struct cv_manifest *m, const char *const *paths,
 		 * character or an unset variable was reported and left out) is
 		 * loaded all the same, so that one run shows every error.
 		 */
-		if ((p->doc.root || !p->bad) &&
+		load = p->doc.root || !p->bad;
+		if (take_streamed(m, p, load, &loaded))
+			ret = CV_EINVAL;
+		if (load &&
 		    load_sections(m, p, &seen_version, &version_mark, &loaded))
 			ret = CV_EINVAL;
 		/* An empty file or one that is not a mapping is reported as

@@ -55,6 +55,14 @@ struct frame {
 	 */
 	struct cv_node **set;
 	size_t set_cap, set_alloc;
+
+	/* Sequences whose entries are streamed (cv_yaml_stream): where the
+	 * node pool stood when the entry being read began, to give its
+	 * nodes back once it is handed out, and the anchors known then. */
+	bool streaming;
+	char *item_cur;
+	size_t item_left;
+	size_t item_anchors;
 };
 
 struct intern_slot {
@@ -99,6 +107,8 @@ struct state {
 	size_t len;
 	unsigned flags;
 	int docs;
+	const struct cv_yaml_stream *stream;
+	const char *stream_key;     /* interned */
 
 	size_t sp, frames_used;
 
@@ -615,6 +625,34 @@ static void apply_merges(struct state *st, struct frame *f)
 	f->nmerges = 0;
 }
 
+/*
+ * Hands entry n of the streamed sequence open in f to the stream, and
+ * gives its nodes back to the pool (zeroed again, as the pool gives them
+ * out) when nothing else took nodes from it meanwhile.  An entry that
+ * defined an anchor is kept, and so is every later one.
+ */
+static bool stream_entry(struct state *st, struct frame *f, struct cv_node *n)
+{
+	struct pool *p = &st->node_pool;
+
+	if (st->anchors_nr != f->item_anchors) {
+		f->streaming = false;
+		return false;
+	}
+	st->stream->item(st->stream->arg, n);
+	f->node->flags |= CV_NODE_F_STREAMED;
+	if (p->cur && f->item_cur && p->cur >= f->item_cur &&
+	    (size_t)(p->cur - f->item_cur) == f->item_left - p->left) {
+		memset(f->item_cur, 0, (size_t)(p->cur - f->item_cur));
+		p->cur = f->item_cur;
+		p->left = f->item_left;
+	} else {
+		f->item_cur = p->cur;
+		f->item_left = p->left;
+	}
+	return true;
+}
+
 /* Puts a finished node where it belongs: root, list entry, key or value. */
 static void attach(struct state *st, struct cv_node *n)
 {
@@ -631,7 +669,8 @@ static void attach(struct state *st, struct cv_node *n)
 	}
 	f = &st->frames[st->sp - 1];
 	if (f->node->type == CV_NODE_SEQ) {
-		link_entry(f, n);
+		if (!f->streaming || !stream_entry(st, f, n))
+			link_entry(f, n);
 		return;
 	}
 	if (!f->have_key) {
@@ -838,6 +877,17 @@ static int on_start(struct state *st, const yaml_event_t *ev,
 	f->has_merge = false;
 	f->nmerges = 0;
 	f->set_cap = 0;
+	/* The streamed sequence: the root mapping's value for the key. */
+	f->streaming = type == CV_NODE_SEQ && st->stream_key && !anchor &&
+		       st->sp == 2 && st->frames[0].node->type == CV_NODE_MAP &&
+		       st->frames[0].have_key && !st->frames[0].merge &&
+		       st->frames[0].key == st->stream_key &&
+		       !find_entry(&st->frames[0], st->stream_key);
+	if (f->streaming) {
+		f->item_cur = st->node_pool.cur;
+		f->item_left = st->node_pool.left;
+		f->item_anchors = st->anchors_nr;
+	}
 	return 0;
 }
 
@@ -1021,6 +1071,15 @@ int cv_yaml_parse(struct cv_yaml_doc *out, const char *path,
 		  const char *text, size_t len, unsigned flags,
 		  struct cv_arena *strings, struct cv_diags *diags)
 {
+	return cv_yaml_parse_stream(out, path, text, len, flags, strings,
+				    diags, NULL);
+}
+
+int cv_yaml_parse_stream(struct cv_yaml_doc *out, const char *path,
+			 const char *text, size_t len, unsigned flags,
+			 struct cv_arena *strings, struct cv_diags *diags,
+			 const struct cv_yaml_stream *stream)
+{
 	struct state *st = NULL;
 	yaml_parser_t parser;
 	bool parser_ready = false;
@@ -1060,6 +1119,9 @@ int cv_yaml_parse(struct cv_yaml_doc *out, const char *path,
 	st->len = len;
 	st->flags = flags;
 	cv_arena_init(&st->tmp);
+	st->stream = stream;
+	if (stream)
+		st->stream_key = intern(st, stream->key, strlen(stream->key));
 
 	if (!yaml_parser_initialize(&parser)) {
 		struct cv_mark mark = { path, 0, 0 };

@@ -191,6 +191,13 @@ int cv_report_twice(const void *defs, size_t n, size_t size, size_t name_at,
  * requires; a name listed twice is an error.  The result is sorted, in
  * ld->strings.
  */
+/*
+ * One entry of a `grants` list into want->grants: what the kind's load
+ * does for each, for a parse that streams them (cv_yaml_stream).
+ */
+int cv_grants_load_item(struct cv_state *want, const struct cv_node *g,
+			struct cv_loader *ld);
+
 int cv_load_names(const struct cv_node *n, const char *what, const char *item,
 		  int (*check)(const char *s, const struct cv_mark *mark,
 			       struct cv_diags *diags),

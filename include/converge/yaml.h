@@ -91,6 +91,28 @@ enum {
 	 * and merge keys too): what this node defines may be incomplete.
 	 */
 	CV_NODE_F_LOST_BELOW = 1 << 4,
+	/*
+	 * A sequence whose entries went to a cv_yaml_stream as each was
+	 * read: `child` and `count` hold only those that did not (from the
+	 * first entry that defines an anchor on, all of them stay).
+	 */
+	CV_NODE_F_STREAMED = 1 << 5,
+};
+
+/*
+ * Entries of one top-level sequence handed out as the parser finishes
+ * each, then forgotten: a manifest of a million grants need not hold a
+ * million subtrees at once.  `key` is the root mapping's key of that
+ * sequence; `item` gets each entry (valid during the call only; its
+ * strings stay, in the parse's arena).  An entry that defines an anchor,
+ * and every one after it, is kept in the tree instead, since an alias
+ * may name it later; so is every entry of a sequence that is itself
+ * anchored, or of a second one under the same key (a duplicate).
+ */
+struct cv_yaml_stream {
+	const char *key;
+	void (*item)(void *arg, const struct cv_node *entry);
+	void *arg;
 };
 
 struct cv_yaml_doc {
@@ -115,6 +137,11 @@ enum {
 int cv_yaml_parse(struct cv_yaml_doc *out, const char *path,
 		  const char *text, size_t len, unsigned flags,
 		  struct cv_arena *strings, struct cv_diags *diags);
+/* The same, with the entries of one sequence streamed (NULL: none). */
+int cv_yaml_parse_stream(struct cv_yaml_doc *out, const char *path,
+			 const char *text, size_t len, unsigned flags,
+			 struct cv_arena *strings, struct cv_diags *diags,
+			 const struct cv_yaml_stream *stream);
 void cv_yaml_release(struct cv_yaml_doc *doc);
 
 /* Follows CV_NODE_ALIAS nodes (the parser makes none); NULL stays NULL. */

@@ -18,8 +18,8 @@ static const char *const grant_cols[] = {
 	"subject", "role", "scope", "expires_at", "reason"
 };
 
-static int load_grant(struct cv_state *want, const struct cv_node *g,
-		      struct cv_loader *ld)
+int cv_grants_load_item(struct cv_state *want, const struct cv_node *g,
+			struct cv_loader *ld)
 {
 	static const char *const keys[] = {
 		"subject", "role", "scope", "expires", "reason", NULL
@@ -113,7 +113,7 @@ static int grants_load(struct cv_state *want, const struct cv_node *node,
 		return CV_EINVAL;
 	CV_GROW(want->grants, want->ngrants + node->count, want->grants_alloc);
 	cv_yaml_each(g, node)
-		if (load_grant(want, g, ld))
+		if (cv_grants_load_item(want, g, ld))
 			ret = CV_EINVAL;
 	return ret;
 }

@@ -668,3 +668,60 @@ expect_eq "is placed and shown with its caret" "$(cat err.txt)" "cr.yaml:3:18: e
       a: {inherits: [zz]}
                      ^
 converge: 1 error in the manifests; nothing was changed"
+
+# ------------------------------------------------- streamed grants
+# The entries of `grants:` are loaded as the parser reads them and then
+# forgotten (a million grants are not a million subtrees at once); a list
+# that is itself anchored stays a tree.  Both must say exactly the same:
+# the same errors at the same places, the same plan.  `grants: &all` on
+# the key's own line leaves every place unchanged.
+mkdir -p stream
+cat >stream/base.yaml <<'EOF2'
+version: 1
+roles:
+  viewer: {description: &v viewer}
+  editor: {inherits: [viewer]}
+GRANTS
+  - {subject: alice, role: viewer}
+  - {subject: bob, role: editr}
+  - {subject: "tab	here", role: viewer}
+  - {subject: carol, role: viewer, expires: "not a date"}
+  - {subject: dave, role: viewer, colour: blue}
+  - {role: editor}
+  - just a string
+  - {subject: alice, role: viewer}
+  - {subject: erin, <<: {role: *v}}
+  - {subject: frank, role: viewer, scope: "${CONVERGE_TEST_UNSET_VAR}"}
+  - {subject: gina, role: viewer, subject: twice}
+  - {subject: hugo, role: editor, reason: "INC-1", expires: "2030-01-01T00:00:00Z"}
+  - &later {subject: ivan, role: viewer}
+  - {subject: jane, role: viewer, scope: "tenant:a"}
+  - *later
+EOF2
+sed 's/^GRANTS$/grants:/' stream/base.yaml >stream/streamed.yaml
+sed 's/^GRANTS$/grants: \&all/' stream/base.yaml >stream/tree.yaml
+run validate -m stream/streamed.yaml
+expect_rc "a bad list, streamed: exit 1" 1
+sed 's|stream/streamed\.yaml|FILE|g' err.txt >stream/streamed.err
+run validate -m stream/tree.yaml
+expect_rc "a bad list, kept as a tree: exit 1" 1
+sed 's|stream/tree\.yaml|FILE|g' err.txt >stream/tree.err
+expect_same "streamed grants report exactly what a tree of them does" stream/streamed.err stream/tree.err
+expect_in "errors of streamed entries are reported at their place" stream/streamed.err \
+	"FILE:7:5: error: grant names undefined role 'editr' (did you mean 'editor'?)"
+expect_in "and an alias to a kept entry is still a duplicate" stream/streamed.err \
+	"FILE:20:5: error: grant of role 'viewer' to 'ivan' is defined twice (first at FILE:18:5)"
+# The same for good lists: the same plan, and several files in order.
+for f in streamed tree; do
+	grep -v -e editr -e 'tab' -e 'not a date' -e colour -e '{role: editor}' \
+		-e 'just a' -e '^  - {subject: alice, role: viewer}$' -e UNSET \
+		-e twice -e '^  - \*later' stream/$f.yaml >stream/good-$f.yaml
+done
+printf 'grants:\n  - {subject: zed, role: editor}\n' >stream/more.yaml
+run plan -m stream/good-streamed.yaml -m stream/more.yaml --db sqlite:stream.db
+expect_rc "streamed, from two files: planned" 0
+cp out.txt stream/streamed.plan
+run plan -m stream/good-tree.yaml -m stream/more.yaml --db sqlite:stream.db
+expect_same "the same plan as from a tree" out.txt stream/streamed.plan
+expect_in "with every grant" out.txt "+ grant viewer to erin"
+expect_in "of both files" out.txt "+ grant editor to zed"

@@ -3,6 +3,7 @@
  * read-only, and print the plan (or save it with -o).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,19 +79,46 @@ out:
 	return ret;
 }
 
+/*
+ * The file plan -o writes first, beside its target: made afresh under a
+ * random name (O_EXCL, so never opened through a symlink planted there,
+ * as a name derived from the pid could be), with the mode a plain
+ * fopen() would have given it.
+ */
+static FILE *open_temp(const char *path, char **tmp)
+{
+	mode_t mask = umask(077);
+	FILE *fp = NULL;
+	int fd, e;
+
+	umask(mask);
+	*tmp = cv_asprintf("%s.XXXXXX", path);
+	fd = mkostemp(*tmp, O_CLOEXEC);
+	if (fd >= 0 && fchmod(fd, 0666 & ~mask) == 0)
+		fp = fdopen(fd, "w");
+	if (fp)
+		return fp;
+	e = errno;
+	if (fd >= 0) {
+		close(fd);
+		unlink(*tmp);
+	}
+	free(*tmp);
+	*tmp = NULL;
+	errno = e;
+	return NULL;
+}
+
 int cli_write_plan(const struct cv_plan *plan, const char *path,
 		   struct cv_error *err)
 {
-	char *tmp = cv_asprintf("%s.tmp.%ld", path, (long)getpid());
-	FILE *fp = fopen(tmp, "w");
+	char *tmp;
+	FILE *fp = open_temp(path, &tmp);
 	int ret;
 
-	if (!fp) {
-		ret = cv_error_set(err, CV_EIO, "cannot write '%s': %s", path,
-				   strerror(errno));
-		free(tmp);
-		return ret;
-	}
+	if (!fp)
+		return cv_error_set(err, CV_EIO, "cannot write '%s': %s", path,
+				    strerror(errno));
 	ret = cv_plan_write_yaml(plan, fp, err);
 	if (fclose(fp) != 0 && !ret)
 		ret = cv_error_set(err, CV_EIO, "cannot write '%s': %s", path,

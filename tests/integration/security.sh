@@ -252,3 +252,30 @@ expect_in "says the text is not UTF-8" err.txt "cannot write plan: text is not v
 cv inspect --db sqlite:bytes.db
 expect_rc "inspect of it: exit 1" 1
 expect_in "says the text is not UTF-8" err.txt "cannot write YAML: text is not valid UTF-8"
+
+# ------------------------------------------------------- plan -o files
+
+# plan -o writes beside its target first; that name must be made afresh
+# (O_EXCL), never opened through a symlink someone planted there: in a
+# shared directory that would overwrite any file the user can write.
+echo "not a plan" >victim.txt
+cp victim.txt victim.orig
+sh -c 'for i in 0 1 2 3 4 5 6 7 8 9; do ln -s victim.txt "tmp.plan.yaml.tmp.$(($$ + i))"; done
+	exec "$0" plan -m m.yaml --db sqlite:app.db -o tmp.plan.yaml -q' "$CONVERGE" \
+	>out.txt 2>err.txt </dev/null
+expect_eq "plan -o beside planted symlinks: exit 0" "$?" 0
+expect_same "a symlink at the temporary name is not written through" victim.txt victim.orig
+expect_eq "the plan is a file of its own" "$(test -f tmp.plan.yaml && ! test -L tmp.plan.yaml && sed -n 1p tmp.plan.yaml)" "format: converge-plan/1"
+expect_eq "no temporary file left" "$(ls -A | grep -c '^tmp\.plan\.yaml\.' )" 10
+rm -f tmp.plan.yaml.*
+(umask 027 && "$CONVERGE" plan -m m.yaml --db sqlite:app.db -o mode.plan.yaml -q)
+expect_eq "the plan file's mode follows the umask" "$(stat -c %a mode.plan.yaml)" 640
+ln -s victim.txt link.plan.yaml
+cv plan -m m.yaml --db sqlite:app.db -o link.plan.yaml -q
+expect_same "-o onto a symlink replaces the link, not its target" victim.txt victim.orig
+expect_eq "the link is now the plan" "$(test -L link.plan.yaml || sed -n 1p link.plan.yaml)" "format: converge-plan/1"
+mkdir dir.plan.yaml
+cv plan -m m.yaml --db sqlite:app.db -o dir.plan.yaml -q
+expect_rc "-o onto a directory: exit 1" 1
+expect_in "says so" err.txt "cannot write 'dir.plan.yaml': Is a directory"
+expect_eq "and leaves no temporary file" "$(ls -A | grep -c '^dir\.plan\.yaml\.')" 0

@@ -230,8 +230,7 @@ static void add_indented(struct cv_buf *b, const char *prefix,
 	} while (p && *p);
 }
 
-/* A JSON string from user text; invalid UTF-8 becomes U+FFFD. */
-static json_t *jstr(const char *s);
+#define jstr cv_json_text
 
 static void format_sql(struct cv_buf *b, const struct cv_step *s, bool inverse)
 {
@@ -493,7 +492,7 @@ static char *utf8_sanitize(const char *s)
 	return cv_buf_detach(&b);
 }
 
-static json_t *jstr(const char *s)
+json_t *cv_json_text(const char *s)
 {
 	json_t *j;
 	char *clean;

@@ -189,6 +189,10 @@ struct cv_render_opts {
  * Returns 0, or CV_EIO when writing fails.  `opts` may be NULL. */
 int cv_plan_render(const struct cv_plan *plan, enum cv_format format,
 		   const struct cv_render_opts *opts, FILE *fp);
+/* A JSON string of user text (jansson's json_t): bytes that are not
+ * UTF-8 become U+FFFD, so that nothing read from a database is dropped;
+ * NULL gives JSON null. */
+struct json_t *cv_json_text(const char *s);
 /* Appends `s` as a Markdown code span its text cannot break out of. */
 void cv_md_code_span(struct cv_buf *b, const char *s);
 /*

@@ -151,13 +151,15 @@ int cmd_history(struct cv_opts *o)
 				/* cv_journal_steps reads the applied steps only:
 				 * a failed run records none. */
 				json_array_append_new(js, json_pack(
-					"{s:I, s:I, s:s, s:s, s:s, s:s?, s:s, s:s, s:s}",
+					"{s:I, s:I, s:o, s:s, s:o, s:o, s:s, s:o, s:o}",
 					"seq", (json_int_t)s->seq, "phase", (json_int_t)s->phase,
-					"kind", s->kind, "action", cv_action_name(s->action),
-					"object", s->object, "detail", s->detail,
+					"kind", cv_json_text(s->kind),
+					"action", cv_action_name(s->action),
+					"object", cv_json_text(s->object),
+					"detail", cv_json_text(s->detail),
 					"status", "applied",
-					"forward_sql", cv_buf_str(&f),
-					"inverse_sql", cv_buf_str(&v)));
+					"forward_sql", cv_json_text(cv_buf_str(&f)),
+					"inverse_sql", cv_json_text(cv_buf_str(&v))));
 				cv_buf_release(&f);
 				cv_buf_release(&v);
 			}

@@ -92,15 +92,15 @@ static void print_json(const struct cv_url *url, const struct cli_version *v,
 	json_t *root = json_object(), *jr = json_array();
 	size_t i;
 
-	json_object_set_new(root, "database", json_string(url->display));
+	json_object_set_new(root, "database", cv_json_text(url->display));
 	json_object_set_new(root, "schema", v->table ?
-		json_pack("{s:s, s:s?, s:s?}", "table", v->table,
-			  "version", version_error ? NULL : v->value,
-			  "error", version_error) :
+		json_pack("{s:o, s:o, s:o}", "table", cv_json_text(v->table),
+			  "version", cv_json_text(version_error ? NULL : v->value),
+			  "error", cv_json_text(version_error)) :
 		json_null());
 	json_object_set_new(root, "lock", json_string(lock));
 	json_object_set_new(root, "lock_holder", holder->len ?
-			    json_string(cv_buf_str(holder)) : json_null());
+			    cv_json_text(cv_buf_str(holder)) : json_null());
 	for (i = 0; i < nruns; i++)
 		json_array_append_new(jr, cli_run_json(&runs[i]));
 	json_object_set_new(root, "runs", jr);

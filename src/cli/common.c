@@ -173,19 +173,25 @@ int cli_manifests(const struct cv_opts *o, struct cv_manifest *m)
 
 json_t *cli_run_json(const struct cv_run *r)
 {
-	return json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s, s:I, s:s?, s:s?, s:s?,"
-			 " s:s?, s:s?, s:s?, s:s?, s:s?}",
-			 "id", r->id, "kind", r->kind, "actor", r->actor,
-			 "started_at", r->started_at,
-			 "finished_at", r->finished_at, "status", r->status,
-			 "steps", (json_int_t)r->nsteps,
-			 "snapshot", r->snapshot, "undoes", r->undoes,
-			 "undone_by", r->undone_by,
-			 "fingerprint", r->fingerprint,
-			 "database", r->database,
-			 "schema_table", r->schema_table,
-			 "manifests_digest", r->manifests_digest,
-			 "error", r->error);
+	json_t *j = json_object();
+
+	json_object_set_new(j, "id", cv_json_text(r->id));
+	json_object_set_new(j, "kind", cv_json_text(r->kind));
+	json_object_set_new(j, "actor", cv_json_text(r->actor));
+	json_object_set_new(j, "started_at", cv_json_text(r->started_at));
+	json_object_set_new(j, "finished_at", cv_json_text(r->finished_at));
+	json_object_set_new(j, "status", cv_json_text(r->status));
+	json_object_set_new(j, "steps", json_integer((json_int_t)r->nsteps));
+	json_object_set_new(j, "snapshot", cv_json_text(r->snapshot));
+	json_object_set_new(j, "undoes", cv_json_text(r->undoes));
+	json_object_set_new(j, "undone_by", cv_json_text(r->undone_by));
+	json_object_set_new(j, "fingerprint", cv_json_text(r->fingerprint));
+	json_object_set_new(j, "database", cv_json_text(r->database));
+	json_object_set_new(j, "schema_table", cv_json_text(r->schema_table));
+	json_object_set_new(j, "manifests_digest",
+			    cv_json_text(r->manifests_digest));
+	json_object_set_new(j, "error", cv_json_text(r->error));
+	return j;
 }
 
 char *cli_md_escape(const char *s)

@@ -279,3 +279,27 @@ cv plan -m m.yaml --db sqlite:app.db -o dir.plan.yaml -q
 expect_rc "-o onto a directory: exit 1" 1
 expect_in "says so" err.txt "cannot write 'dir.plan.yaml': Is a directory"
 expect_eq "and leaves no temporary file" "$(ls -A | grep -c '^dir\.plan\.yaml\.')" 0
+
+# ------------------------------------------------- JSON of any bytes
+
+# Journal text that is not UTF-8 (another tool wrote it): JSON output
+# still lists every run and step, the bad bytes as U+FFFD, instead of
+# leaving them out (jansson refuses such a string and makes nothing).
+cv apply -m m.yaml --db sqlite:jbytes.db --auto-approve -q
+q jbytes.db "UPDATE converge_runs SET actor = CAST(X'6162FF' AS TEXT)"
+q jbytes.db "UPDATE converge_steps SET object = CAST(X'6162FF' AS TEXT) WHERE seq = 1"
+run=$(q jbytes.db "SELECT id FROM converge_runs")
+# jf EXPR: EXPR of the JSON in out.txt (as j), printed.
+jf() { python3 -c "import json; j = json.load(open('out.txt')); print($1)" 2>&1; }
+cv history --db sqlite:jbytes.db --format json
+expect_eq "history --format json keeps a run whose actor is not UTF-8" \
+	"$(jf 'j[0]["actor"] == "ab\ufffd"')" True
+cv status --db sqlite:jbytes.db --format json
+expect_eq "status --format json keeps it too" "$(jf 'len(j["runs"])')" 1
+cv history "$run" --db sqlite:jbytes.db --format json
+expect_eq "history RUN_ID --format json keeps every step" "$(jf 'len(j["steps_applied"])')" 2
+expect_eq "and the run" "$(jf 'j["id"]')" "$run"
+cp jbytes.db "$(printf 'j\377.db')"
+cv status --db "sqlite:$(printf 'j\377.db')" --format json
+expect_eq "a database name that is not UTF-8 is still in status JSON" \
+	"$(jf 'j["database"] == "sqlite:j\ufffd.db"')" True

@@ -81,8 +81,10 @@ static void add_noun(struct cv_buf *b, const char *kind)
  * Appends user text for a review line.  Control characters are shown as
  * \xNN: a name read from a live database could otherwise break the one
  * line per step layout or send escape sequences to the reviewer's
- * terminal.  Manifests cannot hold such names (SPEC §6), so for them this
- * changes nothing.
+ * terminal.  So are the C1 controls (U+0080 to U+009F; U+009B is CSI to
+ * xterm even in UTF-8), as \u{XXXX}, and bytes that are not UTF-8 (0x9b
+ * alone is CSI to a Latin-1 terminal), as \xNN.  Manifests cannot hold
+ * such names (SPEC §6), so for them this changes nothing.
  *
  * Invisible characters are shown as \u{XXXX} too: SPEC §6 stores them
  * verbatim (they are not control characters), but "al\u200bice" printed
@@ -95,43 +97,56 @@ static void add_noun(struct cv_buf *b, const char *kind)
  */
 static bool invisible(unsigned cp)
 {
-	return cp == 0xad || cp == 0x61c || (cp >= 0x200b && cp <= 0x200f) ||
+	return cp <= 0x9f || cp == 0xad || cp == 0x61c ||
+	       (cp >= 0x200b && cp <= 0x200f) ||
 	       (cp >= 0x202a && cp <= 0x202e) ||
 	       (cp >= 0x2060 && cp <= 0x2064) ||
 	       (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
 }
 
-static void add_safe(struct cv_buf *b, const char *s)
+/* The code point of the k-byte UTF-8 character at p (cv_utf8_char). */
+static unsigned decode(const unsigned char *p, size_t k)
 {
-	const unsigned char *p;
+	static const unsigned char lead_mask[] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+	unsigned cp = p[0] & lead_mask[k];
+	size_t i;
 
-	for (p = (const unsigned char *)s; *p; p++) {
+	for (i = 1; i < k; i++)
+		cp = (cp << 6) | (p[i] & 0x3fu);
+	return cp;
+}
+
+void cv_display_add(struct cv_buf *b, const char *s, const char *md)
+{
+	size_t n = strlen(s), k;
+
+	for (; n; s += k, n -= k) {
+		unsigned char c = (unsigned char)*s;
 		unsigned cp;
 
-		if (*p < 0x20 || *p == 0x7f) {
-			cv_buf_addf(b, "\\x%02x", *p);
+		k = cv_utf8_char(s, n);
+		if (!k || (k == 1 && (c < 0x20 || c == 0x7f))) {
+			cv_buf_addf(b, "\\x%02x", c);
+			k = 1;
 			continue;
 		}
-		/* The two- and three-byte UTF-8 forms hold them all. */
-		if ((p[0] & 0xe0) == 0xc0 && (p[1] & 0xc0) == 0x80) {
-			cp = ((p[0] & 0x1fu) << 6) | (p[1] & 0x3fu);
-			if (invisible(cp)) {
-				cv_buf_addf(b, "\\u{%04x}", cp);
-				p++;
-				continue;
-			}
-		} else if ((p[0] & 0xf0) == 0xe0 && (p[1] & 0xc0) == 0x80 &&
-			   (p[2] & 0xc0) == 0x80) {
-			cp = ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) |
-			     (p[2] & 0x3fu);
-			if (invisible(cp)) {
-				cv_buf_addf(b, "\\u{%04x}", cp);
-				p += 2;
-				continue;
-			}
+		if (k == 1) {
+			if (md && strchr(md, c))
+				cv_buf_addch(b, '\\');
+			cv_buf_addch(b, (char)c);
+			continue;
 		}
-		cv_buf_addch(b, (char)*p);
+		cp = decode((const unsigned char *)s, k);
+		if (invisible(cp))
+			cv_buf_addf(b, "\\u{%04x}", cp);
+		else
+			cv_buf_add(b, s, k);
 	}
+}
+
+static void add_safe(struct cv_buf *b, const char *s)
+{
+	cv_display_add(b, s, NULL);
 }
 
 /* Appends one coloured (or plain) line. */

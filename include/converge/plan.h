@@ -193,6 +193,13 @@ int cv_plan_render(const struct cv_plan *plan, enum cv_format format,
  * UTF-8 become U+FFFD, so that nothing read from a database is dropped;
  * NULL gives JSON null. */
 struct json_t *cv_json_text(const char *s);
+/*
+ * Appends user text to be shown on a terminal: control characters (C0 and
+ * C1) and bytes that are not UTF-8 escaped (\xNN, \u{XXXX}), as are
+ * invisible format characters; each ASCII character in `md` (NULL: none)
+ * gets a backslash before it.
+ */
+void cv_display_add(struct cv_buf *b, const char *s, const char *md);
 /* Appends `s` as a Markdown code span its text cannot break out of. */
 void cv_md_code_span(struct cv_buf *b, const char *s);
 /*

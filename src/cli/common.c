@@ -200,26 +200,16 @@ char *cli_md_escape(const char *s)
 }
 
 /*
- * Control characters as \xNN: a name stored by another tool (or by an
- * older converge) must not end a line early and forge the next one, nor
- * send a terminal escape sequence.
+ * Control characters as \xNN (cv_display_add): a name stored by another
+ * tool (or by an older converge) must not end a line early and forge the
+ * next one, nor send a terminal escape sequence.  Mid-line in Markdown,
+ * the characters that markdown (or its HTML) acts on are escaped too.
  */
 char *cli_display(const char *s, bool md)
 {
 	struct cv_buf b = CV_BUF_INIT;
 
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c < 0x20 || c == 0x7f) {
-			cv_buf_addf(&b, "\\x%02x", c);
-			continue;
-		}
-		/* Mid-line, these are what markdown (or its HTML) acts on. */
-		if (md && strchr("\\`*_[]<>|~&", c))
-			cv_buf_addch(&b, '\\');
-		cv_buf_addch(&b, (char)c);
-	}
+	cv_display_add(&b, s ? s : "", md ? "\\`*_[]<>|~&" : NULL);
 	return cv_buf_detach(&b);
 }
 

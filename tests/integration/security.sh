@@ -303,3 +303,19 @@ cp jbytes.db "$(printf 'j\377.db')"
 cv status --db "sqlite:$(printf 'j\377.db')" --format json
 expect_eq "a database name that is not UTF-8 is still in status JSON" \
 	"$(jf 'j["database"] == "sqlite:j\ufffd.db"')" True
+
+# ------------------------------------------- terminal escapes in output
+
+# Names and journal text written by another tool reach the reviewer's
+# terminal escaped: C0 controls, C1 controls (U+009B is CSI to xterm in
+# UTF-8) and bytes that are not UTF-8 (CSI, 0x9b, to a Latin-1 terminal).
+cv apply -m m.yaml --db sqlite:esc.db --auto-approve -q
+q esc.db "INSERT INTO rbac_roles (name) VALUES (CAST(X'61C29B33316D62' AS TEXT))"
+q esc.db "INSERT INTO rbac_grants (subject, role, scope) VALUES (CAST(X'639B33316D64' AS TEXT), 'viewer', '')"
+cv plan -m m.yaml --db sqlite:esc.db
+expect_in "plan shows a C1 control escaped" out.txt "- role a\u{009b}31mb"
+expect_in "and a byte that is not UTF-8" out.txt "- grant viewer to c\x9b31md"
+expect_eq "no C1 or stray byte reaches the terminal" \
+	"$(LC_ALL=C grep -c "$(printf '\302\233\|\233')" out.txt)" 0
+cv plan -m m.yaml --db sqlite:esc.db --format markdown
+expect_in "markdown too" out.txt "- role a\u{009b}31mb"

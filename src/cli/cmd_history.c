@@ -10,27 +10,53 @@
 #include "cli.h"
 
 /*
- * A failed run's error: its message, then "in step:" and "sql:" lines.
- * Text indents them under the first; markdown fences them, SQL and all.
+ * A failed run's error: its message, then "in step:" and "sql:" lines,
+ * each shown escaped (cli_display).  Text indents them under the first;
+ * markdown fences them, SQL and all, with a fence longer than any run of
+ * backticks in them, so that none closes it early.
  */
 static void print_error(bool md, const char *sub, const char *error)
 {
+	size_t run = 0, fence = 3;
 	const char *p, *nl;
 
+	for (p = error; md && *p; p++) {
+		run = *p == '`' ? run + 1 : 0;
+		if (run >= fence)
+			fence = run + 1;
+	}
 	if (md)
-		printf("%serror:\n\n      ```\n", sub);
+		printf("%serror:\n\n      %.*s\n", sub, (int)fence,
+		       "````````````````````````````````");
 	for (p = error; *p; p = nl + 1) {
+		char *line, *shown;
+
 		nl = strchr(p, '\n');
+		line = cv_strndup(p, nl ? (size_t)(nl - p) : strlen(p));
+		shown = cli_display(line, false);
 		if (md)
 			fputs("      ", stdout);
 		else
 			printf("%s%s", sub, p == error ? "error: " : "       ");
-		printf("%.*s\n", nl ? (int)(nl - p) : (int)strlen(p), p);
+		puts(shown);
+		free(shown);
+		free(line);
 		if (!nl)
 			break;
 	}
 	if (md)
-		printf("      ```\n");
+		printf("      %.*s\n", (int)fence,
+		       "````````````````````````````````");
+}
+
+/* One detail line of a run: `label` and the journal's text, escaped. */
+static void print_detail(const char *sub, const char *label, const char *text,
+			 bool md)
+{
+	char *t = cli_display(text, md);
+
+	printf("%s%s%s\n", sub, label, t);
+	free(t);
 }
 
 /* Steps a run shows in the list of runs; `history RUN_ID` shows all. */
@@ -84,22 +110,27 @@ static void print_run(const struct cv_opts *o, const struct cv_run *r)
 	bool md = o->format == CV_FORMAT_MARKDOWN;
 	/* Markdown: the run a list item, its details nested items. */
 	const char *li = md ? "- " : "", *sub = md ? "  - " : "    ";
-
+	/* Journal text may have been written by another tool: escaped. */
+	char *id = cli_display(r->id, md), *kind = cli_display(r->kind, md);
+	char *status = cli_display(r->status, md);
 	char *actor = cli_display(r->actor ? r->actor : "unknown", md);
+	char *at = cli_display(r->started_at, md);
 
-	printf("%s%s  %-8s %-7s %3ld step%s  by %s  at %s\n", li, r->id,
-	       r->kind, r->status, r->nsteps, r->nsteps == 1 ? " " : "s",
-	       actor,
-	       r->started_at);
+	printf("%s%s  %-8s %-7s %3ld step%s  by %s  at %s\n", li, id, kind,
+	       status, r->nsteps, r->nsteps == 1 ? " " : "s", actor, at);
+	free(at);
+	free(id);
+	free(kind);
+	free(status);
 	free(actor);
 	if (r->undoes)
-		printf("%sundoes %s\n", sub, r->undoes);
+		print_detail(sub, "undoes ", r->undoes, md);
 	if (r->undone_by)
-		printf("%sundone by %s\n", sub, r->undone_by);
+		print_detail(sub, "undone by ", r->undone_by, md);
 	if (r->error)
 		print_error(md, sub, r->error);
 	if (r->snapshot && o->verbose)
-		printf("%ssnapshot: %s\n", sub, r->snapshot);
+		print_detail(sub, "snapshot: ", r->snapshot, md);
 }
 
 int cmd_history(struct cv_opts *o)

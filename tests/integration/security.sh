@@ -319,3 +319,18 @@ expect_eq "no C1 or stray byte reaches the terminal" \
 	"$(LC_ALL=C grep -c "$(printf '\302\233\|\233')" out.txt)" 0
 cv plan -m m.yaml --db sqlite:esc.db --format markdown
 expect_in "markdown too" out.txt "- role a\u{009b}31mb"
+run=$(q esc.db "SELECT id FROM converge_runs")
+q esc.db "UPDATE converge_runs SET snapshot = '/tmp/s' || char(27) || ']0;x' || char(7),
+	undoes = 'u' || char(27) || '[2J', undone_by = 'b' || char(13) || 'x',
+	error = 'boom' || char(27) || '[31m' || char(10) || 'sql: x' || char(13)"
+cv history --db sqlite:esc.db -v
+expect_in "history -v escapes the snapshot" out.txt "    snapshot: /tmp/s\x1b]0;x\x07"
+expect_in "and what the run undoes" out.txt "    undoes u\x1b[2J"
+expect_in "and what undid it" out.txt "    undone by b\x0dx"
+expect_in "and its error, line by line" out.txt "    error: boom\x1b[31m"
+expect_in "to the last" out.txt "           sql: x\x0d"
+expect_eq "no escape character at all" "$(grep -c "$(printf '\033\|\r\|\007')" out.txt)" 0
+q esc.db "UPDATE converge_runs SET error = 'a' || char(10) || '\`\`\`' || char(10) || '# forged'"
+cv history --db sqlite:esc.db --format markdown
+expect_in "markdown: an error holding a fence gets a longer one" out.txt '      ````'
+expect_eq "so it cannot close it early" "$(grep -cxF '      ```' out.txt)" 1

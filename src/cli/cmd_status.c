@@ -127,6 +127,40 @@ static void print_drift(const char *li, const struct drift *d)
 	       d->c.up == 1 ? "" : "s", d->c.down);
 }
 
+/* printf("%s", cli_display(text, md)) */
+static void put_display(const char *text, bool md)
+{
+	char *t = cli_display(text, md);
+
+	fputs(t, stdout);
+	free(t);
+}
+
+/* One run of "last runs"; the journal's text escaped, as history has it. */
+static void print_run_line(const struct cv_run *r, bool md)
+{
+	char *kind = cli_display(r->kind, md), *status = cli_display(r->status, md);
+
+	fputs(md ? "- " : "  ", stdout);
+	put_display(r->id, md);
+	printf("  %-8s %-7s %3ld step%s  by ", kind, status, r->nsteps,
+	       r->nsteps == 1 ? " " : "s");
+	free(kind);
+	free(status);
+	put_display(r->actor ? r->actor : "unknown", md);
+	fputs("  at ", stdout);
+	put_display(r->started_at, md);
+	if (r->undoes) {
+		fputs(", undoes ", stdout);
+		put_display(r->undoes, md);
+	}
+	if (r->undone_by) {
+		fputs(", undone by ", stdout);
+		put_display(r->undone_by, md);
+	}
+	putchar('\n');
+}
+
 /* Text and markdown: the same lines, list items in markdown. */
 static void print_text(const struct cv_opts *o, const struct cv_url *url,
 		       const struct cli_version *v, const char *version_error,
@@ -142,13 +176,22 @@ static void print_text(const struct cv_opts *o, const struct cv_url *url,
 		cli_md_heading("status", url->display);
 	else
 		printf("database: %s\n", url->display);
-	if (version_error)
-		printf("%sschema:   error: %s\n", li, version_error);
-	else if (v->table)
-		printf("%sschema:   %s (%s)\n", li,
-		       v->value ? v->value : "base, no revision applied", v->table);
-	else
+	if (version_error) {
+		printf("%sschema:   error: ", li);
+		put_display(version_error, false);
+		putchar('\n');
+	} else if (v->table) {
+		/* The version table is written by whatever migrates the
+		 * database, not only by converge: its text is escaped. */
+		printf("%sschema:   ", li);
+		put_display(v->value ? v->value : "base, no revision applied",
+			    md);
+		fputs(" (", stdout);
+		put_display(v->table, md);
+		fputs(")\n", stdout);
+	} else {
 		printf("%sschema:   no version table\n", li);
+	}
 	if (holder->len) {
 		char *h = cli_display(cv_buf_str(holder), md);
 
@@ -160,21 +203,8 @@ static void print_text(const struct cv_opts *o, const struct cv_url *url,
 	if (d->known)
 		print_drift(li, d);
 	printf("%s", nruns ? "\nlast runs:\n" : "\nno runs recorded\n");
-	for (i = 0; i < nruns; i++) {
-		const char *who = runs[i].actor ? runs[i].actor : "unknown";
-		char *actor = cli_display(who, md);
-
-		printf("%s%s  %-8s %-7s %3ld step%s  by %s  at %s%s%s%s%s\n",
-		       md ? "- " : "  ",
-		       runs[i].id, runs[i].kind, runs[i].status, runs[i].nsteps,
-		       runs[i].nsteps == 1 ? " " : "s", actor,
-		       runs[i].started_at,
-		       runs[i].undoes ? ", undoes " : "",
-		       runs[i].undoes ? runs[i].undoes : "",
-		       runs[i].undone_by ? ", undone by " : "",
-		       runs[i].undone_by ? runs[i].undone_by : "");
-		free(actor);
-	}
+	for (i = 0; i < nruns; i++)
+		print_run_line(&runs[i], md);
 }
 
 int cmd_status(struct cv_opts *o)

@@ -334,3 +334,14 @@ q esc.db "UPDATE converge_runs SET error = 'a' || char(10) || '\`\`\`' || char(1
 cv history --db sqlite:esc.db --format markdown
 expect_in "markdown: an error holding a fence gets a longer one" out.txt '      ````'
 expect_eq "so it cannot close it early" "$(grep -cxF '      ```' out.txt)" 1
+
+# status: the schema version another tool wrote, and the journal's text.
+cp esc.db esc2.db
+q esc2.db "CREATE TABLE alembic_version (version_num TEXT);
+	INSERT INTO alembic_version VALUES ('r' || char(27) || '[2J|**b**')"
+cv status --db sqlite:esc2.db
+expect_in "status escapes the schema version" out.txt "schema:   r\x1b[2J|**b** (alembic_version)"
+expect_in "and the journal's text" out.txt ", undoes u\x1b[2J, undone by b\x0dx"
+expect_eq "no escape character at all" "$(grep -c "$(printf '\033\|\r')" out.txt)" 0
+cv status --db sqlite:esc2.db --format markdown
+expect_in "markdown: escaped for markdown too" out.txt "- schema:   r\x1b\[2J\|\*\*b\*\* (alembic\_version)"

@@ -344,39 +344,40 @@ const char *cv_shorten(const char *s)
 	static char bufs[4][96];
 	static unsigned turn;
 	char *out = bufs[turn++ % 4];
-	size_t i = 0, o = 0;
+	size_t n, i = 0, o = 0, k;
 
 	if (!s)
 		return "(null)";
-	while (s[i] && o < 60) {
-		unsigned char c = (unsigned char)s[i++];
+	/*
+	 * Whole characters only, none cut in half; control characters (C0
+	 * and C1, U+009B being CSI) and bytes that are not UTF-8 escaped,
+	 * so that text read from a database sends nothing to a terminal.
+	 */
+	n = strlen(s);
+	while (i < n && o < 60) {
+		unsigned char c = (unsigned char)s[i];
 
-		if (c < 0x20 || c == 0x7f) {
+		k = cv_utf8_char(s + i, n - i);
+		if (!k || (k == 1 && (c < 0x20 || c == 0x7f))) {
 			o += (size_t)snprintf(out + o, 96 - o, "\\x%02x", c);
+			i++;
 			continue;
 		}
-		out[o++] = (char)c;
-	}
-	if (s[i]) {
-		/*
-		 * Do not cut a UTF-8 sequence in half, but keep the last
-		 * character when it is whole.
-		 */
-		size_t lead = o, need;
-
-		while (lead > 0 && o - lead < 3 &&
-		       ((unsigned char)out[lead - 1] & 0xc0) == 0x80)
-			lead--;
-		if (lead > 0 && ((unsigned char)out[lead - 1] & 0xc0) == 0xc0) {
-			unsigned char c = (unsigned char)out[lead - 1];
-
-			need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-			if (o - (lead - 1) < need)
-				o = lead - 1;
+		if (k == 2 && c == 0xc2 && (unsigned char)s[i + 1] <= 0x9f) {
+			o += (size_t)snprintf(out + o, 96 - o, "\\u{%04x}",
+					      (unsigned char)s[i + 1]);
+			i += 2;
+			continue;
 		}
-		memcpy(out + o, "...", 4);
-	} else {
-		out[o] = '\0';
+		if (o + k > 60)
+			break;
+		memcpy(out + o, s + i, k);
+		o += k;
+		i += k;
 	}
+	if (i < n)
+		memcpy(out + o, "...", 4);
+	else
+		out[o] = '\0';
 	return out;
 }

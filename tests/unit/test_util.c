@@ -586,6 +586,9 @@ static void test_util__shorten(void **state)
 	assert_string_equal(cv_shorten(NULL), "(null)");
 	assert_string_equal(cv_shorten("a\x01" "b\x7f" "c\nd"),
 			    "a\\x01b\\x7fc\\x0ad");
+	/* C1 controls (U+009B is CSI) and bytes that are not UTF-8 too. */
+	assert_string_equal(cv_shorten("a\xc2\x9b" "2J b\x9b" "c \xc3\xa9"),
+			    "a\\u{009b}2J b\\x9bc \xc3\xa9");
 	/* Cut at 60 bytes with "..." after. */
 	for (i = 0; i < sizeof(long_text) - 1; i++)
 		long_text[i] = (char)('a' + i % 26);

@@ -226,12 +226,48 @@ static const char *line_end(const char *p, const char *end)
 }
 
 /* Adds source line `line` of src with a caret under column `col`. */
+/*
+ * Can the line [p, eol) be shown?  Not when it holds a control character
+ * (C0 but tab, DEL or C1: U+009B is CSI to xterm), which must not reach
+ * the terminal; bytes that are not UTF-8 are shown as U+FFFD (add_line).
+ */
+static bool echoable(const char *p, const char *eol)
+{
+	size_t k;
+
+	for (; p < eol; p += k ? k : 1) {
+		unsigned char c = (unsigned char)*p;
+
+		k = cv_utf8_char(p, (size_t)(eol - p));
+		if ((k == 1 && ((c < 0x20 && c != '\t') || c == 0x7f)) ||
+		    (k == 2 && c == 0xc2 && (unsigned char)p[1] <= 0x9f))
+			return false;
+	}
+	return true;
+}
+
+/* Appends [p, p + n), each byte that is not UTF-8 as U+FFFD. */
+static void add_line(struct cv_buf *out, const char *p, size_t n)
+{
+	size_t k;
+
+	for (; n; p += k, n -= k) {
+		k = cv_utf8_char(p, n);
+		if (k) {
+			cv_buf_add(out, p, k);
+		} else {
+			cv_buf_adds(out, "\xef\xbf\xbd");
+			k = 1;
+		}
+	}
+}
+
 static void print_caret(struct cv_buf *out, struct cursor *cur,
 			const struct cv_source *src, unsigned line,
 			unsigned col)
 {
 	const char *p = src->text, *end = src->text + src->len, *eol;
-	unsigned i, n, c;
+	unsigned i, n, c, k;
 
 	i = 1;
 	if (cur->src == src && cur->line <= line) {
@@ -256,21 +292,24 @@ static void print_caret(struct cv_buf *out, struct cursor *cur,
 	n = (unsigned)(eol - p);
 	if (n > 200)
 		n = 200;
-	/* Binary garbage is not worth echoing back. */
-	for (i = 0; i < n; i++)
-		if ((unsigned char)p[i] < 0x20 && p[i] != '\t')
-			return;
-	cv_buf_addf(out, "    %.*s\n    ", (int)n, p);
+	/* Binary garbage is not worth echoing back, and a control
+	 * character (C0, DEL or C1) or a byte that is not UTF-8 must not
+	 * reach the terminal. */
+	if (!echoable(p, eol))
+		return;
+	cv_buf_adds(out, "    ");
+	add_line(out, p, n);
+	cv_buf_adds(out, "\n    ");
 	/*
 	 * Columns count characters (libyaml's do), not bytes: a UTF-8
-	 * sequence takes one place under the line, its continuation bytes
-	 * none.  Tabs are copied so that the caret lines up with the text.
+	 * sequence takes one place under the line, as does a byte shown as
+	 * U+FFFD.  Tabs are copied so that the caret lines up with the text.
 	 */
-	for (i = 0, c = 1; i < n && c < col; i++) {
-		if (((unsigned char)p[i] & 0xc0) == 0x80)
-			continue;
+	for (i = 0, c = 1; i < n && c < col; i += k, c++) {
+		k = cv_utf8_char(p + i, n - i);
+		if (!k)
+			k = 1;
 		cv_buf_addch(out, p[i] == '\t' ? '\t' : ' ');
-		c++;
 	}
 	cv_buf_adds(out, "^\n");
 }

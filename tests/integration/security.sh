@@ -345,3 +345,14 @@ expect_in "and the journal's text" out.txt ", undoes u\x1b[2J, undone by b\x0dx"
 expect_eq "no escape character at all" "$(grep -c "$(printf '\033\|\r')" out.txt)" 0
 cv status --db sqlite:esc2.db --format markdown
 expect_in "markdown: escaped for markdown too" out.txt "- schema:   r\x1b\[2J\|\*\*b\*\* (alembic\_version)"
+
+# A manifest line holding a C1 control (or bytes that are not UTF-8) is
+# not echoed under its error, as one holding a C0 control is not.
+printf 'version: 1\nroles:\n  v: {} \302\23331m\n' >c1.yaml
+cv validate -m c1.yaml
+expect_in "a C1 control: placed and named" err.txt "c1.yaml:3:9: error: control characters are not allowed (0x9b)"
+expect_eq "its line is not echoed" "$(LC_ALL=C grep -c "$(printf '\233')" err.txt)" 0
+printf 'version: 1\nrolez:\n  v: {} # \377\233\n' >bytes8.yaml
+cv validate -m bytes8.yaml
+expect_eq "a line that is not UTF-8 is echoed with U+FFFD for each stray byte" \
+	"$(sed -n 2p err.txt)" "$(printf '      v: {} # \357\277\275\357\277\275')"

@@ -74,24 +74,38 @@ static void describe(const struct cv_opts *o, const char *what,
 	if (!ret && db)
 		ret = cli_read_version(db, nruns ? runs[0].schema_table : NULL,
 				       &v, &err);
+	/* What a database holds is shown escaped, as status shows it. */
 	if (!ret && db) {
 		fprintf(stderr, "\n%s:\n", what);
-		if (!v.table)
+		if (!v.table) {
 			fprintf(stderr, "  schema:   no version table\n");
-		else
-			fprintf(stderr, "  schema:   %s (%s)\n",
-				v.nrows > 1 ? cv_buf_str(&v.rows) :
-				v.value ? v.value : "base, no revision applied",
-				v.table);
+		} else {
+			char *value = cli_display(v.nrows > 1 ?
+				cv_buf_str(&v.rows) : v.value ? v.value :
+				"base, no revision applied", false);
+			char *table = cli_display(v.table, false);
+
+			fprintf(stderr, "  schema:   %s (%s)\n", value, table);
+			free(value);
+			free(table);
+		}
 		if (nruns) {
-			char *actor = cli_display(runs[0].actor ? runs[0].actor :
+			const struct cv_run *r = &runs[0];
+			char *id = cli_display(r->id, false);
+			char *kind = cli_display(r->kind, false);
+			char *status = cli_display(r->status, false);
+			char *actor = cli_display(r->actor ? r->actor :
 						  "unknown", false);
+			char *at = cli_display(r->started_at, false);
 
 			fprintf(stderr, "  last run: %s  %s %s, %ld step%s, by %s at %s\n",
-				runs[0].id, runs[0].kind, runs[0].status,
-				runs[0].nsteps, runs[0].nsteps == 1 ? "" : "s",
-				actor, runs[0].started_at);
+				id, kind, status, r->nsteps,
+				r->nsteps == 1 ? "" : "s", actor, at);
+			free(id);
+			free(kind);
+			free(status);
 			free(actor);
+			free(at);
 		} else {
 			fprintf(stderr, "  last run: none recorded\n");
 		}

@@ -399,6 +399,9 @@ EOF
 	expect_in "and what the database holds now" tty.txt "tty.db holds now:"
 	expect_in "its newest run" tty.txt "  last run: $LAST  apply applied, 2 steps, by "
 	expect_in "then asks" tty.txt "Replace the whole content of"
+	q tty.db "UPDATE converge_runs SET actor = 'ev' || char(27) || '[31m' WHERE id = '$LAST'"
+	printf 'no\n' | script -qec "\"$CONVERGE\" restore --db tty.db $SNAP" /dev/null >tty.txt 2>&1
+	expect_in "what the database holds is shown escaped" tty.txt "by ev\x1b[31m at"
 fi
 # A database that does not exist is planned read-only first (a refused or
 # empty plan creates nothing); made under the lock, it is still empty, so

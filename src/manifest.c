@@ -124,8 +124,45 @@ static bool first_visit(struct seen_dirs *seen, const struct stat *st)
 	return true;
 }
 
+/* Whether `real` (a resolved path) is `root` or below it. */
+static bool below(const char *real, const char *root)
+{
+	size_t n = strlen(root);
+
+	if (n == 1 && root[0] == '/')
+		return true;
+	return strncmp(real, root, n) == 0 && (real[n] == '/' || !real[n]);
+}
+
+/*
+ * A symbolic link found by a walk must lead below the folder the walk
+ * began at (`root`, resolved; NULL: no such rule): a link to any file
+ * would let whoever adds files to a manifests folder (a pull request)
+ * have converge read, and echo in its errors, a file such as a secret
+ * of the machine the pipeline runs on.  A file outside is named with
+ * -m of its own.
+ */
+static bool link_allowed(const char *path, const char *root,
+			 struct cv_diags *diags)
+{
+	struct stat lst;
+	char *real;
+	bool ok;
+
+	if (!root || lstat(path, &lst) < 0 || !S_ISLNK(lst.st_mode))
+		return true;
+	real = realpath(path, NULL);
+	ok = !real || below(real, root);
+	if (!ok)
+		cv_diag_error(diags, NULL,
+			      "'%s' is a symbolic link to '%s', outside '%s': converge reads only what is below a folder it is given (give that file or folder with -m of its own)",
+			      cv_shorten(path), cv_shorten(real), cv_shorten(root));
+	free(real);
+	return ok;
+}
+
 /* Every .yaml or .yml file below dir; hidden files and folders are skipped. */
-static int walk(const char *dir, struct path_list *out,
+static int walk(const char *dir, const char *root, struct path_list *out,
 		struct seen_dirs *seen, struct cv_diags *diags)
 {
 	DIR *d = opendir(dir);
@@ -166,9 +203,15 @@ static int walk(const char *dir, struct path_list *out,
 			free(path);
 			continue;
 		}
+		if ((S_ISDIR(st.st_mode) || is_yaml_name(e->d_name)) &&
+		    !link_allowed(path, root, diags)) {
+			ret = CV_EIO;
+			free(path);
+			continue;
+		}
 		if (S_ISDIR(st.st_mode)) {
 			int r = first_visit(seen, &st) ?
-				walk(path, out, seen, diags) : 0;
+				walk(path, root, out, seen, diags) : 0;
 
 			if (r)
 				ret = r;
@@ -194,11 +237,13 @@ int cv_yaml_files_below(const char *dir, char ***paths, size_t *n,
 	struct seen_dirs seen = { NULL, 0, 0 };
 	struct path_list found = { NULL, 0, 0 };
 	struct stat st;
+	char *root = realpath(dir, NULL);
 	int ret = 0;
 
 	if (stat(dir, &st) == 0)
 		first_visit(&seen, &st);
-	ret = walk(dir, &found, &seen, diags);
+	ret = walk(dir, root, &found, &seen, diags);
+	free(root);
 	if (found.nr > 1)
 		cv_sort(found.items, found.nr, sizeof(char *), cv_strptr_cmp);
 	free(seen.items);
@@ -378,6 +423,7 @@ static void expand_args(const char *const *paths, size_t npaths,
 	for (i = 0; i < npaths; i++) {
 		struct stat st;
 		struct path_list found = { NULL, 0, 0 };
+		char *root;
 		size_t j;
 
 		if (strcmp(paths[i], "-") == 0 || stat(paths[i], &st) < 0 ||
@@ -387,9 +433,11 @@ static void expand_args(const char *const *paths, size_t npaths,
 			(*from_dir)[files->nr - 1] = false;
 			continue;
 		}
+		root = realpath(paths[i], NULL);
 		if (first_visit(&seen, &st) &&
-		    walk(paths[i], &found, &seen, diags))
+		    walk(paths[i], root, &found, &seen, diags))
 			*ret = CV_EIO;
+		free(root);
 		if (found.nr > 1)
 			cv_sort(found.items, found.nr, sizeof(char *), cv_strptr_cmp);
 		if (!found.nr) {

@@ -356,3 +356,29 @@ printf 'version: 1\nrolez:\n  v: {} # \377\233\n' >bytes8.yaml
 cv validate -m bytes8.yaml
 expect_eq "a line that is not UTF-8 is echoed with U+FFFD for each stray byte" \
 	"$(sed -n 2p err.txt)" "$(printf '      v: {} # \357\277\275\357\277\275')"
+
+# ---- a manifests folder's symbolic links stay below it -----------------
+# Whoever can add a file to a manifests folder (a pull request) must not
+# make the pipeline read, and echo in its errors, a file of the machine it
+# runs on: a link found by walking a folder must lead below that folder.
+mkdir -p linked/m linked/m/inner
+printf 'TOPSECRET: hunter2\n' >linked/secret.yaml
+printf 'version: 1\nroles: {viewer: {}}\n' >linked/m/a.yaml
+ln -s ../secret.yaml linked/m/leak.yaml
+cv validate -m linked/m
+expect_rc "a link out of the folder: exit 1" 1
+expect_in "names the link, where it leads, and what to do" err.txt \
+	"'linked/m/leak.yaml' is a symbolic link to '$(cd linked && pwd)/secret.yaml', outside '$(cd linked/m && pwd)': converge reads only what is below a folder it is given"
+expect_not_in "and echoes nothing of the file" err.txt "hunter2"
+ln -s .. linked/m/inner/up
+rm linked/m/leak.yaml
+ln -s /etc linked/m/etc
+cv validate -m linked/m
+expect_rc "a link to a folder outside: exit 1 too" 1
+expect_in "named" err.txt "'linked/m/etc' is a symbolic link to '/etc', outside"
+rm linked/m/etc
+ln -s a.yaml linked/m/b.yml
+cv validate -m linked/m -m linked/secret.yaml
+expect_rc "links below the folder are read, and a file outside given with -m of its own" 1
+expect_in "which is read (and fails on its own terms)" err.txt "unknown key 'TOPSECRET'"
+expect_not_in "no link is refused" err.txt "is a symbolic link"

@@ -78,6 +78,15 @@ extern char **environ;
 /* Rows a batch keeps for one COPY at most (rows_send), and bytes of
  * their values: a COPY a megabyte, whatever a row holds. */
 #define ROWS_MAX 10000
+/*
+ * Rows fewer than this go into the pipeline one statement each rather
+ * than as a COPY: a COPY leaves the pipeline and waits for the server
+ * four times (sync, COPY, its end, RELEASE), which a statement in the
+ * pipeline costs only once every BATCH_MAX statements.  Short runs
+ * (a role's two permissions, a flag then a tenant's value, in turn)
+ * would otherwise cost round trips a row.
+ */
+#define ROWS_COPY_MIN BATCH_MAX
 #define ROWS_BYTES (1 << 20)
 /* Rows of up to this many columns need no allocation. */
 #define ROW_INLINE 32
@@ -687,19 +696,23 @@ static int rows_copy(struct pg_db *c, struct cv_error *err)
 }
 
 /*
- * Sends the rows kept: one row as the statement it is, more as one COPY
- * (after what was sent before them: COPY has no place in a pipeline).
+ * Sends the rows kept: a few as the statements they are, in the
+ * pipeline; many as one COPY (after what was sent before them: COPY has
+ * no place in a pipeline).
  */
 static int rows_send(struct pg_db *c, struct cv_error *err)
 {
 	struct rows *r = &c->rows;
-	int rc;
+	size_t i;
+	int rc = 0;
 
 	if (!r->nrows || r->sending)
 		return 0;
 	r->sending = true;
-	if (r->nrows == 1) {
-		rc = pipe_send(c, r->sql, rows_params(c, 0), r->nparams, err);
+	if (r->nrows < ROWS_COPY_MIN) {
+		for (i = 0; i < r->nrows && !rc; i++)
+			rc = pipe_send(c, r->sql, rows_params(c, i),
+				       r->nparams, err);
 	} else {
 		rc = pipe_leave(c, err);
 		if (!rc)

@@ -1,0 +1,111 @@
+# The application kinds on PostgreSQL (roles, grants, entitlements,
+# flags, checks, store.grants, inspect), where pg_spec.sh, pg_store.sh,
+# pg_batch.sh and pg_tmws.sh do not look: many rows of kinds whose
+# statements alternate, application tables whose columns are not text,
+# the server's time zone, and round trips through inspect and saved plans.
+. "$TOP/tests/integration/lib.sh"
+
+s=$$
+dbs=""
+# newdb NAME: a database of its own for a part of this test (DB).
+newdb() {
+	pg_db "kinds_$1_$s" || exit 1
+	dbs="$dbs kinds_$1_$s"
+}
+
+# trips: the round trips of the connection that wrote (the largest count
+# CONVERGE_TRACE_PERFORMANCE shows).
+trips() {
+	sed -n 's/^converge: performance: postgres: round trips *//p' err.txt |
+		sort -n | tail -1
+}
+
+# traced NAME ARGS...: runs converge with the trace and sets T_NAME to
+# its round trips.
+traced() {
+	tname=$1
+	shift
+	CONVERGE_TRACE_PERFORMANCE=1 cv "$@" -q
+	eval "T_$tname=\$(trips)"
+}
+
+# bounded NAME SMALL BIG: the big run costs at most 30 round trips more
+# than the small one (a batch reads its results every 256 statements; one
+# round trip a row, or a COPY of every short run, is hundreds more).
+bounded() {
+	if [ -n "$2" ] && [ -n "$3" ] && [ "$3" -le $(($2 + 30)) ]; then
+		pass "$1: $3 round trips (vs $2)"
+	else
+		fail "$1: '$3' round trips (vs '$2'): some a row?"
+	fi
+}
+
+# ---- round trips of kinds whose statements alternate ------------------
+
+# roles FILE N: N roles, each with a parent and two permissions (a run of
+# two INSERTs of one kind, then another, again and again).
+roles() {
+	awk -v n="$2" 'BEGIN {
+		print "version: 1"
+		print "roles:"
+		print "  base: {}"
+		for (i = 1; i <= n; i++)
+			printf "  r%d: {inherits: [base], permissions: [a:b%d, c:d]}\n", i, i
+	}' >"$1"
+}
+roles r20.yaml 20
+roles r1000.yaml 1000
+printf 'version: 1\nroles: {base: {}}\n' >r0.yaml
+for n in 20 1000; do
+	newdb "roles$n"
+	traced "apply$n" apply -m "r$n.yaml" --db "$DB" --auto-approve --no-snapshot
+	expect_rc "roles: apply $n" 0
+	traced "plan$n" plan -m r0.yaml --db "$DB"
+	expect_rc "roles: plan removing $n" 0
+	traced "rollback$n" rollback --db "$DB" --auto-approve --no-snapshot
+	expect_rc "roles: rollback $n" 0
+done
+bounded "roles: apply of 1000" "$T_apply20" "$T_apply1000"
+expect_eq "roles: the rollback took every row back" \
+	"$(pq "$DB" "SELECT count(*) FROM rbac_roles") $(pq "$DB" "SELECT count(*) FROM rbac_role_permissions")" "0 0"
+
+# flags FILE N [CHURN]: N flags, every third on, every fourth with two
+# tenant values (a flag, then its tenants, in turn); with CHURN every
+# fifth is switched and every seventh removed.
+flags() {
+	awk -v n="$2" -v churn="${3:-}" 'BEGIN {
+		print "version: 1"
+		print "flags:"
+		for (i = 1; i <= n; i++) {
+			on = i % 3 == 0
+			if (churn && i % 5 == 0)
+				on = !on
+			if (churn && i % 7 == 0)
+				continue
+			printf "  flag%d: {enabled: %s%s}\n", i, on ? "true" : "false",
+			       i % 4 ? "" : ", tenants: {t" i % 9 ": true, u: false}"
+		}
+	}' >"$1"
+}
+for n in 40 2000; do
+	flags "f$n.yaml" $n
+	flags "f${n}c.yaml" $n churn
+	newdb "flags$n"
+	traced "apply$n" apply -m "f$n.yaml" --db "$DB" --auto-approve --no-snapshot
+	expect_rc "flags: apply $n" 0
+	traced "change$n" apply -m "f${n}c.yaml" --db "$DB" --auto-approve --no-snapshot
+	expect_rc "flags: change $n" 0
+	traced "rollback$n" rollback --db "$DB" --auto-approve --no-snapshot
+	expect_rc "flags: rollback $n" 0
+	cv plan -m "f$n.yaml" --db "$DB" --detailed-exitcode
+	expect_rc "flags: the rollback of $n puts the first apply back" 0
+done
+bounded "flags: apply of 2000" "$T_apply40" "$T_apply2000"
+bounded "flags: change of 2000" "$T_change40" "$T_change2000"
+bounded "flags: rollback of 2000" "$T_rollback40" "$T_rollback2000"
+expect_eq "flags: booleans are stored as such" \
+	"$(pq "$DB" "SELECT count(*) FILTER (WHERE enabled), count(*) FROM feature_flags")" "666|2000"
+
+for d in $dbs; do
+	pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $d" >/dev/null
+done

@@ -558,11 +558,17 @@ out:
 	free(del_perm);
 }
 
-struct holders {
-	struct cv_buf names;
-	size_t n;
+/* A role the plan removes, and the live grants that still name it. */
+struct holder_role {
 	const char *role;
-	struct cv_grant *revoked;  /* sorted: the grants the plan revokes */
+	struct cv_buf names;  /* the first few, for the error */
+	size_t n;
+};
+
+struct holders {
+	struct holder_role *roles;  /* sorted by role */
+	size_t nroles;
+	struct cv_grant *revoked;   /* sorted: the grants the plan revokes */
 	size_t nrevoked;
 };
 
@@ -571,107 +577,139 @@ static int grant_qcmp(const void *a, const void *b)
 	return cv_grant_cmp(a, b);
 }
 
+static int holder_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct holder_role *)a)->role,
+		      ((const struct holder_role *)b)->role);
+}
+
+/* A row of rbac_grants (role, subject, scope): a holder of a removed
+ * role, unless the plan revokes it too. */
 static int add_holder(void *p, const char *const *cols, const size_t *lens,
 		      int ncols)
 {
 	struct holders *h = p;
+	struct holder_role rk, *r;
 	struct cv_grant k;
 
 	(void)lens;
 	(void)ncols;
+	if (!cols[0])
+		return 0;
+	rk.role = cols[0];
+	r = bsearch(&rk, h->roles, h->nroles, sizeof(rk), holder_cmp);
+	if (!r)
+		return 0;
 	memset(&k, 0, sizeof(k));
-	k.subject = cols[0] ? cols[0] : "";
-	k.role = h->role;
-	k.scope = cols[1] ? cols[1] : "";
+	k.subject = cols[1] ? cols[1] : "";
+	k.role = r->role;
+	k.scope = cols[2] ? cols[2] : "";
 	if (h->nrevoked && bsearch(&k, h->revoked, h->nrevoked,
 				   sizeof(k), grant_qcmp))
 		return 0;
-	if (h->n++ < 5) {
-		if (h->names.len)
-			cv_buf_adds(&h->names, ", ");
-		cv_buf_adds(&h->names, k.subject);
+	if (r->n++ < 5) {
+		if (r->names.len)
+			cv_buf_adds(&r->names, ", ");
+		cv_buf_adds(&r->names, k.subject);
 		if (*k.scope)
-			cv_buf_addf(&h->names, " (%s)", k.scope);
+			cv_buf_addf(&r->names, " (%s)", k.scope);
 	}
 	return 0;
+}
+
+static bool removes_role(const struct cv_step *st)
+{
+	return st->action == CV_ACT_DELETE && st->nkey == 1 &&
+	       strcmp(st->kind, "roles") == 0;
+}
+
+/* The roles the plan removes (sorted) and the grants it revokes. */
+static void holders_init(struct holders *h, const struct cv_plan *plan)
+{
+	size_t i;
+
+	memset(h, 0, sizeof(*h));
+	h->roles = cv_calloc(plan->nr + 1, sizeof(*h->roles));
+	h->revoked = cv_calloc(plan->nr + 1, sizeof(*h->revoked));
+	for (i = 0; i < plan->nr; i++) {
+		const struct cv_step *st = &plan->steps[i];
+
+		if (removes_role(st)) {
+			h->roles[h->nroles++].role = st->key[0];
+		} else if (st->action == CV_ACT_DELETE && st->nkey == 3 &&
+			   strcmp(st->kind, "grants") == 0) {
+			h->revoked[h->nrevoked].subject = st->key[0];
+			h->revoked[h->nrevoked].role = st->key[1];
+			h->revoked[h->nrevoked].scope = st->key[2];
+			h->nrevoked++;
+		}
+	}
+	if (h->nroles > 1)
+		cv_sort(h->roles, h->nroles, sizeof(*h->roles), holder_cmp);
+	if (h->nrevoked > 1)
+		cv_sort(h->revoked, h->nrevoked, sizeof(*h->revoked),
+			grant_qcmp);
+}
+
+static void holders_release(struct holders *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->nroles; i++)
+		cv_buf_release(&h->roles[i].names);
+	free(h->roles);
+	free(h->revoked);
 }
 
 /*
  * A role that live grants still reference cannot go unless the same plan
  * revokes them, which it does whenever the manifests own the grants.  A
  * rollback is held to this too: undoing an older run must not leave the
- * grants a later run made naming a role that is gone.
+ * grants a later run made naming a role that is gone.  The grants are
+ * read once for every role the plan removes (not a query a role), and
+ * the first such role in the plan's order is named.
  */
-static int check_unreferenced(struct cv_ctx *ctx, const struct cv_plan *plan,
-			      const char *role, struct cv_error *err)
+static int roles_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
+			struct cv_error *err)
 {
-	static const char *const cols[] = { "subject", "scope" };
-	struct holders h = { CV_BUF_INIT, 0, role, NULL, 0 };
-	struct cv_buf sql = CV_BUF_INIT;
+	static const char *const cols[] = { "role", "subject", "scope" };
+	struct holders h;
 	bool exists = false;
+	char *sql = NULL;
 	size_t i;
 	int ret;
 
 	if (!ctx->db)
 		return 0;
-	ret = ctx->be->table_exists(ctx->db, "rbac_grants", &exists, err);
+	holders_init(&h, plan);
+	ret = h.nroles ? ctx->be->table_exists(ctx->db, "rbac_grants", &exists,
+					      err) : 0;
 	if (ret || !exists)
-		return ret;
-	h.revoked = cv_calloc(plan->nr + 1, sizeof(*h.revoked));
-	for (i = 0; i < plan->nr; i++) {
+		goto out;
+	sql = cv_sql_select(ctx->be, "rbac_grants", cols, 3, NULL, 0);
+	ret = ctx->be->query(ctx->db, sql, NULL, 0, add_holder, &h, err);
+	for (i = 0; i < plan->nr && !ret; i++) {
 		const struct cv_step *st = &plan->steps[i];
+		struct holder_role rk, *r;
 
-		if (st->action != CV_ACT_DELETE || st->nkey != 3 ||
-		    strcmp(st->kind, "grants") != 0 ||
-		    strcmp(st->key[1], role) != 0)
+		if (!removes_role(st))
 			continue;
-		h.revoked[h.nrevoked].subject = st->key[0];
-		h.revoked[h.nrevoked].role = st->key[1];
-		h.revoked[h.nrevoked].scope = st->key[2];
-		h.nrevoked++;
-	}
-	if (h.nrevoked > 1)
-		cv_sort(h.revoked, h.nrevoked, sizeof(*h.revoked), grant_qcmp);
-	cv_buf_adds(&sql, "SELECT ");
-	ctx->be->quote_ident(&sql, cols[0]);
-	cv_buf_adds(&sql, ", ");
-	ctx->be->quote_ident(&sql, cols[1]);
-	cv_buf_adds(&sql, " FROM ");
-	ctx->be->quote_ident(&sql, "rbac_grants");
-	cv_buf_adds(&sql, " WHERE ");
-	ctx->be->quote_ident(&sql, "role");
-	cv_buf_adds(&sql, " = ");
-	ctx->be->param(&sql, 1);
-	ret = ctx->be->query(ctx->db, sql.buf, &role, 1, add_holder, &h, err);
-	if (!ret && h.n)
+		rk.role = st->key[0];
+		r = bsearch(&rk, h.roles, h.nroles, sizeof(rk), holder_cmp);
+		if (!r || !r->n)
+			continue;
 		ret = cv_error_set(err, CV_EINVAL,
 				   "cannot remove role '%s': %zu grant%s still reference%s it (%s%s); %s",
-				   cv_shorten(role), h.n, h.n == 1 ? "" : "s",
-				   h.n == 1 ? "s" : "",
-				   h.names.buf, h.n > 5 ? ", …" : "",
+				   cv_shorten(r->role), r->n, r->n == 1 ? "" : "s",
+				   r->n == 1 ? "s" : "",
+				   r->names.buf, r->n > 5 ? ", …" : "",
 				   ctx->want ?
 				   "revoke them in the manifests' grants section" :
 				   "roll back the run that made them first");
-	free(h.revoked);
-	cv_buf_release(&h.names);
-	cv_buf_release(&sql);
-	return ret;
-}
-
-/* Every role the plan removes, checked once the plan is complete. */
-static int roles_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
-			struct cv_error *err)
-{
-	size_t i;
-	int ret = 0;
-
-	for (i = 0; i < plan->nr && !ret; i++) {
-		const struct cv_step *st = &plan->steps[i];
-
-		if (st->action == CV_ACT_DELETE && st->nkey == 1 &&
-		    strcmp(st->kind, "roles") == 0)
-			ret = check_unreferenced(ctx, plan, st->key[0], err);
 	}
+out:
+	free(sql);
+	holders_release(&h);
 	return ret;
 }
 

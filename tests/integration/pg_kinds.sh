@@ -66,6 +66,8 @@ for n in 20 1000; do
 	expect_rc "roles: rollback $n" 0
 done
 bounded "roles: apply of 1000" "$T_apply20" "$T_apply1000"
+bounded "roles: plan removing 1000" "$T_plan20" "$T_plan1000"
+bounded "roles: rollback of 1000" "$T_rollback20" "$T_rollback1000"
 expect_eq "roles: the rollback took every row back" \
 	"$(pq "$DB" "SELECT count(*) FROM rbac_roles") $(pq "$DB" "SELECT count(*) FROM rbac_role_permissions")" "0 0"
 

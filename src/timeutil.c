@@ -2,6 +2,7 @@
  * RFC 3339 timestamps (timeutil.h).
  */
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,7 +30,36 @@ static int days_in_month(int y, int m)
 	return days[m - 1];
 }
 
-int cv_time_parse(const char *s, time_t *out)
+/*
+ * The offset at p (its sign): "+HH:MM"; for a database's value also
+ * "+HH" and "+HH:MM:SS", as PostgreSQL prints a timestamptz.  Sets *off
+ * (seconds east of UTC) and *end.
+ */
+static int parse_offset(const char *p, bool db, int *off, const char **end)
+{
+	int oh, om = 0, os = 0, sign = *p == '-' ? -1 : 1;
+	const char *q = p + 3;
+
+	if (digits(p + 1, 2, &oh) || oh > 23)
+		return -1;
+	if (*q == ':') {
+		if (digits(q + 1, 2, &om) || om > 59)
+			return -1;
+		q += 3;
+		if (db && *q == ':') {
+			if (digits(q + 1, 2, &os) || os > 59)
+				return -1;
+			q += 3;
+		}
+	} else if (!db) {
+		return -1;
+	}
+	*off = sign * (oh * 3600 + om * 60 + os);
+	*end = q;
+	return 0;
+}
+
+static int parse(const char *s, bool db, time_t *out)
 {
 	struct tm tm;
 	int y, mo, d, h = 0, mi = 0, sec = 0, off = 0;
@@ -64,13 +94,8 @@ int cv_time_parse(const char *s, time_t *out)
 		if (*p == 'Z' || *p == 'z') {
 			p++;
 		} else if (*p == '+' || *p == '-') {
-			int oh, om, sign = *p == '-' ? -1 : 1;
-
-			if (digits(p + 1, 2, &oh) || p[3] != ':' ||
-			    digits(p + 4, 2, &om) || oh > 23 || om > 59)
+			if (parse_offset(p, db, &off, &p))
 				return -1;
-			off = sign * (oh * 3600 + om * 60);
-			p += 6;
 		} else {
 			return -1;
 		}
@@ -85,6 +110,16 @@ int cv_time_parse(const char *s, time_t *out)
 	tm.tm_sec = sec == 60 ? 59 : sec;
 	*out = timegm(&tm) - off;
 	return 0;
+}
+
+int cv_time_parse(const char *s, time_t *out)
+{
+	return parse(s, false, out);
+}
+
+int cv_time_parse_db(const char *s, time_t *out)
+{
+	return parse(s, true, out);
 }
 
 void cv_time_format(time_t t, char *out)

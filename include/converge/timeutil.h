@@ -20,6 +20,12 @@
  * early, never kept late.
  */
 int cv_time_parse(const char *s, time_t *out);
+/*
+ * The same, for a time a database holds: also the offsets "+HH" and
+ * "+HH:MM:SS" that PostgreSQL prints for a timestamptz
+ * ("2026-11-24 15:45:00+13:45", "2026-11-24 02:00:00+00").
+ */
+int cv_time_parse_db(const char *s, time_t *out);
 /* Writes t as UTC "YYYY-MM-DDTHH:MM:SSZ" into out[CV_TIME_LEN]. */
 void cv_time_format(time_t t, char *out);
 /* The real clock (run ids, journal times); --now is the CLI's business. */

@@ -189,6 +189,24 @@ static const char *shared(struct cv_arena *a, const char **prev,
 	return *prev;
 }
 
+/*
+ * expires_at as converge writes it ("2026-11-24T02:00:00Z"), whatever
+ * the column holds it as: a column made timestamptz by hand reads back
+ * in the session's time zone ("2026-11-24 15:45:00+13:45"), which would
+ * otherwise differ from the manifests' at every plan and compare wrong
+ * with --now.  A value that is not a time is kept as it is.
+ */
+static const char *live_time(struct cv_arena *a, const char *s, size_t len)
+{
+	char buf[CV_TIME_LEN];
+	time_t t;
+
+	if (len < 10 || len > 64 || memchr(s, 0, len) || cv_time_parse_db(s, &t))
+		return cv_arena_strndup(a, s, len);
+	cv_time_format(t, buf);
+	return cv_arena_strdup(a, buf);
+}
+
 static int read_grant(void *p, const char *const *cols, const size_t *lens,
 		      int ncols)
 {
@@ -204,7 +222,7 @@ static int read_grant(void *p, const char *const *cols, const size_t *lens,
 	g->role = shared(a, &rd->role, cols[1] ? cols[1] : "", lens[1]);
 	g->scope = cols[2] && lens[2] ? shared(a, &rd->scope, cols[2], lens[2]) :
 				       "";
-	g->expires = cols[3] ? cv_arena_strndup(a, cols[3], lens[3]) : NULL;
+	g->expires = cols[3] ? live_time(a, cols[3], lens[3]) : NULL;
 	g->reason = cols[4] ? cv_arena_strndup(a, cols[4], lens[4]) : NULL;
 	memset(&g->mark, 0, sizeof(g->mark));
 	if (live->ngrants > 1 && rd->sorted && cv_grant_cmp(g - 1, g) >= 0)

@@ -108,6 +108,57 @@ bounded "flags: rollback of 2000" "$T_rollback40" "$T_rollback2000"
 expect_eq "flags: booleans are stored as such" \
 	"$(pq "$DB" "SELECT count(*) FILTER (WHERE enabled), count(*) FROM feature_flags")" "666|2000"
 
+
+# ---- grants: expires_at made timestamptz, in an odd time zone ---------
+
+# A team that made rbac_grants.expires_at a timestamptz (to query expiry
+# in SQL) reads it back in the session's time zone, here +13:45: the
+# same instant is the same expiry, not a change at every plan, and it
+# is compared with --now as a time, not as text.
+newdb tz
+pq "$CONVERGE_TEST_PG_URL" "ALTER DATABASE kinds_tz_$s SET TimeZone = 'Pacific/Chatham'"
+manifest tz/grants.yaml <<'EOF2'
+version: 1
+roles: {admin: {}, viewer: {}}
+grants:
+  - {subject: ann, role: admin, expires: "2026-11-24T05:00:00Z", reason: INC-1}
+  - {subject: bob, role: viewer, expires: "2026-11-24T09:30:00+05:30"}
+  - {subject: cy, role: viewer}
+EOF2
+manifest tz-guard/guard.yaml <<'EOF2'
+version: 1
+roles: {admin: {}, viewer: {}}
+guards: {min_grants: {admin: 1}}
+EOF2
+cv apply -m tz --db "$DB" --auto-approve --no-snapshot -q
+expect_rc "tz: the grants are applied" 0
+pq "$DB" "ALTER TABLE rbac_grants ALTER expires_at TYPE timestamptz USING expires_at::timestamptz"
+expect_eq "tz: the server shows them in its time zone" \
+	"$(pq "$DB" "SELECT string_agg(expires_at::text, ' ' ORDER BY subject) FROM rbac_grants")" \
+	"2026-11-24 18:45:00+13:45 2026-11-24 17:45:00+13:45"
+cv plan -m tz --db "$DB" --detailed-exitcode
+expect_rc "tz: the same instants are no change" 0
+cv inspect --db "$DB"
+expect_in "tz: inspect shows them in UTC" out.txt \
+	'{subject: ann, role: admin, expires: "2026-11-24T05:00:00Z", reason: INC-1}'
+cv plan -m tz-guard --db "$DB" --now 2026-11-24T03:00:00Z
+expect_rc "tz: before ann's expiry, she counts for the guard" 0
+cv plan -m tz-guard --db "$DB" --now 2026-11-24T05:00:00Z
+expect_rc "tz: at her expiry, she does not" 1
+expect_in "tz: the guard says so" err.txt "role 'admin' would have 0 grants"
+sed 's/2026-11-24T09:30:00+05:30/2026-11-25T00:00:00Z/' tz/grants.yaml >tz/g2
+mv tz/g2 tz/grants.yaml
+cv apply -m tz --db "$DB" --auto-approve --no-snapshot -q
+expect_rc "tz: a changed expiry is applied" 0
+expect_eq "tz: into the timestamptz column" \
+	"$(pq "$DB" "SELECT expires_at AT TIME ZONE 'UTC' FROM rbac_grants WHERE subject = 'bob'")" \
+	"2026-11-25 00:00:00"
+cv rollback --db "$DB" --auto-approve --no-snapshot -q
+expect_rc "tz: and rolled back" 0
+expect_eq "tz: to the instant before" \
+	"$(pq "$DB" "SELECT expires_at AT TIME ZONE 'UTC' FROM rbac_grants WHERE subject = 'bob'")" \
+	"2026-11-24 04:00:00"
+
 for d in $dbs; do
 	pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $d" >/dev/null
 done

@@ -160,6 +160,29 @@ static void test_timeutil__parse(void **state)
 	assert_string_equal(out, "2026-11-24T02:00:00Z");
 }
 
+/* A timestamptz as PostgreSQL prints it; manifests keep RFC 3339's. */
+static void test_timeutil__parse_db(void **state)
+{
+	char out[CV_TIME_LEN];
+	time_t t;
+
+	(void)state;
+	assert_int_equal(cv_time_parse_db("2026-11-24 15:45:00+13:45", &t), 0);
+	cv_time_format(t, out);
+	assert_string_equal(out, "2026-11-24T02:00:00Z");
+	assert_int_equal(cv_time_parse_db("2026-11-24 04:00:00.5+02", &t), 0);
+	cv_time_format(t, out);
+	assert_string_equal(out, "2026-11-24T02:00:00Z");
+	assert_int_equal(cv_time_parse_db("1890-01-01 00:00:00-00:19:32", &t), 0);
+	cv_time_format(t, out);
+	assert_string_equal(out, "1890-01-01T00:19:32Z");
+	assert_int_equal(cv_time_parse_db("2026-11-24T02:00:00Z", &t), 0);
+	assert_int_equal(cv_time_parse_db("2026-11-24 02:00:00", &t), -1);
+	assert_int_equal(cv_time_parse_db("2026-11-24 02:00:00+2", &t), -1);
+	assert_int_equal(cv_time_parse("2026-11-24 04:00:00+02", &t), -1);
+	assert_int_equal(cv_time_parse("2026-11-24 04:00:00+02:00:00", &t), -1);
+}
+
 static void test_timeutil__rejects(void **state)
 {
 	static const char *const bad[] = {
@@ -223,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_journal__decoded_lists_grow),
 		cmocka_unit_test(test_journal__stmts_text),
 		cmocka_unit_test(test_timeutil__parse),
+		cmocka_unit_test(test_timeutil__parse_db),
 		cmocka_unit_test(test_timeutil__rejects),
 		cmocka_unit_test(test_digest__lengths_matter),
 		cmocka_unit_test(test_canon__unambiguous),

@@ -28,6 +28,7 @@
  * Connection messages never contain the password: the URL is shown in its
  * redacted form, and a libpq message that quotes the password is withheld.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -514,6 +515,10 @@ static int pipe_send(struct pg_db *c, const char *sql,
 	return c->nsent < BATCH_MAX ? 0 : pipe_sync(c, err);
 }
 
+static int pg_query(struct cv_db *db, const char *sql,
+		    const char *const *params, size_t nparams, cv_row_fn fn,
+		    void *ctx, struct cv_error *err);
+
 /* ---- rows: one COPY for many INSERTs -------------------------------- */
 
 /*
@@ -695,29 +700,82 @@ static int rows_copy(struct pg_db *c, struct cv_error *err)
 	return rc;
 }
 
+/* Past the table name at p ("t", "s"."t", t): where its columns start. */
+static const char *name_end(const char *p)
+{
+	for (;;) {
+		if (*p == '"') {
+			for (p++; *p && !(*p == '"' && p[1] != '"'); p++)
+				if (*p == '"')
+					p++;
+			if (*p)
+				p++;
+		} else {
+			while (*p && (isalnum((unsigned char)*p) || *p == '_' ||
+				      *p == '$' || (unsigned char)*p >= 0x80))
+				p++;
+		}
+		if (*p != '.')
+			return p;
+		p++;
+	}
+}
+
+static int true_row(void *ctx, const char *const *cols, const size_t *lens,
+		    int ncols)
+{
+	(void)lens;
+	*(bool *)ctx = ncols > 0 && cols[0] && cols[0][0] == 't';
+	return 0;
+}
+
+/*
+ * Whether the table of the rows kept has rules (a view has one too):
+ * COPY applies none of them, so what an INSERT would do there is not
+ * what a COPY does.  Its rows are then sent as the INSERTs they are.
+ */
+static int rows_ruled(struct pg_db *c, bool *out, struct cv_error *err)
+{
+	const struct rows *r = &c->rows;
+	const char *start = r->sql + 12;
+	char *table = cv_strndup(start, (size_t)(name_end(start) - start));
+	const char *params[1] = { table };
+	int rc;
+
+	*out = false;
+	rc = pg_query(&c->base,
+		      "SELECT c.relhasrules FROM pg_catalog.pg_class c "
+		      "WHERE c.oid = pg_catalog.to_regclass($1)",
+		      params, 1, true_row, out, err);
+	free(table);
+	return rc;
+}
+
 /*
  * Sends the rows kept: a few as the statements they are, in the
  * pipeline; many as one COPY (after what was sent before them: COPY has
- * no place in a pipeline).
+ * no place in a pipeline), unless their table has rules.
  */
 static int rows_send(struct pg_db *c, struct cv_error *err)
 {
 	struct rows *r = &c->rows;
+	bool copy, ruled = false;
 	size_t i;
 	int rc = 0;
 
 	if (!r->nrows || r->sending)
 		return 0;
 	r->sending = true;
-	if (r->nrows < ROWS_COPY_MIN) {
-		for (i = 0; i < r->nrows && !rc; i++)
-			rc = pipe_send(c, r->sql, rows_params(c, i),
-				       r->nparams, err);
-	} else {
+	copy = r->nrows >= ROWS_COPY_MIN;
+	if (copy) {
 		rc = pipe_leave(c, err);
 		if (!rc)
-			rc = rows_copy(c, err);
+			rc = rows_ruled(c, &ruled, err);
 	}
+	if (!rc && copy && !ruled)
+		rc = rows_copy(c, err);
+	for (i = 0; !rc && (!copy || ruled) && i < r->nrows; i++)
+		rc = pipe_send(c, r->sql, rows_params(c, i), r->nparams, err);
 	r->nrows = 0;
 	r->sending = false;
 	return rc;

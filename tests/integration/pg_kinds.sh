@@ -159,6 +159,27 @@ expect_eq "tz: to the instant before" \
 	"$(pq "$DB" "SELECT expires_at AT TIME ZONE 'UTC' FROM rbac_grants WHERE subject = 'bob'")" \
 	"2026-11-24 04:00:00"
 
+# ---- many rows into a table with a rule --------------------------------
+
+# Long runs of INSERTs go as one COPY, which applies no rule: rows into
+# a table that has one (an audit log kept by a rule) go as INSERTs, so
+# the rule sees every row however many there are.
+newdb rule
+awk 'BEGIN { print "version: 1\nroles: {viewer: {}}\ngrants:"
+	for (i = 1; i <= 300; i++) printf "  - {subject: u%d, role: viewer}\n", i }' >rule.yaml
+head -n 4 rule.yaml >rule1.yaml
+cv apply -m rule1.yaml --db "$DB" --auto-approve --no-snapshot -q
+expect_rc "rule: one grant makes the table" 0
+pq "$DB" "CREATE TABLE grant_log (subject text);
+	CREATE RULE log_grant AS ON INSERT TO rbac_grants
+		DO ALSO INSERT INTO grant_log VALUES (NEW.subject)"
+cv apply -m rule.yaml --db "$DB" --auto-approve --no-snapshot -q
+expect_rc "rule: 299 more" 0
+expect_eq "rule: the rule saw each of them" \
+	"$(pq "$DB" "SELECT count(*) FROM grant_log")" 299
+expect_eq "rule: and they are there" \
+	"$(pq "$DB" "SELECT count(*) FROM rbac_grants")" 300
+
 for d in $dbs; do
 	pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $d" >/dev/null
 done

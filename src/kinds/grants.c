@@ -439,10 +439,30 @@ static int store_unique(struct cv_ctx *ctx, struct cv_error *err)
 	return CV_EINVAL;
 }
 
+/*
+ * The binding's columns read as text, as the manifests name subjects
+ * and roles: a char(n) column's value without the spaces that pad it
+ * ('a1' and not 'a1      '), which the UPDATE's comparison ignores too.
+ */
+static char *store_select(const struct cv_backend *be,
+			  const struct cv_grants_store *gs)
+{
+	struct cv_buf b = CV_BUF_INIT;
+
+	cv_buf_adds(&b, "SELECT CAST(");
+	be->quote_ident(&b, gs->subject);
+	cv_buf_adds(&b, " AS TEXT), CAST(");
+	be->quote_ident(&b, gs->role);
+	cv_buf_adds(&b, " AS TEXT) FROM ");
+	be->quote_ident(&b, gs->table);
+	cv_buf_adds(&b, " ORDER BY ");
+	be->quote_ident(&b, gs->subject);
+	return cv_buf_detach(&b);
+}
+
 static int store_read(struct cv_ctx *ctx, struct cv_error *err)
 {
 	const struct cv_grants_store *gs = ctx->grants_store;
-	const char *cols[2] = { gs->subject, gs->role };
 	struct reader rd = { ctx, true, NULL, NULL };
 	char *sql;
 	int ret;
@@ -450,7 +470,7 @@ static int store_read(struct cv_ctx *ctx, struct cv_error *err)
 	ret = store_check(ctx, err);
 	if (ret)
 		return ret;
-	sql = cv_sql_select(ctx->be, gs->table, cols, 2, cols, 1);
+	sql = store_select(ctx->be, gs);
 	ret = ctx->be->query(ctx->db, sql, NULL, 0, read_store_row, &rd, err);
 	free(sql);
 	if (ret)

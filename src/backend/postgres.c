@@ -6,9 +6,11 @@
  * as named statements (cv_1, cv_2, ...), found again by their SQL text in a
  * small open-addressing hash table, as the SQLite backend does.  Inside a
  * batch (an apply's steps and journal rows) statements are pipelined, a
- * sync every few hundred, and the rows of one INSERT ... VALUES run again
- * and again go as one COPY: a plan of many rows costs a few round trips,
- * not one a row.  Parameters and results travel as text.  Every libpq result status is translated to a
+ * sync every few hundred, the rows of one INSERT ... VALUES run again
+ * and again go as one COPY, and the keys of one DELETE ... WHERE "k" = $1
+ * run again and again as one DELETE of them all: a plan of many rows
+ * costs a few round trips, not one a row.  Parameters and results travel
+ * as text.  Every libpq result status is translated to a
  * CV_E* code where it is received, with the server's message and SQLSTATE
  * deciding the code, and every PGresult is cleared on every path.
  *
@@ -76,8 +78,8 @@ extern char **environ;
  * for each other forever.
  */
 #define BATCH_MAX 256
-/* Rows a batch keeps for one COPY at most (rows_send), and bytes of
- * their values: a COPY a megabyte, whatever a row holds. */
+/* Rows a batch keeps for one COPY or DELETE at most (rows_send), and
+ * bytes of their values: a statement a megabyte, whatever a row holds. */
 #define ROWS_MAX 10000
 /*
  * Rows fewer than this go into the pipeline one statement each rather
@@ -91,16 +93,20 @@ extern char **environ;
 #define ROWS_BYTES (1 << 20)
 /* Rows of up to this many columns need no allocation. */
 #define ROW_INLINE 32
+/* A DELETE with more keys than this goes row by row (keys_of). */
+#define KEYS_MAX 64
 /* What is kept of a child's (pg_dump's, pg_restore's) error output. */
 #define CHILD_MSG_MAX 4000
 
 /* SQLSTATEs that decide a code other than CV_EDB. */
 #define SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
 
-/* The rows of one INSERT ... VALUES kept for one statement (rows_send). */
+/* The rows of one INSERT ... VALUES, or the keys of one DELETE, kept
+ * for one statement (rows_send). */
 struct rows {
 	char *sql;          /* the one-row statement */
 	size_t at;          /* where its row starts (values_at) */
+	bool del;           /* a DELETE of keys (keys_of), not an INSERT */
 	size_t nparams, nrows;
 	struct cv_buf vals; /* the values, each with its NUL */
 	size_t *off;        /* where each is in vals; (size_t)-1: NULL */
@@ -120,6 +126,10 @@ struct pg_db {
 	/* The server-side names of prepared statements (malloc'd), by SQL. */
 	struct cv_stmt_cache cache;
 	unsigned long next_name;
+	/* By the SQL of a DELETE of one row's keys: the DELETE of many
+	 * rows' keys at once (malloc'd, keys_sql), or "" when the types of
+	 * its keys do not allow it. */
+	struct cv_stmt_cache keys;
 	/* converge's schema (quoted; --schema's, else public), the search
 	 * paths to set for converge's own SQL and for the application's. */
 	char *schema;
@@ -325,6 +335,8 @@ static int check_idle(struct pg_db *c, const char *sql, struct cv_error *err)
 static void cache_clear(struct pg_db *c)
 {
 	cv_stmt_cache_clear(&c->cache, free);
+	/* The types of a statement's keys are learnt again with it. */
+	cv_stmt_cache_clear(&c->keys, free);
 }
 
 /*
@@ -441,6 +453,9 @@ static void take_result(struct pg_db *c, const PGresult *res, size_t n,
 
 static int drain(struct pg_db *c, const char *sql, int rc,
 		 struct cv_error *err);
+static int pg_query(struct cv_db *db, const char *sql,
+		    const char *const *params, size_t nparams,
+		    cv_row_fn fn, void *ctx, struct cv_error *err);
 
 /*
  * Sends a sync and reads the results of everything sent before it: one
@@ -553,7 +568,7 @@ static size_t values_at(const char *sql, size_t nparams)
 }
 
 /* Keeps a row (its values copied) for the statement rows_send makes. */
-static void rows_add(struct pg_db *c, const char *sql, size_t at,
+static void rows_add(struct pg_db *c, const char *sql, size_t at, bool del,
 		     const char *const *params, size_t nparams)
 {
 	struct rows *r = &c->rows;
@@ -563,6 +578,7 @@ static void rows_add(struct pg_db *c, const char *sql, size_t at,
 		free(r->sql);
 		r->sql = cv_strdup(sql);
 		r->at = at;
+		r->del = del;
 		r->nparams = nparams;
 		cv_buf_reset(&r->vals);
 	}
@@ -751,10 +767,302 @@ static int rows_ruled(struct pg_db *c, bool *out, struct cv_error *err)
 	return rc;
 }
 
+/* ---- keys: one DELETE for many -------------------------------------- */
+
+/* The keys of `DELETE FROM "t" WHERE "a" = $2 AND "b" = $1` (keys_of). */
+struct keys {
+	size_t where;       /* where " WHERE " starts */
+	size_t n;
+	size_t col[KEYS_MAX], len[KEYS_MAX];  /* each key's quoted column */
+	unsigned long param[KEYS_MAX];        /* and its parameter */
+};
+
+/* The end of the quoted identifier at p ("a""b"), or NULL. */
+static const char *quoted_end(const char *p)
+{
+	if (*p++ != '"' || (*p == '"' && p[1] != '"'))
+		return NULL;
+	for (; *p; p++) {
+		if (*p != '"')
+			continue;
+		if (p[1] != '"')
+			return p + 1;
+		p++;
+	}
+	return NULL;
+}
+
+/*
+ * Is sql a DELETE of the rows whose columns equal its parameters, and
+ * nothing else: `DELETE FROM "t" WHERE "a" = $1 AND "b" = $2`, every
+ * name in double quotes (pg_quote_ident), the table perhaps with its
+ * schema, each of $1 to $nparams once?  Its keys go to k.  The keys of such a
+ * statement run again and again are deleted by one statement (keys_sql);
+ * any other DELETE (a saved plan is a file anyone can edit) goes as it is.
+ */
+static bool keys_of(const char *sql, size_t nparams, struct keys *k)
+{
+	const char *p, *q;
+	uint64_t seen = 0;
+	char *end;
+
+	if (!nparams || nparams > KEYS_MAX || strncmp(sql, "DELETE FROM ", 12))
+		return false;
+	p = quoted_end(sql + 12);
+	if (p && *p == '.')
+		p = quoted_end(p + 1);
+	if (!p || strncmp(p, " WHERE ", 7) != 0)
+		return false;
+	k->where = (size_t)(p - sql);
+	k->n = 0;
+	for (p += 7;; p += 5) {
+		q = quoted_end(p);
+		if (!q || strncmp(q, " = $", 4) != 0 || q[4] < '1' ||
+		    q[4] > '9')
+			return false;
+		k->col[k->n] = (size_t)(p - sql);
+		k->len[k->n] = (size_t)(q - p);
+		k->param[k->n] = strtoul(q + 4, &end, 10);
+		if (k->param[k->n] > nparams ||
+		    (seen & (UINT64_C(1) << (k->param[k->n] - 1))))
+			return false;
+		seen |= UINT64_C(1) << (k->param[k->n] - 1);
+		k->n++;
+		p = end;
+		if (!*p)
+			return k->n == nparams;
+		if (strncmp(p, " AND ", 5) != 0)
+			return false;
+	}
+}
+
+/*
+ * The types of a statement's parameters, by their OIDs, as names that
+ * mean the same in any search path, and whether an array of each can
+ * carry the values (keys_sql): a base type or an enum, not an array,
+ * with an array type whose literal separates elements by commas.
+ */
+static const char KEY_TYPES_SQL[] =
+	"SELECT quote_ident(n.nspname) || '.' || quote_ident(t.typname), "
+	"t.typarray <> 0 AND t.typtype IN ('b', 'e') AND "
+	"t.typcategory <> 'A' AND t.typdelim = ',' "
+	"FROM unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u(o, i) "
+	"JOIN pg_catalog.pg_type t ON t.oid = u.o "
+	"JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace "
+	"ORDER BY u.i";
+
+struct key_types {
+	char *name[KEYS_MAX];
+	size_t n;
+	bool ok;
+};
+
+static int key_type(void *ctx, const char *const *cols, const size_t *lens,
+		    int ncols)
+{
+	struct key_types *kt = ctx;
+
+	(void)lens;
+	if (ncols != 2 || kt->n >= KEYS_MAX || !cols[0] || !cols[1]) {
+		kt->ok = false;
+		return 0;
+	}
+	kt->ok = kt->ok && strcmp(cols[1], "t") == 0;
+	kt->name[kt->n++] = cv_strdup(cols[0]);
+	return 0;
+}
+
+/*
+ * `DELETE FROM "t" WHERE "a" = $1 AND "b" = $2` becomes `DELETE FROM "t"
+ * WHERE ("a", "b") IN (SELECT * FROM unnest($1::T1[], $2::T2[]))`, each
+ * parameter an array of the rows' values, of the type the server gave
+ * the parameter in the one-row statement, so that `=` is the same
+ * operator.  A NULL matches no row either way: `a = NULL` is never true,
+ * and neither is a row comparison with a NULL in it; a key twice, or one
+ * no row has, is no error either way.  As with a COPY, what is checked
+ * at the end of a statement (a foreign key's NO ACTION, statement
+ * triggers) is checked once for the run, not once a row.
+ */
+static char *keys_sql(const char *sql, const struct keys *k,
+		      char *const *types)
+{
+	struct cv_buf b = CV_BUF_INIT;
+	size_t i;
+
+	cv_buf_add(&b, sql, k->where);
+	cv_buf_adds(&b, " WHERE (");
+	for (i = 0; i < k->n; i++) {
+		if (i)
+			cv_buf_adds(&b, ", ");
+		cv_buf_add(&b, sql + k->col[i], k->len[i]);
+	}
+	cv_buf_adds(&b, ") IN (SELECT * FROM unnest(");
+	for (i = 0; i < k->n; i++)
+		cv_buf_addf(&b, "%s$%lu::%s[]", i ? ", " : "", k->param[i],
+			    types[k->param[i] - 1]);
+	cv_buf_adds(&b, "))");
+	return cv_buf_detach(&b);
+}
+
+/*
+ * Learns keys_sql's statement for the one-row `sql` (keys_of), once per
+ * connection: the types of its parameters, from the server that prepared
+ * it.  *out is "" when those types cannot go in arrays.
+ */
+static int keys_learn(struct pg_db *c, const char *sql, size_t nparams,
+		      uint64_t h, const char **out, struct cv_error *err)
+{
+	struct key_types kt = { { NULL }, 0, true };
+	struct cv_buf oids = CV_BUF_INIT;
+	struct keys k;
+	const char *name, *param;
+	char *made = NULL;
+	PGresult *res;
+	size_t i;
+	int rc = get_stmt(c, sql, nparams, &name, err);
+
+	*out = "";
+	if (rc < 0 || !*name || !keys_of(sql, nparams, &k))
+		return rc;
+	c->waits++;
+	res = PQdescribePrepared(c->conn, name);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = db_error(c, res, sql, err);
+	else if (PQnparams(res) == (int)nparams)
+		for (i = 0; i < nparams; i++)
+			cv_buf_addf(&oids, "%s%u", i ? "," : "{",
+				    (unsigned)PQparamtype(res, (int)i));
+	PQclear(res);
+	if (!rc && oids.len) {
+		cv_buf_addch(&oids, '}');
+		param = cv_buf_str(&oids);
+		rc = pg_query(&c->base, KEY_TYPES_SQL, &param, 1, key_type,
+			      &kt, err);
+	}
+	if (!rc) {
+		made = kt.ok && kt.n == nparams ? keys_sql(sql, &k, kt.name) :
+			cv_strdup("");
+		cv_stmt_cache_add(&c->keys, sql, h, made);
+		*out = made;
+	}
+	for (i = 0; i < kt.n; i++)
+		free(kt.name[i]);
+	cv_buf_release(&oids);
+	return rc;
+}
+
+/*
+ * Appends parameter k of every row kept as an array literal: each value
+ * quoted, so that an empty string, braces, commas, spaces and the word
+ * NULL stay the text they are, with its quotes and backslashes escaped;
+ * a NULL is NULL.
+ */
+static void array_of(const struct rows *r, size_t k, struct cv_buf *b)
+{
+	size_t i;
+
+	cv_buf_addch(b, '{');
+	for (i = 0; i < r->nrows; i++) {
+		size_t o = r->off[i * r->nparams + k];
+
+		if (i)
+			cv_buf_addch(b, ',');
+		if (o == (size_t)-1) {
+			cv_buf_adds(b, "NULL");
+			continue;
+		}
+		cv_buf_addch(b, '"');
+		for (const char *v = r->vals.buf + o; *v; v++) {
+			if (*v == '"' || *v == '\\')
+				cv_buf_addch(b, '\\');
+			cv_buf_addch(b, *v);
+		}
+		cv_buf_addch(b, '"');
+	}
+	cv_buf_addch(b, '}');
+}
+
+/* The DELETE of every key kept by keys_sql's statement `sql`. */
+static int keys_delete(struct pg_db *c, const char *sql,
+		       struct cv_error *err)
+{
+	struct rows *r = &c->rows;
+	struct cv_buf *arrays = cv_calloc(r->nparams, sizeof(*arrays));
+	const char **params = cv_calloc(r->nparams, sizeof(*params));
+	size_t k;
+	int rc;
+
+	for (k = 0; k < r->nparams; k++) {
+		array_of(r, k, &arrays[k]);
+		params[k] = cv_buf_str(&arrays[k]);
+	}
+	rc = send_stmt(c, sql, params, r->nparams, err);
+	if (!rc) {
+		c->waits++;
+		rc = drain(c, sql, 0, err);
+	}
+	for (k = 0; k < r->nparams; k++)
+		cv_buf_release(&arrays[k]);
+	free(arrays);
+	free(params);
+	return rc;
+}
+
+/* Sends the rows kept one by one, pipelined. */
+static int rows_each(struct pg_db *c, struct cv_error *err)
+{
+	struct rows *r = &c->rows;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < r->nrows && !rc; i++)
+		rc = pipe_send(c, r->sql, rows_params(c, i), r->nparams, err);
+	return rc;
+}
+
+/*
+ * The keys kept, deleted by one statement (keys_sql) in a savepoint:
+ * when it fails (a trigger, a foreign key), rows_retry deletes them
+ * again one by one, so that the failure is the row's own and names its
+ * step.  Keys whose types an array cannot carry go one by one, pipelined.
+ */
+static int rows_delete(struct pg_db *c, struct cv_error *err)
+{
+	struct rows *r = &c->rows;
+	struct cv_error scratch = CV_ERROR_INIT;
+	uint64_t h;
+	const char *sql = cv_stmt_cache_lookup(&c->keys, r->sql, &h);
+	char *own;
+	int rc;
+
+	if (sql && !*sql)
+		return rows_each(c, err);
+	rc = run_simple(c, "SAVEPOINT cv_rows", err);
+	if (rc < 0)
+		return c->batch_rc = rc;
+	if (!sql)
+		rc = keys_learn(c, r->sql, r->nparams, h, &sql, &scratch);
+	if (!rc && !*sql) {
+		rc = run_simple(c, "RELEASE SAVEPOINT cv_rows", err);
+		return rc < 0 ? (c->batch_rc = rc) : rows_each(c, err);
+	}
+	/* Preparing it may empty the caches, and free their copy. */
+	own = rc ? NULL : cv_strdup(sql);
+	if (!rc)
+		rc = keys_delete(c, own, &scratch);
+	free(own);
+	cv_error_release(&scratch);
+	if (rc)
+		return rows_retry(c, err);
+	c->batch_done += r->nrows;
+	return run_simple(c, "RELEASE SAVEPOINT cv_rows", err);
+}
+
 /*
  * Sends the rows kept: a few as the statements they are, in the
- * pipeline; many as one COPY (after what was sent before them: COPY has
- * no place in a pipeline), unless their table has rules.
+ * pipeline; many as one COPY, or one DELETE (after what was sent before
+ * them: COPY has no place in a pipeline, and a failure must be caught in
+ * a savepoint), unless an INSERT's table has rules.
  */
 static int rows_send(struct pg_db *c, struct cv_error *err)
 {
@@ -770,11 +1078,12 @@ static int rows_send(struct pg_db *c, struct cv_error *err)
 	if (copy) {
 		rc = pipe_leave(c, err);
 		if (!rc)
-			rc = rows_ruled(c, &ruled, err);
+			rc = r->del ? rows_delete(c, err) :
+				      rows_ruled(c, &ruled, err);
 	}
-	if (!rc && copy && !ruled)
+	if (!rc && copy && !r->del && !ruled)
 		rc = rows_copy(c, err);
-	for (i = 0; !rc && (!copy || ruled) && i < r->nrows; i++)
+	for (i = 0; !rc && (!copy || (ruled && !r->del)) && i < r->nrows; i++)
 		rc = pipe_send(c, r->sql, rows_params(c, i), r->nparams, err);
 	r->nrows = 0;
 	r->sending = false;
@@ -828,24 +1137,32 @@ static int pg_batch_end(struct cv_db *db, size_t *done, struct cv_error *err)
 }
 
 /*
- * exec inside a batch: the rows of one INSERT ... VALUES statement run
- * again and again are kept and sent as one; anything else is sent now.
+ * exec inside a batch: the rows of one INSERT ... VALUES statement, or
+ * the keys of one DELETE, run again and again are kept and sent as one;
+ * anything else is sent now.
  */
 static int batch_send(struct pg_db *c, const char *sql,
 		      const char *const *params, size_t nparams,
 		      struct cv_error *err)
 {
 	struct rows *r = &c->rows;
-	size_t at = nparams && c->batch_rows ? values_at(sql, nparams) : 0;
+	bool same = r->nrows && strcmp(sql, r->sql) == 0;
+	size_t at = same ? r->at : 0;
+	bool del = same && r->del;
+	struct keys k;
 	int rc = c->batch_rc;
 
-	if (!rc && r->nrows && (!at || strcmp(sql, r->sql) != 0))
+	if (!same && nparams && c->batch_rows) {
+		at = values_at(sql, nparams);
+		del = !at && keys_of(sql, nparams, &k);
+	}
+	if (!rc && r->nrows && !same)
 		rc = rows_send(c, err);
 	if (rc < 0)
 		return rc;
-	if (!at)
+	if (!at && !del)
 		return pipe_send(c, sql, params, nparams, err);
-	rows_add(c, sql, at, params, nparams);
+	rows_add(c, sql, at, del, params, nparams);
 	if (r->nrows < ROWS_MAX && r->vals.len < ROWS_BYTES)
 		return 0;
 	return rows_send(c, err);

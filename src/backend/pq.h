@@ -21,12 +21,14 @@
 
 #define CV_PQ_FUNCS(X)                                                        \
 	X(PQclear) X(PQcmdStatus) X(PQconnectdbParams) X(PQconninfo)          \
-	X(PQconninfoFree) X(PQconninfoParse) X(PQdb) X(PQerrorMessage)        \
-	X(PQescapeIdentifier) X(PQexec) X(PQfinish) X(PQfreemem)              \
-	X(PQgetCopyData) X(PQgetResult) X(PQgetisnull) X(PQgetlength)         \
-	X(PQgetvalue) X(PQhost) X(PQnfields) X(PQntuples) X(PQpass)           \
-	X(PQport) X(PQprepare) X(PQputCopyData) X(PQputCopyEnd)           \
-	X(PQresStatus) X(PQresultErrorField) X(PQresultErrorMessage)          \
+	X(PQconninfoFree) X(PQconninfoParse) X(PQdb)                          \
+	X(PQdescribePrepared) X(PQerrorMessage) X(PQescapeIdentifier)         \
+	X(PQexec) X(PQfinish) X(PQfreemem) X(PQgetCopyData)                   \
+	X(PQgetResult) X(PQgetisnull) X(PQgetlength) X(PQgetvalue)            \
+	X(PQhost) X(PQnfields) X(PQnparams) X(PQntuples)                      \
+	X(PQparamtype) X(PQpass) X(PQport) X(PQprepare)                       \
+	X(PQputCopyData) X(PQputCopyEnd) X(PQresStatus)                       \
+	X(PQresultErrorField) X(PQresultErrorMessage)                         \
 	X(PQresultStatus) X(PQsendQueryParams) X(PQsendQueryPrepared)         \
 	X(PQsetNoticeProcessor) X(PQsetSingleRowMode) X(PQstatus)             \
 	X(PQtransactionStatus) X(PQuser)
@@ -64,6 +66,7 @@ int cv_pq_load(struct cv_error *err);
 #define PQconninfoFree (cv_pq.PQconninfoFree)
 #define PQconninfoParse (cv_pq.PQconninfoParse)
 #define PQdb (cv_pq.PQdb)
+#define PQdescribePrepared (cv_pq.PQdescribePrepared)
 #define PQenterPipelineMode (cv_pq.PQenterPipelineMode)
 #define PQerrorMessage (cv_pq.PQerrorMessage)
 #define PQescapeIdentifier (cv_pq.PQescapeIdentifier)
@@ -78,7 +81,9 @@ int cv_pq_load(struct cv_error *err);
 #define PQgetvalue (cv_pq.PQgetvalue)
 #define PQhost (cv_pq.PQhost)
 #define PQnfields (cv_pq.PQnfields)
+#define PQnparams (cv_pq.PQnparams)
 #define PQntuples (cv_pq.PQntuples)
+#define PQparamtype (cv_pq.PQparamtype)
 #define PQpass (cv_pq.PQpass)
 #define PQpipelineSync (cv_pq.PQpipelineSync)
 #define PQport (cv_pq.PQport)

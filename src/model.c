@@ -105,6 +105,7 @@ void cv_state_release(struct cv_state *s)
 	free(s->ent_rows);
 	free(s->pg.roles);
 	free(s->pg.privs);
+	free(s->pg.passed);
 	free(s->pg.defaults);
 	free(s->pg.tables);
 	free(s->pg.created);

@@ -2551,6 +2551,189 @@ static const char restore_prelude[] =
 	"END\n"
 	"$converge$;\n";
 
+static void pg_param(struct cv_buf *out, unsigned n);
+
+/* ---- the record of a restore, in psql's script -------------------- */
+
+/*
+ * A handle that runs nothing: what the journal writes through it
+ * (cmd_restore's record) becomes psql's script after the snapshot's and
+ * before its COMMIT, so that the restore and its record commit together
+ * or not at all (pg_restore_recorded).  The statements are the
+ * journal's own, built for this backend (quote_ident, param): each is
+ * PREPAREd as it is, with its $n, then EXECUTEd with its values.  A
+ * value never becomes SQL text: it is a psql variable, set on psql's
+ * command line (--set=converge_vN=VALUE), that the script names as
+ * :'converge_vN', which psql quotes as a literal; NULL is NULL.  ps
+ * shows them, as it shows any command line: none is a secret (the
+ * database's URL is the redacted one; the password stays in psql's
+ * environment, child_env).
+ */
+struct pg_script {
+	struct cv_db base;  /* first: a struct cv_db * points here */
+	struct pg_db *c;
+	struct cv_buf sql;
+	struct env vars;    /* "--set=converge_vN=VALUE", NULL-terminated */
+	unsigned nstmts;
+};
+
+static const struct cv_backend pg_script_backend;
+
+static struct pg_script *to_script(struct cv_db *db)
+{
+	return (struct pg_script *)db;
+}
+
+static void script_init(struct pg_script *s, struct pg_db *c)
+{
+	memset(s, 0, sizeof(*s));
+	s->base.backend = &pg_script_backend;
+	s->c = c;
+	cv_buf_init(&s->sql);
+}
+
+static void script_release(struct pg_script *s)
+{
+	cv_buf_release(&s->sql);
+	env_release(&s->vars);
+}
+
+/* The script's name for a new variable holding `value` (:'converge_vN'). */
+static void script_value(struct pg_script *s, const char *value)
+{
+	size_t n = s->vars.nr + 1;
+
+	CV_GROW(s->vars.v, s->vars.nr + 2, s->vars.alloc);
+	s->vars.v[s->vars.nr++] = cv_asprintf("--set=converge_v%zu=%s", n,
+					      value);
+	s->vars.v[s->vars.nr] = NULL;
+	cv_buf_addf(&s->sql, ":'converge_v%zu'", n);
+}
+
+/*
+ * psql reads the script, and reads a backslash as one of its commands
+ * and a colon as a variable: SQL with either could become something
+ * else than it says.  The journal's has neither.
+ */
+static int script_sql_ok(const char *sql, struct cv_error *err)
+{
+	if (!strpbrk(sql, "\\:"))
+		return 0;
+	return cv_error_set(err, CV_ERR, "postgres: cannot record the restore "
+			    "in psql's script: its SQL holds a backslash or "
+			    "a colon: %s", cv_shorten(sql));
+}
+
+/*
+ * converge's schema when the snapshot has none (a snapshot taken before
+ * the first apply, with the schema the prelude dropped), made as
+ * make_schema makes it, and the search path of converge's own SQL: the
+ * snapshot's script emptied it.  No lock: the restore's session holds
+ * it already.
+ */
+static int script_begin(struct cv_db *db, struct cv_error *err)
+{
+	struct pg_script *s = to_script(db);
+
+	(void)err;
+	cv_buf_adds(&s->sql, "SELECT NOT EXISTS (SELECT 1 FROM "
+		    "pg_catalog.pg_namespace WHERE nspname = ");
+	script_value(s, s->c->schema_name);
+	/* The schema's name is quoted (pg_quote_ident): psql reads
+	 * nothing of its own inside double quotes. */
+	cv_buf_addf(&s->sql, ") AS converge_no_schema \\gset\n"
+		    "\\if :converge_no_schema\n"
+		    "CREATE SCHEMA %s;\n"
+		    "\\endif\n"
+		    "SELECT pg_catalog.set_config('search_path', ",
+		    s->c->schema);
+	script_value(s, s->c->own_path);
+	cv_buf_adds(&s->sql, ", true);\n");
+	return 0;
+}
+
+/* The script's COMMIT comes after it, once pg_restore has succeeded. */
+static int script_commit(struct cv_db *db, struct cv_error *err)
+{
+	(void)db;
+	(void)err;
+	return 0;
+}
+
+static int script_rollback(struct cv_db *db)
+{
+	(void)db;
+	return 0;
+}
+
+static int script_exec_script(struct cv_db *db, const char *sql,
+			      struct cv_error *err)
+{
+	struct pg_script *s = to_script(db);
+	size_t n = strlen(sql);
+	int rc = script_sql_ok(sql, err);
+
+	if (rc)
+		return rc;
+	while (n && isspace((unsigned char)sql[n - 1]))
+		n--;
+	cv_buf_add(&s->sql, sql, n);
+	cv_buf_adds(&s->sql, n && sql[n - 1] == ';' ? "\n" : ";\n");
+	return 0;
+}
+
+static int script_exec(struct cv_db *db, const char *sql,
+		       const char *const *params, size_t nparams,
+		       struct cv_error *err)
+{
+	struct pg_script *s = to_script(db);
+	unsigned id = ++s->nstmts;
+	int rc = script_sql_ok(sql, err);
+
+	if (rc)
+		return rc;
+	cv_buf_addf(&s->sql, "PREPARE converge_r%u AS\n%s;\nEXECUTE converge_r%u",
+		    id, sql, id);
+	for (size_t i = 0; i < nparams; i++) {
+		cv_buf_adds(&s->sql, i ? ", " : "(");
+		if (params[i])
+			script_value(s, params[i]);
+		else
+			cv_buf_adds(&s->sql, "NULL");
+	}
+	cv_buf_addf(&s->sql, "%s;\nDEALLOCATE converge_r%u;\n",
+		    nparams ? ")" : "", id);
+	return 0;
+}
+
+static int script_query(struct cv_db *db, const char *sql,
+			const char *const *params, size_t nparams,
+			cv_row_fn fn, void *ctx, struct cv_error *err)
+{
+	(void)db;
+	(void)params;
+	(void)nparams;
+	(void)fn;
+	(void)ctx;
+	return cv_error_set(err, CV_ERR, "postgres: the record of a restore "
+			    "cannot read the database: %s", cv_shorten(sql));
+}
+
+static const struct cv_backend pg_script_backend = {
+	.name = "postgres",
+	.snapshot_ext = ".dump",
+	.begin = script_begin,
+	.commit = script_commit,
+	.rollback = script_rollback,
+	.exec_script = script_exec_script,
+	.exec = script_exec,
+	.query = script_query,
+	.quote_ident = pg_quote_ident,
+	.param = pg_param,
+	.table_suffix = "",
+	.bool_type = "boolean",
+};
+
 /*
  * Restores with `pg_restore --clean --if-exists` piped into psql, all in
  * one transaction that commits only once pg_restore has read the whole
@@ -2558,20 +2741,21 @@ static const char restore_prelude[] =
  * as it was.  (pg_restore's own --single-transaction cannot run the
  * prelude above in its transaction.)
  */
-static int pg_restore(struct cv_db *db, const char *path,
-		      struct cv_error *err)
+static int run_restore(struct pg_db *c, const char *path,
+		       const struct pg_script *rec, struct cv_error *err)
 {
 	static const char what[] = "restore failed";
 	static const char *const restore_argv[] = {
 		"pg_restore", "--clean", "--if-exists", "--exit-on-error",
 		"--file=-", NULL
 	};
-	struct pg_db *c = to_pg(db);
-	struct cv_buf dbarg = CV_BUF_INIT;
-	const char *psql_argv[] = {
+	static const char *const psql_args[] = {
 		"psql", "--no-psqlrc", "--quiet", "--no-password",
-		"--set=ON_ERROR_STOP=1", NULL, NULL
+		"--set=ON_ERROR_STOP=1",
 	};
+	struct cv_buf dbarg = CV_BUF_INIT;
+	const char **psql_argv = NULL;
+	size_t nargs = CV_ARRAY_SIZE(psql_args);
 	struct child psql, restore;
 	struct env env = { NULL, 0, 0 };
 	struct sigaction ign, old_pipe;
@@ -2616,7 +2800,13 @@ static int pg_restore(struct cv_db *db, const char *path,
 		cv_buf_addch(&dbarg, *p);
 	}
 	cv_buf_addch(&dbarg, '\'');
-	psql_argv[5] = dbarg.buf;
+	/* Then the record's values (pg_script), if any. */
+	psql_argv = cv_calloc(nargs + 2 + (rec ? rec->vars.nr : 0),
+			      sizeof(*psql_argv));
+	memcpy(psql_argv, psql_args, sizeof(psql_args));
+	psql_argv[nargs++] = dbarg.buf;
+	for (size_t i = 0; rec && i < rec->vars.nr; i++)
+		psql_argv[nargs++] = rec->vars.v[i];
 
 	rc = lock_session(c, err);
 	if (rc < 0)
@@ -2653,8 +2843,11 @@ static int pg_restore(struct cv_db *db, const char *path,
 	close(from_restore[0]);
 	from_restore[0] = -1;
 	child_wait(&restore);
+	/* The record of the restore, then COMMIT: one transaction. */
 	if (fed && child_ok(&restore))
-		fed = write_all(to_psql[1], "COMMIT;\n", 8);
+		fed = (!rec || write_all(to_psql[1], rec->sql.buf ? rec->sql.buf : "",
+					 rec->sql.len)) &&
+		      write_all(to_psql[1], "COMMIT;\n", 8);
 	else
 		fed = false;
 	/* Without the COMMIT, psql's end rolls everything back. */
@@ -2699,7 +2892,36 @@ out:
 		close(msg_fd);
 	close(fd);
 	cv_buf_release(&dbarg);
+	free(psql_argv);
 	env_release(&env);
+	return rc;
+}
+
+static int pg_restore(struct cv_db *db, const char *path,
+		      struct cv_error *err)
+{
+	return run_restore(to_pg(db), path, NULL, err);
+}
+
+/*
+ * The restore with what `record` writes in the same transaction: the
+ * record is written into psql's script first (pg_script), and runs
+ * after the snapshot's SQL, before the COMMIT.  A record that fails
+ * leaves the database as it was.
+ */
+static int pg_restore_recorded(struct cv_db *db, const char *path,
+			       int (*record)(struct cv_db *into, void *arg,
+					     struct cv_error *err),
+			       void *arg, struct cv_error *err)
+{
+	struct pg_script s;
+	int rc;
+
+	script_init(&s, to_pg(db));
+	rc = record(&s.base, arg, err);
+	if (!rc)
+		rc = run_restore(s.c, path, &s, err);
+	script_release(&s);
 	return rc;
 }
 
@@ -2735,6 +2957,7 @@ const struct cv_backend cv_postgres_backend = {
 	.foreign_key_check = pg_foreign_key_check,
 	.snapshot = pg_snapshot,
 	.restore = pg_restore,
+	.restore_recorded = pg_restore_recorded,
 	.quote_ident = pg_quote_ident,
 	.param = pg_param,
 	.table_suffix = "",

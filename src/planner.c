@@ -84,10 +84,37 @@ static int keyed_cmp(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/*
+ * Moves each step to its place in the sorted order, following the
+ * permutation's cycles: one step is held aside at a time, rather than a
+ * second copy of every step (a plan of 200,000 grant steps would hold
+ * 24 MB more at its peak).  keys[i].index names the step that belongs at i;
+ * it is set to i once step i is in place.
+ */
+static void permute_steps(struct cv_step *steps, struct keyed *keys, size_t n)
+{
+	size_t i, j, from;
+
+	for (i = 0; i < n; i++) {
+		struct cv_step held;
+
+		if (keys[i].index == i)
+			continue;
+		held = steps[i];
+		j = i;
+		while ((from = keys[j].index) != i) {
+			steps[j] = steps[from];
+			keys[j].index = j;
+			j = from;
+		}
+		steps[j] = held;
+		keys[j].index = j;
+	}
+}
+
 static void order_steps(struct cv_plan *plan)
 {
 	struct keyed *keys;
-	struct cv_step *sorted;
 	size_t i;
 
 	for (i = 1; i < plan->nr; i++)
@@ -96,18 +123,13 @@ static void order_steps(struct cv_plan *plan)
 	if (i >= plan->nr)
 		return;	/* already in order: steps are large, leave them */
 	keys = cv_calloc(plan->nr + 1, sizeof(*keys));
-	sorted = cv_calloc(plan->nr + 1, sizeof(*sorted));
 	for (i = 0; i < plan->nr; i++) {
 		keys[i].key = order_key(&plan->steps[i]);
 		keys[i].index = i;
 	}
 	cv_sort(keys, plan->nr, sizeof(*keys), keyed_cmp);
-	for (i = 0; i < plan->nr; i++)
-		sorted[i] = plan->steps[keys[i].index];
-	if (plan->nr)
-		memcpy(plan->steps, sorted, plan->nr * sizeof(*sorted));
+	permute_steps(plan->steps, keys, plan->nr);
 	free(keys);
-	free(sorted);
 }
 
 int cv_planner_run(struct cv_plan *plan, struct cv_ctx *ctx,

@@ -629,8 +629,16 @@ static void holders_init(struct holders *h, const struct cv_plan *plan)
 	size_t i;
 
 	memset(h, 0, sizeof(*h));
-	h->roles = cv_calloc(plan->nr + 1, sizeof(*h->roles));
-	h->revoked = cv_calloc(plan->nr + 1, sizeof(*h->revoked));
+	for (i = 0; i < plan->nr; i++)
+		if (removes_role(&plan->steps[i]))
+			h->nroles++;
+	/* No role goes: no grant is looked up, so none is collected (a
+	 * plan revoking 100,000 grants would copy them all). */
+	if (!h->nroles)
+		return;
+	h->roles = cv_calloc(h->nroles, sizeof(*h->roles));
+	h->revoked = cv_calloc(plan->nr, sizeof(*h->revoked));
+	h->nroles = 0;
 	for (i = 0; i < plan->nr; i++) {
 		const struct cv_step *st = &plan->steps[i];
 

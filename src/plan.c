@@ -205,9 +205,29 @@ static struct cv_stmt *stmt_append(struct cv_plan *plan, struct cv_stmt **list,
 	return st;
 }
 
-static struct cv_stmt *add_stmt(struct cv_plan *plan, struct cv_stmt **list,
-				uint32_t *n, const char *sql,
-				const char *const *params, size_t nparams)
+/*
+ * The plan's copy of a parameter: the step's copy of a key value equal to
+ * it when there is one (a grant's statements bind its subject, role and
+ * scope, which the key already holds), else a new one.
+ */
+static const char *param_copy(struct cv_plan *plan, const struct cv_step *step,
+			      const char *s)
+{
+	uint32_t k;
+
+	if (!s)
+		return NULL;
+	for (k = 0; k < step->nkey; k++)
+		if (step->key[k] && strcmp(step->key[k], s) == 0)
+			return step->key[k];
+	return cv_arena_strdup(&plan->arena, s);
+}
+
+static struct cv_stmt *add_stmt(struct cv_plan *plan,
+				const struct cv_step *step,
+				struct cv_stmt **list, uint32_t *n,
+				const char *sql, const char *const *params,
+				size_t nparams)
 {
 	struct cv_stmt *st = stmt_append(plan, list, n);
 	size_t i;
@@ -218,7 +238,7 @@ static struct cv_stmt *add_stmt(struct cv_plan *plan, struct cv_stmt **list,
 						nparams * sizeof(*p));
 
 		for (i = 0; i < nparams; i++)
-			p[i] = cv_arena_strdup(&plan->arena, params[i]);
+			p[i] = param_copy(plan, step, params[i]);
 		st->params = p;
 		st->nparams = (uint32_t)nparams;
 	}
@@ -229,14 +249,16 @@ struct cv_stmt *cv_step_fwd(struct cv_plan *plan, struct cv_step *step,
 			    const char *sql, const char *const *params,
 			    size_t nparams)
 {
-	return add_stmt(plan, &step->fwd, &step->nfwd, sql, params, nparams);
+	return add_stmt(plan, step, &step->fwd, &step->nfwd, sql, params,
+			nparams);
 }
 
 struct cv_stmt *cv_step_inv(struct cv_plan *plan, struct cv_step *step,
 			    const char *sql, const char *const *params,
 			    size_t nparams)
 {
-	return add_stmt(plan, &step->inv, &step->ninv, sql, params, nparams);
+	return add_stmt(plan, step, &step->inv, &step->ninv, sql, params,
+			nparams);
 }
 
 void cv_step_set_key(struct cv_plan *plan, struct cv_step *step,

@@ -156,6 +156,13 @@ struct cv_backend {
 			     const char *column, bool *out,
 			     struct cv_error *err);
 	/*
+	 * Is `column` of the table or view column_exists finds declared NOT
+	 * NULL (false when there is no such column)?  One query.
+	 */
+	int (*column_not_null)(struct cv_db *db, const char *table,
+			       const char *column, bool *out,
+			       struct cv_error *err);
+	/*
 	 * Does the table a statement of the application's naming
 	 * [schema.]table finds (each part as the statement reads it; schema
 	 * NULL: through the search path) exist and hold rows?

@@ -2035,6 +2035,24 @@ static int pg_column_exists(struct cv_db *db, const char *table,
 			params, 2, first_bool, out, err);
 }
 
+static int pg_column_not_null(struct cv_db *db, const char *table,
+			      const char *column, bool *out,
+			      struct cv_error *err)
+{
+	const char *params[] = { table, column };
+
+	*out = false;
+	/* The column as pg_column_exists finds it (a primary key's column
+	 * is NOT NULL too). */
+	return pg_query(db,
+			"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute "
+			"WHERE attrelid = pg_catalog.to_regclass("
+			"pg_catalog.quote_ident($1)) "
+			"AND attnum > 0 AND NOT attisdropped "
+			"AND attname::text = $2 AND attnotnull)",
+			params, 2, first_bool, out, err);
+}
+
 static void pg_quote_ident(struct cv_buf *out, const char *name)
 {
 	/*
@@ -2953,6 +2971,7 @@ const struct cv_backend cv_postgres_backend = {
 	.table_has_rows = pg_table_has_rows,
 	.table_rows = pg_table_rows,
 	.column_exists = pg_column_exists,
+	.column_not_null = pg_column_not_null,
 	.column_width = pg_column_width,
 	.foreign_key_check = pg_foreign_key_check,
 	.snapshot = pg_snapshot,

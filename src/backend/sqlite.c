@@ -1081,6 +1081,21 @@ static int sqlite_column_exists(struct cv_db *db, const char *table,
 			    params, 2, set_true, out, err);
 }
 
+static int sqlite_column_not_null(struct cv_db *db, const char *table,
+				  const char *column, bool *out,
+				  struct cv_error *err)
+{
+	const char *params[] = { table, column };
+
+	*out = false;
+	/* The column as column_exists finds it, with its NOT NULL. */
+	return sqlite_query(db,
+			    "SELECT 1 FROM pragma_table_info(?1) "
+			    "WHERE name = ?2 COLLATE NOCASE AND \"notnull\" "
+			    "LIMIT 1",
+			    params, 2, set_true, out, err);
+}
+
 static void sqlite_quote_ident(struct cv_buf *out, const char *name)
 {
 	cv_buf_addch(out, '"');
@@ -1534,6 +1549,7 @@ const struct cv_backend cv_sqlite_backend = {
 	.table_has_rows = sqlite_table_has_rows,
 	.table_rows = sqlite_table_rows,
 	.column_exists = sqlite_column_exists,
+	.column_not_null = sqlite_column_not_null,
 	.foreign_key_check = sqlite_foreign_key_check,
 	.snapshot = sqlite_snapshot,
 	.restore = sqlite_restore,

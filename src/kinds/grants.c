@@ -519,6 +519,51 @@ static void store_step(struct cv_plan *plan, const char *sql,
 	cv_step_inv(plan, st, sql, p, 2);
 }
 
+/* The subjects a plan revokes to NULL: the first few, and a count. */
+#define TO_NULL_SHOWN 5
+
+struct to_null {
+	struct cv_buf names;
+	size_t n;
+};
+
+static void to_null_add(struct to_null *tn, const char *subject)
+{
+	if (++tn->n <= TO_NULL_SHOWN)
+		cv_buf_addf(&tn->names, "%s'%s'", tn->n > 1 ? ", " : "",
+			    cv_shorten(subject));
+}
+
+/*
+ * Revoking without a default sets the role column to NULL, which a NOT
+ * NULL column refuses: apply would fail on the first such step.  Asked
+ * once, and only when the plan revokes that way.
+ */
+static int store_not_null(struct cv_ctx *ctx, const struct to_null *tn,
+			  struct cv_error *err)
+{
+	const struct cv_grants_store *gs = ctx->grants_store;
+	bool not_null = false;
+	char more[48] = "";
+	int ret;
+
+	if (!tn->n || !ctx->db || !ctx->be->column_not_null)
+		return 0;
+	ret = ctx->be->column_not_null(ctx->db, gs->table, gs->role,
+				       &not_null, err);
+	if (ret || !not_null)
+		return ret;
+	if (tn->n > TO_NULL_SHOWN)
+		snprintf(more, sizeof(more), " and %zu more",
+			 tn->n - TO_NULL_SHOWN);
+	cv_error_set(err, CV_EINVAL,
+		     "revoking the grant%s of %s%s would set %s.%s to NULL, but the column is NOT NULL: give store.grants a 'default' role for the subjects with no grant",
+		     tn->n > 1 ? "s" : "", tn->names.buf, more,
+		     cv_shorten(gs->table), cv_shorten(gs->role));
+	cv_error_set_mark(err, &gs->mark);
+	return CV_EINVAL;
+}
+
 static int store_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 		      struct cv_error *err)
 {
@@ -528,7 +573,9 @@ static int store_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 	const char *sql = cv_sql_update(ctx->be, &plan->arena, gs->table, &set,
 					1, &where, 1);
 	const char *enc = cv_grants_store_encode(gs, &plan->arena);
+	struct to_null tn = { CV_BUF_INIT, 0 };
 	size_t i = 0, j = 0;
+	int ret;
 
 	/* Without a roles section, the default is one of the database's
 	 * roles, as a grant's role is; a database without rbac_roles has
@@ -548,12 +595,14 @@ static int store_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 		const struct cv_grant *wg = c <= 0 ? &w->grants[i++] : NULL;
 		const struct cv_grant *lg = c >= 0 ? &l->grants[j++] : NULL;
 
-		if (wg && !lg)
+		if (wg && !lg) {
+			cv_buf_release(&tn.names);
 			return cv_error_set(err, CV_EINVAL,
 					    "'%s' has no row in %s, which keeps the grants (store.grants): converge sets roles, it does not add the application's rows (%s:%u:%u)",
 					    cv_shorten(wg->subject), gs->table,
 					    wg->mark.file, wg->mark.line,
 					    wg->mark.col);
+		}
 		/* The column already holds the role (the default role
 		 * included): nothing to do. */
 		if (wg && cv_streq0(wg->role, lg->role))
@@ -564,12 +613,17 @@ static int store_diff(struct cv_ctx *ctx, struct cv_plan *plan,
 				   wg->subject, wg->role, lg->role, wg->role,
 				   lg->unset ? NULL : lg->role,
 				   store_unset(gs, wg->role) ? NULL : wg->role);
-		else if (!lg->unset)
+		else if (!lg->unset) {
 			store_step(plan, sql, enc, CV_PHASE_REMOVE,
 				   CV_ACT_DELETE, lg->subject, lg->role,
 				   lg->role, gs->dflt, lg->role, NULL);
+			if (!gs->dflt)
+				to_null_add(&tn, lg->subject);
+		}
 	}
-	return 0;
+	ret = store_not_null(ctx, &tn, err);
+	cv_buf_release(&tn.names);
+	return ret;
 }
 
 static int grants_read(struct cv_ctx *ctx, struct cv_error *err)

@@ -37,3 +37,15 @@ binding "table: members, subject: id, role: role"
 expect_rc "a subject with several rows: exit 1" 1
 expect_in "is named" err.txt \
 	"m/store.yaml:4:37: error: 'm1' has several rows in members, but store.grants keeps one role per subject: members.id must be unique"
+
+# A NOT NULL role column (attnotnull): a revoke without a default would
+# set it to NULL, so plan refuses and says to give the binding a default.
+pq "$DB" "CREATE TABLE staff (id text PRIMARY KEY, role text NOT NULL);
+	INSERT INTO staff VALUES ('a1', 'viewer'), ('s1', 'admin')"
+binding "table: staff, subject: id, role: role"
+expect_rc "NOT NULL role column, a revoke without a default: exit 1" 1
+expect_in "plan names the column, the subject and what to do" err.txt \
+	"m/store.yaml:4:3: error: revoking the grant of 's1' would set staff.role to NULL, but the column is NOT NULL: give store.grants a 'default' role for the subjects with no grant"
+binding "table: staff, subject: id, role: role, default: viewer"
+expect_rc "with a default: exit 0" 0
+expect_in "s1 goes back to the default" out.txt "- grant admin to s1"

@@ -236,3 +236,29 @@ expect_rc "its guard holds at apply" 0
 expect_eq "m1 kept, m2 back to the default, m3 untouched" \
 	"$(q sg.db "SELECT group_concat(id || '=' || ifnull(role, 'NULL'), ' ') FROM members")" \
 	"m1=admin m2=viewer m3=NULL"
+
+# A role column that is NOT NULL: without a default, a revoke would set it
+# to NULL and the apply would fail on that step.  plan refuses first,
+# naming the column and the subjects, and says to give the binding a
+# default; a plan that revokes nothing is fine.
+sqlite3 nn.db "CREATE TABLE members (id TEXT PRIMARY KEY, role TEXT NOT NULL);
+INSERT INTO members VALUES ('a1', 'viewer'), ('m1', 'admin'), ('m2', 'admin'),
+('m3', 'admin'), ('m4', 'admin'), ('m5', 'admin'), ('m6', 'admin');"
+store_manifest nn "table: members, subject: id, role: role" \
+	"[{subject: a1, role: admin}, {subject: m1, role: admin}, {subject: m2, role: admin}, {subject: m3, role: admin}, {subject: m4, role: admin}, {subject: m5, role: admin}, {subject: m6, role: admin}]"
+cv plan -m nn --db sqlite:nn.db
+expect_rc "NOT NULL role column, nothing revoked: exit 0" 0
+store_manifest nn "table: members, subject: id, role: role" "[{subject: a1, role: admin}]"
+cv plan -m nn --db sqlite:nn.db
+expect_rc "NOT NULL role column, revokes without a default: exit 1" 1
+expect_in "plan names the column, the subjects and what to do" err.txt \
+	"nn/store.yaml:4:3: error: revoking the grants of 'm1', 'm2', 'm3', 'm4', 'm5' and 1 more would set members.role to NULL, but the column is NOT NULL: give store.grants a 'default' role for the subjects with no grant"
+cv apply -m nn --db sqlite:nn.db --auto-approve -q
+expect_rc "apply refuses before any step" 1
+expect_eq "no row was changed" "$(q nn.db "SELECT group_concat(id || '=' || role, ' ') FROM members")" \
+	"a1=viewer m1=admin m2=admin m3=admin m4=admin m5=admin m6=admin"
+store_manifest nn "table: members, subject: id, role: role, default: viewer" "[{subject: a1, role: admin}]"
+cv apply -m nn --db sqlite:nn.db --auto-approve -q
+expect_rc "with a default, the revokes apply" 0
+expect_eq "revoked rows hold the default" "$(q nn.db "SELECT group_concat(id || '=' || role, ' ') FROM members")" \
+	"a1=admin m1=viewer m2=viewer m3=viewer m4=viewer m5=viewer m6=viewer"

@@ -640,6 +640,43 @@ int cv_journal_version_tables(struct cv_db *db, struct cv_arena *arena,
 	return ret;
 }
 
+/* The binding of a step of store.grants: its key's second string. */
+static int read_store_key(void *p, const char *const *cols,
+			  const size_t *lens, int ncols)
+{
+	struct names *r = p;
+	const char *k = cols[0] ? cols[0] : "", *end = k + lens[0];
+	const char *tag, *enc;
+
+	(void)ncols;
+	if (read_str(r->arena, &k, end, &tag) ||
+	    read_str(r->arena, &k, end, &enc) || !enc)
+		return 0;
+	CV_GROW(r->v, r->n + 2, r->alloc);
+	r->v[r->n++] = enc;
+	r->v[r->n] = NULL;
+	return 0;
+}
+
+int cv_journal_grants_store(struct cv_db *db, struct cv_arena *arena,
+			    const char **out, struct cv_error *err)
+{
+	struct names r = { arena, NULL, 0, 0 };
+	int ret;
+
+	*out = NULL;
+	/* Keys are length-prefixed: a binding's steps start "6:@store". */
+	ret = journal_query(db, cv_strdup(
+		"SELECT object_key FROM converge_steps "
+		"WHERE kind = 'grants' AND object_key LIKE '6:@store%' "
+		"ORDER BY run_id DESC, seq DESC LIMIT 1"),
+			    read_store_key, &r, err);
+	if (!ret && r.n)
+		*out = r.v[0];
+	free(r.v);
+	return ret;
+}
+
 int cv_journal_run(struct cv_db *db, struct cv_arena *arena, const char *id,
 		   struct cv_run *out, struct cv_error *err)
 {

@@ -86,6 +86,12 @@ int cv_journal_runs(struct cv_db *db, struct cv_arena *arena, size_t limit,
  */
 int cv_journal_version_tables(struct cv_db *db, struct cv_arena *arena,
 			      const char ***out, struct cv_error *err);
+/*
+ * The store.grants binding (cv_grants_store_encode) of the newest step
+ * made through one, into arena; NULL when there is none.
+ */
+int cv_journal_grants_store(struct cv_db *db, struct cv_arena *arena,
+			    const char **out, struct cv_error *err);
 /* One run by id: CV_ENOTFOUND when there is none. */
 int cv_journal_run(struct cv_db *db, struct cv_arena *arena, const char *id,
 		   struct cv_run *out, struct cv_error *err);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "converge/emit.h"
+#include "converge/journal.h"
 #include "converge/kind.h"
 
 static const char T_ROLES[] = "rbac_roles";
@@ -563,6 +564,8 @@ struct holder_role {
 	const char *role;
 	struct cv_buf names;  /* the first few, for the error */
 	size_t n;
+	struct cv_buf rows;   /* the same for the rows of store.grants */
+	size_t nrows;
 };
 
 struct holders {
@@ -570,6 +573,12 @@ struct holders {
 	size_t nroles;
 	struct cv_grant *revoked;   /* sorted: the grants the plan revokes */
 	size_t nrevoked;
+	/* The rows of store.grants the plan sets (their subjects), sorted
+	 * by subject. */
+	struct cv_grant *set;
+	size_t nset;
+	char *column;  /* "table.role" once the bound table was read */
+	const char *dflt;  /* the binding's default, which is no grant */
 };
 
 static int grant_qcmp(const void *a, const void *b)
@@ -617,6 +626,51 @@ static int add_holder(void *p, const char *const *cols, const size_t *lens,
 	return 0;
 }
 
+static int subject_qcmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cv_grant *)a)->subject,
+		      ((const struct cv_grant *)b)->subject);
+}
+
+/*
+ * A row of store.grants' table (role, subject): a holder of a removed
+ * role, unless the plan sets it too, as a grant the plan revokes is
+ * none (a rollback sets a row back to what it held before the run, the
+ * roles it removes being the run's).  A row with no subject is one too:
+ * nothing revokes it.  A row holding the binding's default holds no
+ * grant, as with the grants kind.
+ */
+static int add_row_holder(void *p, const char *const *cols,
+			  const size_t *lens, int ncols)
+{
+	struct holders *h = p;
+	struct holder_role rk, *r;
+	struct cv_grant k;
+
+	(void)lens;
+	(void)ncols;
+	memset(&k, 0, sizeof(k));
+	k.subject = cols[1];
+	rk.role = cols[0];
+	if (!rk.role || (h->dflt && strcmp(rk.role, h->dflt) == 0))
+		return 0;
+	if (k.subject && h->nset &&
+	    bsearch(&k, h->set, h->nset, sizeof(k), subject_qcmp))
+		return 0;
+	r = bsearch(&rk, h->roles, h->nroles, sizeof(rk), holder_cmp);
+	if (!r)
+		return 0;
+	if (r->nrows++ < 5) {
+		if (r->rows.len)
+			cv_buf_adds(&r->rows, ", ");
+		if (k.subject)
+			cv_buf_addf(&r->rows, "'%s'", cv_shorten(k.subject));
+		else
+			cv_buf_adds(&r->rows, "a row with no subject");
+	}
+	return 0;
+}
+
 static bool removes_role(const struct cv_step *st)
 {
 	return st->action == CV_ACT_DELETE && st->nkey == 1 &&
@@ -632,18 +686,22 @@ static void holders_init(struct holders *h, const struct cv_plan *plan)
 	for (i = 0; i < plan->nr; i++)
 		if (removes_role(&plan->steps[i]))
 			h->nroles++;
-	/* No role goes: no grant is looked up, so none is collected (a
-	 * plan revoking 100,000 grants would copy them all). */
+	/* No role goes: no grant or row is looked up, so none is collected
+	 * (a plan revoking 100,000 grants would copy them all). */
 	if (!h->nroles)
 		return;
 	h->roles = cv_calloc(h->nroles, sizeof(*h->roles));
 	h->revoked = cv_calloc(plan->nr, sizeof(*h->revoked));
+	h->set = cv_calloc(plan->nr, sizeof(*h->set));
 	h->nroles = 0;
 	for (i = 0; i < plan->nr; i++) {
 		const struct cv_step *st = &plan->steps[i];
 
 		if (removes_role(st)) {
 			h->roles[h->nroles++].role = st->key[0];
+		} else if (strcmp(st->kind, "grants") == 0 && st->nkey == 3 &&
+			   strcmp(st->key[0], "@store") == 0) {
+			h->set[h->nset++].subject = st->key[2];
 		} else if (st->action == CV_ACT_DELETE && st->nkey == 3 &&
 			   strcmp(st->kind, "grants") == 0) {
 			h->revoked[h->nrevoked].subject = st->key[0];
@@ -657,25 +715,122 @@ static void holders_init(struct holders *h, const struct cv_plan *plan)
 	if (h->nrevoked > 1)
 		cv_sort(h->revoked, h->nrevoked, sizeof(*h->revoked),
 			grant_qcmp);
+	if (h->nset > 1)
+		cv_sort(h->set, h->nset, sizeof(*h->set), subject_qcmp);
 }
 
 static void holders_release(struct holders *h)
 {
 	size_t i;
 
-	for (i = 0; i < h->nroles; i++)
+	for (i = 0; i < h->nroles; i++) {
 		cv_buf_release(&h->roles[i].names);
+		cv_buf_release(&h->roles[i].rows);
+	}
 	free(h->roles);
 	free(h->revoked);
+	free(h->set);
+	free(h->column);
+}
+
+/*
+ * The binding whose rows may hold a role: the manifests', a saved plan's
+ * or the run's; a rollback of a run that made none looks for the newest
+ * one in the journal, as later runs may have granted the role there.
+ */
+static int bound_store(struct cv_ctx *ctx, struct cv_arena *a,
+		       const struct cv_grants_store **out,
+		       struct cv_error *err)
+{
+	const char *enc = NULL;
+	int ret;
+
+	*out = ctx->grants_store;
+	if (*out || ctx->want)
+		return 0;
+	ret = cv_journal_grants_store(ctx->db, a, &enc, err);
+	if (!ret && enc)
+		*out = cv_grants_store_decode(enc, a);
+	return ret;
+}
+
+/*
+ * Reads the bound table once: every row (its subject and role, as text)
+ * that holds a role the plan removes.  A table or column that is not
+ * there (a binding since dropped) holds none.
+ */
+static int read_row_holders(struct cv_ctx *ctx, struct holders *h,
+			    struct cv_error *err)
+{
+	struct cv_arena a;
+	const struct cv_grants_store *gs;
+	struct cv_buf b = CV_BUF_INIT;
+	bool have_s = false, have_r = false;
+	int ret;
+
+	cv_arena_init(&a);
+	ret = bound_store(ctx, &a, &gs, err);
+	if (!ret && gs)
+		ret = ctx->be->column_exists(ctx->db, gs->table, gs->subject,
+					     &have_s, err);
+	if (!ret && have_s)
+		ret = ctx->be->column_exists(ctx->db, gs->table, gs->role,
+					     &have_r, err);
+	if (!ret && have_r) {
+		h->dflt = gs->dflt;
+		cv_buf_adds(&b, "SELECT CAST(");
+		ctx->be->quote_ident(&b, gs->role);
+		cv_buf_adds(&b, " AS TEXT), CAST(");
+		ctx->be->quote_ident(&b, gs->subject);
+		cv_buf_adds(&b, " AS TEXT) FROM ");
+		ctx->be->quote_ident(&b, gs->table);
+		ret = ctx->be->query(ctx->db, b.buf, NULL, 0, add_row_holder,
+				     h, err);
+		if (ret)
+			cv_error_prefix(err, "reading the roles in %s (store.grants)",
+					cv_shorten(gs->table));
+		else
+			h->column = cv_asprintf("%s.%s", cv_shorten(gs->table),
+						cv_shorten(gs->role));
+		h->dflt = NULL;	/* it lives in `a` */
+	}
+	cv_buf_release(&b);
+	cv_arena_release(&a);
+	return ret;
+}
+
+/* The error for a removed role that grants or bound rows still hold. */
+static int still_held(const struct cv_ctx *ctx, const struct holders *h,
+		      const struct holder_role *r, struct cv_error *err)
+{
+	if (r->n)
+		return cv_error_set(err, CV_EINVAL,
+				    "cannot remove role '%s': %zu grant%s still reference%s it (%s%s); %s",
+				    cv_shorten(r->role), r->n, r->n == 1 ? "" : "s",
+				    r->n == 1 ? "s" : "",
+				    r->names.buf, r->n > 5 ? ", …" : "",
+				    ctx->want ?
+				    "revoke them in the manifests' grants section" :
+				    "roll back the run that made them first");
+	return cv_error_set(err, CV_EINVAL,
+			    "cannot remove role '%s': %zu row%s of %s still hold%s it (%s%s); %s",
+			    cv_shorten(r->role), r->nrows,
+			    r->nrows == 1 ? "" : "s", h->column,
+			    r->nrows == 1 ? "s" : "", r->rows.buf,
+			    r->nrows > 5 ? ", …" : "",
+			    ctx->want ?
+			    "revoke them in the manifests' grants section" :
+			    "give those rows another role first, or roll back the run that granted it");
 }
 
 /*
  * A role that live grants still reference cannot go unless the same plan
  * revokes them, which it does whenever the manifests own the grants.  A
  * rollback is held to this too: undoing an older run must not leave the
- * grants a later run made naming a role that is gone.  The grants are
- * read once for every role the plan removes (not a query a role), and
- * the first such role in the plan's order is named.
+ * grants a later run made naming a role that is gone.  The grants, and
+ * the rows of store.grants' table, are read once for every role the plan
+ * removes (not a query a role), and the first such role in the plan's
+ * order is named.
  */
 static int roles_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
 			struct cv_error *err)
@@ -690,12 +845,18 @@ static int roles_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
 	if (!ctx->db)
 		return 0;
 	holders_init(&h, plan);
-	ret = h.nroles ? ctx->be->table_exists(ctx->db, "rbac_grants", &exists,
-					      err) : 0;
-	if (ret || !exists)
-		goto out;
-	sql = cv_sql_select(ctx->be, "rbac_grants", cols, 3, NULL, 0);
-	ret = ctx->be->query(ctx->db, sql, NULL, 0, add_holder, &h, err);
+	if (!h.nroles) {
+		holders_release(&h);
+		return 0;
+	}
+	ret = ctx->be->table_exists(ctx->db, "rbac_grants", &exists, err);
+	if (!ret && exists) {
+		sql = cv_sql_select(ctx->be, "rbac_grants", cols, 3, NULL, 0);
+		ret = ctx->be->query(ctx->db, sql, NULL, 0, add_holder, &h,
+				     err);
+	}
+	if (!ret)
+		ret = read_row_holders(ctx, &h, err);
 	for (i = 0; i < plan->nr && !ret; i++) {
 		const struct cv_step *st = &plan->steps[i];
 		struct holder_role rk, *r;
@@ -704,18 +865,9 @@ static int roles_verify(struct cv_ctx *ctx, const struct cv_plan *plan,
 			continue;
 		rk.role = st->key[0];
 		r = bsearch(&rk, h.roles, h.nroles, sizeof(rk), holder_cmp);
-		if (!r || !r->n)
-			continue;
-		ret = cv_error_set(err, CV_EINVAL,
-				   "cannot remove role '%s': %zu grant%s still reference%s it (%s%s); %s",
-				   cv_shorten(r->role), r->n, r->n == 1 ? "" : "s",
-				   r->n == 1 ? "s" : "",
-				   r->names.buf, r->n > 5 ? ", …" : "",
-				   ctx->want ?
-				   "revoke them in the manifests' grants section" :
-				   "roll back the run that made them first");
+		if (r && (r->n || r->nrows))
+			ret = still_held(ctx, &h, r, err);
 	}
-out:
 	free(sql);
 	holders_release(&h);
 	return ret;

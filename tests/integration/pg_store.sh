@@ -49,3 +49,26 @@ expect_in "plan names the column, the subject and what to do" err.txt \
 binding "table: staff, subject: id, role: role, default: viewer"
 expect_rc "with a default: exit 0" 0
 expect_in "s1 goes back to the default" out.txt "- grant admin to s1"
+
+# A rollback that would remove a role rows of the bound table still hold
+# (granted by a later run, found through the journal): refused, naming
+# the rows.
+pq "$DB" "CREATE TABLE crew (id text PRIMARY KEY, role text);
+	INSERT INTO crew VALUES ('c1', NULL), ('c2', NULL)"
+manifest rr/store.yaml <<'Y'
+version: 1
+roles: {viewer: {}, ops: {}}
+store:
+  grants: {table: crew, subject: id, role: role, default: viewer}
+grants: []
+Y
+cv apply -m rr --db "$DB" --auto-approve -q
+expect_rc "the roles are made" 0
+run1=$(pq "$DB" "SELECT min(id) FROM converge_runs")
+sed -i 's/grants: \[\]/grants: [{subject: c2, role: ops}]/' rr/store.yaml
+cv apply -m rr --db "$DB" --auto-approve -q
+expect_rc "a later run grants ops to c2" 0
+cv rollback "$run1" --db "$DB" --auto-approve
+expect_rc "a rollback removing ops while c2 holds it: exit 1" 1
+expect_in "the row is named" err.txt \
+	"cannot remove role 'ops': 1 row of crew.role still holds it ('c2')"

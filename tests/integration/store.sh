@@ -262,3 +262,40 @@ cv apply -m nn --db sqlite:nn.db --auto-approve -q
 expect_rc "with a default, the revokes apply" 0
 expect_eq "revoked rows hold the default" "$(q nn.db "SELECT group_concat(id || '=' || role, ' ') FROM members")" \
 	"a1=admin m1=viewer m2=viewer m3=viewer m4=viewer m5=viewer m6=viewer"
+
+# Removing a role that rows of the bound table still hold: a rollback of
+# the run that made the role, after a later run granted it there (the
+# rolled-back run has no step through the binding: the journal has it),
+# or after the application wrote it by hand, is refused, naming the rows.
+sqlite3 rr.db "CREATE TABLE members (id TEXT PRIMARY KEY, role TEXT);
+INSERT INTO members VALUES ('m1', NULL), ('m2', NULL), ('m3', NULL);"
+manifest rr/store.yaml <<'Y'
+version: 1
+roles: {viewer: {}, ops: {}}
+store:
+  grants: {table: members, subject: id, role: role, default: viewer}
+grants: []
+Y
+cv apply -m rr --db sqlite:rr.db --auto-approve -q
+expect_rc "the roles are made, no row changed" 0
+run1=$(q rr.db "SELECT id FROM converge_runs ORDER BY id LIMIT 1")
+sed -i 's/grants: \[\]/grants: [{subject: m1, role: ops}]/' rr/store.yaml
+cv apply -m rr --db sqlite:rr.db --auto-approve -q
+expect_rc "a later run grants ops to m1 through the binding" 0
+cv rollback "$run1" --db sqlite:rr.db --auto-approve
+expect_rc "a rollback removing ops while m1 holds it: exit 1" 1
+expect_in "the row is named" err.txt \
+	"cannot remove role 'ops': 1 row of members.role still holds it ('m1'); give those rows another role first, or roll back the run that granted it"
+expect_eq "no role was removed" "$(q rr.db "SELECT group_concat(name, ' ') FROM rbac_roles ORDER BY name")" "ops viewer"
+q rr.db "UPDATE members SET role = 'ops'"
+cv rollback --db sqlite:rr.db --auto-approve -q
+expect_rc "undoing the grant (m1 back to NULL) leaves the rows set by hand" 0
+cv rollback "$run1" --db sqlite:rr.db --auto-approve
+expect_rc "rows set by hand hold ops: exit 1" 1
+expect_in "they are named and counted" err.txt \
+	"cannot remove role 'ops': 2 rows of members.role still hold it ('m2', 'm3')"
+expect_eq "m1 is NULL again" "$(q rr.db "SELECT ifnull(role, 'NULL') FROM members WHERE id = 'm1'")" NULL
+q rr.db "UPDATE members SET role = 'viewer' WHERE role = 'ops'"
+cv rollback "$run1" --db sqlite:rr.db --auto-approve -q
+expect_rc "rows holding the default hold no grant: the rollback removes the roles" 0
+expect_eq "rbac_roles is empty again" "$(q rr.db "SELECT count(*) FROM rbac_roles")" 0

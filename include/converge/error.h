@@ -27,6 +27,8 @@ enum cv_code {
 	CV_EDRIFT = -11,    /* applied revision edited, or a live version
 			     * not in the chain: exit 1 */
 	CV_EINTERRUPTED = -12, /* a crashed write to roll back first: exit 1 */
+	CV_EREADONLY = -13, /* a statement wrote in a read-only transaction
+			     * (SQLSTATE 25006, SQLITE_READONLY): exit 1 */
 };
 
 /* Maps a CV_E* code to the process exit code of SPEC §1. */

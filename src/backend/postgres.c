@@ -100,6 +100,7 @@ extern char **environ;
 
 /* SQLSTATEs that decide a code other than CV_EDB. */
 #define SQLSTATE_LOCK_NOT_AVAILABLE "55P03"
+#define SQLSTATE_READ_ONLY_SQL_TRANSACTION "25006"
 
 /* The rows of one INSERT ... VALUES, or the keys of one DELETE, kept
  * for one statement (rows_send). */
@@ -203,7 +204,8 @@ static const char *where_in(const PGresult *res, const char *stmt,
  * Translates a failed result for `stmt`, a statement of `script` that
  * starts on its line line0 + 1, into err: the server's primary message
  * with its detail, hint and line, CV_ELOCKED for a lock that could not be
- * had in time and CV_EDB for everything else; err's SQL is the script.
+ * had in time, CV_EREADONLY for a write in a read-only transaction and
+ * CV_EDB for everything else; err's SQL is the script.
  * `res` may be NULL (the connection failed); it is not cleared here.
  */
 static int db_error_in(struct pg_db *c, const PGresult *res,
@@ -223,6 +225,8 @@ static int db_error_in(struct pg_db *c, const PGresult *res,
 
 	if (state && strcmp(state, SQLSTATE_LOCK_NOT_AVAILABLE) == 0)
 		code = CV_ELOCKED;
+	else if (state && strcmp(state, SQLSTATE_READ_ONLY_SQL_TRANSACTION) == 0)
+		code = CV_EREADONLY;
 	if (primary) {
 		msg = cv_strdup(primary);
 	} else if (res && *PQresultErrorMessage(res)) {

@@ -78,15 +78,24 @@ static bool is_busy(int rc)
 	return primary(rc) == SQLITE_BUSY || primary(rc) == SQLITE_LOCKED;
 }
 
+/* The code of a failed call: a lock that could not be had is
+ * CV_ELOCKED, a write on a read-only connection CV_EREADONLY. */
+static int error_code(int rc)
+{
+	if (is_busy(rc))
+		return CV_ELOCKED;
+	return primary(rc) == SQLITE_READONLY ? CV_EREADONLY : CV_EDB;
+}
+
 /*
- * Translates a failed sqlite3 call on `c` into err.  A lock that could not
- * be had is CV_ELOCKED; everything else is CV_EDB.  `sql` is recorded so
- * the user sees what failed.
+ * Translates a failed sqlite3 call on `c` into err, with error_code's
+ * code (CV_EDB for most).  `sql` is recorded so the user sees what
+ * failed.
  */
 static int db_error(struct sqlite_db *c, int rc, const char *sql,
 		    struct cv_error *err)
 {
-	int code = is_busy(rc) ? CV_ELOCKED : CV_EDB;
+	int code = error_code(rc);
 
 	cv_error_set(err, code, "sqlite: %s", sqlite3_errmsg(c->db));
 	if (sql)
@@ -932,11 +941,11 @@ static int sqlite_exec_script(struct cv_db *db, const char *sql,
 
 	if (rc == SQLITE_OK)
 		return 0;
-	cv_error_set(err, is_busy(rc) ? CV_ELOCKED : CV_EDB, "sqlite: %s",
+	cv_error_set(err, error_code(rc), "sqlite: %s",
 		     msg ? msg : sqlite3_errstr(rc));
 	cv_error_set_sql(err, NULL, sql);
 	sqlite3_free(msg);
-	return is_busy(rc) ? CV_ELOCKED : CV_EDB;
+	return error_code(rc);
 }
 
 static int sqlite_exec(struct cv_db *db, const char *sql,

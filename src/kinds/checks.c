@@ -402,9 +402,14 @@ static int check_failed(struct cv_error *err, int ret)
 
 /*
  * Runs a check's query inside a savepoint that is rolled back whatever
- * happens: nothing a check does (a function with a side effect, whatever
- * validate could not see) outlives it, and on PostgreSQL a failing query
- * leaves the transaction usable, so the error reported is the check's.
+ * happens: nothing a check does outlives it, and on PostgreSQL a failing
+ * query leaves the transaction usable, so the error reported is the
+ * check's.  On PostgreSQL the savepoint is read-only too, in apply as in
+ * plan (whose whole transaction is): a function with a side effect, which
+ * validate cannot see (nextval, whose advance no rollback undoes), fails
+ * both alike, CV_EREADONLY.  The rollback to the savepoint makes the
+ * transaction read-write again.  SQLite has no writing function a single
+ * SELECT could call; plan's connection is read-only there anyway.
  */
 static int query_undone(struct cv_ctx *ctx, const char *sql, struct rows *r,
 			struct cv_error *err)
@@ -412,8 +417,11 @@ static int query_undone(struct cv_ctx *ctx, const char *sql, struct rows *r,
 	struct cv_error ignored = CV_ERROR_INIT;
 	int ret;
 
-	ret = ctx->be->exec_script(ctx->db, "SAVEPOINT converge_check_query",
-				   err);
+	ret = ctx->be->exec_script(ctx->db,
+				   strcmp(ctx->be->name, "postgres") == 0 ?
+				   "SAVEPOINT converge_check_query; "
+				   "SET LOCAL transaction_read_only = on" :
+				   "SAVEPOINT converge_check_query", err);
 	if (ret)
 		return ret;
 	ret = ctx->be->query(ctx->db, sql, NULL, 0, add_row, r, err);
@@ -539,6 +547,13 @@ int cv_check_eval(struct cv_ctx *ctx, const char *name, const char *sql,
 	int ret;
 
 	ret = query_undone(ctx, sql, &r, err);
+	if (ret == CV_EREADONLY) {
+		cv_error_prefix(err, "check '%s' writes to the database, but a check must only read: it runs read-only, in plan and apply alike",
+				name);
+		cv_buf_release(&r.canon);
+		err->code = CV_ECHECK;
+		return CV_ECHECK;
+	}
 	if (ret) {
 		cv_error_prefix(err, "check '%s' could not run", name);
 		cv_buf_release(&r.canon);

@@ -232,6 +232,35 @@ expect_eq "store enum: nothing changed" \
 	"$(pq "$DB" "SELECT string_agg(id || '=' || coalesce(role::text, '-'), ' ' ORDER BY id) FROM typed")" \
 	"1=admin 2=viewer 10=admin"
 
+# A check that writes (nextval: a SELECT validate cannot see through) runs
+# read-only in plan and apply alike: plan says the check writes, and not
+# that the check is wrong about the data; apply fails on it (exit 5) and
+# changes nothing.  A check that reads is unaffected, and the apply
+# transaction writes on after it.
+newdb ro
+pq "$DB" "CREATE SEQUENCE s; CREATE TABLE t (a int)"
+manifest ro/m.yaml <<'Y'
+version: 1
+flags: {f1: {enabled: true}}
+checks:
+  reads: {sql: "SELECT count(*) FROM t", expect: 0}
+  counter: {sql: "SELECT nextval('s') > 0", expect: true}
+Y
+cv plan -m ro --db "$DB"
+expect_rc "writing check: plan exit 1" 1
+expect_in "writing check: plan says it writes" err.txt \
+	"check 'counter' writes to the database, but a check must only read: it runs read-only, in plan and apply alike: postgres: cannot execute nextval() in a read-only transaction"
+expect_not_in "writing check: the reading check passes" err.txt "'reads'"
+cv apply -m ro --db "$DB" --auto-approve --no-snapshot
+expect_rc "writing check: apply fails as a check (exit 5)" 5
+expect_in "writing check: apply says it writes" err.txt "check 'counter' writes to the database"
+expect_eq "writing check: the sequence did not move" "$(pq "$DB" "SELECT last_value || ' ' || is_called FROM s")" "1 false"
+expect_eq "writing check: nothing applied" "$(pq "$DB" "SELECT to_regclass('feature_flags') IS NULL")" t
+sed -i '/counter/d' ro/m.yaml
+cv apply -m ro --db "$DB" --auto-approve --no-snapshot -q
+expect_rc "reading check: applies" 0
+expect_eq "reading check: the flag is written after it" "$(pq "$DB" "SELECT count(*) FROM feature_flags WHERE enabled")" 1
+
 for d in $dbs; do
 	pq "$CONVERGE_TEST_PG_URL" "DROP DATABASE $d" >/dev/null
 done

@@ -588,8 +588,10 @@ cv plan -m m6 --db "$DB"
 expect_rc "declaring a superuser without superuser: true is refused" 1
 expect_in "and says converge never alters superusers" err.txt "is a superuser, and converge never alters superusers"
 
-# A check only reads: what a function it calls writes is undone (it runs
-# in a savepoint rolled back), and a check that fails at plan says why.
+# A check only reads: it runs read-only (in a savepoint rolled back), so
+# a function it calls that writes fails it, at apply as at plan, saying
+# that the check writes; nothing is written.  A check that fails at plan
+# says why.
 pq "$DB" "CREATE TABLE side_$s (x int);
 	CREATE FUNCTION side_$s() RETURNS int LANGUAGE sql AS 'INSERT INTO side_$s VALUES (1) RETURNING 1'"
 manifest side/m.yaml <<EOF
@@ -599,9 +601,13 @@ checks:
 flags:
   side_flag_$s: {enabled: true, checks: [sneaky]}
 EOF
+cv plan -m side --db "$DB"
+expect_rc "a check calling a writing function: plan exit 1" 1
+expect_in "plan says the check writes" err.txt "check 'sneaky' writes to the database, but a check must only read"
 cv apply -m side --db "$DB" --auto-approve -q
-expect_rc "a check calling a writing function passes" 0
-expect_eq "and what it wrote is gone" "$(pq "$DB" "SELECT count(*) FROM side_$s")" 0
+expect_rc "a check calling a writing function fails the apply (exit 5)" 5
+expect_in "apply says the check writes" err.txt "check 'sneaky' writes to the database, but a check must only read"
+expect_eq "and nothing was written" "$(pq "$DB" "SELECT count(*) FROM side_$s")" 0
 manifest side2/m.yaml <<EOF
 version: 1
 checks:

@@ -601,10 +601,11 @@ static int take_streamed(struct cv_manifest *m, struct parsed *p, bool load,
 		       s->ngrants * sizeof(*s->grants));
 		want->ngrants += s->ngrants;
 	}
-	for (i = 0; load && i < p->streamed_diags.nr; i++)
-		add_diag(loaded, &p->streamed_diags.items[i]);
-	for (i = 0; !load && i < p->streamed_diags.nr; i++)
-		free(p->streamed_diags.items[i].msg);
+	for (i = 0; i < p->streamed_diags.nr; i++)
+		if (load)
+			add_diag(loaded, &p->streamed_diags.items[i]);
+		else
+			free(p->streamed_diags.items[i].msg);
 	free(p->streamed_diags.items);
 	memset(&p->streamed_diags, 0, sizeof(p->streamed_diags));
 	free(s->grants);

@@ -2018,43 +2018,43 @@ static int pg_column_width(struct cv_db *db, const char *table,
 			params, 3, first_size, out, err);
 }
 
+/*
+ * Whether table $1 has a column $2 for which `cond` holds.  to_regclass
+ * finds the relation through the search path, as the statements naming
+ * it do (with --schema, both schemas), and gives NULL rather than an
+ * error when there is none.
+ */
+#define COLUMN_SQL(cond) \
+	"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute " \
+	"WHERE attrelid = pg_catalog.to_regclass(" \
+	"pg_catalog.quote_ident($1)) " \
+	"AND attnum > 0 AND NOT attisdropped AND " cond ")"
+
+static int column_test(struct cv_db *db, const char *sql, const char *table,
+		       const char *column, bool *out, struct cv_error *err)
+{
+	const char *params[] = { table, column };
+
+	*out = false;
+	return pg_query(db, sql, params, 2, first_bool, out, err);
+}
+
 static int pg_column_exists(struct cv_db *db, const char *table,
 			    const char *column, bool *out,
 			    struct cv_error *err)
 {
-	const char *params[] = { table, column };
-
-	*out = false;
-	/*
-	 * to_regclass finds the relation through the search path, as the
-	 * statements naming it do (with --schema, both schemas), and gives
-	 * NULL rather than an error when there is none.
-	 */
-	return pg_query(db,
-			"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute "
-			"WHERE attrelid = pg_catalog.to_regclass("
-			"pg_catalog.quote_ident($1)) "
-			"AND attnum > 0 AND NOT attisdropped "
-			"AND ($2::text IS NULL OR attname::text = $2))",
-			params, 2, first_bool, out, err);
+	return column_test(db, COLUMN_SQL("($2::text IS NULL OR "
+					  "attname::text = $2)"),
+			   table, column, out, err);
 }
 
+/* A primary key's column is NOT NULL too. */
 static int pg_column_not_null(struct cv_db *db, const char *table,
 			      const char *column, bool *out,
 			      struct cv_error *err)
 {
-	const char *params[] = { table, column };
-
-	*out = false;
-	/* The column as pg_column_exists finds it (a primary key's column
-	 * is NOT NULL too). */
-	return pg_query(db,
-			"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute "
-			"WHERE attrelid = pg_catalog.to_regclass("
-			"pg_catalog.quote_ident($1)) "
-			"AND attnum > 0 AND NOT attisdropped "
-			"AND attname::text = $2 AND attnotnull)",
-			params, 2, first_bool, out, err);
+	return column_test(db, COLUMN_SQL("attname::text = $2 AND attnotnull"),
+			   table, column, out, err);
 }
 
 static void pg_quote_ident(struct cv_buf *out, const char *name)

@@ -449,17 +449,11 @@ static int undefined(const struct cv_state *want, struct cv_diags *diags,
 		     const char *what, const char *name,
 		     const char *const *known)
 {
-	const char *hint = known ? cv_suggest(name, known) : NULL;
-
 	if (want->unknown & CV_SEC_ENTITLEMENTS)
 		return 0;
-	if (hint)
-		cv_diag_error(diags, mark,
-			      "%s names undefined %s '%s' (did you mean '%s'?)",
-			      who, what, cv_shorten(name), cv_shorten(hint));
-	else
-		cv_diag_error(diags, mark, "%s names undefined %s '%s'", who,
-			      what, cv_shorten(name));
+	cv_report_undefined(diags, mark, known ? cv_suggest(name, known) : NULL,
+			    "%s names undefined %s '%s'", who, what,
+			    cv_shorten(name));
 	return CV_EINVAL;
 }
 

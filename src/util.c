@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -818,6 +819,26 @@ void cv_trace_count(const char *what, unsigned long n)
 	fflush(out);
 }
 
+/*
+ * Resident memory now and at its peak, after a phase's figure: on a
+ * machine where fresh pages are slow to fault in, memory is time.
+ * Linux's /proc/self/statm; elsewhere only the peak, from getrusage.
+ */
+static void trace_memory(FILE *out)
+{
+	struct rusage ru;
+	unsigned long size, resident;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f && fscanf(f, "%lu %lu", &size, &resident) == 2)
+		fprintf(out, "  rss %.0f MB", (double)resident *
+			(double)sysconf(_SC_PAGESIZE) / 1048576.0);
+	if (f)
+		fclose(f);
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		fprintf(out, "  (peak %.0f MB)", (double)ru.ru_maxrss / 1024.0);
+}
+
 void cv_trace_perf(const char *phase)
 {
 	static bool started;
@@ -836,8 +857,10 @@ void cv_trace_perf(const char *phase)
 		last = now;	/* a new lap starts; nothing is written */
 		return;
 	}
-	fprintf(out, "converge: performance: %-28s %9.3f s  (total %.3f s)\n",
+	fprintf(out, "converge: performance: %-28s %9.3f s  (total %.3f s)",
 		phase, now - last, now - start);
+	trace_memory(out);
+	fputc('\n', out);
 	fflush(out);
 	last = now;
 }

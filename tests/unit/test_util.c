@@ -650,6 +650,9 @@ static void test_util__trace_perf(void **state)
 	assert_non_null(strstr(text, "converge: performance: first phase"));
 	assert_non_null(strstr(text, "converge: performance: second phase"));
 	assert_non_null(strstr(text, "(total "));
+	/* The memory after each phase: its peak, wherever getrusage is. */
+	assert_non_null(strstr(text, "(peak "));
+	assert_non_null(strstr(text, " MB)\n"));
 	for (i = 0; i < len; i++)
 		lines += text[i] == '\n';
 	assert_int_equal(lines, 2);

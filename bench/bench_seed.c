@@ -32,6 +32,11 @@
  *   bench_seed raw-apply DB N
  *        the raw batched writes of the change set, prepared DELETEs and
  *        INSERTs in one transaction, prints "seconds deletes inserts"
+ *   bench_seed raw-sql OUT N
+ *        the same writes as a SQL script for the sqlite3 shell, batched:
+ *        the revoked keys into a temporary table 500 rows an INSERT, one
+ *        DELETE of all of them, then the new grants 500 rows an INSERT,
+ *        in one transaction
  *   bench_seed grants-tsv OUT base|revoked|added N
  *        the grants of the base set, or the changed set's revoked and
  *        added ones, as COPY's text format reads them (benchmark 5's raw
@@ -474,6 +479,78 @@ static int cmd_grants_tsv(int argc, char **argv)
 	return 0;
 }
 
+/* s as an SQL string literal, or NULL for an empty s. */
+static void sql_literal(FILE *f, const char *s)
+{
+	if (!*s) {
+		fputs("NULL", f);
+		return;
+	}
+	fputc('\'', f);
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputc('\'', f);
+		fputc(*s, f);
+	}
+	fputc('\'', f);
+}
+
+/* Rows of a multi-row INSERT in raw-sql's script. */
+#define SQL_BATCH 500
+
+/* One row of a multi-row VALUES list: the key, or the whole grant. */
+static void sql_row(FILE *f, const struct grant *g, bool key_only, long nth)
+{
+	fputs(nth % SQL_BATCH == 0 ? "\n  (" : ", (", f);
+	fprintf(f, "'%s', '%s', '%s'", g->subject, g->role, g->scope);
+	if (!key_only) {
+		fputs(", ", f);
+		sql_literal(f, g->expires);
+		fputs(", ", f);
+		sql_literal(f, g->reason);
+	}
+	fputc(')', f);
+}
+
+static int cmd_raw_sql(int argc, char **argv)
+{
+	struct grant g;
+	FILE *f;
+	long n, i, k = 0;
+
+	if (argc != 2)
+		die("usage: raw-sql OUT N%s", "");
+	n = parse_n(argv[1]);
+	f = fopen(argv[0], "w");
+	if (!f)
+		die("cannot write '%s'", argv[0]);
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	fputs("BEGIN IMMEDIATE;\n"
+	      "CREATE TEMP TABLE gone (subject TEXT, role TEXT, scope TEXT);\n", f);
+	for (i = 3; i <= n; i += 10, k++) {
+		if (k % SQL_BATCH == 0)
+			fputs(k ? ";\nINSERT INTO temp.gone VALUES" :
+				  "INSERT INTO temp.gone VALUES", f);
+		base_grant(i, &g);
+		sql_row(f, &g, true, k);
+	}
+	fputs(k ? ";\n" : "", f);
+	fputs("DELETE FROM rbac_grants WHERE (subject, role, scope) IN\n"
+	      "  (SELECT subject, role, scope FROM temp.gone);\n", f);
+	for (i = 7, k = 0; i <= n; i += 10, k++) {
+		if (k % SQL_BATCH == 0)
+			fputs(k ? ";\nINSERT INTO rbac_grants VALUES" :
+				  "INSERT INTO rbac_grants VALUES", f);
+		extra_grant(i, &g);
+		sql_row(f, &g, false, k);
+	}
+	fputs(k ? ";\n" : "", f);
+	fputs("COMMIT;\n", f);
+	if (fclose(f))
+		die("cannot write '%s'", argv[0]);
+	return 0;
+}
+
 static int cmd_roles_manifest(int argc, char **argv)
 {
 	struct grant g;
@@ -905,6 +982,7 @@ int main(int argc, char **argv)
 		{ "digest", cmd_digest },
 		{ "backup", cmd_backup },
 		{ "raw-apply", cmd_raw_apply },
+		{ "raw-sql", cmd_raw_sql },
 		{ "ent-manifest", cmd_ent_manifest },
 		{ "ent-raw-apply", cmd_ent_raw_apply },
 		{ "ent-read", cmd_ent_read },

@@ -176,7 +176,9 @@ mkdir -p "$G"
 # shellcheck disable=SC2015 # fatal exits: any failure above stops here
 "$SEED" manifest "$G/base.yaml" base "$N" &&
 	"$SEED" manifest "$G/changed.yaml" changed "$N" &&
-	"$SEED" roles-manifest "$G/roles.yaml" || fatal "manifest generation"
+	"$SEED" roles-manifest "$G/roles.yaml" &&
+	"$SEED" raw-sql "$G/raw.sql" "$N" || fatal "manifest generation"
+SQLITE3=$(command -v sqlite3 || true)
 # The database: converge creates its storage (roles and one grant), then
 # the grants go straight into rbac_grants.
 timed 0 "$CONVERGE" apply -m "$G/roles.yaml" --db "sqlite:$G/base.db" --auto-approve --no-snapshot ||
@@ -230,7 +232,7 @@ echo
 # ---------------------------------------------------------------------
 # 3. Apply the changed set (N/10 revoked, N/10 added) onto the N grants.
 # ---------------------------------------------------------------------
-aw="" arss="" rw3="" sw="" srss="" bw="" ac="" rc3="" sc="" yc=""
+aw="" arss="" rw3="" sw="" srss="" bw="" ac="" rc3="" sc="" yc="" qw="" qc=""
 i=0
 while [ $i -lt "$REPS" ]; do
 	cp "$G/base.db" "$G/w.db"
@@ -256,6 +258,21 @@ while [ $i -lt "$REPS" ]; do
 		fi
 	fi
 	rm -f "$G/r.db"
+	# For information: the same writes as one batched SQL script, run by
+	# the sqlite3 shell (it parses the SQL text; the bound above does not).
+	if [ -n "$SQLITE3" ]; then
+		cp "$G/base.db" "$G/q.db"
+		if timed 0 "$SQLITE3" -bail "$G/q.db" ".read $G/raw.sql"; then
+			qw=$(min "$qw" "$WALL")
+			qc=$(min "$qc" "$CPU")
+			if [ $i = 0 ]; then
+				q_digest=$("$SEED" digest "$G/q.db")
+				[ "$q_digest" = "$raw_digest" ] ||
+					fail "the raw SQL script and the raw C writes left different rbac_grants ($q_digest vs $raw_digest)"
+			fi
+		fi
+		rm -f "$G/q.db"
+	fi
 	# The same apply with its snapshot (the default: beside the file).
 	cp "$G/base.db" "$G/s.db"
 	if timed 0 "$CONVERGE" apply -m "$G/changed.yaml" --db "sqlite:$G/s.db" --auto-approve; then
@@ -303,6 +320,11 @@ if [ -n "$aw" ] && [ -n "$rw3" ]; then
 	# manifest with libyaml and read the live rows.  Their sum with the
 	# raw writes is a floor no implementation of the SPEC goes under.
 	[ -n "$yc" ] && [ -n "$rw" ] && floor_line "$yc" "$rw" "$rw3"
+fi
+if [ -n "$qw" ] && [ -n "$aw" ]; then
+	awk -v c="$aw" -v q="$qw" -v cc="$ac" -v qc="$qc" 'BEGIN {
+		printf "  %-34s converge %8.3f s   raw %8.3f s   ratio %6.2fx   (no target; raw: sqlite3 shell)  cpu %.3f / %.3f s\n",
+			"vs the writes as a batched script", c, q, c / q, cc, qc }'
 fi
 if [ -n "$sw" ] && [ -n "$aw" ]; then
 	awk -v s="$sw" -v a="$aw" -v m="$srss" -v b="$bw" -v sc="$sc" -v ac="$ac" 'BEGIN {

@@ -653,19 +653,73 @@ static json_t *json_plan(const struct cv_plan *plan)
 	json_object_set_new(o, "up", json_integer((json_int_t)c.up));
 	json_object_set_new(o, "down", json_integer((json_int_t)c.down));
 	json_object_set_new(root, "summary", o);
-	a = json_array();
-	for (i = 0; i < plan->nr; i++)
-		json_array_append_new(a, json_step(&plan->steps[i]));
-	json_object_set_new(root, "steps", a);
+	/* Empty: render_json writes the steps one at a time. */
+	json_object_set_new(root, "steps", json_array());
 	return root;
+}
+
+/* Writes s, each line after the first indented by four
+ * spaces: a step's own dump, moved to where it sits in the plan's. */
+static bool put_step(FILE *fp, const char *s)
+{
+	const char *nl;
+
+	while ((nl = strchr(s, '\n'))) {
+		if (fwrite(s, 1, (size_t)(nl - s), fp) != (size_t)(nl - s) ||
+		    fputs("\n    ", fp) == EOF)
+			return false;
+		s = nl + 1;
+	}
+	return fputs(s, fp) != EOF;
+}
+
+/*
+ * The JSON form, written a step at a time: one jansson tree of a plan of
+ * 200,000 steps held 1.3 GB, and its text twice over.  jansson encodes
+ * every value; only the frame the steps go in is written here, as
+ * JSON_INDENT(2) lays it out (a JSON string holds no raw newline, so a
+ * step's lines are its dump's lines).
+ */
+static int render_json(const struct cv_plan *plan, FILE *fp)
+{
+	const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER;
+	json_t *root = json_plan(plan);
+	char *head = json_dumps(root, flags), *steps;
+	bool ok = head != NULL;
+	size_t i;
+
+	json_decref(root);
+	/* The head ends in the last key's empty array: "steps": []\n} */
+	steps = head ? strrchr(head, '[') : NULL;
+	if (!steps || strcmp(steps, "[]\n}") != 0) {
+		free(head);
+		return CV_ERR;
+	}
+	if (!plan->nr) {
+		ok = fputs(head, fp) != EOF && fputc('\n', fp) != EOF;
+		free(head);
+		return ok ? 0 : CV_EIO;
+	}
+	ok = fwrite(head, 1, (size_t)(steps - head), fp) ==
+		     (size_t)(steps - head) && fputc('[', fp) != EOF;
+	free(head);
+	for (i = 0; ok && i < plan->nr; i++) {
+		json_t *st = json_step(&plan->steps[i]);
+		char *dump = json_dumps(st, flags);
+
+		json_decref(st);
+		ok = dump && fputs(i ? ",\n    " : "\n    ", fp) != EOF &&
+		     put_step(fp, dump);
+		free(dump);
+	}
+	ok = ok && fputs("\n  ]\n}\n", fp) != EOF;
+	return ok ? 0 : CV_EIO;
 }
 
 int cv_plan_render(const struct cv_plan *plan, enum cv_format format,
 		   const struct cv_render_opts *opts, FILE *fp)
 {
 	struct cv_buf b = CV_BUF_INIT;
-	json_t *root = NULL;
-	char *dump = NULL;
 	int ret = 0;
 
 	if (!opts)
@@ -678,15 +732,10 @@ int cv_plan_render(const struct cv_plan *plan, enum cv_format format,
 		render_markdown(&b, plan);
 		break;
 	case CV_FORMAT_JSON:
-		root = json_plan(plan);
-		dump = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (!dump) {
-			ret = CV_ERR;
-			goto out;
-		}
-		cv_buf_adds(&b, dump);
-		cv_buf_addch(&b, '\n');
-		break;
+		ret = render_json(plan, fp);
+		if (!ret && fflush(fp) != 0)
+			ret = CV_EIO;
+		goto out;
 	default:
 		ret = CV_EINVAL;
 		goto out;
@@ -694,8 +743,6 @@ int cv_plan_render(const struct cv_plan *plan, enum cv_format format,
 	if (fwrite(cv_buf_str(&b), 1, b.len, fp) != b.len || fflush(fp) != 0)
 		ret = CV_EIO;
 out:
-	free(dump);
-	json_decref(root);
 	cv_buf_release(&b);
 	return ret;
 }

@@ -462,6 +462,55 @@ static void test_plan__text_verbose(void **state)
 	cv_plan_release(&plan);
 }
 
+/*
+ * The steps are written one at a time, in the layout jansson gives a
+ * whole tree: the text is exactly its indented dump of what it holds.
+ */
+static void assert_jansson_layout(const char *out, const json_t *root)
+{
+	char *again = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	assert_non_null(again);
+	assert_int_equal(strlen(out), strlen(again) + 1);
+	assert_memory_equal(out, again, strlen(again));
+	assert_int_equal(out[strlen(again)], '\n');
+	free(again);
+}
+
+/* A plan with no steps, and one whose SQL spans lines. */
+static void test_plan__json_layout(void **state)
+{
+	const char *params[] = { "o'brien@example.com", NULL };
+	struct cv_plan plan;
+	struct cv_step *st;
+	json_t *root;
+	char *out;
+
+	(void)state;
+	cv_plan_init(&plan);
+	plan.created_at = plan.now = "2026-11-23T12:00:00Z";
+	out = render(&plan, CV_FORMAT_JSON, false, false);
+	root = json_loads(out, 0, NULL);
+	assert_non_null(root);
+	assert_jansson_layout(out, root);
+	assert_int_equal(json_array_size(json_object_get(root, "steps")), 0);
+	json_decref(root);
+	free(out);
+	st = cv_plan_add(&plan, CV_PHASE_ADD, CV_ACT_CREATE, "grants", "a");
+	cv_step_fwd(&plan, st, "INSERT INTO t\n  VALUES (?1, ?2)", params, 2);
+	cv_plan_add(&plan, CV_PHASE_ADD, CV_ACT_CREATE, "grants", "b\nc");
+	out = render(&plan, CV_FORMAT_JSON, false, false);
+	root = json_loads(out, 0, NULL);
+	assert_non_null(root);
+	assert_jansson_layout(out, root);
+	assert_int_equal(json_array_size(json_object_get(root, "steps")), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+		json_object_get(root, "steps"), 1), "object")), "b\nc");
+	json_decref(root);
+	free(out);
+	cv_plan_release(&plan);
+}
+
 static void test_plan__json(void **state)
 {
 	const char *params[] = { "096325207c82", NULL };
@@ -493,6 +542,7 @@ static void test_plan__json(void **state)
 	assert_int_equal(out[strlen(out) - 1], '\n');
 	root = json_loads(out, 0, &jerr);
 	assert_non_null(root);
+	assert_jansson_layout(out, root);
 	json_object_foreach(root, k, v) {
 		assert_true(i < CV_ARRAY_SIZE(order));
 		assert_string_equal(k, order[i]);
@@ -1341,6 +1391,7 @@ int main(void)
 		cmocka_unit_test(test_plan__text_verbose),
 		cmocka_unit_test(test_plan__text_control_chars),
 		cmocka_unit_test(test_plan__json),
+		cmocka_unit_test(test_plan__json_layout),
 		cmocka_unit_test(test_plan__json_refused),
 		cmocka_unit_test(test_plan__json_invalid_utf8),
 		cmocka_unit_test(test_plan__markdown),

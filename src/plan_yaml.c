@@ -462,6 +462,22 @@ int cv_plan_write_yaml(const struct cv_plan *plan, FILE *fp,
 struct reader {
 	struct cv_plan *plan;
 	struct cv_diags diags;
+	/*
+	 * The steps are read as the parser reads them (a plan's nodes are
+	 * most of its size), before the header that comes first in the
+	 * file: their problems wait in `streamed` until the steps' turn,
+	 * and a statement's parameter count, which needs the header's
+	 * backend, waits in `params` with where its problem would go.
+	 */
+	struct reader *steps;       /* the reader of the streamed steps */
+	size_t nstreamed;
+	struct pending_params {
+		struct cv_mark mark;
+		size_t at;          /* its place among the streamed problems */
+		unsigned long want[2]; /* for '?' (SQLite) and '$' (PostgreSQL) */
+		uint32_t nparams;
+	} *params;
+	size_t nparams, params_alloc;
 };
 
 static void bad(struct reader *r, const struct cv_node *at, const char *fmt,
@@ -617,20 +633,75 @@ static unsigned long placeholders(const char *sql, char mark)
  * (a file cut short at a line boundary loses its last `params`).  A
  * check's SQL is the user's own (PostgreSQL's jsonb `?` is no parameter).
  */
+static int backend_mark(const struct cv_plan *plan)
+{
+	const char *be = plan->backend;
+
+	return !be ? -1 : strcmp(be, "sqlite") == 0 ? 0 :
+	       strcmp(be, "postgres") == 0 ? 1 : -1;
+}
+
+static void bad_params(struct reader *r, const struct cv_mark *at,
+		       unsigned long want, uint32_t nparams)
+{
+	cv_diag_error(&r->diags, at,
+		      "statement takes %lu parameter%s, 'params' has %u",
+		      want, want == 1 ? "" : "s", nparams);
+}
+
 static void check_params(struct reader *r, const struct cv_node *item,
 			 const struct cv_step *s, const struct cv_stmt *st)
 {
-	const char *be = r->plan->backend;
-	char mark = !be ? 0 : strcmp(be, "sqlite") == 0 ? '?' :
-		    strcmp(be, "postgres") == 0 ? '$' : 0;
-	unsigned long want;
+	struct pending_params *p;
+	unsigned long want[2];
+	int mark;
 
-	if (!mark || st->script || !st->sql || s->action == CV_ACT_CHECK)
+	if (st->script || !st->sql || s->action == CV_ACT_CHECK)
 		return;
-	want = placeholders(st->sql, mark);
-	if (want > st->nparams)
-		bad(r, item, "statement takes %lu parameter%s, 'params' has %u",
-		    want, want == 1 ? "" : "s", st->nparams);
+	want[0] = placeholders(st->sql, '?');
+	want[1] = placeholders(st->sql, '$');
+	if (want[0] <= st->nparams && want[1] <= st->nparams)
+		return;
+	if (!r->steps) {	/* a streamed step: the backend comes later */
+		CV_GROW(r->params, r->nparams + 1, r->params_alloc);
+		p = &r->params[r->nparams++];
+		p->mark = item->mark;
+		p->at = r->diags.nr;
+		p->want[0] = want[0];
+		p->want[1] = want[1];
+		p->nparams = st->nparams;
+		return;
+	}
+	mark = backend_mark(r->plan);
+	if (mark >= 0 && want[mark] > st->nparams)
+		bad_params(r, &item->mark, want[mark], st->nparams);
+}
+
+/* The streamed steps' problems, in the order they were found, with the
+ * parameter counts the backend now known finds short among them. */
+static void take_streamed(struct reader *r)
+{
+	struct reader *s = r->steps;
+	int mark = backend_mark(r->plan);
+	size_t i, k = 0;
+
+	for (i = 0; i <= s->diags.nr; i++) {
+		for (; k < s->nparams && s->params[k].at == i; k++)
+			if (mark >= 0 && s->params[k].want[mark] >
+					 s->params[k].nparams)
+				bad_params(r, &s->params[k].mark,
+					   s->params[k].want[mark],
+					   s->params[k].nparams);
+		if (i == s->diags.nr)
+			break;
+		CV_GROW(r->diags.items, r->diags.nr + 1, r->diags.alloc);
+		r->diags.items[r->diags.nr++] = s->diags.items[i];
+		if (s->diags.items[i].level == CV_DIAG_ERROR)
+			r->diags.errors++;
+	}
+	/* The messages are r's now. */
+	free(s->diags.items);
+	memset(&s->diags, 0, sizeof(s->diags));
 }
 
 static void read_stmts(struct reader *r, const struct cv_node *n,
@@ -937,7 +1008,8 @@ static void read_plan(struct reader *r, const struct cv_node *root)
 
 	steps = need(r, root, "steps", NULL);
 	if (steps && !cv_yaml_expect(steps, CV_NODE_SEQ, "steps", &r->diags)) {
-		i = 0;
+		take_streamed(r);
+		i = r->steps->nstreamed;
 		cv_yaml_each(item, steps)
 			read_step(r, item, i++);
 	}
@@ -948,10 +1020,18 @@ static void read_plan(struct reader *r, const struct cv_node *root)
 		check_summary(r, n);
 }
 
+static void stream_step(void *arg, const struct cv_node *entry)
+{
+	struct reader *s = arg;
+
+	read_step(s, entry, s->nstreamed++);
+}
+
 int cv_plan_read_yaml(struct cv_plan *out, const char *path,
 		      struct cv_error *err)
 {
-	struct reader r;
+	struct reader r, s;
+	const struct cv_yaml_stream stream = { "steps", stream_step, &s };
 	struct cv_yaml_doc doc;
 	char *text = NULL;
 	size_t len = 0;
@@ -960,8 +1040,10 @@ int cv_plan_read_yaml(struct cv_plan *out, const char *path,
 
 	cv_plan_init(out);
 	memset(&r, 0, sizeof(r));
+	memset(&s, 0, sizeof(s));
 	memset(&doc, 0, sizeof(doc));
-	r.plan = out;
+	r.plan = s.plan = out;
+	r.steps = &s;
 
 	ret = cv_read_file(path, &text, &len, PLAN_MAX_BYTES);
 	if (ret) {
@@ -970,8 +1052,10 @@ int cv_plan_read_yaml(struct cv_plan *out, const char *path,
 						       : strerror(-ret));
 		goto out;
 	}
-	ret = cv_yaml_parse(&doc, path, text, len, 0, &out->arena, &r.diags);
+	ret = cv_yaml_parse_stream(&doc, path, text, len, 0, &out->arena,
+				   &r.diags, &stream);
 	parsed = true;
+	cv_trace_perf("plan file: read and parse");
 	if (!ret && !r.diags.errors) {
 		if (!doc.root) {
 			cv_error_set(err, CV_EINVAL, "plan file is empty");
@@ -1008,6 +1092,8 @@ out:
 	if (parsed)
 		cv_yaml_release(&doc);
 	cv_diags_release(&r.diags);
+	cv_diags_release(&s.diags);
+	free(s.params);
 	free(text);
 	if (ret) {
 		cv_plan_release(out);

@@ -1282,6 +1282,90 @@ static void expect_unsorted_phases(void)
 	free(text);
 }
 
+/* A second step like good_plan's (phase 5, role "editor"), its action
+ * and its anchor (or "") given. */
+static void add_step(struct cv_buf *b, const char *action, const char *anchor)
+{
+	cv_buf_addf(b, "- %sseq: 2\n"
+		    "  phase: 5\n"
+		    "  kind: roles\n"
+		    "  action: %s\n"                       /* line 4 of it */
+		    "  object: \"editor\"\n"
+		    "  key: [\"editor\"]\n"
+		    "  before: null\n"
+		    "  after: \"{}\"\n"
+		    "  forward: []\n"
+		    "  inverse: []\n", anchor, action);
+}
+
+/*
+ * Steps are read as the parser goes, before the header is looked at: a
+ * statement short of parameters is still found by the backend given
+ * after the steps, and the first problem said is still the first in the
+ * steps' order, whichever check finds it.
+ */
+static void test_plan__yaml_read_streamed_steps(void **state)
+{
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_buf b = CV_BUF_INIT;
+	struct cv_plan plan;
+	char *text = edit("    params: [\"viewer\"]\n  inverse", "  inverse");
+	char *path, *cut;
+
+	(void)state;
+	/* Step 1 is short of a parameter (line 20); step 2 has a bad
+	 * action (line 27): step 1's problem is the one said. */
+	cv_buf_adds(&b, text);
+	add_step(&b, "explode", "");
+	expect_read_error(b.buf, "statement takes 1 parameter, 'params' has 0",
+			  20, 5);
+	/* The backend after the steps: the same count, one line up. */
+	cv_buf_reset(&b);
+	cut = strstr(text, "backend: sqlite\n");
+	assert_non_null(cut);
+	cv_buf_add(&b, text, (size_t)(cut - text));
+	cv_buf_adds(&b, cut + strlen("backend: sqlite\n"));
+	cv_buf_adds(&b, "backend: sqlite\n");
+	expect_read_error(b.buf, "statement takes 1 parameter, 'params' has 0",
+			  19, 5);
+	/* On PostgreSQL the same text has no $N: nothing is missing. */
+	cv_buf_reset(&b);
+	cv_buf_add(&b, text, (size_t)(cut - text));
+	cv_buf_adds(&b, cut + strlen("backend: sqlite\n"));
+	cv_buf_adds(&b, "backend: postgres\n");
+	path = temp_file(b.buf);
+	assert_int_equal(cv_plan_read_yaml(&plan, path, &err), 0);
+	assert_int_equal(plan.nr, 1);
+	cv_plan_release(&plan);
+	unlink(path);
+	free(path);
+	free(text);
+	/* A step that defines an anchor, and every one after it, stays in
+	 * the tree (an alias may name it): read after the streamed ones,
+	 * in the file's order. */
+	text = edit("add: 1", "add: 3");
+	cv_buf_reset(&b);
+	cv_buf_adds(&b, text);
+	add_step(&b, "create", "&second\n  ");
+	add_step(&b, "create", "");
+	cut = strstr(b.buf + strlen(text) + 1, "- seq: 2");
+	assert_non_null(cut);
+	cut[7] = '3';
+	path = temp_file(b.buf);
+	if (cv_plan_read_yaml(&plan, path, &err))
+		fail_msg("%s:%u:%u: %s", err.file, err.line, err.col, err.msg);
+	assert_int_equal(plan.nr, 3);
+	assert_string_equal(plan.steps[0].object, "viewer");
+	assert_int_equal(plan.steps[1].seq, 2);
+	assert_int_equal(plan.steps[2].seq, 3);
+	assert_int_equal(plan.steps[2].nkey, 1);
+	cv_plan_release(&plan);
+	unlink(path);
+	free(path);
+	free(text);
+	cv_buf_release(&b);
+}
+
 static void test_plan__yaml_read_errors(void **state)
 {
 	static const struct {
@@ -1403,6 +1487,7 @@ int main(void)
 		cmocka_unit_test(test_plan__yaml_read_good),
 		cmocka_unit_test(test_plan__yaml_read_guards),
 		cmocka_unit_test(test_plan__yaml_read_errors),
+		cmocka_unit_test(test_plan__yaml_read_streamed_steps),
 		cmocka_unit_test(test_plan__yaml_read_missing_file),
 		cmocka_unit_test(test_plan__canonical_encoding),
 	};

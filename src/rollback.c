@@ -438,6 +438,7 @@ int cv_rollback_plan(struct cv_plan *out, struct cv_ctx *ctx,
 	ret = cv_journal_steps(ctx->db, info.id, &run, err);
 	if (ret)
 		goto out;
+	cv_trace_perf("rollback: read the run");
 	if (!run.nr) {
 		ret = cv_error_set(err, CV_ENOTFOUND,
 				   "run '%s' has no applied steps: nothing to roll back",

@@ -465,11 +465,12 @@ struct reader {
 	/*
 	 * The steps are read as the parser reads them (a plan's nodes are
 	 * most of its size), before the header that comes first in the
-	 * file: their problems wait in `streamed` until the steps' turn,
-	 * and a statement's parameter count, which needs the header's
-	 * backend, waits in `params` with where its problem would go.
+	 * file.  A second reader (`steps`; NULL in that one) keeps their
+	 * problems until the steps' turn comes, and a statement short of
+	 * parameters, which only the header's backend can tell, waits in
+	 * its `params` with the place its problem would take.
 	 */
-	struct reader *steps;       /* the reader of the streamed steps */
+	struct reader *steps;
 	size_t nstreamed;
 	struct pending_params {
 		struct cv_mark mark;
@@ -627,12 +628,8 @@ static unsigned long placeholders(const char *sql, char mark)
 	return max;
 }
 
-/*
- * A statement with fewer parameters than its SQL names fails only when
- * it runs: for an inverse, at rollback, long after the file was applied
- * (a file cut short at a line boundary loses its last `params`).  A
- * check's SQL is the user's own (PostgreSQL's jsonb `?` is no parameter).
- */
+/* Which of placeholders' marks the plan's backend uses: 0 for '?'
+ * (SQLite), 1 for '$' (PostgreSQL), -1 when it is not known. */
 static int backend_mark(const struct cv_plan *plan)
 {
 	const char *be = plan->backend;
@@ -649,6 +646,12 @@ static void bad_params(struct reader *r, const struct cv_mark *at,
 		      want, want == 1 ? "" : "s", nparams);
 }
 
+/*
+ * A statement with fewer parameters than its SQL names fails only when
+ * it runs: for an inverse, at rollback, long after the file was applied
+ * (a file cut short at a line boundary loses its last `params`).  A
+ * check's SQL is the user's own (PostgreSQL's jsonb `?` is no parameter).
+ */
 static void check_params(struct reader *r, const struct cv_node *item,
 			 const struct cv_step *s, const struct cv_stmt *st)
 {

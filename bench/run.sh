@@ -312,6 +312,27 @@ else
 fi
 rm -rf "$S"
 
+# The reviewed-plan flow at full size, once (no target): the plan saved
+# with -o and applied as it stands, and the same plan as JSON.
+spw="" sprss="" spsize="" saw="" sarss="" sjw="" sjrss="" sjsize=""
+if timed 0 "$CONVERGE" plan -m "$G/changed.yaml" --db "sqlite:$G/base.db" -o "$G/plan.yaml"; then
+	spw=$WALL sprss=$RSS spsize=$(wc -c < "$G/plan.yaml")
+	cp "$G/base.db" "$G/f.db"
+	if timed 0 "$CONVERGE" apply "$G/plan.yaml" --db "sqlite:$G/f.db" --auto-approve --no-snapshot; then
+		saw=$WALL sarss=$RSS
+		d=$("$SEED" digest "$G/f.db")
+		[ "$d" = "$conv_digest" ] ||
+			fail "the saved plan left another rbac_grants than apply -m ($d vs $conv_digest)"
+	fi
+	rm -f "$G/f.db" "$G/plan.yaml"
+fi
+if timed 0 "$CONVERGE" plan -m "$G/changed.yaml" --db "sqlite:$G/base.db" --format json; then
+	sjw=$WALL sjrss=$RSS sjsize=$(wc -c < "$T/out")
+	# One line "    {" opens each step.
+	[ "$(grep -c '^    {$' "$T/out")" = $((N / 5)) ] ||
+		fail "plan --format json does not hold $((N / 5)) steps"
+fi
+
 echo "3. apply $((N / 10)) revokes + $((N / 10)) new grants onto $N (best of $REPS)"
 if [ -n "$aw" ] && [ -n "$rw3" ]; then
 	ratio_line "apply --no-snapshot" "$aw" "$rw3" 1.5 "apply" "$ac" "$rc3"
@@ -336,6 +357,21 @@ if [ -n "$rbw" ] && [ -n "$rba" ]; then
 	awk -v r="$rbw" -v a="$rba" -v n="$((NS / 5))" 'BEGIN {
 		printf "  %-34s converge %8.3f s   its apply %6.3f s   ratio %6.2fx   (no target, 1 run)\n",
 			"rollback of a " n "-step run", r, a, r / a }'
+fi
+if [ -n "$spw" ]; then
+	awk -v w="$spw" -v m="$sprss" -v z="$spsize" 'BEGIN {
+		printf "  %-34s converge %8.3f s   %6.1f MB peak RSS   (no target, 1 run; the file is %.0f MB)\n",
+			"saved plan: plan -o FILE", w, m / 1024, z / 1048576 }'
+fi
+if [ -n "$saw" ]; then
+	awk -v w="$saw" -v m="$sarss" 'BEGIN {
+		printf "  %-34s converge %8.3f s   %6.1f MB peak RSS   (no target, 1 run)\n",
+			"saved plan: apply FILE", w, m / 1024 }'
+fi
+if [ -n "$sjw" ]; then
+	awk -v w="$sjw" -v m="$sjrss" -v z="$sjsize" 'BEGIN {
+		printf "  %-34s converge %8.3f s   %6.1f MB peak RSS   (no target, 1 run; %.0f MB of JSON)\n",
+			"plan --format json", w, m / 1024, z / 1048576 }'
 fi
 echo
 

@@ -653,14 +653,14 @@ static json_t *json_plan(const struct cv_plan *plan)
 	json_object_set_new(o, "up", json_integer((json_int_t)c.up));
 	json_object_set_new(o, "down", json_integer((json_int_t)c.down));
 	json_object_set_new(root, "summary", o);
-	/* Empty: render_json writes the steps one at a time. */
+	/* Empty: cv_json_write_listing writes the steps one at a time. */
 	json_object_set_new(root, "steps", json_array());
 	return root;
 }
 
-/* Writes s, each line after the first indented by four
- * spaces: a step's own dump, moved to where it sits in the plan's. */
-static bool put_step(FILE *fp, const char *s)
+/* Writes s, each line after the first indented by four spaces: an
+ * entry's own dump, moved to where it sits in the whole. */
+static bool put_entry(FILE *fp, const char *s)
 {
 	const char *nl;
 
@@ -674,46 +674,51 @@ static bool put_step(FILE *fp, const char *s)
 }
 
 /*
- * The JSON form, written a step at a time: one jansson tree of a plan of
- * 200,000 steps held 1.3 GB, and its text twice over.  jansson encodes
- * every value; only the frame the steps go in is written here, as
- * JSON_INDENT(2) lays it out (a JSON string holds no raw newline, so a
- * step's lines are its dump's lines).
+ * jansson encodes every value; only the frame the entries go in is
+ * written here, as JSON_INDENT(2) lays it out (a JSON string holds no raw
+ * newline, so an entry's lines are its dump's lines).
  */
-static int render_json(const struct cv_plan *plan, FILE *fp)
+int cv_json_write_listing(FILE *fp, json_t *root, size_t n,
+			  json_t *(*entry)(size_t i, void *arg), void *arg)
 {
 	const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER;
-	json_t *root = json_plan(plan);
-	char *head = json_dumps(root, flags), *steps;
-	bool ok = head != NULL;
+	char *head = json_dumps(root, flags), *list;
+	bool ok;
 	size_t i;
 
 	json_decref(root);
-	/* The head ends in the last key's empty array: "steps": []\n} */
-	steps = head ? strrchr(head, '[') : NULL;
-	if (!steps || strcmp(steps, "[]\n}") != 0) {
+	/* The head ends in the last key's empty array: "key": []\n} */
+	list = head ? strrchr(head, '[') : NULL;
+	if (!list || strcmp(list, "[]\n}") != 0) {
 		free(head);
 		return CV_ERR;
 	}
-	if (!plan->nr) {
+	if (!n) {
 		ok = fputs(head, fp) != EOF && fputc('\n', fp) != EOF;
 		free(head);
 		return ok ? 0 : CV_EIO;
 	}
-	ok = fwrite(head, 1, (size_t)(steps - head), fp) ==
-		     (size_t)(steps - head) && fputc('[', fp) != EOF;
+	ok = fwrite(head, 1, (size_t)(list - head), fp) ==
+		     (size_t)(list - head) && fputc('[', fp) != EOF;
 	free(head);
-	for (i = 0; ok && i < plan->nr; i++) {
-		json_t *st = json_step(&plan->steps[i]);
-		char *dump = json_dumps(st, flags);
+	for (i = 0; ok && i < n; i++) {
+		json_t *e = entry(i, arg);
+		char *dump = json_dumps(e, flags);
 
-		json_decref(st);
-		ok = dump && fputs(i ? ",\n    " : "\n    ", fp) != EOF &&
-		     put_step(fp, dump);
+		json_decref(e);
+		if (!dump)
+			return CV_ERR;
+		ok = fputs(i ? ",\n    " : "\n    ", fp) != EOF &&
+		     put_entry(fp, dump);
 		free(dump);
 	}
 	ok = ok && fputs("\n  ]\n}\n", fp) != EOF;
 	return ok ? 0 : CV_EIO;
+}
+
+static json_t *plan_step(size_t i, void *plan)
+{
+	return json_step(&((const struct cv_plan *)plan)->steps[i]);
 }
 
 int cv_plan_render(const struct cv_plan *plan, enum cv_format format,
@@ -732,7 +737,8 @@ int cv_plan_render(const struct cv_plan *plan, enum cv_format format,
 		render_markdown(&b, plan);
 		break;
 	case CV_FORMAT_JSON:
-		ret = render_json(plan, fp);
+		ret = cv_json_write_listing(fp, json_plan(plan), plan->nr,
+					    plan_step, (void *)plan);
 		if (!ret && fflush(fp) != 0)
 			ret = CV_EIO;
 		goto out;

@@ -133,6 +133,31 @@ static void print_run(const struct cv_opts *o, const struct cv_run *r)
 		print_detail(sub, "snapshot: ", r->snapshot, md);
 }
 
+/* Step i of a run's steps (a cv_plan) as `history RUN_ID` gives it. */
+static json_t *step_json(size_t i, void *arg)
+{
+	const struct cv_step *s = &((const struct cv_plan *)arg)->steps[i];
+	struct cv_buf f = CV_BUF_INIT, v = CV_BUF_INIT;
+	json_t *j;
+
+	cv_stmts_text(&f, s->fwd, s->nfwd);
+	cv_stmts_text(&v, s->inv, s->ninv);
+	/* cv_journal_steps reads the applied steps only: a failed run
+	 * records none. */
+	j = json_pack("{s:I, s:I, s:o, s:s, s:o, s:o, s:s, s:o, s:o}",
+		      "seq", (json_int_t)s->seq, "phase", (json_int_t)s->phase,
+		      "kind", cv_json_text(s->kind),
+		      "action", cv_action_name(s->action),
+		      "object", cv_json_text(s->object),
+		      "detail", cv_json_text(s->detail),
+		      "status", "applied",
+		      "forward_sql", cv_json_text(cv_buf_str(&f)),
+		      "inverse_sql", cv_json_text(cv_buf_str(&v)));
+	cv_buf_release(&f);
+	cv_buf_release(&v);
+	return j;
+}
+
 int cmd_history(struct cv_opts *o)
 {
 	struct cv_url url = CV_URL_INIT;
@@ -170,36 +195,20 @@ int cmd_history(struct cv_opts *o)
 		json_t *root;
 
 		if (o->nargs) {
-			json_t *js = json_array();
-
+			/* A run of 200,000 steps: written one at a time. */
 			root = cli_run_json(&one);
-			for (i = 0; i < steps.nr; i++) {
-				const struct cv_step *s = &steps.steps[i];
-				struct cv_buf f = CV_BUF_INIT, v = CV_BUF_INIT;
-
-				cv_stmts_text(&f, s->fwd, s->nfwd);
-				cv_stmts_text(&v, s->inv, s->ninv);
-				/* cv_journal_steps reads the applied steps only:
-				 * a failed run records none. */
-				json_array_append_new(js, json_pack(
-					"{s:I, s:I, s:o, s:s, s:o, s:o, s:s, s:o, s:o}",
-					"seq", (json_int_t)s->seq, "phase", (json_int_t)s->phase,
-					"kind", cv_json_text(s->kind),
-					"action", cv_action_name(s->action),
-					"object", cv_json_text(s->object),
-					"detail", cv_json_text(s->detail),
-					"status", "applied",
-					"forward_sql", cv_json_text(cv_buf_str(&f)),
-					"inverse_sql", cv_json_text(cv_buf_str(&v))));
-				cv_buf_release(&f);
-				cv_buf_release(&v);
-			}
-			json_object_set_new(root, "steps_applied", js);
-		} else {
-			root = json_array();
-			for (i = 0; i < nruns; i++)
-				json_array_append_new(root, cli_run_json(&runs[i]));
+			json_object_set_new(root, "steps_applied", json_array());
+			/* A write that fails is main's to report. */
+			ret = cv_json_write_listing(stdout, root, steps.nr,
+						    step_json, &steps);
+			if (ret != CV_ERR)
+				goto out;
+			cv_error_set(&err, ret, "cannot make the run's steps as JSON");
+			goto fail;
 		}
+		root = json_array();
+		for (i = 0; i < nruns; i++)
+			json_array_append_new(root, cli_run_json(&runs[i]));
 		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 		json_decref(root);

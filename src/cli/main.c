@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -286,7 +287,7 @@ static int setup_clock(struct cv_opts *o)
  * Global options may come before the verb too ("converge --db x plan");
  * they are moved after it so one getopt pass reads everything.
  */
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
 	struct cv_opts o;
 	const struct cv_verb *verb;
@@ -383,4 +384,29 @@ int main(int argc, char **argv)
 	free(args);
 	free(o.manifests);
 	return ret;
+}
+
+/*
+ * What was asked for goes to standard output: a plan that could not be
+ * written there (a full disk, say) is a failure, not a success with half
+ * a JSON document behind it.  As git's run_builtin does: a closed stdout
+ * is left alone, and an exit code that already says "failed" is kept.
+ */
+static int close_stdout(int code)
+{
+	struct stat st;
+
+	if (fstat(fileno(stdout), &st) != 0)
+		return code;
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout) && fclose(stdout) == 0)
+		return code;
+	fprintf(stderr, "converge: error: cannot write to standard output%s%s\n",
+		errno ? ": " : "", errno ? strerror(errno) : "");
+	return code == 0 || code == 2 ? 1 : code;
+}
+
+int main(int argc, char **argv)
+{
+	return close_stdout(run(argc, argv));
 }

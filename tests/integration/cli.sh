@@ -261,6 +261,19 @@ cv history --db fmt.db "$RUN" --format json
 expect_eq "json steps have their status and both SQL texts" \
 	"$(python3 -c 'import json; h = json.load(open("out.txt")); print([(s["status"], s["forward_sql"][:6], s["inverse_sql"][:6]) for s in h["steps_applied"]])')" \
 	"[('applied', 'INSERT', 'DELETE'), ('applied', 'INSERT', 'DELETE')]"
+# What was asked for that could not be written (a full disk) is a
+# failure, not exit 0 behind half a JSON document.
+"$CONVERGE" history --db fmt.db "$RUN" --format json >/dev/full 2>err.txt </dev/null
+RC=$?
+expect_rc "history RUN_ID --format json onto a full disk: exit 1" 1
+expect_in "says it could not write" err.txt "converge: error: cannot write to standard output"
+"$CONVERGE" plan -m m.yaml --db full.db --format json --detailed-exitcode >/dev/full 2>err.txt </dev/null
+RC=$?
+expect_rc "plan --detailed-exitcode with changes onto a full disk: 1, not 2" 1
+expect_in "and says so" err.txt "converge: error: cannot write to standard output"
+"$CONVERGE" --version >/dev/full 2>err.txt
+RC=$?
+expect_rc "even --version" 1
 mkdir -p broken
 printf 'id: r1\nup: "CREATE TABLE"\ndown: "SELECT 1"\n' >broken/r1.yaml
 printf 'version: 1\nschema: {migrations: broken, version: r1}\n' >broken.yaml

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <yaml.h>
 
@@ -1048,7 +1049,13 @@ int cv_plan_read_yaml(struct cv_plan *out, const char *path,
 	r.plan = s.plan = out;
 	r.steps = &s;
 
-	ret = cv_read_file(path, &text, &len, PLAN_MAX_BYTES);
+	/* "-": standard input, as `plan -o -` writes it. */
+	if (strcmp(path, "-") == 0) {
+		path = "<stdin>";
+		ret = cv_read_stream(STDIN_FILENO, &text, &len, PLAN_MAX_BYTES);
+	} else {
+		ret = cv_read_file(path, &text, &len, PLAN_MAX_BYTES);
+	}
 	if (ret) {
 		ret = cv_error_set(err, CV_EIO, "cannot read plan '%s': %s",
 				   path, ret == -EFBIG ? "file too large"

@@ -138,7 +138,9 @@ static const char apply_text[] =
 	"those steps, and refuses with exit 3 when the database is no longer in\n"
 	"the state the plan was made from, and with exit 1 when the state it\n"
 	"leaves would break the guards it recorded, counted at this --now (a\n"
-	"grant may have expired since).  Nothing to change: no run recorded.\n"
+	"grant may have expired since).  FILE '-' reads the plan from standard\n"
+	"input ('plan -o -' writes it there); it then needs --auto-approve.\n"
+	"Nothing to change: no run recorded.\n"
 	"\n"
 	"Options:\n"
 	OPT_MANIFESTS

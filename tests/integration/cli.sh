@@ -289,8 +289,23 @@ cv plan -m m.yaml --db o.db -o -
 expect_rc "plan -o - exits 0" 0
 expect_eq "stdout is the YAML plan, not the text plan" "$(head -n 1 out.txt)" "format: converge-plan/1"
 cp out.txt o.plan.yaml
+# apply - reads it back from standard input (then it needs --auto-approve:
+# standard input is no terminal to confirm on).
+"$CONVERGE" apply - --db o.db <o.plan.yaml >out.txt 2>err.txt
+RC=$?
+expect_rc "apply - without --auto-approve: refused" 1
+expect_in "standard input is no terminal" err.txt "standard input is not a terminal; pass --auto-approve"
+printf 'format: converge-plan/9\n' | "$CONVERGE" apply - --db o.db --auto-approve >out.txt 2>err.txt
+RC=$?
+expect_rc "a bad plan on standard input: exit 1" 1
+expect_in "its place says <stdin>" err.txt "<stdin>:1:9: error: unsupported plan format 'converge-plan/9'"
+"$CONVERGE" apply - --db o.db --auto-approve -q <o.plan.yaml >out.txt 2>err.txt
+RC=$?
+expect_rc "apply - applies the plan piped in" 0
+cv plan -m m.yaml --db o.db --detailed-exitcode
+expect_rc "and leaves nothing to do" 0
 cv apply o.plan.yaml --db o.db --auto-approve -q
-expect_rc "and it applies" 0
+expect_rc "the same plan again from its file: stale, exit 3" 3
 cp m.yaml m.orig
 cv plan -m m.yaml --db o.db -o m.yaml
 expect_rc "plan -o over its own manifest: 64" 64

@@ -23,8 +23,13 @@
 #include "converge/plan.h"
 #include "converge/yaml.h"
 
-/* Plans carry migration scripts; anything past this is not a plan. */
-#define PLAN_MAX_BYTES (256u << 20)
+/*
+ * What `plan -o` writes, `apply FILE` must read: the first plan of a
+ * million grants is 480 MB.  Past this, it is not a plan (or not one any
+ * machine here holds: reading keeps the text and the steps, about twice
+ * the file).
+ */
+#define PLAN_MAX_BYTES ((size_t)2 << 30)
 
 /*
  * The emitter with a sticky error, as stdio's ferror: after the first

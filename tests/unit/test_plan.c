@@ -1427,6 +1427,43 @@ static void test_plan__yaml_read_errors(void **state)
 	expect_read_error("", "empty", 1, 1);
 }
 
+/*
+ * What plan -o writes, apply FILE reads: the first plan of 100,000 orgs'
+ * entitlements is 264 MB, of a million grants 480 MB.  A file past the
+ * old 256 MiB is read (here a sparse one: then refused as no YAML), one
+ * past 2 GiB is not even opened for reading.
+ */
+static void test_plan__yaml_read_size_limit(void **state)
+{
+	static const struct {
+		off_t size;
+		int code;
+		const char *msg;
+	} cases[] = {
+		{ (off_t)257 << 20, CV_EINVAL, "control character" },
+		{ ((off_t)2 << 30) + 1, CV_EIO, "file too large" },
+	};
+	struct cv_error err = CV_ERROR_INIT;
+	struct cv_plan plan;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CV_ARRAY_SIZE(cases); i++) {
+		char *path = temp_file("format: converge-plan/1\n");
+
+		assert_int_equal(truncate(path, cases[i].size), 0);
+		assert_int_equal(cv_plan_read_yaml(&plan, path, &err),
+				 cases[i].code);
+		if (!strstr(err.msg, cases[i].msg))
+			fail_msg("%s: '%s' does not say '%s'", path, err.msg,
+				 cases[i].msg);
+		cv_plan_release(&plan);
+		cv_error_release(&err);
+		unlink(path);
+		free(path);
+	}
+}
+
 static void test_plan__yaml_read_missing_file(void **state)
 {
 	struct cv_error err = CV_ERROR_INIT;
@@ -1488,6 +1525,7 @@ int main(void)
 		cmocka_unit_test(test_plan__yaml_read_guards),
 		cmocka_unit_test(test_plan__yaml_read_errors),
 		cmocka_unit_test(test_plan__yaml_read_streamed_steps),
+		cmocka_unit_test(test_plan__yaml_read_size_limit),
 		cmocka_unit_test(test_plan__yaml_read_missing_file),
 		cmocka_unit_test(test_plan__canonical_encoding),
 	};

@@ -109,6 +109,7 @@ struct state {
 	int docs;
 	const struct cv_yaml_stream *stream;
 	const char *stream_key;     /* interned */
+	struct cv_mark end;         /* the end of the last line, once known */
 
 	size_t sp, frames_used;
 
@@ -141,18 +142,23 @@ static struct cv_mark mark_of(const struct state *st, yaml_mark_t m)
 	return mark;
 }
 
+static void clamp_to_text(struct state *st, struct cv_mark *mark);
+
 static void diag(struct state *st, const struct cv_mark *mark,
 		 const char *fmt, ...) CV_PRINTF(3, 4);
 static void diag(struct state *st, const struct cv_mark *mark,
 		 const char *fmt, ...)
 {
 	struct cv_buf b = CV_BUF_INIT;
+	struct cv_mark at = *mark;
 	va_list ap;
 
 	va_start(ap, fmt);
 	cv_buf_vaddf(&b, fmt, ap);
 	va_end(ap);
-	cv_diag_error(st->diags, mark, "%s", cv_buf_str(&b));
+	/* An empty value libyaml made up at the end of the stream. */
+	clamp_to_text(st, &at);
+	cv_diag_error(st->diags, &at, "%s", cv_buf_str(&b));
 	cv_buf_release(&b);
 }
 
@@ -983,24 +989,62 @@ static const char *char_at(const struct state *st, size_t line, size_t col)
 /*
  * libyaml puts an error at the end of the stream on the line after the
  * last newline, a line the file does not have: no source line nor caret
- * could be shown.  Such a mark goes to the end of the last line.
+ * could be shown.  Such a mark goes to the end of the last line (found
+ * once: a file of a million grants may have as many errors).
  */
-static void clamp_to_text(const struct state *st, struct cv_mark *mark)
+static void clamp_to_text(struct state *st, struct cv_mark *mark)
 {
-	struct cv_mark end;
 	size_t len = st->len;
 
 	if (!mark->line)
 		return;
-	if (len && st->text[len - 1] == '\n')
-		len--;
-	if (len && st->text[len - 1] == '\r')
-		len--;
-	end = mark_at_offset(st, len);
-	if (mark->line > end.line) {
-		mark->line = end.line;
-		mark->col = end.col;
+	if (!st->end.line) {
+		if (len && st->text[len - 1] == '\n')
+			len--;
+		if (len && st->text[len - 1] == '\r')
+			len--;
+		st->end = mark_at_offset(st, len);
 	}
+	if (mark->line > st->end.line) {
+		mark->line = st->end.line;
+		mark->col = st->end.col;
+	}
+}
+
+static bool mark_before(const struct cv_mark *a, const struct cv_mark *b)
+{
+	return a->line < b->line || (a->line == b->line && a->col < b->col);
+}
+
+/*
+ * libyaml reads ahead: before it finds that a flow mapping is never
+ * closed (`{a: 1, <<` at the end), it hands out the key's empty value,
+ * which may be an error of its own (a merge key needs a mapping).  The
+ * problems this parse reported from its `first` on that are not before
+ * the syntax error (the last one) follow from it, and are dropped.
+ */
+static void drop_follow_ons(struct state *st, size_t first)
+{
+	struct cv_diags *d = st->diags;
+	const struct cv_mark *at = &d->items[d->nr - 1].mark;
+	size_t i, n = first;
+
+	if (!at->line)
+		return;	/* out of memory: no place to compare with */
+	for (i = first; i + 1 < d->nr; i++) {
+		struct cv_diag *g = &d->items[i];
+
+		if (g->mark.file == at->file && g->mark.line &&
+		    !mark_before(&g->mark, at)) {
+			if (g->level == CV_DIAG_ERROR)
+				d->errors--;
+			free(g->msg);
+			continue;
+		}
+		d->items[n++] = *g;
+	}
+	d->items[n++] = d->items[d->nr - 1];
+	d->nr = n;
 }
 
 /* Turns libyaml's error into one located diagnostic. */
@@ -1083,7 +1127,7 @@ int cv_yaml_parse_stream(struct cv_yaml_doc *out, const char *path,
 	struct state *st = NULL;
 	yaml_parser_t parser;
 	bool parser_ready = false;
-	size_t errors = diags->errors, i;
+	size_t errors = diags->errors, first = diags->nr, i;
 	int ret = 0;
 
 	cv_arena_init(&out->nodes);
@@ -1140,6 +1184,7 @@ int cv_yaml_parse_stream(struct cv_yaml_doc *out, const char *path,
 
 		if (!yaml_parser_parse(&parser, &ev)) {
 			report_parser_error(st, &parser);
+			drop_follow_ons(st, first);
 			ret = CV_EINVAL;
 			break;
 		}

@@ -167,7 +167,7 @@ int cmd_apply(struct cv_opts *o)
 	struct cv_apply_result res;
 	struct cv_apply_opts ao;
 	struct cv_ctx ctx;
-	bool saved = o->nargs == 1, direct;
+	bool saved = o->nargs == 1, direct = false;
 	const char *made_on = NULL;
 	int ret = 0, code = 0;
 
@@ -207,17 +207,22 @@ int cmd_apply(struct cv_opts *o)
 
 	/*
 	 * With --auto-approve nobody reads the plan before the lock is taken,
-	 * so an existing database is planned once, under the lock.  One that
-	 * does not exist yet is planned first, read-only: a plan with no
-	 * changes, or a refused one, must not create it.
+	 * so an existing database is planned once, under the lock, on the
+	 * connection opened for writing at once (opened read-only first only
+	 * to see that it exists, SQLite read a 200-table schema twice).  One
+	 * that does not exist yet is planned first, read-only: a plan with
+	 * no changes, or a refused one, must not create it.
 	 */
-	ret = cli_open(o, &url, true, false, &db, &err);
-	direct = !ret && db && o->auto_approve;
-	if (direct) {
-		url.backend->close(db);
-		db = NULL;
-		goto locked;
+	if (o->auto_approve) {
+		ret = cli_open(o, &url, false, false, &db, &err);
+		direct = !ret;
+		if (direct)
+			goto locked;
+		if (ret != CV_ENOTFOUND)
+			goto fail;
+		cv_error_release(&err);
 	}
+	ret = cli_open(o, &url, true, false, &db, &err);
 
 	/* The review: read-only, no lock, nothing created. */
 	if (!ret && db)
@@ -246,7 +251,8 @@ int cmd_apply(struct cv_opts *o)
 		goto out;
 
 locked:
-	ret = cli_open(o, &url, false, true, &db, &err);
+	if (!direct)
+		ret = cli_open(o, &url, false, true, &db, &err);
 	if (!ret && direct) {
 		ret = url.backend->begin(db, &err);
 		if (!ret && saved)

@@ -88,6 +88,11 @@ grants g600.yaml 600
 grants g600c.yaml 600 churn
 run_phases g30 g30.yaml g30c.yaml
 t30=$TRIPS
+# apply --auto-approve on a database that is there plans and applies on
+# one connection: no other one only to see that it exists.
+CONVERGE_TRACE_PERFORMANCE=1 cv apply -m g30.yaml --db "$DB_g30" --auto-approve --no-snapshot -q
+expect_rc "apply --auto-approve again" 0
+expect_eq "makes one connection" "$(grep -c 'postgres: round trips' err.txt)" 1
 run_phases g600 g600.yaml g600c.yaml
 t600=$TRIPS
 bounded "grants" "$t30" "$t600"

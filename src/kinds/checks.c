@@ -10,9 +10,10 @@
  * Rows are compared in a canonical text form: each row's cells as
  * "<len>:<text>" (or "~" for NULL) followed by ";".  Values compare as
  * the database prints them, so `expect: 0` matches count(*) = 0, except
- * that truth values and numbers compare by value (norm_cell).
+ * that truth values and numbers compare by value (same_cell).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -435,108 +436,148 @@ static int query_undone(struct cv_ctx *ctx, const char *sql, struct rows *r,
 	return ret;
 }
 
+/* A truth value (PostgreSQL's t and f, true and false in any case) as
+ * SQLite gives it, 1 or 0; anything else as it is. */
+static const char *truth(const char *s)
+{
+	if (!strcmp(s, "t") || !strcasecmp(s, "true"))
+		return "1";
+	if (!strcmp(s, "f") || !strcasecmp(s, "false"))
+		return "0";
+	return s;
+}
+
 /*
- * A cell as compared: a truth value (PostgreSQL's t and f, true and false
- * in any case) as 1 or 0, as SQLite gives it; a number in its shortest
- * form (2, 2.0 and 2.00 are one number; 007 is 7).  So `expect: true`
- * matches `SELECT 1 = 1` on either database and `expect: 2` a REAL 2.
+ * The exact value of the number s as "[-]DIGITSeEXP", its digits without
+ * leading or trailing zeros ("0" for zero: 2, 2.0, 2.00 and 0.2e1 are all
+ * "2e0", 007 is "7e0"), and in *sig how many digits that is.  False when
+ * s is no decimal number (then it compares as text).
  */
-static void norm_cell(struct cv_buf *out, const char *s)
+static bool exact_number(const char *s, struct cv_buf *out, size_t *sig)
 {
-	const char *p = s;
-	bool dec = false, digits = false;
-	char num[64], *end;
-	double d;
+	const char *p = s, *d0, *e0;
+	bool neg = false;
+	long exp = 0, shift = 0;
+	size_t nd = 0, lead = 0, i;
+	char *end;
 
-	if (!strcmp(s, "t") || !strcasecmp(s, "true")) {
-		cv_canon_add(out, "1");
-		return;
-	}
-	if (!strcmp(s, "f") || !strcasecmp(s, "false")) {
-		cv_canon_add(out, "0");
-		return;
-	}
+	cv_buf_reset(out);
 	if (*p == '+' || *p == '-')
-		p++;
-	for (; *p; p++) {
-		if (isdigit((unsigned char)*p))
-			digits = true;
-		else if (*p == '.' || *p == 'e' || *p == 'E' ||
-			 ((*p == '+' || *p == '-') && (p[-1] == 'e' || p[-1] == 'E')))
-			dec = true;
-		else
-			break;
+		neg = *p++ == '-';
+	d0 = p;
+	for (; isdigit((unsigned char)*p) || (*p == '.' && !shift); p++) {
+		if (*p == '.')
+			shift = 1;	/* counts the digits after it, + 1 */
+		else if (shift)
+			shift++;
+		if (*p != '.')
+			nd++;
 	}
-	if (*p || !digits) {
-		cv_canon_add(out, s);
-		return;
+	if (!nd)
+		return false;
+	e0 = p;
+	if (*p == 'e' || *p == 'E') {
+		errno = 0;
+		exp = strtol(p + 1, &end, 10);
+		if (end == p + 1 || !isdigit((unsigned char)end[-1]) ||
+		    errno || exp > 1000000 || exp < -1000000)
+			return false;
+		p = end;
 	}
-	if (!dec) {
-		/* An integer of any length: its digits without leading zeros. */
-		const char *q = s + (*s == '+' || *s == '-');
-
-		while (*q == '0' && q[1])
-			q++;
-		snprintf(num, sizeof(num), "%s%.*s",
-			 *s == '-' && strcmp(q, "0") != 0 ? "-" : "",
-			 (int)(sizeof(num) - 2), q);
-		cv_canon_add(out, strlen(q) < sizeof(num) - 2 ? num : s);
-		return;
+	if (*p)
+		return false;
+	if (shift)
+		exp -= shift - 1;
+	/* The digits, without the point, leading and trailing zeros. */
+	for (p = d0; p < e0; p++)
+		if (*p != '.')
+			cv_buf_addch(out, *p);
+	while (lead < out->len && out->buf[lead] == '0')
+		lead++;
+	i = out->len;
+	while (i > lead && out->buf[i - 1] == '0')
+		i--;
+	exp += (long)(out->len - i);
+	*sig = i - lead;
+	if (!*sig) {
+		cv_buf_reset(out);
+		cv_buf_addch(out, '0');
+		return true;
 	}
-	d = strtod(s, &end);
-	if (*end || d != d || d - d != 0) {
-		cv_canon_add(out, s);
-		return;
-	}
-	snprintf(num, sizeof(num), "%.15g", d == 0 ? 0.0 : d);
-	cv_canon_add(out, num);
+	memmove(out->buf + neg, out->buf + lead, *sig);
+	if (neg)
+		out->buf[0] = '-';
+	out->len = *sig + neg;
+	out->buf[out->len] = '\0';
+	cv_buf_addf(out, "e%ld", exp);
+	return true;
 }
 
-/* Canonical rows (see the top of this file) with every cell as compared. */
-static char *norm_rows(const char *canon)
+/*
+ * Numbers compare by value, and exactly: 12345678901234.56 is not
+ * 12345678901234.57, nor is a long numeric any other that shares its
+ * first 15 digits.  But SQLite prints a REAL with 15 significant digits
+ * and PostgreSQL a float8 with up to 17 (0.30000000000000004): a number
+ * of more than 15 digits against one of 15 or fewer is compared rounded
+ * to 15, as a REAL's printing would round it.
+ */
+static bool same_cell(const char *a, const char *b)
 {
-	struct cv_buf b = CV_BUF_INIT;
-	const char *p = canon;
+	struct cv_buf x = CV_BUF_INIT, y = CV_BUF_INIT;
+	size_t sx, sy;
+	bool same;
+	char num[64];
 
-	while (*p) {
-		const char *text;
-		char *cell;
-		size_t n;
+	a = truth(a);
+	b = truth(b);
+	if (!strcmp(a, b))
+		return true;
+	same = exact_number(a, &x, &sx) && exact_number(b, &y, &sy);
+	if (same && (sx > 15) != (sy > 15)) {
+		/* The longer one, rounded to 15 digits. */
+		const char *l = sx > 15 ? a : b;
 
-		if (*p == ';') {
-			cv_buf_addch(&b, *p++);
-			continue;
-		}
-		if (!next_cell(&p, &text, &n))
-			break;	/* not canonical: compared as it is */
-		if (!text) {
-			cv_buf_addch(&b, '~');
-			continue;
-		}
-		cell = cv_strndup(text, n);
-		norm_cell(&b, cell);
-		free(cell);
+		snprintf(num, sizeof(num), "%.15g", strtod(l, NULL));
+		same = exact_number(num, sx > 15 ? &x : &y, sx > 15 ? &sx : &sy);
 	}
-	if (*p) {
-		cv_buf_reset(&b);
-		cv_buf_adds(&b, canon);
-	}
-	return cv_buf_detach(&b);
+	same = same && !strcmp(cv_buf_str(&x), cv_buf_str(&y));
+	cv_buf_release(&x);
+	cv_buf_release(&y);
+	return same;
 }
 
+/* Canonical rows (see the top of this file), cell by cell (same_cell). */
 static bool same_rows(const char *got, const char *expect)
 {
-	char *a, *b;
+	const char *p = got, *q = expect, *a, *b;
+	size_t na, nb;
+	char *x, *y;
 	bool same;
 
 	if (strcmp(got, expect) == 0)
 		return true;
-	a = norm_rows(got);
-	b = norm_rows(expect);
-	same = strcmp(a, b) == 0;
-	free(a);
-	free(b);
-	return same;
+	while (*p && *q) {
+		if (*p == ';' || *q == ';') {
+			if (*p++ != *q++)
+				return false;
+			continue;
+		}
+		if (!next_cell(&p, &a, &na) || !next_cell(&q, &b, &nb))
+			return false;
+		if (!a || !b) {
+			if (a || b)
+				return false;
+			continue;
+		}
+		x = cv_strndup(a, na);
+		y = cv_strndup(b, nb);
+		same = same_cell(x, y);
+		free(x);
+		free(y);
+		if (!same)
+			return false;
+	}
+	return !*p && !*q;
 }
 
 int cv_check_eval(struct cv_ctx *ctx, const char *name, const char *sql,

@@ -135,6 +135,32 @@ expect_not_in "true matches 1" err.txt "check 'truth'"
 expect_not_in "2 matches 2.0" err.txt "check 'real'"
 expect_not_in "a row matches cell by cell" err.txt "check 'row'"
 
+# Numbers compare exactly: two that share their first 15 digits are not
+# the same (a sum of money, a long numeric held as text).  A REAL, which
+# SQLite prints with 15 digits, still matches the longer number it
+# rounds to, and every way of writing one value is that value.
+manifest exact/a.yaml <<'Y'
+version: 1
+checks:
+  third: {sql: "SELECT 1.0 / 3", expect: 0.3333333333333333}
+  forms: {sql: "SELECT '1e20', '0.0', '-0', '2.50'", expect: [[100000000000000000000, 0, 0, 25e-1]]}
+flags:
+  g: {enabled: true, checks: [third, forms]}
+Y
+cv plan -m exact --db sqlite:exact.db --detailed-exitcode
+expect_rc "a REAL printed with 15 digits matches the longer value; one value written several ways is one value" 2
+manifest inexact/a.yaml <<'Y'
+version: 1
+checks:
+  long: {sql: "SELECT '123456789012345678.5'", expect: 123456789012345678.4}
+flags:
+  g: {enabled: true, checks: [long]}
+Y
+cv plan -m inexact --db sqlite:exact.db --detailed-exitcode
+expect_rc "two long numbers that differ in their 18th digit: the check fails" 1
+expect_in "says which" err.txt \
+	"check 'long' failed: expected 123456789012345678.4, got 123456789012345678.5"
+
 # Bad input.
 manifest bad/a.yaml <<'Y'
 version: 1

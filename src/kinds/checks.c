@@ -455,59 +455,59 @@ static const char *truth(const char *s)
  */
 static bool exact_number(const char *s, struct cv_buf *out, size_t *sig)
 {
-	const char *p = s, *d0, *e0;
-	bool neg = false;
-	long exp = 0, shift = 0;
-	size_t nd = 0, lead = 0, i;
+	const char *p = s;
+	long exp = 0, frac = -1;	/* digits after the point; -1: none */
+	size_t sign, first, last;
 	char *end;
 
 	cv_buf_reset(out);
+	if (*p == '-')
+		cv_buf_addch(out, '-');
 	if (*p == '+' || *p == '-')
-		neg = *p++ == '-';
-	d0 = p;
-	for (; isdigit((unsigned char)*p) || (*p == '.' && !shift); p++) {
-		if (*p == '.')
-			shift = 1;	/* counts the digits after it, + 1 */
-		else if (shift)
-			shift++;
-		if (*p != '.')
-			nd++;
+		p++;
+	sign = out->len;
+	for (; isdigit((unsigned char)*p) || (*p == '.' && frac < 0); p++) {
+		if (*p == '.') {
+			frac = 0;
+			continue;
+		}
+		cv_buf_addch(out, *p);
+		if (frac >= 0)
+			frac++;
 	}
-	if (!nd)
+	if (out->len == sign)
 		return false;
-	e0 = p;
 	if (*p == 'e' || *p == 'E') {
+		p++;
+		/* strtol would take blanks before the digits too. */
+		if (!isdigit((unsigned char)p[*p == '+' || *p == '-']))
+			return false;
 		errno = 0;
-		exp = strtol(p + 1, &end, 10);
-		if (end == p + 1 || !isdigit((unsigned char)end[-1]) ||
-		    errno || exp > 1000000 || exp < -1000000)
+		exp = strtol(p, &end, 10);
+		if (errno || exp > 1000000 || exp < -1000000)
 			return false;
 		p = end;
 	}
 	if (*p)
 		return false;
-	if (shift)
-		exp -= shift - 1;
-	/* The digits, without the point, leading and trailing zeros. */
-	for (p = d0; p < e0; p++)
-		if (*p != '.')
-			cv_buf_addch(out, *p);
-	while (lead < out->len && out->buf[lead] == '0')
-		lead++;
-	i = out->len;
-	while (i > lead && out->buf[i - 1] == '0')
-		i--;
-	exp += (long)(out->len - i);
-	*sig = i - lead;
+	if (frac > 0)
+		exp -= frac;
+	/* The digits without leading and trailing zeros, moved left. */
+	last = out->len;
+	while (last > sign && out->buf[last - 1] == '0') {
+		last--;
+		exp++;
+	}
+	for (first = sign; first < last && out->buf[first] == '0'; first++)
+		;
+	*sig = last - first;
 	if (!*sig) {
 		cv_buf_reset(out);
 		cv_buf_addch(out, '0');
 		return true;
 	}
-	memmove(out->buf + neg, out->buf + lead, *sig);
-	if (neg)
-		out->buf[0] = '-';
-	out->len = *sig + neg;
+	memmove(out->buf + sign, out->buf + first, *sig);
+	out->len = sign + *sig;
 	out->buf[out->len] = '\0';
 	cv_buf_addf(out, "e%ld", exp);
 	return true;

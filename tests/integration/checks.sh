@@ -143,9 +143,10 @@ manifest exact/a.yaml <<'Y'
 version: 1
 checks:
   third: {sql: "SELECT 1.0 / 3", expect: 0.3333333333333333}
-  forms: {sql: "SELECT '1e20', '0.0', '-0', '2.50'", expect: [[100000000000000000000, 0, 0, 25e-1]]}
+  forms: {sql: "SELECT '1e20', '0.0', '-0', '2.50', '.5', '5.', '+7', '-0.5e1'", expect: [[100000000000000000000, 0, 0, 25e-1, 0.5, 5, 7, -5]]}
+  long: {sql: "SELECT '-123456789012345678901234567890123456789012345678901234567890123'", expect: -0123456789012345678901234567890123456789012345678901234567890123}
 flags:
-  g: {enabled: true, checks: [third, forms]}
+  g: {enabled: true, checks: [third, forms, long]}
 Y
 cv plan -m exact --db sqlite:exact.db --detailed-exitcode
 expect_rc "a REAL printed with 15 digits matches the longer value; one value written several ways is one value" 2
@@ -160,6 +161,9 @@ cv plan -m inexact --db sqlite:exact.db --detailed-exitcode
 expect_rc "two long numbers that differ in their 18th digit: the check fails" 1
 expect_in "says which" err.txt \
 	"check 'long' failed: expected 123456789012345678.4, got 123456789012345678.5"
+sed -i 's/long: {.*/long: {sql: "SELECT '"'1e 5'"'", expect: 1e5}/' inexact/a.yaml
+cv plan -m inexact --db sqlite:exact.db --detailed-exitcode
+expect_in "a blank inside a number makes it text" err.txt "check 'long' failed: expected 1e5, got 1e 5"
 
 # Bad input.
 manifest bad/a.yaml <<'Y'

@@ -154,6 +154,34 @@ void cv_diags_add(struct cv_diags *d, enum cv_diag_level level,
 		d->errors++;
 }
 
+void cv_diags_push(struct cv_diags *d, const struct cv_diag *g)
+{
+	CV_GROW(d->items, d->nr + 1, d->alloc);
+	d->items[d->nr++] = *g;
+	if (g->level == CV_DIAG_ERROR)
+		d->errors++;
+}
+
+void cv_diags_keep(struct cv_diags *d, size_t first,
+		   bool (*keep)(const struct cv_diag *g, const void *arg),
+		   const void *arg)
+{
+	size_t i, n = first;
+
+	for (i = first; i < d->nr; i++) {
+		struct cv_diag *g = &d->items[i];
+
+		if (keep(g, arg)) {
+			d->items[n++] = *g;
+			continue;
+		}
+		if (g->level == CV_DIAG_ERROR)
+			d->errors--;
+		free(g->msg);
+	}
+	d->nr = n;
+}
+
 void cv_diags_secret(struct cv_diags *d)
 {
 	if (d->nr)

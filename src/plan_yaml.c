@@ -703,10 +703,7 @@ static void take_streamed(struct reader *r)
 					   s->params[k].nparams);
 		if (i == s->diags.nr)
 			break;
-		CV_GROW(r->diags.items, r->diags.nr + 1, r->diags.alloc);
-		r->diags.items[r->diags.nr++] = s->diags.items[i];
-		if (s->diags.items[i].level == CV_DIAG_ERROR)
-			r->diags.errors++;
+		cv_diags_push(&r->diags, &s->diags.items[i]);
 	}
 	/* The messages are r's now. */
 	free(s->diags.items);

@@ -1011,9 +1011,13 @@ static void clamp_to_text(struct state *st, struct cv_mark *mark)
 	}
 }
 
-static bool mark_before(const struct cv_mark *a, const struct cv_mark *b)
+/* Whether g is not a follow-on of the syntax error *at (or is it). */
+static bool not_after(const struct cv_diag *g, const void *at)
 {
-	return a->line < b->line || (a->line == b->line && a->col < b->col);
+	const struct cv_mark *a = &g->mark, *b = at;
+
+	return a == b || a->file != b->file || !a->line ||
+	       a->line < b->line || (a->line == b->line && a->col < b->col);
 }
 
 /*
@@ -1027,24 +1031,9 @@ static void drop_follow_ons(struct state *st, size_t first)
 {
 	struct cv_diags *d = st->diags;
 	const struct cv_mark *at = &d->items[d->nr - 1].mark;
-	size_t i, n = first;
 
-	if (!at->line)
-		return;	/* out of memory: no place to compare with */
-	for (i = first; i + 1 < d->nr; i++) {
-		struct cv_diag *g = &d->items[i];
-
-		if (g->mark.file == at->file && g->mark.line &&
-		    !mark_before(&g->mark, at)) {
-			if (g->level == CV_DIAG_ERROR)
-				d->errors--;
-			free(g->msg);
-			continue;
-		}
-		d->items[n++] = *g;
-	}
-	d->items[n++] = d->items[d->nr - 1];
-	d->nr = n;
+	if (at->line)	/* 0: out of memory, no place to compare with */
+		cv_diags_keep(d, first, not_after, at);
 }
 
 /* Turns libyaml's error into one located diagnostic. */

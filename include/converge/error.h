@@ -107,6 +107,13 @@ void cv_diags_add(struct cv_diags *d, enum cv_diag_level level,
 /* The diagnostic added last is printed without its source line: the
  * line may hold a secret (a password written in a manifest). */
 void cv_diags_secret(struct cv_diags *d);
+/* Appends *g, which another list held: d owns its message from now on. */
+void cv_diags_push(struct cv_diags *d, const struct cv_diag *g);
+/* Keeps, of the diagnostics from index `first` on, those keep(g, arg)
+ * says to, in their order; the others are freed. */
+void cv_diags_keep(struct cv_diags *d, size_t first,
+		   bool (*keep)(const struct cv_diag *g, const void *arg),
+		   const void *arg);
 /*
  * Prints every diagnostic in the order found, each as
  * "FILE:LINE:COL: error: msg" followed by the source line and a caret.

@@ -679,7 +679,8 @@ static bool put_entry(FILE *fp, const char *s)
  * newline, so an entry's lines are its dump's lines).
  */
 int cv_json_write_listing(FILE *fp, json_t *root, size_t n,
-			  json_t *(*entry)(size_t i, void *arg), void *arg)
+			  json_t *(*entry)(size_t i, const void *arg),
+			  const void *arg)
 {
 	const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER;
 	char *head = json_dumps(root, flags), *list;
@@ -716,7 +717,7 @@ int cv_json_write_listing(FILE *fp, json_t *root, size_t n,
 	return ok ? 0 : CV_EIO;
 }
 
-static json_t *plan_step(size_t i, void *plan)
+static json_t *plan_step(size_t i, const void *plan)
 {
 	return json_step(&((const struct cv_plan *)plan)->steps[i]);
 }
@@ -738,7 +739,7 @@ int cv_plan_render(const struct cv_plan *plan, enum cv_format format,
 		break;
 	case CV_FORMAT_JSON:
 		ret = cv_json_write_listing(fp, json_plan(plan), plan->nr,
-					    plan_step, (void *)plan);
+					    plan_step, plan);
 		if (!ret && fflush(fp) != 0)
 			ret = CV_EIO;
 		goto out;

@@ -204,8 +204,8 @@ struct json_t *cv_json_text(const char *s);
  * CV_ERR when the text cannot be made, or CV_EIO when writing fails.
  */
 int cv_json_write_listing(FILE *fp, struct json_t *root, size_t n,
-			  struct json_t *(*entry)(size_t i, void *arg),
-			  void *arg);
+			  struct json_t *(*entry)(size_t i, const void *arg),
+			  const void *arg);
 /*
  * Appends user text to be shown on a terminal: control characters (C0 and
  * C1) and bytes that are not UTF-8 escaped (\xNN, \u{XXXX}), as are

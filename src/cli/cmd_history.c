@@ -134,7 +134,7 @@ static void print_run(const struct cv_opts *o, const struct cv_run *r)
 }
 
 /* Step i of a run's steps (a cv_plan) as `history RUN_ID` gives it. */
-static json_t *step_json(size_t i, void *arg)
+static json_t *step_json(size_t i, const void *arg)
 {
 	const struct cv_step *s = &((const struct cv_plan *)arg)->steps[i];
 	struct cv_buf f = CV_BUF_INIT, v = CV_BUF_INIT;
